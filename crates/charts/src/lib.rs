@@ -1,0 +1,1 @@
+//! charts: work in progress (see the open issue).

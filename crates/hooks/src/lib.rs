@@ -1,0 +1,1 @@
+//! hooks: work in progress (see the open issue).

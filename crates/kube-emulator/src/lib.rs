@@ -1,0 +1,1 @@
+//! kube-emulator: work in progress (see the open issue).

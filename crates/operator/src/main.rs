@@ -1,0 +1,2 @@
+//! The `addon-operator` binary.
+fn main() {}

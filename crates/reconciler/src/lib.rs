@@ -1,0 +1,1 @@
+//! reconciler: work in progress (see the open issue).

@@ -1,0 +1,1 @@
+//! values: work in progress (see the open issue).
