@@ -1,0 +1,196 @@
+//! Binding contexts: what a hook reads from `$BINDING_CONTEXT_PATH`, in shell-operator's format.
+//!
+//! The serializer follows shell-operator's `BindingContext.MapV1` (and `MapV0` for legacy hooks)
+//! key for key, so a hook written for shell-operator sees the same JSON here.
+
+use crate::config::{ConfigVersion, OrderBinding, WatchEvent};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// An object with its jq filter result, as kept in snapshots and passed in contexts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectAndFilterResult {
+    /// The full object; `None` when `keepFullObjectsInMemory: false` (the `object` key is omitted).
+    pub object: Option<Arc<Value>>,
+    /// The jq filter result; `None` when the binding has no `jqFilter` (the key is omitted).
+    pub filter_result: Option<Arc<Value>>,
+}
+
+impl Serialize for ObjectAndFilterResult {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        if let Some(o) = &self.object {
+            map.serialize_entry("object", o.as_ref())?;
+        }
+        if let Some(f) = &self.filter_result {
+            map.serialize_entry("filterResult", f.as_ref())?;
+        }
+        map.end()
+    }
+}
+
+/// Snapshots of kubernetes bindings by binding name, objects sorted by namespace and name.
+pub type Snapshots = BTreeMap<String, Vec<ObjectAndFilterResult>>;
+
+/// What happened: the variant decides `type` and the extra keys.
+#[derive(Debug, Clone)]
+pub enum ContextKind {
+    /// A lifecycle binding (`onStartup`, `beforeHelm`, ...).
+    Order(OrderBinding),
+    /// A cron tick.
+    Schedule,
+    /// The initial list of a kubernetes binding.
+    Synchronization {
+        /// Every object the binding selected, sorted by namespace and name.
+        objects: Vec<ObjectAndFilterResult>,
+    },
+    /// One watch event of a kubernetes binding.
+    Event {
+        /// Added, Modified or Deleted.
+        watch_event: WatchEvent,
+        /// The object as it was at event time.
+        object: ObjectAndFilterResult,
+    },
+}
+
+/// One element of the binding-context array.
+#[derive(Debug, Clone)]
+pub struct BindingContext {
+    /// Binding name (`name:` of the binding, or the lifecycle binding's name).
+    pub binding: String,
+    /// What happened.
+    pub kind: ContextKind,
+    /// The binding's `group`: serialized as a `Group` context.
+    pub group: Option<String>,
+    /// Snapshots to include (`Some` for `includeSnapshotsFrom`, groups and lifecycle bindings);
+    /// filled right before the run so they show the state at run time.
+    pub snapshots: Option<Snapshots>,
+    /// Hook config version: v0 hooks get the legacy format.
+    pub version: ConfigVersion,
+}
+
+impl BindingContext {
+    /// Names of the bindings whose snapshots this context wants, if any.
+    pub fn wants_snapshots(&self) -> bool {
+        self.snapshots.is_some()
+    }
+}
+
+impl Serialize for BindingContext {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.version == ConfigVersion::V0 {
+            return self.serialize_v0(s);
+        }
+        let mut map = s.serialize_map(None)?;
+        if let ContextKind::Order(OrderBinding::OnStartup) = self.kind {
+            map.serialize_entry("binding", &self.binding)?;
+            return map.end();
+        }
+        if let Some(group) = &self.group {
+            map.serialize_entry("binding", group)?;
+            map.serialize_entry("type", "Group")?;
+            self.serialize_snapshots(&mut map)?;
+            return map.end();
+        }
+        map.serialize_entry("binding", &self.binding)?;
+        match &self.kind {
+            ContextKind::Order(_) => {}
+            ContextKind::Schedule => map.serialize_entry("type", "Schedule")?,
+            ContextKind::Synchronization { objects } => {
+                map.serialize_entry("type", "Synchronization")?;
+                map.serialize_entry("objects", objects)?;
+            }
+            ContextKind::Event { watch_event, object } => {
+                map.serialize_entry("type", "Event")?;
+                map.serialize_entry("watchEvent", watch_event.as_str())?;
+                if let Some(o) = &object.object {
+                    map.serialize_entry("object", o.as_ref())?;
+                }
+                if let Some(f) = &object.filter_result {
+                    map.serialize_entry("filterResult", f.as_ref())?;
+                }
+            }
+        }
+        self.serialize_snapshots(&mut map)?;
+        map.end()
+    }
+}
+
+impl BindingContext {
+    fn serialize_snapshots<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        match &self.snapshots {
+            Some(s) => map.serialize_entry("snapshots", s),
+            None => Ok(()),
+        }
+    }
+
+    /// shell-operator's v0 format: `resourceEvent` add/update/delete plus the object's coordinates.
+    fn serialize_v0<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("binding", &self.binding)?;
+        if let ContextKind::Event { watch_event, object } = &self.kind {
+            let event = match watch_event {
+                WatchEvent::Added => "add",
+                WatchEvent::Modified => "update",
+                WatchEvent::Deleted => "delete",
+            };
+            map.serialize_entry("resourceEvent", event)?;
+            if let Some(o) = &object.object {
+                let field = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+                map.serialize_entry("resourceNamespace", &field("/metadata/namespace"))?;
+                map.serialize_entry("resourceKind", &field("/kind"))?;
+                map.serialize_entry("resourceName", &field("/metadata/name"))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Serializes a list of contexts as the indented JSON array written to `$BINDING_CONTEXT_PATH`.
+pub fn to_json(contexts: &[BindingContext]) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec_pretty(contexts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(kind: ContextKind) -> BindingContext {
+        BindingContext { binding: "b".into(), kind, group: None, snapshots: None, version: ConfigVersion::V1 }
+    }
+
+    #[test]
+    fn on_startup_is_only_the_binding_name() {
+        let mut c = ctx(ContextKind::Order(OrderBinding::OnStartup));
+        c.binding = "onStartup".into();
+        c.snapshots = Some(Snapshots::new());
+        assert_eq!(serde_json::to_value(&c).unwrap(), json!({"binding": "onStartup"}));
+    }
+
+    #[test]
+    fn dropped_objects_and_missing_filters_omit_their_keys() {
+        let o = ObjectAndFilterResult { object: None, filter_result: Some(Arc::new(json!({"a": 1}))) };
+        let c = ctx(ContextKind::Event { watch_event: WatchEvent::Modified, object: o });
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"binding": "b", "type": "Event", "watchEvent": "Modified", "filterResult": {"a": 1}})
+        );
+    }
+
+    #[test]
+    fn v0_events_name_the_object() {
+        let o = ObjectAndFilterResult {
+            object: Some(Arc::new(json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}))),
+            filter_result: None,
+        };
+        let mut c = ctx(ContextKind::Event { watch_event: WatchEvent::Deleted, object: o });
+        c.version = ConfigVersion::V0;
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"binding": "b", "resourceEvent": "delete", "resourceNamespace": "n", "resourceKind": "Pod", "resourceName": "p"})
+        );
+    }
+}

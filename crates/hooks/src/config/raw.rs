@@ -1,0 +1,149 @@
+//! Stage one of `--config` parsing: the shape a hook may declare, as serde types.
+//!
+//! Unknown fields are rejected so that a typo (`executeHookOnEvents`) is an error naming the
+//! field instead of a silently ignored setting.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Everything a hook may print for `--config`, v0 and v1 together; validation decides which
+/// keys are allowed for the declared `configVersion` and the hook's kind.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub config_version: Option<String>,
+    pub on_startup: Option<f64>,
+    #[serde(default)]
+    pub schedule: Vec<RawSchedule>,
+    #[serde(default)]
+    pub kubernetes: Vec<RawKubernetes>,
+    #[serde(default)]
+    pub on_kubernetes_event: Vec<RawKubernetesV0>,
+    pub settings: Option<RawSettings>,
+    pub before_all: Option<f64>,
+    pub after_all: Option<f64>,
+    pub before_helm: Option<f64>,
+    pub after_helm: Option<f64>,
+    pub before_delete_helm: Option<f64>,
+    pub after_delete_helm: Option<f64>,
+    pub kubernetes_validating: Option<serde_json::Value>,
+    pub kubernetes_mutating: Option<serde_json::Value>,
+    pub kubernetes_custom_resource_conversion: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawSchedule {
+    pub name: Option<String>,
+    pub crontab: String,
+    #[serde(default)]
+    pub allow_failure: bool,
+    pub queue: Option<String>,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub include_snapshots_from: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawKubernetes {
+    pub name: Option<String>,
+    pub api_version: Option<String>,
+    pub kind: String,
+    pub name_selector: Option<RawNameSelector>,
+    pub label_selector: Option<RawLabelSelector>,
+    pub field_selector: Option<RawFieldSelector>,
+    pub namespace: Option<RawNamespaceSelector>,
+    pub jq_filter: Option<String>,
+    pub execute_hook_on_event: Option<Vec<String>>,
+    /// Deprecated alias of `executeHookOnEvent`.
+    pub watch_event: Option<Vec<String>>,
+    pub execute_hook_on_synchronization: Option<bool>,
+    pub wait_for_synchronization: Option<bool>,
+    pub keep_full_objects_in_memory: Option<bool>,
+    pub resynchronization_period: Option<String>,
+    #[serde(default)]
+    pub allow_failure: bool,
+    pub queue: Option<String>,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub include_snapshots_from: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawKubernetesV0 {
+    pub name: Option<String>,
+    pub kind: String,
+    #[serde(default)]
+    pub event: Vec<String>,
+    pub selector: Option<RawLabelSelector>,
+    pub namespace_selector: Option<RawNamespaceSelectorV0>,
+    pub jq_filter: Option<String>,
+    #[serde(default)]
+    pub allow_failure: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawNamespaceSelectorV0 {
+    #[serde(default)]
+    pub match_names: Vec<String>,
+    #[serde(default)]
+    pub any: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawNameSelector {
+    #[serde(default)]
+    pub match_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawLabelSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_expressions: Vec<RawLabelExpression>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawLabelExpression {
+    pub key: String,
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawFieldSelector {
+    #[serde(default)]
+    pub match_expressions: Vec<RawFieldExpression>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawFieldExpression {
+    pub field: String,
+    pub operator: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawNamespaceSelector {
+    pub name_selector: Option<RawNameSelector>,
+    pub label_selector: Option<RawLabelSelector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawSettings {
+    pub execution_min_interval: Option<String>,
+    pub execution_burst: Option<u32>,
+}

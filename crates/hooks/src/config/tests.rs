@@ -1,0 +1,120 @@
+use super::*;
+
+fn parse(text: &str, scope: HookScope) -> Result<HookConfig, ConfigError> {
+    HookConfig::parse(text, "hooks/test.sh", scope)
+}
+
+#[test]
+fn a_full_v1_config_is_compiled() {
+    let cfg = parse(
+        r#"
+configVersion: v1
+onStartup: 10
+schedule:
+- name: every-min
+  crontab: "*/1 * * * *"
+  queue: cron
+  includeSnapshotsFrom: [secrets]
+kubernetes:
+- name: secrets
+  apiVersion: v1
+  kind: Secret
+  nameSelector: {matchNames: [registry]}
+  labelSelector:
+    matchLabels: {app: x}
+    matchExpressions: [{key: tier, operator: In, values: [a, b]}, {key: gone, operator: DoesNotExist}]
+  fieldSelector: {matchExpressions: [{field: type, operator: NotEquals, value: Opaque}]}
+  namespace: {labelSelector: {matchLabels: {copy: "yes"}}}
+  jqFilter: .data
+  executeHookOnEvent: [Added]
+  keepFullObjectsInMemory: false
+settings: {executionMinInterval: 1m30s, executionBurst: 2}
+"#,
+        HookScope::Global,
+    )
+    .unwrap();
+    assert_eq!(cfg.version, ConfigVersion::V1);
+    assert_eq!(cfg.orders[&OrderBinding::OnStartup], 10.0);
+    assert_eq!(cfg.schedules[0].queue, "cron");
+    let k = &cfg.kubernetes[0];
+    assert_eq!(k.label_selector.as_deref(), Some("app=x,tier in (a,b),!gone"));
+    assert_eq!(k.field_selector.as_deref(), Some("type!=Opaque,metadata.name=registry"));
+    assert_eq!(k.namespace_label_selector.as_deref(), Some("copy=yes"));
+    assert_eq!(k.execute_hook_on_event, vec![WatchEvent::Added]);
+    assert!(!k.keep_full_objects_in_memory && k.wait_for_synchronization && k.execute_hook_on_synchronization);
+    assert_eq!(cfg.settings.execution_min_interval, Some(Duration::from_secs(90)));
+    assert_eq!(cfg.settings.execution_burst, 2);
+}
+
+#[test]
+fn json_configs_are_accepted() {
+    let cfg = parse(r#"{"configVersion":"v1","afterHelm":5}"#, HookScope::Module).unwrap();
+    assert_eq!(cfg.orders[&OrderBinding::AfterHelm], 5.0);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_field() {
+    let err = parse(
+        r#"
+configVersion: v1
+beforeHelm: 1
+schedule: [{crontab: "nope"}]
+kubernetes:
+- kind: Pod
+  jqFilter: ".a | ("
+  executeHookOnEvent: [Added, Created]
+  labelSelector: {matchExpressions: [{key: a, operator: Like}]}
+  includeSnapshotsFrom: [missing]
+"#,
+        HookScope::Global,
+    )
+    .unwrap_err();
+    let ConfigError::Invalid { hook, errors } = &err else { panic!("{err}") };
+    assert_eq!(hook, "hooks/test.sh");
+    let all = errors.join("\n");
+    for needle in [
+        "beforeHelm: allowed only in module hooks",
+        "schedule[0].crontab",
+        "kubernetes[0].jqFilter",
+        "kubernetes[0].executeHookOnEvent: unknown event \"Created\"",
+        "kubernetes[0].labelSelector.matchExpressions[0].operator",
+        "kubernetes[0].includeSnapshotsFrom: \"missing\"",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+}
+
+#[test]
+fn global_only_bindings_are_rejected_in_modules() {
+    let err = parse("configVersion: v1\nbeforeAll: 1\n", HookScope::Module).unwrap_err().to_string();
+    assert!(err.contains("beforeAll: allowed only in global hooks"), "{err}");
+}
+
+#[test]
+fn unknown_fields_are_a_parse_error_naming_the_field() {
+    let err = parse("configVersion: v1\nkubernetes: [{kind: Pod, executeHookOnEvents: []}]\n", HookScope::Global)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("hooks/test.sh") && err.contains("executeHookOnEvents"), "{err}");
+}
+
+#[test]
+fn v0_on_kubernetes_event_is_supported() {
+    let cfg = parse(
+        "onKubernetesEvent: [{kind: Pod, event: [add, delete], selector: {matchLabels: {a: b}}, namespaceSelector: {matchNames: [x]}}]\n",
+        HookScope::Global,
+    )
+    .unwrap();
+    assert_eq!(cfg.version, ConfigVersion::V0);
+    let k = &cfg.kubernetes[0];
+    assert_eq!(k.execute_hook_on_event, vec![WatchEvent::Added, WatchEvent::Deleted]);
+    assert_eq!(k.namespaces, vec!["x".to_string()]);
+    assert!(!k.execute_hook_on_synchronization);
+}
+
+#[test]
+fn durations_follow_go_syntax() {
+    assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+    assert_eq!(parse_duration("1h2m3s").unwrap(), Duration::from_secs(3723));
+    assert!(parse_duration("3 seconds").is_err());
+}

@@ -1,0 +1,154 @@
+//! In-process jq filters (the jaq crates): `jqFilter` of kubernetes bindings and `JQPatch` operations.
+//!
+//! shell-operator runs the `jq` program (or libjq); we compile the filter once with jaq when the
+//! hook config is compiled and evaluate it per object, so no process is spawned per event.
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_json::Val;
+use serde_json::Value;
+use std::fmt;
+
+/// Errors from compiling or running a jq filter.
+#[derive(Debug, thiserror::Error)]
+pub enum JqError {
+    /// The filter text does not parse or refers to an unknown function.
+    #[error("invalid jq filter {filter:?}: {reason}")]
+    Compile {
+        /// The filter text.
+        filter: String,
+        /// What the parser or compiler reported.
+        reason: String,
+    },
+    /// The filter raised an error on an input.
+    #[error("jq filter {filter:?} failed: {reason}")]
+    Run {
+        /// The filter text.
+        filter: String,
+        /// The jq error value.
+        reason: String,
+    },
+}
+
+/// A compiled jq filter, cheap to run many times and shareable between tasks.
+pub struct JqFilter {
+    source: String,
+    filter: jaq_core::Filter<data::JustLut<Val>>,
+}
+
+impl fmt::Debug for JqFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JqFilter").field(&self.source).finish()
+    }
+}
+
+impl JqFilter {
+    /// Parses and compiles `source` with jq's standard library (jaq-std + jaq-json definitions).
+    pub fn compile(source: &str) -> Result<Self, JqError> {
+        let compile_err = |reason: String| JqError::Compile {
+            filter: source.to_string(),
+            reason,
+        };
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let program = File {
+            code: source,
+            path: (),
+        };
+        let modules = loader
+            .load(&arena, program)
+            .map_err(|errs| compile_err(format!("{:?}", errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>())))?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                let names: Vec<String> = errs
+                    .into_iter()
+                    .flat_map(|(_, es)| es.into_iter().map(|(name, undef)| format!("undefined {} {name}", undef.as_str())))
+                    .collect();
+                compile_err(names.join(", "))
+            })?;
+        Ok(Self {
+            source: source.to_string(),
+            filter,
+        })
+    }
+
+    /// The filter text as the hook declared it.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Runs the filter on `input` and returns every output value.
+    pub fn run_all(&self, input: &Value) -> Result<Vec<Value>, JqError> {
+        let run_err = |reason: String| JqError::Run {
+            filter: self.source.clone(),
+            reason,
+        };
+        let val: Val = serde_json::from_value(input.clone()).map_err(|e| run_err(e.to_string()))?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let mut out = Vec::new();
+        for item in self.filter.id.run((ctx, val)).map(unwrap_valr) {
+            let item = item.map_err(|e| run_err(e.to_string()))?;
+            out.push(val_to_json(&item).map_err(run_err)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs the filter and returns its result the way shell-operator stores `filterResult`:
+    /// one output is that value, no output is `null`, several outputs form an array.
+    pub fn run(&self, input: &Value) -> Result<Value, JqError> {
+        let mut all = self.run_all(input)?;
+        Ok(match all.len() {
+            0 => Value::Null,
+            1 => all.remove(0),
+            _ => Value::Array(all),
+        })
+    }
+}
+
+/// jaq prints values as JSON text; parsing that text back keeps numbers and strings exact.
+fn val_to_json(val: &Val) -> Result<Value, String> {
+    let text = val.to_string();
+    serde_json::from_str(&text).map_err(|e| format!("jq output {text} is not JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn filter_extracts_fields_like_jq() {
+        let f = JqFilter::compile(r#"{name: .metadata.name, labels: (.metadata.labels // {} | keys)}"#).unwrap();
+        let out = f.run(&json!({"metadata": {"name": "a", "labels": {"x": "1", "b": "2"}}})).unwrap();
+        assert_eq!(out, json!({"name": "a", "labels": ["b", "x"]}));
+    }
+
+    #[test]
+    fn several_outputs_become_an_array_and_none_becomes_null() {
+        let f = JqFilter::compile(".[]").unwrap();
+        assert_eq!(f.run(&json!([1, 2])).unwrap(), json!([1, 2]));
+        assert_eq!(f.run(&json!([])).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn compile_errors_name_the_filter() {
+        let err = JqFilter::compile(".a | nosuchfn").unwrap_err().to_string();
+        assert!(err.contains("nosuchfn"), "{err}");
+        let err = JqFilter::compile(".a | (").unwrap_err().to_string();
+        assert!(err.contains("invalid jq filter"), "{err}");
+    }
+
+    #[test]
+    fn run_errors_are_reported() {
+        let f = JqFilter::compile(r#"error("boom")"#).unwrap();
+        assert!(f.run(&json!(1)).unwrap_err().to_string().contains("boom"));
+    }
+}
