@@ -1,0 +1,562 @@
+//! [`ValuesStore`]: every section's layers, the config values and the hook patches, with
+//! atomic updates that report exactly what changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use json_patch::Patch;
+use serde_json::{Map, Value};
+
+use crate::checksum::checksum;
+use crate::configmap::{ConfigValues, GLOBAL_KEY};
+use crate::enabled::{EnabledLayers, EnabledState};
+use crate::error::{Error, Errors};
+use crate::merge::merge_into;
+use crate::patch::{
+    PatchSource, PatchTarget, SplitPatch, append_compacted, apply_to_section, split,
+};
+use crate::schema::SectionSchemas;
+use crate::section::{Section, as_map};
+
+/// The global section's static inputs.
+#[derive(Debug, Clone, Default)]
+pub struct GlobalSpec {
+    /// The `global:` section of `modules/values.yaml` (`null` = none).
+    pub static_values: Value,
+    /// `global-hooks/openapi/config-values.yaml`, parsed.
+    pub config_schema: Option<Value>,
+    /// `global-hooks/openapi/values.yaml`, parsed.
+    pub values_schema: Option<Value>,
+}
+
+/// One module's static inputs, as discovery found them.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleSpec {
+    /// Values key (lowerCamel of the name), e.g. `echoServer`.
+    pub key: String,
+    /// Module name, e.g. `echo-server`.
+    pub name: String,
+    /// The key's section of the common `modules/values.yaml` (`null` = none).
+    pub common_values: Value,
+    /// The key's section of the module's own `values.yaml` (`null` = none).
+    pub module_values: Value,
+    /// `<key>Enabled` in `modules/values.yaml`.
+    pub common_enabled: Option<bool>,
+    /// `<key>Enabled` in the module's `values.yaml`.
+    pub module_enabled: Option<bool>,
+    /// `openapi/config-values.yaml`, parsed.
+    pub config_schema: Option<Value>,
+    /// `openapi/values.yaml`, parsed.
+    pub values_schema: Option<Value>,
+}
+
+/// What an accepted change changed; the operator re-runs exactly these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// Config values differ: the operator persists [`ValuesStore::config_values`] to the ConfigMap.
+    pub config: bool,
+    /// Effective global values changed.
+    pub global: bool,
+    /// Module keys whose effective values changed.
+    pub modules: BTreeSet<String>,
+    /// Module keys whose enabled state (before the `enabled` script) changed.
+    pub enabled: BTreeSet<String>,
+    /// Module keys whose maintenance mode changed.
+    pub maintenance: BTreeSet<String>,
+}
+
+impl ConfigChange {
+    /// True if nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == ConfigChange::default()
+    }
+}
+
+#[derive(Debug)]
+struct ModuleEntry {
+    name: String,
+    section: Section,
+    common_enabled: Option<bool>,
+    module_enabled: Option<bool>,
+}
+
+/// The values of a module set: layers, config values, hook patches and enabled flags.
+///
+/// # Guarantees
+/// Every update (`apply_config`, `apply_patch`) is atomic: on error nothing changes and every
+/// problem is returned. Schemas are compiled once, at construction.
+#[derive(Debug)]
+pub struct ValuesStore {
+    global: Section,
+    modules: BTreeMap<String, ModuleEntry>,
+    order: Vec<String>,
+    config: ConfigValues,
+    enabled_patches: BTreeMap<String, bool>,
+    enabled_modules: Option<Vec<String>>,
+}
+
+/// New effective values computed for a candidate change, committed only if all are valid.
+struct Candidate {
+    global: Value,
+    modules: BTreeMap<String, Value>,
+}
+
+impl ValuesStore {
+    /// Builds the store from static inputs and validates static values plus defaults.
+    ///
+    /// # Errors
+    /// Every duplicate key, non-map static section, schema that does not compile and static
+    /// value that violates its schema.
+    pub fn new(global: GlobalSpec, modules: Vec<ModuleSpec>) -> Result<Self, Errors> {
+        let mut errors = Errors::default();
+        let global = build_section(
+            GLOBAL_KEY,
+            &[&global.static_values],
+            global.config_schema.as_ref(),
+            global.values_schema.as_ref(),
+            &mut errors,
+        );
+        let mut entries = BTreeMap::new();
+        let mut order = Vec::new();
+        for spec in modules {
+            if entries.contains_key(&spec.key) || spec.key == GLOBAL_KEY {
+                errors.push(Error::DuplicateModule {
+                    key: spec.key,
+                    name: spec.name,
+                });
+                continue;
+            }
+            let section = build_section(
+                &spec.key,
+                &[&spec.common_values, &spec.module_values],
+                spec.config_schema.as_ref(),
+                spec.values_schema.as_ref(),
+                &mut errors,
+            );
+            order.push(spec.key.clone());
+            entries.insert(
+                spec.key,
+                ModuleEntry {
+                    name: spec.name,
+                    section,
+                    common_enabled: spec.common_enabled,
+                    module_enabled: spec.module_enabled,
+                },
+            );
+        }
+        errors.into_result(())?;
+        let mut store = ValuesStore {
+            global,
+            modules: entries,
+            order,
+            config: ConfigValues::default(),
+            enabled_patches: BTreeMap::new(),
+            enabled_modules: None,
+        };
+        let candidate = store.candidate(&store.config, None)?;
+        store.commit(candidate);
+        Ok(store)
+    }
+
+    /// Module values keys in discovery order.
+    pub fn module_keys(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str)
+    }
+
+    /// The set of module values keys, as [`ConfigValues::decode`] wants it.
+    pub fn known_keys(&self) -> BTreeSet<String> {
+        self.order.iter().cloned().collect()
+    }
+
+    /// The module name for a values key.
+    pub fn module_name(&self, key: &str) -> Option<&str> {
+        self.modules.get(key).map(|m| m.name.as_str())
+    }
+
+    /// Replaces the config values (a ConfigMap change, `--config-values`, `--set`).
+    ///
+    /// # Errors
+    /// Every unknown module key, config section violating `config-values.yaml` and effective
+    /// section violating `values.yaml`; the store is unchanged.
+    pub fn apply_config(&mut self, config: ConfigValues) -> Result<ConfigChange, Errors> {
+        let candidate = self.candidate(&config, None)?;
+        let before = self.snapshot();
+        self.config = config;
+        self.commit(candidate);
+        Ok(self.diff(before))
+    }
+
+    /// Applies a hook's JSON patch to the in-memory values or to the config values.
+    ///
+    /// # Errors
+    /// Forbidden paths (naming hook and path), an unknown module, a patch that does not apply,
+    /// or a result that violates the schemas; the store is unchanged.
+    pub fn apply_patch(
+        &mut self,
+        source: &PatchSource,
+        target: PatchTarget,
+        patch: &Patch,
+    ) -> Result<ConfigChange, Errors> {
+        let parts = split(source, patch).map_err(Errors)?;
+        let section_name = match source {
+            PatchSource::GlobalHook { .. } => GLOBAL_KEY,
+            PatchSource::ModuleHook { key, .. } => key.as_str(),
+        };
+        self.check_known(section_name, &parts)?;
+        match target {
+            PatchTarget::Values => self.patch_values(source.hook(), section_name, parts),
+            PatchTarget::ConfigValues => self.patch_config(source.hook(), section_name, parts),
+        }
+    }
+
+    fn check_known(&self, section: &str, parts: &SplitPatch) -> Result<(), Errors> {
+        let mut errors = Errors::default();
+        let unknown = std::iter::once(section)
+            .filter(|s| *s != GLOBAL_KEY)
+            .chain(parts.enabled.iter().map(|(k, _)| k.as_str()))
+            .filter(|key| !self.modules.contains_key(*key));
+        for key in unknown {
+            errors.push(Error::UnknownModule {
+                key: key.to_owned(),
+            });
+        }
+        errors.into_result(())
+    }
+
+    fn patch_values(
+        &mut self,
+        hook: &str,
+        name: &str,
+        parts: SplitPatch,
+    ) -> Result<ConfigChange, Errors> {
+        let section = self.section(name)?;
+        apply_to_section(hook, name, &section.effective, &parts.section)?;
+        let mut log = section.patches.clone();
+        append_compacted(&mut log, &parts.section);
+        let candidate = self.candidate(&self.config, Some((name, &log)))?;
+        let before = self.snapshot();
+        for (key, flag) in parts.enabled {
+            match flag {
+                Some(flag) => self.enabled_patches.insert(key, flag),
+                None => self.enabled_patches.remove(&key),
+            };
+        }
+        self.section_mut(name)?.patches = log;
+        self.commit(candidate);
+        Ok(self.diff(before))
+    }
+
+    fn patch_config(
+        &mut self,
+        hook: &str,
+        name: &str,
+        parts: SplitPatch,
+    ) -> Result<ConfigChange, Errors> {
+        let mut config = self.config.clone();
+        let current = match name {
+            GLOBAL_KEY => config.global.clone(),
+            key => config.modules.get(key).cloned(),
+        }
+        .unwrap_or_else(|| Value::Object(Map::new()));
+        let patched = apply_to_section(hook, name, &current, &parts.section)?;
+        let patched = as_map(name, "config values after patch", &patched)?;
+        let empty = patched.as_object().is_some_and(Map::is_empty);
+        match name {
+            GLOBAL_KEY => config.global = (!empty).then_some(patched),
+            key if empty => {
+                config.modules.remove(key);
+            }
+            key => {
+                config.modules.insert(key.to_owned(), patched);
+            }
+        }
+        for (key, flag) in parts.enabled {
+            match flag {
+                Some(flag) => config.enabled.insert(key, flag),
+                None => config.enabled.remove(&key),
+            };
+        }
+        self.apply_config(config)
+    }
+
+    /// Computes and validates every section's effective values for `config`, with an optional
+    /// replacement patch log for one section.
+    fn candidate(
+        &self,
+        config: &ConfigValues,
+        patched: Option<(&str, &Vec<json_patch::PatchOperation>)>,
+    ) -> Result<Candidate, Errors> {
+        let mut errors = Errors::default();
+        for key in config
+            .modules
+            .keys()
+            .chain(config.enabled.keys())
+            .chain(config.maintenance.keys())
+        {
+            if !self.modules.contains_key(key) {
+                errors.push(Error::UnknownModule { key: key.clone() });
+            }
+        }
+        let mut evaluate = |section: &Section, config_section: Option<&Value>| {
+            let patches = match patched {
+                Some((name, log)) if name == section.name => log.as_slice(),
+                _ => section.patches.as_slice(),
+            };
+            if let Some(config_section) = config_section {
+                errors.extend(section.validate_config(config_section));
+            }
+            let effective = section.layer(config_section, patches);
+            errors.extend(section.validate_effective(&effective, "effective values"));
+            effective
+        };
+        let global = evaluate(&self.global, config.global.as_ref());
+        let modules = self
+            .modules
+            .iter()
+            .map(|(key, entry)| {
+                (
+                    key.clone(),
+                    evaluate(&entry.section, config.modules.get(key)),
+                )
+            })
+            .collect();
+        errors.into_result(Candidate { global, modules })
+    }
+
+    fn commit(&mut self, candidate: Candidate) {
+        self.global.effective = candidate.global;
+        for (key, effective) in candidate.modules {
+            if let Some(entry) = self.modules.get_mut(&key) {
+                entry.section.effective = effective;
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            config: self.config.clone(),
+            global: self.global.effective.clone(),
+            modules: self
+                .modules
+                .iter()
+                .map(|(k, m)| (k.clone(), m.section.effective.clone()))
+                .collect(),
+            enabled: self.enabled_states().into_iter().collect(),
+        }
+    }
+
+    fn diff(&self, before: Snapshot) -> ConfigChange {
+        let enabled: BTreeMap<String, EnabledState> = self.enabled_states().into_iter().collect();
+        let keys_where = |changed: &dyn Fn(&str) -> bool| -> BTreeSet<String> {
+            self.order.iter().filter(|k| changed(k)).cloned().collect()
+        };
+        ConfigChange {
+            config: before.config != self.config,
+            global: before.global != self.global.effective,
+            modules: keys_where(&|k| {
+                before.modules.get(k) != self.modules.get(k).map(|m| &m.section.effective)
+            }),
+            enabled: keys_where(&|k| {
+                before.enabled.get(k).map(|s| s.enabled) != enabled.get(k).map(|s| s.enabled)
+            }),
+            maintenance: keys_where(&|k| {
+                before.config.maintenance.get(k) != self.config.maintenance.get(k)
+            }),
+        }
+    }
+
+    fn section(&self, name: &str) -> Result<&Section, Error> {
+        match name {
+            GLOBAL_KEY => Ok(&self.global),
+            key => self
+                .modules
+                .get(key)
+                .map(|m| &m.section)
+                .ok_or_else(|| Error::UnknownModule {
+                    key: key.to_owned(),
+                }),
+        }
+    }
+
+    fn section_mut(&mut self, name: &str) -> Result<&mut Section, Error> {
+        match name {
+            GLOBAL_KEY => Ok(&mut self.global),
+            key => self
+                .modules
+                .get_mut(key)
+                .map(|m| &mut m.section)
+                .ok_or_else(|| Error::UnknownModule {
+                    key: key.to_owned(),
+                }),
+        }
+    }
+
+    /// Sets the list published as `global.enabledModules` (the operator computes it after the
+    /// `enabled` scripts); `None` removes it.
+    pub fn set_enabled_modules(&mut self, modules: Option<Vec<String>>) {
+        self.enabled_modules = modules;
+    }
+
+    fn global_effective(&self) -> Value {
+        let mut global = self.global.effective.clone();
+        if let (Some(list), Value::Object(map)) = (&self.enabled_modules, &mut global) {
+            map.insert("enabledModules".into(), Value::from(list.clone()));
+        }
+        global
+    }
+
+    /// `{"global": <effective global>}`: what global hooks see in `$VALUES_PATH`.
+    pub fn global_values(&self) -> Value {
+        wrap_pair(GLOBAL_KEY, self.global_effective(), None)
+    }
+
+    /// `{"global": <effective global>, "<key>": <effective module>}`: what the module's
+    /// templates (`Values`) and hooks (`$VALUES_PATH`) see.
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`].
+    pub fn module_values(&self, key: &str) -> Result<Value, Error> {
+        let section = self.section_of_module(key)?;
+        Ok(wrap_pair(
+            GLOBAL_KEY,
+            self.global_effective(),
+            Some((key, section.effective.clone())),
+        ))
+    }
+
+    /// `{"global": <config global>, "<key>": <config module>}` (`{}` when unset): what module
+    /// hooks see in `$CONFIG_VALUES_PATH`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`].
+    pub fn module_config_values(&self, key: &str) -> Result<Value, Error> {
+        self.section_of_module(key)?;
+        let section = self
+            .config
+            .modules
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        Ok(wrap_pair(
+            GLOBAL_KEY,
+            self.config_global(),
+            Some((key, section)),
+        ))
+    }
+
+    /// `{"global": <config global>}`: what global hooks see in `$CONFIG_VALUES_PATH`.
+    pub fn global_config_values(&self) -> Value {
+        wrap_pair(GLOBAL_KEY, self.config_global(), None)
+    }
+
+    fn config_global(&self) -> Value {
+        self.config
+            .global
+            .clone()
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    /// The current config values, to persist back to the ConfigMap with [`ConfigValues::encode`].
+    pub fn config_values(&self) -> &ConfigValues {
+        &self.config
+    }
+
+    /// Validates the module's (and global) effective values for rendering: `values.yaml` with
+    /// `x-required-for-helm` fields required.
+    ///
+    /// # Errors
+    /// Every violation, each naming section and JSON path.
+    pub fn validate_for_render(&self, key: &str) -> Result<(), Errors> {
+        let section = self.section_of_module(key)?;
+        let mut errors = Errors::default();
+        errors.extend(
+            self.global
+                .schemas
+                .validate_render(GLOBAL_KEY, &self.global.effective),
+        );
+        errors.extend(section.schemas.validate_render(key, &section.effective));
+        errors.into_result(())
+    }
+
+    /// Checksum of the module's values (as [`ValuesStore::module_values`]) and chart files.
+    ///
+    /// # Errors
+    /// [`Error::UnknownModule`].
+    pub fn module_checksum(
+        &self,
+        key: &str,
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<String, Error> {
+        Ok(checksum(&self.module_values(key)?, files))
+    }
+
+    /// Every module's enabled state before its `enabled` script, in discovery order.
+    pub fn enabled_states(&self) -> Vec<(String, EnabledState)> {
+        self.order
+            .iter()
+            .filter_map(|key| self.enabled_layers(key).map(|l| (key.clone(), l.resolve())))
+            .collect()
+    }
+
+    /// The enabled-flag layers of one module (static flags, global hook patch, ConfigMap).
+    pub fn enabled_layers(&self, key: &str) -> Option<EnabledLayers> {
+        let entry = self.modules.get(key)?;
+        Some(EnabledLayers {
+            common_values: entry.common_enabled,
+            module_values: entry.module_enabled,
+            global_hook: self.enabled_patches.get(key).copied(),
+            config_map: self.config.enabled.get(key).copied(),
+        })
+    }
+
+    fn section_of_module(&self, key: &str) -> Result<&Section, Error> {
+        self.modules
+            .get(key)
+            .map(|m| &m.section)
+            .ok_or_else(|| Error::UnknownModule {
+                key: key.to_owned(),
+            })
+    }
+}
+
+struct Snapshot {
+    config: ConfigValues,
+    global: Value,
+    modules: BTreeMap<String, Value>,
+    enabled: BTreeMap<String, EnabledState>,
+}
+
+fn wrap_pair(first: &str, first_value: Value, second: Option<(&str, Value)>) -> Value {
+    let mut map = Map::new();
+    map.insert(first.to_owned(), first_value);
+    if let Some((key, value)) = second {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+fn build_section(
+    name: &str,
+    layers: &[&Value],
+    config_schema: Option<&Value>,
+    values_schema: Option<&Value>,
+    errors: &mut Errors,
+) -> Section {
+    let mut static_values = Value::Object(Map::new());
+    for layer in layers {
+        match as_map(name, "static values", layer) {
+            Ok(map) => merge_into(&mut static_values, &map),
+            Err(error) => errors.push(error),
+        }
+    }
+    let schemas = SectionSchemas::compile(name, config_schema, values_schema).unwrap_or_else(|e| {
+        errors.extend(e);
+        SectionSchemas::default()
+    });
+    Section {
+        name: name.to_owned(),
+        static_values,
+        schemas,
+        patches: Vec::new(),
+        effective: Value::Null,
+    }
+}
