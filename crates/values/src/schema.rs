@@ -294,8 +294,10 @@ impl SectionSchemas {
                 validator,
             })
         });
+        // Compiled only if the plain variant compiled, so a bad schema is reported once.
         let render = values_source
             .as_ref()
+            .filter(|_| values_compiled.is_some())
             .and_then(|source| build(source, "values.yaml", true));
         if errors.is_empty() {
             Ok(Self {

@@ -1,0 +1,232 @@
+//! OpenAPI handling: implied additionalProperties, defaults, x-extend, x-required-for-helm,
+//! error reporting. Exercised through the store, the way the operator uses them.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use values::{
+    Error, GlobalSpec, ModuleSpec, ValuesStore, apply_defaults, extend_values_schema,
+    prepare_schema,
+};
+
+fn module(config: Option<Value>, values: Option<Value>, statics: Value) -> ModuleSpec {
+    ModuleSpec {
+        key: "m".into(),
+        name: "m".into(),
+        module_values: statics,
+        config_schema: config,
+        values_schema: values,
+        ..Default::default()
+    }
+}
+
+fn messages(errors: &values::Errors) -> Vec<String> {
+    errors.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn additional_properties_false_is_implied_recursively_but_explicit_values_are_kept() {
+    let prepared = prepare_schema(
+        &json!({
+            "type": "object",
+            "properties": {
+                "nested": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "list": {"type": "array", "items": {"type": "object", "properties": {"b": {}}}},
+                "free": {"type": "object", "properties": {"c": {}}, "additionalProperties": true},
+                "x-named-property": {"type": "string"}
+            },
+            "x-custom": 1
+        }),
+        false,
+    );
+    assert_eq!(prepared["additionalProperties"], json!(false));
+    assert_eq!(
+        prepared["properties"]["nested"]["additionalProperties"],
+        json!(false)
+    );
+    assert_eq!(
+        prepared["properties"]["list"]["items"]["additionalProperties"],
+        json!(false)
+    );
+    assert_eq!(
+        prepared["properties"]["free"]["additionalProperties"],
+        json!(true)
+    );
+    assert!(
+        prepared.get("x-custom").is_none(),
+        "x-* keywords are stripped"
+    );
+    assert!(
+        prepared["properties"].get("x-named-property").is_some(),
+        "property names starting with x- are not keywords"
+    );
+}
+
+#[test]
+fn unknown_fields_anywhere_are_rejected_with_their_paths() {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "nested": {"type": "object", "properties": {"a": {"type": "string"}}},
+            "list": {"type": "array", "items": {"type": "object", "properties": {"b": {}}}}
+        }
+    });
+    let error = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(
+            None,
+            Some(schema),
+            json!({"nested": {"a": "x", "typo": 1}, "list": [{"b": 1}, {"c": 2}], "extra": true}),
+        )],
+    )
+    .unwrap_err();
+    let text = messages(&error);
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(
+        text.iter()
+            .any(|m| m.starts_with("m: /nested: ") && m.contains("typo"))
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.starts_with("m: /list/1: ") && m.contains("'c'"))
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.starts_with("m: (root): ") && m.contains("extra"))
+    );
+}
+
+#[test]
+fn defaults_fill_missing_fields_and_recurse_into_existing_or_defaulted_objects() {
+    let schema = json!({
+        "type": "object",
+        "definitions": {"port": {"type": "integer", "default": 80}},
+        "properties": {
+            "replicas": {"type": "integer", "default": 2},
+            "present": {"type": "object", "properties": {"inner": {"default": "i"}}},
+            "created": {"type": "object", "default": {}, "properties": {"deep": {"default": true}}},
+            "absent": {"type": "object", "properties": {"never": {"default": 1}}},
+            "port": {"$ref": "#/definitions/port"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"w": {"default": 1}}}},
+            "all": {"allOf": [{"type": "object", "properties": {"z": {"default": "z"}}}]}
+        }
+    });
+    let mut value = json!({"replicas": 5, "present": {}, "items": [{}, {"w": 3}], "all": {}});
+    apply_defaults(&schema, &mut value);
+    assert_eq!(
+        value,
+        json!({
+            "replicas": 5,
+            "present": {"inner": "i"},
+            "items": [{"w": 1}, {"w": 3}],
+            "all": {"z": "z"},
+            "created": {"deep": true},
+            "port": 80
+        })
+    );
+}
+
+#[test]
+fn x_extend_inherits_config_schema_properties_required_and_definitions() {
+    let config = json!({
+        "type": "object",
+        "definitions": {"d": {"type": "string"}},
+        "required": ["a"],
+        "properties": {"a": {"type": "string"}, "shared": {"type": "string"}},
+        "x-doc": "config"
+    });
+    let values = json!({
+        "x-extend": {"schema": "config-values.yaml"},
+        "type": "object",
+        "required": ["internal"],
+        "properties": {"internal": {"type": "object"}, "shared": {"type": "integer"}}
+    });
+    let extended = extend_values_schema(&values, Some(&config));
+    assert_eq!(extended["required"], json!(["internal", "a"]));
+    assert_eq!(extended["properties"]["a"], json!({"type": "string"}));
+    assert_eq!(
+        extended["properties"]["shared"],
+        json!({"type": "integer"}),
+        "own entries win"
+    );
+    assert_eq!(extended["definitions"]["d"], json!({"type": "string"}));
+    assert_eq!(extended["x-doc"], json!("config"));
+    assert!(extended.get("x-extend").is_none());
+    assert_eq!(
+        extend_values_schema(&json!({"type": "object"}), Some(&config)),
+        json!({"type": "object"})
+    );
+}
+
+#[test]
+fn x_required_for_helm_is_enforced_only_when_validating_for_render() {
+    let values = json!({
+        "type": "object",
+        "x-required-for-helm": ["image"],
+        "properties": {
+            "image": {"type": "string"},
+            "tls": {"type": "object", "default": {}, "x-required-for-helm": ["cert"], "properties": {"cert": {"type": "string"}}}
+        }
+    });
+    let store = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(None, Some(values), json!({}))],
+    )
+    .unwrap();
+    let errors = store.validate_for_render("m").unwrap_err();
+    let text = messages(&errors);
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text.iter()
+            .any(|m| m.starts_with("m: (root): ") && m.contains("image"))
+    );
+    assert!(
+        text.iter()
+            .any(|m| m.starts_with("m: /tls: ") && m.contains("cert"))
+    );
+    assert!(matches!(
+        store.validate_for_render("nope").unwrap_err().0[0],
+        Error::UnknownModule { .. }
+    ));
+}
+
+#[test]
+fn nullable_allows_null_and_x_keywords_do_not_break_compilation() {
+    let values = json!({
+        "type": "object",
+        "x-examples": [{"a": null}],
+        "properties": {"a": {"type": "string", "nullable": true, "x-doc-default": "x"}}
+    });
+    let store = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(None, Some(values), json!({"a": null}))],
+    );
+    assert!(store.is_ok(), "{:?}", store.err().map(|e| e.to_string()));
+}
+
+#[test]
+fn invalid_schemas_are_reported_with_section_and_file() {
+    let error = ValuesStore::new(
+        GlobalSpec {
+            config_schema: Some(json!({"type": "object", "properties": {"a": {"type": 7}}})),
+            ..Default::default()
+        },
+        vec![module(
+            None,
+            Some(json!({"type": "object", "properties": {"a": {"minimum": "x"}}})),
+            json!({}),
+        )],
+    )
+    .unwrap_err();
+    let text = messages(&error);
+    assert_eq!(text.len(), 2, "{text:?}");
+    assert!(
+        text[0].starts_with("global: openapi/config-values.yaml: invalid schema"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].starts_with("m: openapi/values.yaml: invalid schema"),
+        "{}",
+        text[1]
+    );
+}
