@@ -1,0 +1,171 @@
+//! Error types: discovery problems and render problems, each collected rather than stopping
+//! at the first.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::yaml::YamlError;
+
+/// One problem found while discovering or loading modules.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryProblem {
+    /// A directory or file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A module directory name breaks the naming rules.
+    #[error("invalid module directory {path}: {reason}")]
+    InvalidName {
+        /// The module directory.
+        path: PathBuf,
+        /// Which rule failed and the expected form.
+        reason: String,
+    },
+    /// Two modules dirs hold a module with the same name.
+    #[error("module `{name}` is defined twice: {first} and {second}")]
+    DuplicateModule {
+        /// The module name.
+        name: String,
+        /// The directory found first.
+        first: PathBuf,
+        /// The directory found second.
+        second: PathBuf,
+    },
+    /// A YAML file does not parse.
+    #[error("{path}: {source}")]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: YamlError,
+    },
+    /// A file parses but its content is not acceptable (not UTF-8, not a mapping, a
+    /// non-CRD in `crds/`, a duplicate partial name).
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Module discovery failed; holds every problem found.
+#[derive(Debug)]
+pub struct DiscoveryError {
+    /// All problems, in discovery order.
+    pub problems: Vec<DiscoveryProblem>,
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_list(f, "module discovery", &self.problems)
+    }
+}
+
+impl std::error::Error for DiscoveryError {}
+
+/// One problem in rendering a module's templates into objects.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// A template or partial does not compile (handlebars syntax).
+    #[error("{file}{}: syntax error: {message}", at(*line, *column))]
+    Syntax {
+        /// `<module>/templates/<file>`.
+        file: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// The parser's message.
+        message: String,
+    },
+    /// Rendering a template failed: a missing value in strict mode (message names the
+    /// path), a `required` value absent, a helper given bad arguments.
+    #[error("{file}{}: {message}", at(*line, *column))]
+    Template {
+        /// `<module>/templates/<file>` (the partial's file when the error is inside one).
+        file: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What failed, e.g. ``missing value `Values.echoServer.replicas` ``.
+        message: String,
+    },
+    /// The rendered text is not valid YAML.
+    #[error("{file}: document {document}: rendered output is not valid YAML: {message}")]
+    Yaml {
+        /// `<module>/templates/<file>`.
+        file: String,
+        /// 1-based document index within the rendered file.
+        document: usize,
+        /// The parser's message (line numbers refer to the rendered output).
+        message: String,
+    },
+    /// A rendered document is not a Kubernetes object.
+    #[error("{file}: document {document}: {message}")]
+    InvalidObject {
+        /// `<module>/templates/<file>`.
+        file: String,
+        /// 1-based document index within the rendered file.
+        document: usize,
+        /// What is missing or wrong (e.g. `missing metadata.name`).
+        message: String,
+    },
+    /// Two rendered documents identify the same object.
+    #[error("duplicate object {object}: rendered by {first} and {second}")]
+    Duplicate {
+        /// `group/kind namespace/name`.
+        object: String,
+        /// Source (`file` document N) of the first.
+        first: String,
+        /// Source of the second.
+        second: String,
+    },
+}
+
+fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+/// A module's render failed; holds every problem found (the render is rejected as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderErrors {
+    /// The module name.
+    pub module: String,
+    /// Every problem, in template file order.
+    pub errors: Vec<RenderError>,
+}
+
+impl fmt::Display for RenderErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_list(f, &format!("module `{}`", self.module), &self.errors)
+    }
+}
+
+impl std::error::Error for RenderErrors {}
+
+/// One problem: `what: problem`; several: a count and one problem per line.
+fn write_list<E: fmt::Display>(f: &mut fmt::Formatter<'_>, what: &str, items: &[E]) -> fmt::Result {
+    match items {
+        [one] => write!(f, "{what}: {one}"),
+        many => {
+            write!(f, "{what}: {} problems", many.len())?;
+            for e in many {
+                write!(f, "\n  - {e}")?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The chart renderer: compiles a module's templates once, renders them with values into
+//! checked Kubernetes objects.
+
+use std::collections::HashMap;
+
+use handlebars::{Context, Handlebars, RenderErrorReason, TemplateError, no_escape};
+use serde_json::{Value, json};
+
+use crate::discovery::Module;
+use crate::error::{RenderError, RenderErrors};
+use crate::helpers;
+use crate::objects::{DuplicateCheck, RenderedObject, ResourceScopes, normalize};
+use crate::yaml;
+
+/// A module's templates compiled into a handlebars registry with the vetted helpers,
+/// HTML escaping off and strict mode on. Compile once, render many times; it is `Send` and
+/// `Sync`.
+pub struct ChartRenderer {
+    module: String,
+    chart: Value,
+    hb: Handlebars<'static>,
+    /// Registry names (= sources, `<module>/templates/<file>`) of output templates, in order.
+    templates: Vec<String>,
+    /// Partial name → its source, for error messages.
+    partial_sources: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for ChartRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChartRenderer")
+            .field("module", &self.module)
+            .field("templates", &self.templates)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChartRenderer {
+    /// Compiles every template and partial of `module`.
+    ///
+    /// # Errors
+    /// [`RenderErrors`] with one [`RenderError::Syntax`] per file that does not compile.
+    pub fn new(module: &Module) -> Result<Self, RenderErrors> {
+        let mut hb = Handlebars::new();
+        hb.register_escape_fn(no_escape);
+        hb.set_strict_mode(true);
+        helpers::register_all(&mut hb);
+        let mut errors = Vec::new();
+        let mut partial_sources = HashMap::new();
+        for p in &module.partials {
+            let name = Module::partial_name(&p.path).to_owned();
+            let source = format!("{}/{}", module.name, p.path);
+            if let Err(e) = hb.register_partial(&name, &p.content) {
+                errors.push(syntax_error(&source, &e));
+            }
+            partial_sources.insert(name, source);
+        }
+        let mut templates = Vec::with_capacity(module.templates.len());
+        for t in &module.templates {
+            let source = format!("{}/{}", module.name, t.path);
+            match hb.register_template_string(&source, &t.content) {
+                Ok(()) => templates.push(source),
+                Err(e) => errors.push(syntax_error(&source, &e)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RenderErrors {
+                module: module.name.clone(),
+                errors,
+            });
+        }
+        Ok(Self {
+            module: module.name.clone(),
+            chart: module.chart.template_context(&module.chart_raw),
+            hb,
+            templates,
+            partial_sources,
+        })
+    }
+
+    /// The module name.
+    pub fn module(&self) -> &str {
+        &self.module
+    }
+
+    /// Renders every template with `values` (`{ "global": …, "<moduleKey>": … }`, exposed
+    /// as `Values`), `Release = { Name: <module>, Namespace: namespace }` and `Chart`.
+    ///
+    /// Objects come in template file order, then document order; empty documents are
+    /// dropped; namespaced kinds without `metadata.namespace` get `namespace` (scopes from
+    /// `scopes`) and cluster-scoped kinds lose any namespace.
+    ///
+    /// # Errors
+    /// [`RenderErrors`] listing every problem in every template (missing values in strict
+    /// mode, helper errors, invalid YAML, objects without `apiVersion`/`kind`/
+    /// `metadata.name`, duplicate objects); no objects are returned if there is any.
+    pub fn render(
+        &self,
+        values: &Value,
+        namespace: &str,
+        scopes: &ResourceScopes,
+    ) -> Result<Vec<RenderedObject>, RenderErrors> {
+        let ctx = Context::wraps(json!({
+            "Values": values,
+            "Release": { "Name": self.module, "Namespace": namespace },
+            "Chart": self.chart,
+        }))
+        .map_err(|e| self.fail(vec![self.template_error(None, &e.into())]))?;
+        let mut errors = Vec::new();
+        let mut objects = Vec::new();
+        let mut dups = DuplicateCheck::default();
+        for source in &self.templates {
+            let text = match self.hb.render_with_context(source, &ctx) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(self.template_error(Some(source), &e));
+                    continue;
+                }
+            };
+            let (docs, yaml_err) = yaml::parse_stream(&text);
+            for (i, mut doc) in docs.into_iter().enumerate() {
+                if doc.is_null() {
+                    continue;
+                }
+                let checked = normalize(&mut doc, source, i + 1, namespace, scopes)
+                    .and_then(|id| dups.check(id, format!("{source} document {}", i + 1)));
+                match checked {
+                    Ok(()) => objects.push(RenderedObject {
+                        source: source.clone(),
+                        object: doc,
+                    }),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if let Some((i, e)) = yaml_err {
+                errors.push(RenderError::Yaml {
+                    file: source.clone(),
+                    document: i + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(objects)
+        } else {
+            Err(self.fail(errors))
+        }
+    }
+
+    fn fail(&self, errors: Vec<RenderError>) -> RenderErrors {
+        RenderErrors {
+            module: self.module.clone(),
+            errors,
+        }
+    }
+
+    /// Converts a handlebars error into ours: the file (a partial's file when the error is
+    /// inside one), line, column and a message that names the missing path.
+    fn template_error(
+        &self,
+        fallback: Option<&String>,
+        e: &handlebars::RenderError,
+    ) -> RenderError {
+        let file = e
+            .template_name
+            .as_ref()
+            .map(|n| self.partial_sources.get(n).unwrap_or(n))
+            .or(fallback)
+            .cloned()
+            .unwrap_or_else(|| self.module.clone());
+        RenderError::Template {
+            file,
+            line: e.line_no,
+            column: e.column_no,
+            message: reason_message(e.reason()),
+        }
+    }
+}
+
+/// A short message for a handlebars failure, with the fix for the common ones.
+fn reason_message(reason: &RenderErrorReason) -> String {
+    match reason {
+        RenderErrorReason::MissingVariable(Some(path)) => format!(
+            "missing value `{path}` (strict mode: guard it with {{{{#if}}}} or give a {{{{default}}}})"
+        ),
+        RenderErrorReason::MissingVariable(None) => "missing value (strict mode)".to_owned(),
+        RenderErrorReason::PartialNotFound(name) => format!(
+            "partial `{name}` not found (partials are files templates/_{name}.hbs or _{name}.tpl)"
+        ),
+        RenderErrorReason::HelperNotFound(name) => {
+            format!("unknown helper `{name}` (see docs/templates.md for the helpers)")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn syntax_error(source: &str, e: &TemplateError) -> RenderError {
+    let (line, column) = e.pos().map_or((None, None), |(l, c)| (Some(l), Some(c)));
+    RenderError::Syntax {
+        file: source.to_owned(),
+        line,
+        column,
+        message: e.reason().to_string(),
+    }
+}
+
+/// Compiles and renders `module` once; see [`ChartRenderer::render`]. Use a
+/// [`ChartRenderer`] to render the same module repeatedly.
+///
+/// # Errors
+/// [`RenderErrors`] with every syntax or render problem.
+pub fn render(
+    module: &Module,
+    values: &Value,
+    namespace: &str,
+    scopes: &ResourceScopes,
+) -> Result<Vec<RenderedObject>, RenderErrors> {
+    ChartRenderer::new(module)?.render(values, namespace, scopes)
+}
+
+#[cfg(test)]
+#[path = "renderer_tests.rs"]
+mod tests;
