@@ -143,7 +143,6 @@ impl ValuesStore {
                 },
             );
         }
-        errors.into_result(())?;
         let mut store = ValuesStore {
             global,
             modules: entries,
@@ -152,9 +151,12 @@ impl ValuesStore {
             enabled_patches: BTreeMap::new(),
             enabled_modules: None,
         };
-        let candidate = store.candidate(&store.config, None)?;
-        store.commit(candidate);
-        Ok(store)
+        // Static values are validated even if other inputs failed, so one run lists everything.
+        match store.candidate(&store.config, None) {
+            Ok(candidate) => store.commit(candidate),
+            Err(more) => errors.extend(more.0),
+        }
+        errors.into_result(store)
     }
 
     /// Module values keys in discovery order.
@@ -305,7 +307,14 @@ impl ValuesStore {
                 errors.extend(section.validate_config(config_section));
             }
             let effective = section.layer(config_section, patches);
-            errors.extend(section.validate_effective(&effective, "effective values"));
+            // A bad config value usually fails both schemas; report it once.
+            let seen: BTreeSet<String> = errors.iter().map(ToString::to_string).collect();
+            errors.extend(
+                section
+                    .validate_effective(&effective, "effective values")
+                    .into_iter()
+                    .filter(|e| !seen.contains(&e.to_string())),
+            );
             effective
         };
         let global = evaluate(&self.global, config.global.as_ref());
