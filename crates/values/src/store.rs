@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use json_patch::Patch;
+use json_patch::{Patch, PatchOperation};
 use serde_json::{Map, Value};
 
 use crate::checksum::checksum;
@@ -94,11 +94,9 @@ pub struct ValuesStore {
     enabled_modules: Option<Vec<String>>,
 }
 
-/// New effective values computed for a candidate change, committed only if all are valid.
-struct Candidate {
-    global: Value,
-    modules: BTreeMap<String, Value>,
-}
+/// New effective values (section name → values) of the sections a change touches, computed
+/// and validated before anything is committed.
+type Candidate = BTreeMap<String, Value>;
 
 impl ValuesStore {
     /// Builds the store from static inputs and validates static values plus defaults.
@@ -153,7 +151,7 @@ impl ValuesStore {
         };
         // Static values are validated even if other inputs failed, so one run lists everything.
         match store.candidate(&store.config, None) {
-            Ok(candidate) => store.commit(candidate),
+            Ok(candidate) => store.commit(candidate, &mut ConfigChange::default()),
             Err(more) => errors.extend(more.0),
         }
         errors.into_result(store)
@@ -181,10 +179,17 @@ impl ValuesStore {
     /// section violating `values.yaml`; the store is unchanged.
     pub fn apply_config(&mut self, config: ConfigValues) -> Result<ConfigChange, Errors> {
         let candidate = self.candidate(&config, None)?;
-        let before = self.snapshot();
+        let enabled_before = self.enabled_states();
+        let mut change = ConfigChange {
+            config: self.config != config,
+            maintenance: self
+                .keys_where(|k| self.config.maintenance.get(k) != config.maintenance.get(k)),
+            ..ConfigChange::default()
+        };
         self.config = config;
-        self.commit(candidate);
-        Ok(self.diff(before))
+        self.commit(candidate, &mut change);
+        change.enabled = self.enabled_changes(&enabled_before);
+        Ok(change)
     }
 
     /// Applies a hook's JSON patch to the in-memory values or to the config values.
@@ -235,7 +240,7 @@ impl ValuesStore {
         let mut log = section.patches.clone();
         append_compacted(&mut log, &parts.section);
         let candidate = self.candidate(&self.config, Some((name, &log)))?;
-        let before = self.snapshot();
+        let enabled_before = self.enabled_states();
         for (key, flag) in parts.enabled {
             match flag {
                 Some(flag) => self.enabled_patches.insert(key, flag),
@@ -243,8 +248,10 @@ impl ValuesStore {
             };
         }
         self.section_mut(name)?.patches = log;
-        self.commit(candidate);
-        Ok(self.diff(before))
+        let mut change = ConfigChange::default();
+        self.commit(candidate, &mut change);
+        change.enabled = self.enabled_changes(&enabled_before);
+        Ok(change)
     }
 
     fn patch_config(
@@ -280,97 +287,81 @@ impl ValuesStore {
         self.apply_config(config)
     }
 
-    /// Computes and validates every section's effective values for `config`, with an optional
-    /// replacement patch log for one section.
+    /// Computes and validates effective values for `config`: every section, or with `patched`
+    /// only that section, with its replacement patch log (other sections cannot change).
     fn candidate(
         &self,
         config: &ConfigValues,
-        patched: Option<(&str, &Vec<json_patch::PatchOperation>)>,
+        patched: Option<(&str, &[PatchOperation])>,
     ) -> Result<Candidate, Errors> {
         let mut errors = Errors::default();
-        for key in config
-            .modules
-            .keys()
-            .chain(config.enabled.keys())
-            .chain(config.maintenance.keys())
-        {
-            if !self.modules.contains_key(key) {
-                errors.push(Error::UnknownModule { key: key.clone() });
+        if patched.is_none() {
+            let keys = config.modules.keys().chain(config.enabled.keys());
+            for key in keys.chain(config.maintenance.keys()) {
+                if !self.modules.contains_key(key) {
+                    errors.push(Error::UnknownModule { key: key.clone() });
+                }
             }
         }
-        let mut evaluate = |section: &Section, config_section: Option<&Value>| {
+        let sections = std::iter::once(&self.global)
+            .chain(self.modules.values().map(|m| &m.section))
+            .filter(|s| patched.is_none_or(|(name, _)| name == s.name));
+        let mut candidate = Candidate::new();
+        for section in sections {
             let patches = match patched {
-                Some((name, log)) if name == section.name => log.as_slice(),
-                _ => section.patches.as_slice(),
+                Some((_, log)) => log,
+                None => section.patches.as_slice(),
             };
-            if let Some(config_section) = config_section {
-                errors.extend(section.validate_config(config_section));
-            }
+            let config_section = match section.name.as_str() {
+                GLOBAL_KEY => config.global.as_ref(),
+                key => config.modules.get(key),
+            };
+            let mut section_errors = config_section
+                .map(|c| section.validate_config(c))
+                .unwrap_or_default();
             let effective = section.layer(config_section, patches);
             // A bad config value usually fails both schemas; report it once.
-            let seen: BTreeSet<String> = errors.iter().map(ToString::to_string).collect();
-            errors.extend(
-                section
-                    .validate_effective(&effective, "effective values")
-                    .into_iter()
-                    .filter(|e| !seen.contains(&e.to_string())),
-            );
-            effective
-        };
-        let global = evaluate(&self.global, config.global.as_ref());
-        let modules = self
-            .modules
-            .iter()
-            .map(|(key, entry)| {
-                (
-                    key.clone(),
-                    evaluate(&entry.section, config.modules.get(key)),
-                )
-            })
-            .collect();
-        errors.into_result(Candidate { global, modules })
+            for error in section.validate_effective(&effective, "effective values") {
+                let text = error.to_string();
+                if !section_errors.iter().any(|e| e.to_string() == text) {
+                    section_errors.push(error);
+                }
+            }
+            errors.extend(section_errors);
+            candidate.insert(section.name.clone(), effective);
+        }
+        errors.into_result(candidate)
     }
 
-    fn commit(&mut self, candidate: Candidate) {
-        self.global.effective = candidate.global;
-        for (key, effective) in candidate.modules {
-            if let Some(entry) = self.modules.get_mut(&key) {
-                entry.section.effective = effective;
+    /// Stores the candidate's values, recording in `change` which sections really changed.
+    fn commit(&mut self, candidate: Candidate, change: &mut ConfigChange) {
+        for (name, effective) in candidate {
+            let Ok(section) = self.section_mut(&name) else {
+                continue;
+            };
+            if section.effective != effective {
+                section.effective = effective;
+                if name == GLOBAL_KEY {
+                    change.global = true;
+                } else {
+                    change.modules.insert(name);
+                }
             }
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            config: self.config.clone(),
-            global: self.global.effective.clone(),
-            modules: self
-                .modules
-                .iter()
-                .map(|(k, m)| (k.clone(), m.section.effective.clone()))
-                .collect(),
-            enabled: self.enabled_states().into_iter().collect(),
-        }
+    fn keys_where(&self, changed: impl Fn(&str) -> bool) -> BTreeSet<String> {
+        self.order.iter().filter(|k| changed(k)).cloned().collect()
     }
 
-    fn diff(&self, before: Snapshot) -> ConfigChange {
-        let enabled: BTreeMap<String, EnabledState> = self.enabled_states().into_iter().collect();
-        let keys_where = |changed: &dyn Fn(&str) -> bool| -> BTreeSet<String> {
-            self.order.iter().filter(|k| changed(k)).cloned().collect()
-        };
-        ConfigChange {
-            config: before.config != self.config,
-            global: before.global != self.global.effective,
-            modules: keys_where(&|k| {
-                before.modules.get(k) != self.modules.get(k).map(|m| &m.section.effective)
-            }),
-            enabled: keys_where(&|k| {
-                before.enabled.get(k).map(|s| s.enabled) != enabled.get(k).map(|s| s.enabled)
-            }),
-            maintenance: keys_where(&|k| {
-                before.config.maintenance.get(k) != self.config.maintenance.get(k)
-            }),
-        }
+    fn enabled_changes(&self, before: &[(String, EnabledState)]) -> BTreeSet<String> {
+        let after = self.enabled_states();
+        before
+            .iter()
+            .zip(after)
+            .filter(|((_, old), (_, new))| old.enabled != new.enabled)
+            .map(|((key, _), _)| key.clone())
+            .collect()
     }
 
     fn section(&self, name: &str) -> Result<&Section, Error> {
@@ -525,13 +516,6 @@ impl ValuesStore {
                 key: key.to_owned(),
             })
     }
-}
-
-struct Snapshot {
-    config: ConfigValues,
-    global: Value,
-    modules: BTreeMap<String, Value>,
-    enabled: BTreeMap<String, EnabledState>,
 }
 
 fn wrap_pair(first: &str, first_value: Value, second: Option<(&str, Value)>) -> Value {
