@@ -2,10 +2,19 @@
 //! for exact pruning and a drift watch.
 //!
 //! This crate knows nothing about charts, values or hooks: it takes already rendered objects
-//! (`serde_json::Value`) and a `kube::Client`.
+//! (`serde_json::Value`) and a `kube::Client`, and makes the cluster match them.
 //!
+//! - [`Reconciler`]: [`apply_module`](Reconciler::apply_module) (staged server-side apply with
+//!   field manager `addon-operator`, unchanged objects not written, prune of what the module no
+//!   longer renders), [`delete_module`](Reconciler::delete_module),
+//!   [`inventory`](Reconciler::inventory), [`drift_watch`](Reconciler::drift_watch).
+//! - [`Inventory`]: what a module applied, one Secret per module in the operator namespace; the
+//!   only thing pruning and deletion ever act on.
 //! - [`sort_for_apply`] / [`stage_of`] / [`kind_rank`]: the apply order (Helm's kind order,
-//!   CRDs and Namespaces first, custom resources last).
+//!   CRDs and Namespaces first, custom resources last), pure and usable without a cluster.
+//! - [`ApplyError`]: every failure names the module and the object.
+//!
+//! See `docs/reconciler.md` for the change-detection trade-off and the crash-safety argument.
 //!
 //! ```
 //! use serde_json::json;
@@ -18,6 +27,28 @@
 //! assert_eq!(reconciler::stage_of("apps/v1", "Deployment"), reconciler::Stage::Workloads);
 //! ```
 
-mod order;
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod cluster;
+mod discovery;
+mod drift;
+mod error;
+mod inventory;
+mod objref;
+mod order;
+mod plan;
+mod prepare;
+mod reconciler;
+mod store;
+mod tracker;
+
+pub use drift::{DriftChange, DriftEvent, DriftWatch, DriftedObject};
+pub use error::ApplyError;
+pub use inventory::{
+    DecodeError, INVENTORY_DATA_KEY, INVENTORY_LABEL, Inventory, InventoryEntry, Phase,
+    secret_name as inventory_secret_name,
+};
+pub use objref::ObjectRef;
 pub use order::{Stage, group_of, kind_rank, object_rank, object_stage, sort_for_apply, stage_of};
+pub use prepare::{MANAGED_BY_LABEL, MANAGER, MODULE_LABEL, RECREATE_ANNOTATION};
+pub use reconciler::{ApplyOptions, ApplyReport, DeleteReport, Reconciler};

@@ -1,0 +1,305 @@
+//! The drift watch: objects this reconciler applied that someone else changed or deleted.
+//!
+//! One label-selected watcher (`app.kubernetes.io/managed-by=addon-operator`) per resource
+//! the reconciler has applied; a new resource gets its watcher as soon as it is first applied.
+//! Observations are debounced and judged against the [`Tracker`]: an object whose latest
+//! observed resourceVersion is one our own write produced is not drift, nor is an object with a
+//! write of ours in flight (judged again after the next debounce window). Objects we prune or
+//! delete are forgotten before the delete, so their deletion is not drift either.
+
+use crate::objref::{ObjectKey, ObjectRef};
+use crate::prepare::{MANAGED_BY_LABEL, MANAGER};
+use crate::tracker::Tracker;
+use futures::{Stream, StreamExt};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// How an applied object drifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftChange {
+    /// Someone else wrote the object (its resourceVersion is not one of ours).
+    Modified,
+    /// The object was deleted (or stopped matching the managed-by label).
+    Deleted,
+}
+
+/// One drifted object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftedObject {
+    /// The object.
+    pub object: ObjectRef,
+    /// What happened to it.
+    pub change: DriftChange,
+}
+
+/// Objects of one module that drifted within one debounce window: re-apply the module's last
+/// render (no need to rerun hooks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftEvent {
+    /// The module that applied the objects.
+    pub module: String,
+    /// The drifted objects.
+    pub objects: Vec<DriftedObject>,
+}
+
+/// The latest observed state of one object.
+#[derive(Debug, Clone)]
+enum Seen {
+    Present(String),
+    Gone,
+}
+
+type Observation = (ObjectKey, Seen);
+
+/// A stream of [`DriftEvent`]s; dropping it stops every watcher.
+pub struct DriftWatch {
+    events: mpsc::Receiver<DriftEvent>,
+    task: JoinHandle<()>,
+}
+
+impl DriftWatch {
+    /// The next drift event; `None` only if the watch task ended.
+    pub async fn recv(&mut self) -> Option<DriftEvent> {
+        self.events.recv().await
+    }
+}
+
+impl Stream for DriftWatch {
+    type Item = DriftEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<DriftEvent>> {
+        self.events.poll_recv(cx)
+    }
+}
+
+impl Drop for DriftWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the drift watch (see [`crate::Reconciler::drift_watch`]).
+pub fn start(client: kube::Client, tracker: Arc<Tracker>, debounce: Duration) -> DriftWatch {
+    let (tx, events) = mpsc::channel(64);
+    let task = tokio::spawn(run(client, tracker, debounce, tx));
+    DriftWatch { events, task }
+}
+
+/// Aborts the watchers it holds when dropped, so aborting [`run`] stops them too.
+struct Watchers(HashMap<(String, String, String), JoinHandle<()>>);
+
+impl Drop for Watchers {
+    fn drop(&mut self) {
+        for handle in self.0.values() {
+            handle.abort();
+        }
+    }
+}
+
+/// Supervises watchers (one per tracked resource) and debounces their observations.
+async fn run(
+    client: kube::Client,
+    tracker: Arc<Tracker>,
+    debounce: Duration,
+    tx: mpsc::Sender<DriftEvent>,
+) {
+    let (obs_tx, mut obs_rx) = mpsc::unbounded_channel::<Observation>();
+    let mut kinds = tracker.subscribe();
+    let mut watchers = Watchers(HashMap::new());
+    let mut pending: HashMap<ObjectKey, Seen> = HashMap::new();
+    let mut flush_at: Option<tokio::time::Instant> = None;
+    loop {
+        for resource in tracker.resources() {
+            let key = (
+                resource.group.clone(),
+                resource.version.clone(),
+                resource.plural.clone(),
+            );
+            watchers.0.entry(key).or_insert_with(|| {
+                tokio::spawn(watch_resource(
+                    client.clone(),
+                    resource,
+                    tracker.clone(),
+                    obs_tx.clone(),
+                ))
+            });
+        }
+        let sleep = async {
+            match flush_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = kinds.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            Some((key, seen)) = obs_rx.recv() => {
+                pending.insert(key, seen);
+                flush_at.get_or_insert_with(|| tokio::time::Instant::now() + debounce);
+            }
+            () = sleep => {
+                let (events, retry) = judge(&tracker, std::mem::take(&mut pending));
+                pending = retry;
+                flush_at = (!pending.is_empty()).then(|| tokio::time::Instant::now() + debounce);
+                for event in events {
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Judges debounced observations: drift events per module, and observations to judge again
+/// (a write of ours is in flight).
+fn judge(
+    tracker: &Tracker,
+    observations: HashMap<ObjectKey, Seen>,
+) -> (Vec<DriftEvent>, HashMap<ObjectKey, Seen>) {
+    let mut by_module: BTreeMap<String, Vec<DriftedObject>> = BTreeMap::new();
+    let mut retry = HashMap::new();
+    for (key, seen) in observations {
+        let Some(tracked) = tracker.get(&key) else {
+            continue;
+        };
+        if tracked.in_flight > 0 {
+            retry.insert(key, seen);
+            continue;
+        }
+        let change = match seen {
+            Seen::Gone => DriftChange::Deleted,
+            Seen::Present(rv) if tracked.ours.contains(&rv) => continue,
+            Seen::Present(_) => DriftChange::Modified,
+        };
+        by_module
+            .entry(tracked.module)
+            .or_default()
+            .push(DriftedObject {
+                object: tracked.object,
+                change,
+            });
+    }
+    let events = by_module
+        .into_iter()
+        .map(|(module, mut objects)| {
+            objects.sort_by(|a, b| a.object.cmp(&b.object));
+            DriftEvent { module, objects }
+        })
+        .collect();
+    (events, retry)
+}
+
+/// Watches one resource, label-selected, reporting every object it sees; after a (re)list,
+/// tracked objects missing from it are reported gone (their delete events may have been lost).
+async fn watch_resource(
+    client: kube::Client,
+    resource: ApiResource,
+    tracker: Arc<Tracker>,
+    obs: mpsc::UnboundedSender<Observation>,
+) {
+    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+    let mut events = watcher(api, config).default_backoff().boxed();
+    let key_of = |o: &DynamicObject| -> ObjectKey {
+        (
+            resource.group.clone(),
+            resource.kind.clone(),
+            o.metadata.namespace.clone().unwrap_or_default(),
+            o.metadata.name.clone().unwrap_or_default(),
+        )
+    };
+    let rv_of = |o: &DynamicObject| o.metadata.resource_version.clone().unwrap_or_default();
+    let mut listed: HashSet<ObjectKey> = HashSet::new();
+    while let Some(event) = events.next().await {
+        let observation = match event {
+            Ok(watcher::Event::Apply(o)) => (key_of(&o), Seen::Present(rv_of(&o))),
+            Ok(watcher::Event::Delete(o)) => (key_of(&o), Seen::Gone),
+            Ok(watcher::Event::Init) => {
+                listed.clear();
+                continue;
+            }
+            Ok(watcher::Event::InitApply(o)) => {
+                listed.insert(key_of(&o));
+                (key_of(&o), Seen::Present(rv_of(&o)))
+            }
+            Ok(watcher::Event::InitDone) => {
+                for tracked in tracker.objects_of(&resource.group, &resource.plural) {
+                    let key = tracked.object.key();
+                    if !listed.contains(&key) && obs.send((key, Seen::Gone)).is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(resource = %resource.plural, error = %err, "drift watch error; retrying");
+                continue;
+            }
+        };
+        if obs.send(observation).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prepare::Resolved;
+
+    fn setup() -> (Tracker, ObjectRef, Resolved) {
+        let object = ObjectRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("ns".into()),
+            name: "c".into(),
+        };
+        let resolved = Resolved {
+            resource: ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk("", "v1", "ConfigMap"),
+                "configmaps",
+            ),
+            namespaced: true,
+        };
+        (Tracker::default(), object, resolved)
+    }
+
+    #[test]
+    fn our_own_resource_version_is_not_drift_but_a_foreign_one_is() {
+        let (tracker, object, resolved) = setup();
+        tracker.begin("m", &object, &resolved);
+        tracker.finish("m", &object, &resolved, Some("5".into()));
+        let ours = HashMap::from([(object.key(), Seen::Present("5".into()))]);
+        assert!(judge(&tracker, ours).0.is_empty());
+        let foreign = HashMap::from([(object.key(), Seen::Present("6".into()))]);
+        let (events, _) = judge(&tracker, foreign);
+        assert_eq!(events[0].module, "m");
+        assert_eq!(events[0].objects[0].change, DriftChange::Modified);
+    }
+
+    #[test]
+    fn in_flight_writes_are_judged_later_and_forgotten_objects_never() {
+        let (tracker, object, resolved) = setup();
+        tracker.begin("m", &object, &resolved);
+        let seen = HashMap::from([(object.key(), Seen::Gone)]);
+        let (events, retry) = judge(&tracker, seen.clone());
+        assert!(events.is_empty());
+        assert_eq!(retry.len(), 1);
+        tracker.finish("m", &object, &resolved, Some("7".into()));
+        let (events, _) = judge(&tracker, seen.clone());
+        assert_eq!(events[0].objects[0].change, DriftChange::Deleted);
+        tracker.forget(&object);
+        assert!(judge(&tracker, seen).0.is_empty());
+    }
+}

@@ -1,0 +1,681 @@
+//! The [`Reconciler`]: apply a module's objects, prune what it no longer renders, delete it.
+
+use crate::cluster::{self, DeleteOutcome};
+use crate::discovery::DiscoveryCache;
+use crate::error::ApplyError;
+use crate::inventory::{Inventory, InventoryEntry, Phase, pending_union};
+use crate::objref::{ObjectKey, ObjectRef};
+use crate::order::Stage;
+use crate::plan::{self, prune_plan, sort_for_delete};
+use crate::prepare::{Prepared, Resolved, crd_hints, gvk_of, prepare};
+use crate::store::InventoryStore;
+use crate::tracker::Tracker;
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::Client;
+use kube::api::GroupVersionKind;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options of one [`Reconciler::apply_module`] call.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// The caller's checksum of the module's inputs (values and chart), stored in the inventory.
+    pub checksum: String,
+    /// Allow a render with zero objects to prune everything the inventory lists (a module whose
+    /// Chart.yaml allows an empty render). Off: such a render is refused.
+    pub allow_empty: bool,
+    /// Namespace for namespaced objects rendered without one; `None`: the operator namespace.
+    pub default_namespace: Option<String>,
+}
+
+/// What [`Reconciler::apply_module`] did, object by object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Module name.
+    pub module: String,
+    /// Inventory revision after the apply.
+    pub revision: u64,
+    /// Objects that did not exist (or were not labelled as this module's) and were applied.
+    pub created: Vec<ObjectRef>,
+    /// Existing objects that differed and were applied.
+    pub updated: Vec<ObjectRef>,
+    /// Objects deleted and recreated after an immutable-field rejection (opted in by annotation).
+    pub recreated: Vec<ObjectRef>,
+    /// Objects already as desired: no write.
+    pub unchanged: Vec<ObjectRef>,
+    /// Objects of the previous inventory no longer rendered, now deleted (or already gone).
+    pub pruned: Vec<ObjectRef>,
+    /// Objects of the previous inventory no longer rendered that were left alone because they no
+    /// longer carry this module's label (another module or a person took them over).
+    pub prune_skipped: Vec<ObjectRef>,
+    /// Whether the inventory Secret was written.
+    pub inventory_written: bool,
+}
+
+impl ApplyReport {
+    /// Number of object writes (applies, recreations, prunes), inventory writes excluded.
+    pub fn object_writes(&self) -> usize {
+        self.created.len() + self.updated.len() + self.recreated.len() + self.pruned.len()
+    }
+}
+
+/// What [`Reconciler::delete_module`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// Module name.
+    pub module: String,
+    /// Objects deleted (background propagation).
+    pub deleted: Vec<ObjectRef>,
+    /// Objects of the inventory that were already gone.
+    pub absent: Vec<ObjectRef>,
+    /// Objects of the inventory left alone because they no longer carry the module's label.
+    pub not_ours: Vec<ObjectRef>,
+}
+
+/// How one object ended up.
+enum Outcome {
+    Created,
+    Updated,
+    Recreated,
+    Unchanged,
+}
+
+/// Applies modules' objects with server-side apply, keeps their inventories, prunes and deletes
+/// exactly what they applied, and feeds the drift watch.
+///
+/// Cheap to clone (shared client, discovery cache and tracking state).
+///
+/// # Assumptions
+/// One apply or delete per module at a time (the operator's per-module queue guarantees it);
+/// different modules may be reconciled concurrently.
+#[derive(Clone)]
+pub struct Reconciler {
+    client: Client,
+    namespace: String,
+    discovery: Arc<DiscoveryCache>,
+    store: InventoryStore,
+    tracker: Arc<Tracker>,
+    concurrency: usize,
+    ready_timeout: Duration,
+}
+
+impl Reconciler {
+    /// A reconciler using `client`, keeping inventories in `namespace` (the operator namespace).
+    pub fn new(client: Client, namespace: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        Reconciler {
+            store: InventoryStore::new(client.clone(), &namespace),
+            client,
+            namespace,
+            discovery: Arc::default(),
+            tracker: Arc::default(),
+            concurrency: 8,
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// How many requests of one stage run concurrently (default 8, minimum 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How long to wait for CRDs to be Established, Namespaces Active and recreated objects
+    /// to disappear (default 60 s, Flux's default).
+    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Starts the drift watch: a stream of [`crate::DriftEvent`]s for objects this reconciler
+    /// applied (or found unchanged) that someone else has since changed or deleted, debounced by
+    /// `debounce` (200-500 ms is a good value) and grouped per module.
+    ///
+    /// # Guarantees
+    /// The reconciler's own writes, prunes and deletes never produce an event. Objects applied
+    /// before the watch started are covered too; kinds applied later get their watcher on their
+    /// first apply.
+    ///
+    /// # Caveats
+    /// Must be called inside a tokio runtime. Only objects applied by this process are tracked:
+    /// after a restart, a module is covered once it has been applied again. Any foreign write
+    /// counts, including status updates by controllers; re-applying such a module is cheap (a
+    /// dry-run, no write).
+    pub fn drift_watch(&self, debounce: Duration) -> crate::DriftWatch {
+        crate::drift::start(self.client.clone(), self.tracker.clone(), debounce)
+    }
+
+    /// The operator namespace, where inventories live.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The module's inventory as stored, `None` if the module has none.
+    ///
+    /// # Errors
+    /// [`ApplyError::Inventory`] or [`ApplyError::CorruptInventory`].
+    pub async fn inventory(&self, module: &str) -> Result<Option<Inventory>, ApplyError> {
+        self.store.read(module).await
+    }
+
+    /// Makes the cluster match `objects` for `module`: applies what differs, prunes what the
+    /// module no longer renders, records the result in the module's inventory.
+    ///
+    /// Steps: prepare every object (labels, namespace, kind resolution, hash) → read the
+    /// inventory → refuse an empty render → write a pending inventory if new objects will be
+    /// created → list the module's live objects per kind → apply stage by stage (waiting for
+    /// CRDs/Namespaces after the first), skipping unchanged objects → prune → write the final
+    /// inventory (only if something changed).
+    ///
+    /// # Guarantees
+    /// - An unchanged object is not written: it is skipped when its content hash equals the
+    ///   inventory's and its live resourceVersion equals the one our last apply returned, and
+    ///   otherwise a server-side dry-run decides. A second identical apply makes zero writes.
+    /// - Prune never deletes an object absent from the inventory, nor one that no longer carries
+    ///   `addon-operator.io/module=<module>` (it is reported in `prune_skipped`), and deletes
+    ///   with a uid precondition.
+    /// - A failed preparation or apply prunes nothing and leaves the previous inventory entries
+    ///   as they were (plus pending entries for objects this apply may have created).
+    /// - Crash safety: every object is created only after an inventory listing it is stored
+    ///   (see `docs/reconciler.md`), so a process killed at any point leaves no orphan.
+    ///
+    /// # Errors
+    /// [`ApplyError::InvalidObjects`], [`ApplyError::Discovery`], [`ApplyError::EmptyRender`],
+    /// [`ApplyError::Immutable`], [`ApplyError::Api`], [`ApplyError::NotReady`],
+    /// [`ApplyError::Objects`] (several failures of one stage, or failed prunes),
+    /// [`ApplyError::Inventory`], [`ApplyError::CorruptInventory`].
+    pub async fn apply_module(
+        &self,
+        module: &str,
+        objects: Vec<Value>,
+        opts: &ApplyOptions,
+    ) -> Result<ApplyReport, ApplyError> {
+        let default_namespace = opts.default_namespace.as_deref().unwrap_or(&self.namespace);
+        let prepared = self.prepare_all(module, objects, default_namespace).await?;
+        let old = self.store.read(module).await?;
+        let previous = old.as_ref().map_or(0, |i| i.objects.len());
+        if prepared.is_empty() && previous > 0 && !opts.allow_empty {
+            return Err(ApplyError::EmptyRender {
+                module: module.to_string(),
+                previous,
+            });
+        }
+        let new_refs: Vec<ObjectRef> = prepared.iter().map(|p| p.object_ref.clone()).collect();
+        let pending = pending_union(module, old.as_ref(), &new_refs, now());
+        if let Some(pending) = &pending {
+            self.store.write(pending).await?;
+        }
+        let live = self.observe(module, &prepared).await?;
+        let mut report = ApplyReport {
+            module: module.to_string(),
+            ..ApplyReport::default()
+        };
+        let recorded = old
+            .as_ref()
+            .map(Inventory::entries_by_key)
+            .unwrap_or_default();
+        let entries = self
+            .apply_stages(module, &prepared, &recorded, &live, &mut report)
+            .await?;
+        let kept = self
+            .prune(module, old.as_ref(), &new_refs, &mut report)
+            .await;
+        let (kept_entries, prune_errors): (Vec<_>, Vec<_>) = kept.into_iter().unzip();
+        let mut objects = entries;
+        objects.extend(kept_entries);
+        let mut inventory = Inventory {
+            module: module.to_string(),
+            revision: old.as_ref().map_or(0, |i| i.revision),
+            phase: Phase::Applied,
+            checksum: opts.checksum.clone(),
+            updated_at: now(),
+            objects,
+        };
+        let unchanged = old
+            .as_ref()
+            .is_some_and(|o| o.phase == Phase::Applied && o.same_content(&inventory))
+            && report.object_writes() == 0
+            && pending.is_none();
+        if !unchanged {
+            inventory.revision += 1;
+            self.store.write(&inventory).await?;
+            report.inventory_written = true;
+        }
+        report.revision = inventory.revision;
+        if prune_errors.is_empty() {
+            Ok(report)
+        } else {
+            Err(ApplyError::Objects {
+                module: module.to_string(),
+                errors: prune_errors,
+            })
+        }
+    }
+
+    /// Deletes every object of the module's inventory (reverse apply order, background
+    /// propagation), then the inventory Secret.
+    ///
+    /// # Guarantees
+    /// Only objects listed in the inventory and still labelled `addon-operator.io/module=<module>`
+    /// are deleted. If any delete fails, the inventory is kept so a retry can finish the job.
+    ///
+    /// # Errors
+    /// [`ApplyError::Objects`] listing failed deletes, [`ApplyError::Inventory`],
+    /// [`ApplyError::CorruptInventory`].
+    pub async fn delete_module(&self, module: &str) -> Result<DeleteReport, ApplyError> {
+        let mut report = DeleteReport {
+            module: module.to_string(),
+            ..DeleteReport::default()
+        };
+        let Some(inventory) = self.store.read(module).await? else {
+            return Ok(report);
+        };
+        let mut refs: Vec<ObjectRef> = inventory.refs().cloned().collect();
+        sort_for_delete(&mut refs);
+        let mut errors = Vec::new();
+        for object in refs {
+            match self.delete_one(module, &object).await {
+                Ok(DeleteOutcome::Deleted) => report.deleted.push(object),
+                Ok(DeleteOutcome::Absent) => report.absent.push(object),
+                Ok(DeleteOutcome::NotOurs) => report.not_ours.push(object),
+                Err(err) => errors.push(err),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApplyError::Objects {
+                module: module.to_string(),
+                errors,
+            });
+        }
+        self.store.delete(module).await?;
+        Ok(report)
+    }
+
+    /// Resolves, checks and prepares every rendered object, reporting every problem at once;
+    /// returns them sorted into apply order.
+    async fn prepare_all(
+        &self,
+        module: &str,
+        objects: Vec<Value>,
+        default_namespace: &str,
+    ) -> Result<Vec<Prepared>, ApplyError> {
+        let hints = crd_hints(&objects);
+        let mut problems = Vec::new();
+        let mut errors = Vec::new();
+        let mut prepared: Vec<Prepared> = Vec::with_capacity(objects.len());
+        let mut seen = HashSet::new();
+        for (index, object) in objects.into_iter().enumerate() {
+            let Some(gvk) = gvk_of(&object) else {
+                problems.push(format!("object #{index}: apiVersion and kind are required"));
+                continue;
+            };
+            let resolved = match hints.get(&gvk) {
+                Some(resolved) => resolved.clone(),
+                None => match self.resolve(module, &gvk).await {
+                    Ok(resolved) => resolved,
+                    Err(err) => {
+                        errors.push(err);
+                        continue;
+                    }
+                },
+            };
+            match prepare(module, object, resolved, default_namespace) {
+                Ok(p) if !seen.insert(p.object_ref.key()) => {
+                    problems.push(format!("{}: rendered more than once", p.object_ref));
+                }
+                Ok(p) => prepared.push(p),
+                Err(problem) => problems.push(format!("object #{index} ({}): {problem}", gvk.kind)),
+            }
+        }
+        if !problems.is_empty() {
+            errors.insert(
+                0,
+                ApplyError::InvalidObjects {
+                    module: module.to_string(),
+                    problems,
+                },
+            );
+        }
+        match errors.len() {
+            0 => {
+                prepared.sort_by_key(|p| p.object_ref.rank());
+                Ok(prepared)
+            }
+            1 => Err(errors.remove(0)),
+            _ => Err(ApplyError::Objects {
+                module: module.to_string(),
+                errors,
+            }),
+        }
+    }
+
+    async fn resolve(&self, module: &str, gvk: &GroupVersionKind) -> Result<Resolved, ApplyError> {
+        let failed = |source| ApplyError::Discovery {
+            module: module.to_string(),
+            api_version: gvk.api_version(),
+            kind: gvk.kind.clone(),
+            source,
+        };
+        match self.discovery.resolve(&self.client, gvk).await {
+            Ok(Some(resolved)) => Ok(resolved),
+            Ok(None) => Err(failed(None)),
+            Err(err) => Err(failed(Some(err))),
+        }
+    }
+
+    /// The module's live objects, by identity: one labelled list request per resource.
+    async fn observe(
+        &self,
+        module: &str,
+        prepared: &[Prepared],
+    ) -> Result<HashMap<ObjectKey, Value>, ApplyError> {
+        let mut resources: HashMap<(String, String, String), &Prepared> = HashMap::new();
+        for p in prepared {
+            let r = &p.resolved.resource;
+            resources
+                .entry((r.group.clone(), r.version.clone(), r.plural.clone()))
+                .or_insert(p);
+        }
+        let lists = stream::iter(resources.into_values())
+            .map(|p| async move {
+                cluster::list_owned(&self.client, &p.resolved, module)
+                    .await
+                    .map(|items| (p, items))
+                    .map_err(|source| ApplyError::Api {
+                        module: module.to_string(),
+                        action: "list",
+                        object: p.object_ref.clone(),
+                        source,
+                    })
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let mut live = HashMap::new();
+        for (p, items) in lists {
+            let group = &p.resolved.resource.group;
+            let kind = &p.resolved.resource.kind;
+            for item in items {
+                let (name, namespace) = cluster::name_and_namespace(&item);
+                live.insert((group.clone(), kind.clone(), namespace, name), item);
+            }
+        }
+        Ok(live)
+    }
+
+    /// Applies the prepared objects stage by stage; returns the inventory entries.
+    async fn apply_stages(
+        &self,
+        module: &str,
+        prepared: &[Prepared],
+        recorded: &std::collections::BTreeMap<ObjectKey, &InventoryEntry>,
+        live: &HashMap<ObjectKey, Value>,
+        report: &mut ApplyReport,
+    ) -> Result<Vec<InventoryEntry>, ApplyError> {
+        let mut entries = Vec::with_capacity(prepared.len());
+        for stage in prepared.chunk_by(|a, b| stage_of(a) == stage_of(b)) {
+            let results: Vec<_> = stream::iter(stage)
+                .map(|p| {
+                    let key = p.object_ref.key();
+                    self.apply_one(module, p, recorded.get(&key).copied(), live.get(&key))
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+            let mut errors = Vec::new();
+            let mut to_wait = Vec::new();
+            for (p, result) in stage.iter().zip(results) {
+                match result {
+                    Ok((outcome, object)) => {
+                        let list = match outcome {
+                            Outcome::Created => &mut report.created,
+                            Outcome::Updated => &mut report.updated,
+                            Outcome::Recreated => &mut report.recreated,
+                            Outcome::Unchanged => &mut report.unchanged,
+                        };
+                        list.push(p.object_ref.clone());
+                        if !cluster::is_ready(&object) {
+                            to_wait.push(p);
+                        }
+                        entries.push(InventoryEntry {
+                            object: p.object_ref.clone(),
+                            hash: Some(p.hash.clone()),
+                            resource_version: cluster::resource_version(&object),
+                        });
+                    }
+                    Err(err) => errors.push(err),
+                }
+            }
+            match errors.len() {
+                0 => {}
+                1 => return Err(errors.remove(0)),
+                _ => {
+                    return Err(ApplyError::Objects {
+                        module: module.to_string(),
+                        errors,
+                    });
+                }
+            }
+            for p in to_wait {
+                self.wait_ready(module, p).await?;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Applies one object unless it is already as desired; returns what happened and the
+    /// object as the server returned (or listed) it.
+    async fn apply_one(
+        &self,
+        module: &str,
+        p: &Prepared,
+        recorded: Option<&InventoryEntry>,
+        live: Option<&Value>,
+    ) -> Result<(Outcome, Value), ApplyError> {
+        let live_rv = live.and_then(cluster::resource_version);
+        let api_error = |action, source| ApplyError::Api {
+            module: module.to_string(),
+            action,
+            object: p.object_ref.clone(),
+            source,
+        };
+        match (plan::decide(&p.hash, recorded, live_rv.as_deref()), live) {
+            (plan::Action::Skip, Some(live)) => {
+                self.note_unchanged(module, p, live_rv);
+                return Ok((Outcome::Unchanged, live.clone()));
+            }
+            (plan::Action::DryRun, Some(live)) => {
+                match cluster::apply(&self.client, &p.resolved, &p.object_ref, &p.body, true).await
+                {
+                    Ok(dry) if plan::dry_run_is_noop(&dry, live) => {
+                        self.note_unchanged(module, p, live_rv);
+                        return Ok((Outcome::Unchanged, live.clone()));
+                    }
+                    // An immutable rejection is handled (and reported) by the real apply below.
+                    Ok(_) => {}
+                    Err(err) if cluster::immutable_message(&err).is_some() => {}
+                    Err(err) => return Err(api_error("dry-run apply", err)),
+                }
+            }
+            _ => {}
+        }
+        let outcome = if live.is_some() {
+            Outcome::Updated
+        } else {
+            Outcome::Created
+        };
+        self.write(module, p, outcome).await
+    }
+
+    fn note_unchanged(&self, module: &str, p: &Prepared, rv: Option<String>) {
+        if let Some(rv) = rv {
+            self.tracker
+                .observed(module, &p.object_ref, &p.resolved, rv);
+        }
+    }
+
+    /// The real apply, with delete-and-recreate on immutable-field errors when opted in.
+    async fn write(
+        &self,
+        module: &str,
+        p: &Prepared,
+        outcome: Outcome,
+    ) -> Result<(Outcome, Value), ApplyError> {
+        self.tracker.begin(module, &p.object_ref, &p.resolved);
+        let mut result = cluster::apply(&self.client, &p.resolved, &p.object_ref, &p.body, false)
+            .await
+            .map(|object| (outcome, object));
+        if let Err(err) = &result
+            && let Some(message) = cluster::immutable_message(err)
+        {
+            result = if p.recreate_on_immutable {
+                self.recreate(module, p)
+                    .await
+                    .map(|o| (Outcome::Recreated, o))
+            } else {
+                self.tracker
+                    .finish(module, &p.object_ref, &p.resolved, None);
+                return Err(ApplyError::Immutable {
+                    module: module.to_string(),
+                    object: p.object_ref.clone(),
+                    message,
+                });
+            };
+        }
+        let rv = result
+            .as_ref()
+            .ok()
+            .and_then(|(_, o)| cluster::resource_version(o));
+        self.tracker.finish(module, &p.object_ref, &p.resolved, rv);
+        if let Err(err) = &result
+            && cluster::is_not_found(err)
+        {
+            let gvk = &p.resolved.resource;
+            self.discovery.invalidate(&gvk.group, &gvk.version);
+        }
+        result.map_err(|source| ApplyError::Api {
+            module: module.to_string(),
+            action: "apply",
+            object: p.object_ref.clone(),
+            source,
+        })
+    }
+
+    /// Deletes the object, waits until it is gone, applies it again.
+    async fn recreate(&self, module: &str, p: &Prepared) -> Result<Value, kube::Error> {
+        let api = cluster::api_for(&self.client, &p.resolved, p.object_ref.namespace.as_deref());
+        tracing::info!(module, object = %p.object_ref, "recreating object after immutable-field rejection");
+        match api
+            .delete(&p.object_ref.name, &kube::api::DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if cluster::is_not_found(&err) => {}
+            Err(err) => return Err(err),
+        }
+        cluster::poll_until(
+            &self.client,
+            &p.resolved,
+            &p.object_ref,
+            self.ready_timeout,
+            |o| o.is_none(),
+        )
+        .await?;
+        cluster::apply(&self.client, &p.resolved, &p.object_ref, &p.body, false).await
+    }
+
+    /// Waits until a CRD is Established or a Namespace Active.
+    async fn wait_ready(&self, module: &str, p: &Prepared) -> Result<(), ApplyError> {
+        let ready = cluster::poll_until(
+            &self.client,
+            &p.resolved,
+            &p.object_ref,
+            self.ready_timeout,
+            |o| o.is_some_and(cluster::is_ready),
+        )
+        .await
+        .map_err(|source| ApplyError::Api {
+            module: module.to_string(),
+            action: "wait for",
+            object: p.object_ref.clone(),
+            source,
+        })?;
+        if ready {
+            Ok(())
+        } else {
+            Err(ApplyError::NotReady {
+                module: module.to_string(),
+                object: p.object_ref.clone(),
+                condition: cluster::readiness_condition(&p.object_ref.kind),
+                seconds: self.ready_timeout.as_secs(),
+            })
+        }
+    }
+
+    /// Prunes objects of `old` missing from `new` in reverse apply order; returns the entries
+    /// that could not be pruned (kept in the inventory for a retry) with their errors.
+    async fn prune(
+        &self,
+        module: &str,
+        old: Option<&Inventory>,
+        new: &[ObjectRef],
+        report: &mut ApplyReport,
+    ) -> Vec<(InventoryEntry, ApplyError)> {
+        let Some(old) = old else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for object in prune_plan(old.refs(), new) {
+            match self.delete_one(module, &object).await {
+                Ok(DeleteOutcome::Deleted | DeleteOutcome::Absent) => report.pruned.push(object),
+                Ok(DeleteOutcome::NotOurs) => report.prune_skipped.push(object),
+                Err(err) => failed.push((InventoryEntry::pending(object), err)),
+            }
+        }
+        failed
+    }
+
+    /// Guarded delete of one inventory object (see [`cluster::delete_owned`]); a kind the
+    /// server no longer serves means the object cannot exist.
+    async fn delete_one(
+        &self,
+        module: &str,
+        object: &ObjectRef,
+    ) -> Result<DeleteOutcome, ApplyError> {
+        let value = serde_json::json!({"apiVersion": object.api_version, "kind": object.kind});
+        let Some(gvk) = gvk_of(&value) else {
+            return Ok(DeleteOutcome::Absent);
+        };
+        let resolved = match self.discovery.resolve(&self.client, &gvk).await {
+            Ok(Some(resolved)) => resolved,
+            Ok(None) => return Ok(DeleteOutcome::Absent),
+            Err(source) => {
+                return Err(ApplyError::Discovery {
+                    module: module.to_string(),
+                    api_version: object.api_version.clone(),
+                    kind: object.kind.clone(),
+                    source: Some(source),
+                });
+            }
+        };
+        self.tracker.forget(object);
+        cluster::delete_owned(&self.client, &resolved, object, module)
+            .await
+            .map_err(|source| ApplyError::Api {
+                module: module.to_string(),
+                action: "delete",
+                object: object.clone(),
+                source,
+            })
+    }
+}
+
+fn stage_of(p: &Prepared) -> Stage {
+    crate::order::stage_of(&p.object_ref.api_version, &p.object_ref.kind)
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
