@@ -104,7 +104,7 @@ impl ChartRenderer {
             "Release": { "Name": self.module, "Namespace": namespace },
             "Chart": self.chart,
         }))
-        .map_err(|e| self.fail(vec![self.template_error(None, &e.into())]))?;
+        .map_err(|e| self.fail(vec![self.template_error(None, &e)]))?;
         let mut errors = Vec::new();
         let mut objects = Vec::new();
         let mut dups = DuplicateCheck::default();

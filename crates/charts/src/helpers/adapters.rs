@@ -1,0 +1,95 @@
+//! Adapters between helper functions and handlebars' `HelperDef`.
+
+use handlebars::{
+    BlockContext, BlockParams, Context, Handlebars, Helper, HelperDef, HelperResult, JsonTruthy,
+    Output, RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson,
+};
+use serde_json::Value;
+
+use super::Implementation;
+
+/// Adapter from a [`super::HelperFn`] to handlebars: arity and strict-mode checks, error wrapping.
+pub(crate) struct Simple {
+    pub(crate) name: &'static str,
+    pub(crate) signature: &'static str,
+    pub(crate) implementation: Implementation,
+}
+
+impl HelperDef for Simple {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let imp = &self.implementation;
+        let n = h.params().len();
+        if n < imp.min_args || imp.max_args.is_some_and(|max| n > max) {
+            return Err(RenderErrorReason::Other(format!(
+                "`{}` got {n} argument(s), expected `{}`",
+                self.name, self.signature
+            ))
+            .into());
+        }
+        const NULL: Value = Value::Null;
+        let mut args = Vec::with_capacity(n);
+        for p in h.params() {
+            if p.is_value_missing() {
+                if !imp.accepts_missing {
+                    return Err(RenderError::strict_error(p.relative_path()));
+                }
+                args.push(&NULL);
+            } else {
+                args.push(p.value());
+            }
+        }
+        (imp.f)(&args)
+            .map(ScopedJson::Derived)
+            .map_err(|m| RenderErrorReason::Other(format!("`{}`: {m}", self.name)).into())
+    }
+}
+
+/// `with` that treats a missing value like an empty one (skips the block) instead of a
+/// strict-mode error, so `{{#with Values.x}}` guards like `{{#if}}`.
+pub(crate) struct GuardingWith;
+
+impl HelperDef for GuardingWith {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let param = h
+            .param(0)
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex("with", 0))?;
+        if param.is_value_missing() || !param.value().is_truthy(false) {
+            return match h.inverse() {
+                Some(t) => t.render(r, ctx, rc, out),
+                None => Ok(()),
+            };
+        }
+        let mut block = BlockContext::new();
+        match param.context_path() {
+            Some(path) => block.base_path_mut().clone_from(path),
+            None => block.set_base_value(param.value().clone()),
+        }
+        if let Some(parent) = rc.block() {
+            block
+                .local_variables_mut()
+                .clone_from(parent.local_variables());
+        }
+        if let Some(name) = h.block_param() {
+            let mut params = BlockParams::new();
+            params.add_value(name, param.value().clone())?;
+            block.set_block_params(params);
+        }
+        rc.push_block(block);
+        let result = h.template().map_or(Ok(()), |t| t.render(r, ctx, rc, out));
+        rc.pop_block();
+        result
+    }
+}

@@ -1,0 +1,306 @@
+//! Renders the shipped `modules/` and `examples/` with hand-built values (the module's
+//! `values.yaml` section plus `global` from the set's `values.yaml`, no values layering) and
+//! checks that every object is a valid Kubernetes object: built-in kinds must survive a
+//! round trip through k8s-openapi's typed structs unchanged (a misspelled or misplaced field
+//! would be dropped and fail the comparison).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use charts::{ChartRenderer, ModuleSet, RenderedObject, ResourceScopes, discover};
+use k8s_openapi::api::{apps, core, networking, rbac};
+use pretty_assertions::assert_eq;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+fn workspace_dir(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn load(rel: &str) -> ModuleSet {
+    discover(&[workspace_dir(rel)]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `{ global, <key>: <module values.yaml section> }` with `overrides` merged on top of the
+/// module section (objects merge, anything else replaces).
+fn values(set: &ModuleSet, key: &str, overrides: Value) -> Value {
+    let module = set.by_key(key).unwrap();
+    let mut section = module.static_values.get(key).cloned().unwrap_or(json!({}));
+    merge(&mut section, overrides);
+    json!({ "global": set.common_values["global"], key: section })
+}
+
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+fn scopes(set: &ModuleSet) -> ResourceScopes {
+    let mut scopes = ResourceScopes::builtin();
+    scopes.add_crds(
+        set.modules
+            .iter()
+            .flat_map(|m| m.crds.iter().map(|c| &c.object)),
+    );
+    scopes
+}
+
+fn render(set: &ModuleSet, name: &str, overrides: Value) -> Vec<RenderedObject> {
+    let module = set.get(name).unwrap();
+    let renderer = ChartRenderer::new(module).unwrap_or_else(|e| panic!("{e}"));
+    renderer
+        .render(
+            &values(set, &module.key, overrides),
+            "d8-system",
+            &scopes(set),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn round_trips<T: DeserializeOwned + Serialize>(obj: &Value) {
+    let typed: T = serde_json::from_value(obj.clone())
+        .unwrap_or_else(|e| panic!("{} is not valid: {e}\n{obj:#}", obj["kind"]));
+    assert_eq!(&serde_json::to_value(&typed).unwrap(), obj);
+}
+
+/// Checks a built-in object against its k8s-openapi type; `false` for kinds it does not know.
+fn check_builtin(obj: &Value) -> bool {
+    match obj["kind"].as_str().unwrap() {
+        "ServiceAccount" => round_trips::<core::v1::ServiceAccount>(obj),
+        "ConfigMap" => round_trips::<core::v1::ConfigMap>(obj),
+        "Service" => round_trips::<core::v1::Service>(obj),
+        "Deployment" => round_trips::<apps::v1::Deployment>(obj),
+        "ClusterRole" => round_trips::<rbac::v1::ClusterRole>(obj),
+        "ClusterRoleBinding" => round_trips::<rbac::v1::ClusterRoleBinding>(obj),
+        "Role" => round_trips::<rbac::v1::Role>(obj),
+        "RoleBinding" => round_trips::<rbac::v1::RoleBinding>(obj),
+        "IngressClass" => round_trips::<networking::v1::IngressClass>(obj),
+        _ => return false,
+    }
+    true
+}
+
+fn kinds(objs: &[RenderedObject]) -> Vec<String> {
+    objs.iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o.object["kind"].as_str().unwrap(),
+                o.object["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_module_set_enables_both_modules_in_order() {
+    let set = load("modules");
+    let names: Vec<_> = set
+        .modules
+        .iter()
+        .map(|m| (m.order, m.name.as_str()))
+        .collect();
+    assert_eq!(names, vec![(10, "ingress-nginx"), (20, "echo-server")]);
+    assert_eq!(set.common_values["ingressNginxEnabled"], true);
+    assert_eq!(set.common_values["echoServerEnabled"], true);
+    assert!(set.common_values["global"]["clusterName"].is_string());
+}
+
+#[test]
+fn ingress_nginx_renders_a_complete_valid_controller() {
+    let set = load("modules");
+    let objs = render(&set, "ingress-nginx", json!({}));
+    assert_eq!(
+        kinds(&objs),
+        vec![
+            "ClusterRole/ingress-nginx",
+            "ClusterRoleBinding/ingress-nginx",
+            "ConfigMap/ingress-nginx-controller",
+            "Deployment/ingress-nginx-controller",
+            "IngressClass/nginx",
+            "Role/ingress-nginx",
+            "RoleBinding/ingress-nginx",
+            "Service/ingress-nginx-controller",
+            "ServiceAccount/ingress-nginx",
+        ]
+    );
+    for o in &objs {
+        assert!(
+            check_builtin(&o.object),
+            "unchecked kind {}",
+            o.object["kind"]
+        );
+    }
+    let deploy = &objs[3].object;
+    assert_eq!(deploy["metadata"]["namespace"], "d8-system");
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.k8s.io/ingress-nginx/controller:v1.11.3"
+    );
+    assert_eq!(pod["containers"][0]["resources"]["requests"]["cpu"], "100m");
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
+    assert!(pod.get("tolerations").is_none());
+    assert_eq!(
+        deploy["spec"]["selector"]["matchLabels"],
+        json!({"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/instance": "ingress-nginx", "app.kubernetes.io/component": "controller"})
+    );
+    assert!(
+        objs[4].object["metadata"].get("namespace").is_none(),
+        "IngressClass is cluster-scoped"
+    );
+    assert_eq!(objs[7].object["spec"]["type"], "LoadBalancer");
+}
+
+#[test]
+fn ingress_nginx_values_drive_replicas_image_scheduling_and_service() {
+    let set = load("modules");
+    let objs = render(
+        &set,
+        "ingress-nginx",
+        json!({
+            "replicas": 3,
+            "image": {"tag": "v1.12.0"},
+            "nodeSelector": {"node-role.kubernetes.io/frontend": ""},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "frontend", "effect": "NoSchedule"}],
+            "service": {"type": "ClusterIP"},
+            "isDefaultClass": true,
+            "ingressClass": "public",
+            "config": {"use-forwarded-headers": "true"}
+        }),
+    );
+    objs.iter().for_each(|o| assert!(check_builtin(&o.object)));
+    let find = |kind: &str| {
+        &objs
+            .iter()
+            .find(|o| o.object["kind"] == kind)
+            .unwrap()
+            .object
+    };
+    let deploy = find("Deployment");
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(deploy["spec"]["replicas"], 3);
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.k8s.io/ingress-nginx/controller:v1.12.0"
+    );
+    assert_eq!(pod["tolerations"][0]["key"], "dedicated");
+    assert_eq!(
+        pod["nodeSelector"]["kubernetes.io/os"], "linux",
+        "maps merge with the default"
+    );
+    assert_eq!(pod["containers"][0]["args"][4], "--ingress-class=public");
+    let svc = find("Service");
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert!(svc["spec"].get("externalTrafficPolicy").is_none());
+    let class = find("IngressClass");
+    assert_eq!(class["metadata"]["name"], "public");
+    assert_eq!(
+        class["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"],
+        "true"
+    );
+    assert_eq!(find("ConfigMap")["data"]["use-forwarded-headers"], "true");
+}
+
+#[test]
+fn ingress_nginx_config_change_changes_the_pod_checksum() {
+    let set = load("modules");
+    let checksum = |cfg: Value| {
+        let objs = render(&set, "ingress-nginx", json!({"config": cfg}));
+        let d = objs
+            .iter()
+            .find(|o| o.object["kind"] == "Deployment")
+            .unwrap();
+        d.object["spec"]["template"]["metadata"]["annotations"]["checksum/config"].clone()
+    };
+    assert_ne!(checksum(json!({"a": "1"})), checksum(json!({"a": "2"})));
+}
+
+#[test]
+fn echo_server_renders_with_replicas_from_values() {
+    let set = load("modules");
+    let objs = render(&set, "echo-server", json!({"replicas": 4}));
+    assert_eq!(
+        kinds(&objs),
+        vec![
+            "ConfigMap/echo-server",
+            "Deployment/echo-server",
+            "Service/echo-server"
+        ]
+    );
+    objs.iter().for_each(|o| assert!(check_builtin(&o.object)));
+    assert_eq!(objs[1].object["spec"]["replicas"], 4);
+    assert_eq!(
+        objs[0].object["data"]["cluster"],
+        set.common_values["global"]["clusterName"]
+    );
+    assert_eq!(objs[0].source, "echo-server/templates/configmap.yaml");
+}
+
+/// Defaults a JSON schema declares: `default` of each object, completed by its
+/// properties' defaults.
+fn schema_defaults(schema: &Value) -> Option<Value> {
+    let mut out = schema.get("default").cloned();
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        let mut obj = out.take().unwrap_or(json!({}));
+        for (k, sub) in props {
+            if let Some(d) = schema_defaults(sub)
+                && obj.get(k).is_none()
+            {
+                obj[k] = d;
+            }
+        }
+        out = Some(obj);
+    }
+    out
+}
+
+#[test]
+fn module_values_yaml_matches_config_values_schema_defaults() {
+    for dir in ["modules", "examples/basic"] {
+        let set = load(dir);
+        for m in &set.modules {
+            let Some(schema) = &m.openapi.config_values else {
+                continue;
+            };
+            assert_eq!(
+                schema_defaults(schema),
+                m.static_values.get(&m.key).cloned(),
+                "{}: values.yaml and openapi/config-values.yaml defaults differ",
+                m.name
+            );
+        }
+    }
+}
+
+#[test]
+fn basic_example_renders_with_partials_and_a_cluster_scoped_custom_kind() {
+    let set = load("examples/basic");
+    assert_eq!(set.common_values["helloEnabled"], true);
+    let hello = render(&set, "hello", json!({"extraLabels": {"team": "a"}}));
+    assert_eq!(kinds(&hello), vec!["ConfigMap/hello", "Deployment/hello"]);
+    hello.iter().for_each(|o| assert!(check_builtin(&o.object)));
+    assert_eq!(hello[0].object["data"]["greeting"], "Hello, example");
+    assert_eq!(
+        hello[1].object["spec"]["template"]["metadata"]["labels"],
+        json!({"app.kubernetes.io/name": "hello", "app.kubernetes.io/instance": "hello", "team": "a"})
+    );
+    let widgets = set.get("widgets").unwrap();
+    assert_eq!(widgets.crds.len(), 1);
+    let objs = render(&set, "widgets", json!({}));
+    assert_eq!(
+        objs[0].object,
+        json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "example-widget"}, "spec": {"size": "small"}})
+    );
+}
