@@ -1,10 +1,30 @@
 //! hooks: work in progress.
+mod binding_context;
 mod config;
 mod crontab;
+mod discovery;
+mod engine;
+mod exec;
+mod hook;
 mod jq;
-pub use config::*;
-pub use jq::{JqError, JqFilter};
-mod binding_context;
+mod metrics;
+mod monitor;
 mod outputs;
+mod patcher;
+mod queue;
+mod resources;
+mod run;
+mod schedule;
+
 pub use binding_context::*;
+pub use config::*;
+pub use discovery::{DiscoveryError, LoadError, find_hook_files, load_config, load_hooks};
+pub use engine::{EngineError, HookEngine, HookSet};
+pub use exec::{ExecError, LogFields, Usage};
+pub use hook::Hook;
+pub use jq::{JqError, JqFilter};
+pub use metrics::MetricsStorage;
 pub use outputs::*;
+pub use patcher::PatchError;
+pub use resources::{ResolvedResource, ResourceError};
+pub use run::{EngineOptions, HookHost, RunError, RunReport, ValuesPatches};

@@ -1,0 +1,245 @@
+//! The engine the operator drives: hook sets (global, per module), lifecycle runs, kubernetes
+//! and schedule bindings, queues and metrics.
+
+use crate::binding_context::{BindingContext, ContextKind};
+use crate::config::{ConfigVersion, OrderBinding};
+use crate::discovery::{LoadError, load_hooks};
+use crate::hook::Hook;
+use crate::metrics::MetricsStorage;
+use crate::monitor::Monitor;
+use crate::queue::Queues;
+use crate::resources::{ResourceCatalog, ResourceError};
+use crate::run::{EngineOptions, HookHost, RunError, RunReport, Runner};
+use crate::schedule::run_schedule;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::task::JoinHandle;
+
+/// Which hooks an operation is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HookSet {
+    /// Hooks of the global hooks directory.
+    Global,
+    /// Hooks of one module (by module name).
+    Module(String),
+}
+
+/// Errors enabling bindings.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A kubernetes binding names a kind the cluster does not serve.
+    #[error("hook {hook}, binding {binding}: {source}")]
+    Resource {
+        /// Hook name.
+        hook: String,
+        /// Binding name.
+        binding: String,
+        /// Cause (names the kind).
+        #[source]
+        source: ResourceError,
+    },
+    /// Kubernetes bindings exist but the engine was built without a client.
+    #[error("hook {hook}: kubernetes bindings need a Kubernetes client")]
+    NoClient {
+        /// Hook name.
+        hook: String,
+    },
+    /// A Synchronization run that startup waits for failed (only with `allowFailure`) or was
+    /// abandoned because the set was disabled.
+    #[error("hook {hook}: synchronization of binding {binding} did not complete: {reason}")]
+    Synchronization {
+        /// Hook name.
+        hook: String,
+        /// Binding name.
+        binding: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The hook engine.
+///
+/// # Caveats
+/// Lifecycle runs ([`HookEngine::run_order`]) run in the caller's task and are not retried: the
+/// operator decides (it already serializes them in its `main` sequence).
+pub struct HookEngine {
+    runner: Arc<Runner>,
+    queues: Arc<Queues>,
+    hooks: Mutex<HashMap<HookSet, Vec<Arc<Hook>>>>,
+    tasks: Mutex<HashMap<HookSet, Vec<JoinHandle<()>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl HookEngine {
+    /// Creates an engine. `client` may be `None` for offline use (no kubernetes bindings, no
+    /// object patches).
+    pub fn new(host: Arc<dyn HookHost>, client: Option<kube::Client>, opts: EngineOptions) -> Self {
+        let runner = Arc::new(Runner {
+            host,
+            catalog: client.clone().map(ResourceCatalog::new),
+            client,
+            metrics: Arc::new(MetricsStorage::new()),
+            opts,
+        });
+        Self { queues: Arc::new(Queues::new(runner.clone())), runner, hooks: Mutex::default(), tasks: Mutex::default() }
+    }
+
+    /// Metric storage (hook metrics and engine metrics) for the operator's `/metrics` endpoints.
+    pub fn metrics(&self) -> Arc<MetricsStorage> {
+        self.runner.metrics.clone()
+    }
+
+    /// Finds and configures the hooks of `set` under `dir` (global: the global hooks directory;
+    /// module: the module's `hooks/` directory) and registers them, replacing earlier ones.
+    pub async fn load(&self, set: HookSet, dir: &Path) -> Result<Vec<Arc<Hook>>, LoadError> {
+        let module = match &set {
+            HookSet::Global => None,
+            HookSet::Module(m) => Some(m.as_str()),
+        };
+        let hooks: Vec<Arc<Hook>> = load_hooks(dir, module, self.runner.opts.timeout).await?.into_iter().map(Arc::new).collect();
+        lock(&self.hooks).insert(set, hooks.clone());
+        Ok(hooks)
+    }
+
+    /// Registers already-built hooks for `set` (native or test hooks).
+    pub fn register(&self, set: HookSet, hooks: Vec<Hook>) -> Vec<Arc<Hook>> {
+        let hooks: Vec<Arc<Hook>> = hooks.into_iter().map(Arc::new).collect();
+        lock(&self.hooks).insert(set, hooks.clone());
+        hooks
+    }
+
+    /// The registered hooks of `set`, in path order.
+    pub fn hooks(&self, set: &HookSet) -> Vec<Arc<Hook>> {
+        lock(&self.hooks).get(set).cloned().unwrap_or_default()
+    }
+
+    /// Runs every hook of `set` bound to `binding`, sorted by order then name, one after another.
+    /// Lifecycle contexts other than `onStartup` carry the snapshots of all the hook's
+    /// kubernetes bindings.
+    ///
+    /// # Errors
+    /// The first failed run; later hooks do not run.
+    pub async fn run_order(&self, set: &HookSet, binding: OrderBinding) -> Result<Vec<RunReport>, RunError> {
+        let mut hooks: Vec<(f64, Arc<Hook>)> =
+            self.hooks(set).into_iter().filter_map(|h| h.config.orders.get(&binding).map(|o| (*o, h.clone()))).collect();
+        hooks.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        let mut reports = Vec::new();
+        for (_, hook) in hooks {
+            let snapshots = (binding != OrderBinding::OnStartup && hook.config.version == ConfigVersion::V1).then(|| hook.snapshots(None));
+            let ctx = BindingContext {
+                binding: binding.as_str().into(),
+                kind: ContextKind::Order(binding),
+                group: None,
+                snapshots,
+                version: hook.config.version,
+            };
+            reports.push(self.runner.run(&hook, &[ctx], "main", Instant::now()).await?);
+        }
+        Ok(reports)
+    }
+
+    /// Starts the kubernetes bindings of `set`: resolves kinds (re-running discovery for unknown
+    /// ones), starts the watchers, queues each binding's Synchronization and waits until those
+    /// with `waitForSynchronization` have run.
+    ///
+    /// # Errors
+    /// An unknown kind (naming hook, binding and kind) — nothing of the set is started then — or
+    /// a waited-for Synchronization that failed with `allowFailure`.
+    pub async fn enable_kubernetes(&self, set: &HookSet) -> Result<(), EngineError> {
+        let hooks = self.hooks(set);
+        let mut monitors = Vec::new();
+        for hook in &hooks {
+            hook.stopped.store(false, Ordering::SeqCst);
+            for (index, b) in hook.config.kubernetes.iter().enumerate() {
+                let (Some(client), Some(catalog)) = (&self.runner.client, &self.runner.catalog) else {
+                    return Err(EngineError::NoClient { hook: hook.name.clone() });
+                };
+                let resource = catalog.resolve(b.api_version.as_deref(), &b.kind).await.map_err(|source| EngineError::Resource {
+                    hook: hook.name.clone(),
+                    binding: b.name.clone(),
+                    source,
+                })?;
+                let m = Monitor { hook: hook.clone(), index, resource, client: client.clone(), queues: self.queues.clone() };
+                monitors.push((hook.name.clone(), b.name.clone(), m));
+            }
+        }
+        let mut waits = Vec::new();
+        for (hook, binding, m) in monitors {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            lock(&self.tasks).entry(set.clone()).or_default().push(tokio::spawn(m.run(tx)));
+            waits.push((hook, binding, rx));
+        }
+        for (hook, binding, rx) in waits {
+            let err = |reason: String| EngineError::Synchronization { hook: hook.clone(), binding: binding.clone(), reason };
+            match rx.await {
+                Ok(Some(done)) => match done.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(err(e)),
+                    Err(_) => return Err(err("the run was abandoned".into())),
+                },
+                Ok(None) => {}
+                Err(_) => return Err(err("the watcher stopped".into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the schedule bindings of `set`.
+    pub fn enable_schedules(&self, set: &HookSet) {
+        for hook in self.hooks(set) {
+            hook.stopped.store(false, Ordering::SeqCst);
+            for index in 0..hook.config.schedules.len() {
+                let handle = tokio::spawn(run_schedule(hook.clone(), index, self.queues.clone()));
+                lock(&self.tasks).entry(set.clone()).or_default().push(handle);
+            }
+        }
+    }
+
+    /// Stops the bindings of `set` (a disabled module): watchers and timers end, queued tasks are
+    /// dropped, retries stop and snapshots are cleared. Lifecycle runs stay possible.
+    pub fn disable(&self, set: &HookSet) {
+        for t in lock(&self.tasks).remove(set).unwrap_or_default() {
+            t.abort();
+        }
+        let hooks = self.hooks(set);
+        for h in &hooks {
+            h.stopped.store(true, Ordering::SeqCst);
+            for s in &h.stores {
+                let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+                s.objects.clear();
+            }
+        }
+        self.queues.remove_tasks(|h| hooks.iter().any(|x| std::ptr::eq(x.as_ref(), h)));
+    }
+
+    /// Tasks waiting in all queues (not counting running ones).
+    pub fn pending_tasks(&self) -> usize {
+        self.queues.pending()
+    }
+
+    /// Stops every binding and queue worker.
+    pub fn shutdown(&self) {
+        let sets: Vec<HookSet> = lock(&self.tasks).keys().cloned().collect();
+        for s in sets {
+            self.disable(&s);
+        }
+        self.queues.shutdown();
+    }
+}
+
+impl Drop for HookEngine {
+    fn drop(&mut self) {
+        for (_, tasks) in lock(&self.tasks).drain() {
+            for t in tasks {
+                t.abort();
+            }
+        }
+        self.queues.shutdown();
+    }
+}

@@ -1,0 +1,285 @@
+//! Running hook processes: process groups, timeouts, line-by-line logging, resource usage.
+//!
+//! # Guarantees
+//! - The process runs in its own process group; on timeout the whole group gets `SIGKILL`, and
+//!   after a normal exit any process the hook left running in its group is killed too, so no hook
+//!   outlives its run.
+//! - stdout and stderr are read concurrently, line by line, so a noisy hook cannot deadlock on a
+//!   full pipe; each line is logged with the hook, binding and queue.
+//! - CPU time and max RSS come from `wait4(2)` on the hook process (children it waited for are
+//!   included, as in `getrusage(RUSAGE_CHILDREN)`).
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use wait4::Wait4;
+
+/// Lines of stderr kept for the error message of a failed run.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// Errors starting or waiting for a hook process.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The executable could not be started.
+    #[error("hook {hook}: cannot start {}: {source}", .path.display())]
+    Spawn {
+        /// Hook name.
+        hook: String,
+        /// Executable.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for the process failed.
+    #[error("hook {hook}: cannot wait for the process: {source}")]
+    Wait {
+        /// Hook name.
+        hook: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The temp files of the run could not be prepared or read.
+    #[error("hook {hook}: temp file {}: {source}", .path.display())]
+    TempFile {
+        /// Hook name.
+        hook: String,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process exited non-zero (or by a signal).
+    #[error("hook {hook} failed: {status}{}", tail(.stderr_tail))]
+    Failed {
+        /// Hook name.
+        hook: String,
+        /// Exit status.
+        status: ExitStatus,
+        /// The last lines the hook wrote to stderr.
+        stderr_tail: Vec<String>,
+    },
+    /// The run exceeded its timeout and its process group was killed.
+    #[error("hook {hook} timed out after {timeout:?}; its process group was killed{}", tail(.stderr_tail))]
+    Timeout {
+        /// Hook name.
+        hook: String,
+        /// The timeout.
+        timeout: Duration,
+        /// The last lines the hook wrote to stderr.
+        stderr_tail: Vec<String>,
+    },
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr:\n{}", lines.join("\n"))
+    }
+}
+
+/// Log fields attached to every output line of a run.
+#[derive(Debug, Clone, Default)]
+pub struct LogFields {
+    /// Hook name.
+    pub hook: String,
+    /// Binding (or lifecycle point) that triggered the run.
+    pub binding: String,
+    /// Queue the run came from.
+    pub queue: String,
+}
+
+/// Resources one run used.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// Wall-clock time from spawn to exit.
+    pub wall: Duration,
+    /// User CPU time.
+    pub user_cpu: Duration,
+    /// System CPU time.
+    pub sys_cpu: Duration,
+    /// Maximum resident set size in bytes.
+    pub max_rss_bytes: u64,
+}
+
+/// What to run.
+#[derive(Debug)]
+pub(crate) struct ProcessSpec<'a> {
+    pub program: &'a Path,
+    pub args: &'a [&'a str],
+    pub env: Vec<(&'static str, OsString)>,
+    pub cwd: &'a Path,
+    pub timeout: Duration,
+    pub log: &'a LogFields,
+    /// Capture stdout instead of logging it (`--config`).
+    pub capture_stdout: bool,
+}
+
+/// A finished process.
+#[derive(Debug)]
+pub(crate) struct ProcessOutcome {
+    pub stdout: String,
+    pub usage: Usage,
+    /// When the process was spawned (for dispatch-latency measurements).
+    pub spawned_at: Instant,
+}
+
+/// Runs a process to completion; non-zero exit and timeout are errors carrying the stderr tail.
+pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome, ExecError> {
+    let hook = spec.log.hook.clone();
+    let mut cmd = std::process::Command::new(spec.program);
+    cmd.args(spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let spawned_at = Instant::now();
+    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
+        hook: hook.clone(),
+        path: spec.program.to_path_buf(),
+        source,
+    })?;
+    let pgid = Pid::from_raw(child.id() as i32);
+    let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+    let captured = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let sink = spec.capture_stdout.then(|| captured.clone());
+        readers.push(spawn_reader(out, "stdout", spec.log.clone(), sink, None));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(spawn_reader(err, "stderr", spec.log.clone(), None, Some(stderr_tail.clone())));
+    }
+    let mut wait = tokio::task::spawn_blocking(move || child.wait4());
+    let (result, timed_out) = match tokio::time::timeout(spec.timeout, &mut wait).await {
+        Ok(r) => (r, false),
+        Err(_) => {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            (wait.await, true)
+        }
+    };
+    // Whatever the hook left running in its group goes with it (and releases our pipes).
+    let _ = killpg(pgid, Signal::SIGKILL);
+    for r in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+    }
+    let wall = spawned_at.elapsed();
+    let res = result
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| ExecError::Wait { hook: hook.clone(), source })?;
+    let stderr_tail: Vec<String> = lock(&stderr_tail).iter().cloned().collect();
+    if timed_out {
+        return Err(ExecError::Timeout { hook, timeout: spec.timeout, stderr_tail });
+    }
+    if !res.status.success() {
+        return Err(ExecError::Failed { hook, status: res.status, stderr_tail });
+    }
+    let usage = Usage {
+        wall,
+        user_cpu: res.rusage.utime,
+        sys_cpu: res.rusage.stime,
+        max_rss_bytes: res.rusage.maxrss,
+    };
+    let stdout = std::mem::take(&mut *lock(&captured));
+    Ok(ProcessOutcome { stdout, usage, spawned_at })
+}
+
+/// Poisoning only happens if a reader panicked mid-push; the data is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn spawn_reader<R>(
+    pipe: R,
+    stream: &'static str,
+    log: LogFields,
+    capture: Option<Arc<Mutex<String>>>,
+    tail: Option<Arc<Mutex<VecDeque<String>>>>,
+) -> tokio::task::JoinHandle<()>
+where
+    R: std::os::fd::AsFd + Into<std::os::fd::OwnedFd> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let Ok(reader) = async_pipe(pipe) else { return };
+        let mut lines = BufReader::new(reader).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(c) = &capture {
+                let mut c = lock(c);
+                c.push_str(&line);
+                c.push('\n');
+                continue;
+            }
+            tracing::info!(hook = %log.hook, binding = %log.binding, queue = %log.queue, output = stream, "{line}");
+            if let Some(t) = &tail {
+                let mut t = lock(t);
+                if t.len() == STDERR_TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        }
+    })
+}
+
+/// Wraps a std pipe end for tokio (non-blocking reads on the runtime's reactor).
+fn async_pipe<R>(pipe: R) -> std::io::Result<impl AsyncRead + Unpin + Send>
+where
+    R: Into<std::os::fd::OwnedFd>,
+{
+    let fd: std::os::fd::OwnedFd = pipe.into();
+    tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("hook.sh");
+        std::fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn spec<'a>(p: &'a Path, dir: &'a Path, log: &'a LogFields, timeout: Duration) -> ProcessSpec<'a> {
+        ProcessSpec { program: p, args: &[], env: vec![("X", "42".into())], cwd: dir, timeout, log, capture_stdout: true }
+    }
+
+    #[tokio::test]
+    async fn stdout_env_and_working_dir_reach_the_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "echo $X; pwd; head -c 2000000 /dev/zero | tail -c 1 >/dev/null");
+        let log = LogFields::default();
+        let out = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10))).await.unwrap();
+        let canon = dir.path().canonicalize().unwrap();
+        assert_eq!(out.stdout, format!("42\n{}\n", canon.display()));
+        assert!(out.usage.max_rss_bytes > 0);
+    }
+
+    #[tokio::test]
+    async fn failures_carry_the_stderr_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "for i in $(seq 1 30); do echo line$i >&2; done; exit 3");
+        let log = LogFields::default();
+        let err = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10))).await.unwrap_err();
+        let ExecError::Failed { stderr_tail, status, .. } = &err else { panic!("{err}") };
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(stderr_tail.len(), STDERR_TAIL_LINES);
+        assert_eq!(stderr_tail.last().map(String::as_str), Some("line30"));
+        assert!(err.to_string().contains("line30"));
+    }
+}

@@ -1,0 +1,362 @@
+//! Kubernetes bindings: kube-rs watchers feeding a binding's snapshot and the hook's queue.
+//!
+//! # Guarantees
+//! - The hook first gets one `Synchronization` with every selected object (after all watch
+//!   streams of the binding listed), then `Event`s.
+//! - A re-list (watch restart after `410 Gone`, a namespace entering the selection) is compared
+//!   with the snapshot: objects that appeared give `Added`, changed ones `Modified`, vanished ones
+//!   `Deleted`, unchanged ones nothing — no event is lost or repeated.
+//! - `Modified` fires only when the filter result (or, without `jqFilter`, the object) changed.
+//! - With `keepFullObjectsInMemory: false` only filter results are kept.
+
+use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult};
+use crate::config::{KubernetesBinding, WatchEvent};
+use crate::hook::{Hook, ObjKey, StoredObject};
+use crate::queue::{Done, Queues, SnapshotRequest, Task};
+use crate::resources::ResolvedResource;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, TypeMeta};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+use tokio_stream::StreamMap;
+
+type WatchStream = BoxStream<'static, Result<Event<DynamicObject>, watcher::Error>>;
+
+/// Sent once the binding's Synchronization was queued; carries the run's outcome receiver when
+/// the binding waits for it.
+pub(crate) type SyncedTx = oneshot::Sender<Option<oneshot::Receiver<Result<crate::run::RunReport, String>>>>;
+
+/// One running kubernetes binding.
+pub(crate) struct Monitor {
+    pub hook: Arc<Hook>,
+    pub index: usize,
+    pub resource: ResolvedResource,
+    pub client: kube::Client,
+    pub queues: Arc<Queues>,
+}
+
+struct State {
+    streams: StreamMap<String, WatchStream>,
+    /// Relist buffers by stream key.
+    relist: BTreeMap<String, BTreeMap<ObjKey, StoredObject>>,
+    /// Streams that have not finished their first list yet.
+    pending_init: HashSet<String>,
+    /// Namespaces selected by `namespace.labelSelector` (None without one).
+    namespaces: Option<BTreeSet<String>>,
+    ns_buffer: Option<BTreeSet<String>>,
+    /// The namespace watcher finished its first list (always true without a label selector).
+    ns_ready: bool,
+    synced: bool,
+    synced_tx: Option<SyncedTx>,
+}
+
+impl Monitor {
+    fn binding(&self) -> &KubernetesBinding {
+        &self.hook.config.kubernetes[self.index]
+    }
+
+    fn stream(&self, namespace: Option<&str>) -> WatchStream {
+        let ar = &self.resource.api_resource;
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) if self.resource.namespaced => Api::namespaced_with(self.client.clone(), ns, ar),
+            _ => Api::all_with(self.client.clone(), ar),
+        };
+        let b = self.binding();
+        let mut cfg = watcher::Config::default();
+        if let Some(l) = &b.label_selector {
+            cfg = cfg.labels(l);
+        }
+        if let Some(f) = &b.field_selector {
+            cfg = cfg.fields(f);
+        }
+        watcher::watcher(api, cfg).default_backoff().boxed()
+    }
+
+    fn namespace_stream(&self, selector: &str) -> WatchStream {
+        let ar = kube::discovery::ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            plural: "namespaces".into(),
+        };
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+        watcher::watcher(api, watcher::Config::default().labels(selector)).default_backoff().boxed()
+    }
+
+    /// Runs until aborted.
+    pub(crate) async fn run(self, synced_tx: SyncedTx) {
+        let b = self.binding();
+        let mut ns_stream = b.namespace_label_selector.as_ref().filter(|_| self.resource.namespaced).map(|s| self.namespace_stream(s));
+        let mut st = State {
+            streams: StreamMap::new(),
+            relist: BTreeMap::new(),
+            pending_init: HashSet::new(),
+            namespaces: ns_stream.as_ref().map(|_| BTreeSet::new()),
+            ns_buffer: None,
+            ns_ready: ns_stream.is_none(),
+            synced: false,
+            synced_tx: Some(synced_tx),
+        };
+        if ns_stream.is_none() {
+            let scopes: Vec<Option<String>> = if self.resource.namespaced && !b.namespaces.is_empty() {
+                b.namespaces.iter().cloned().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for scope in scopes {
+                let key = scope.clone().unwrap_or_default();
+                st.pending_init.insert(key.clone());
+                st.streams.insert(key, self.stream(scope.as_deref()));
+            }
+        }
+        loop {
+            tokio::select! {
+                Some((key, ev)) = st.streams.next(), if !st.streams.is_empty() => match ev {
+                    Ok(ev) => self.on_event(&mut st, &key, ev),
+                    Err(e) => self.on_error(&e),
+                },
+                Some(ev) = async { match ns_stream.as_mut() { Some(s) => s.next().await, None => None } }, if ns_stream.is_some() => match ev {
+                    Ok(ev) => self.on_namespace_event(&mut st, ev),
+                    Err(e) => self.on_error(&e),
+                },
+                else => return,
+            }
+        }
+    }
+
+    fn on_error(&self, e: &watcher::Error) {
+        tracing::warn!(hook = %self.hook.name, binding = %self.binding().name, error = %e, "watch error; kube-rs watcher retries with backoff");
+    }
+
+    fn key_of(obj: &DynamicObject) -> ObjKey {
+        (obj.metadata.namespace.clone().unwrap_or_default(), obj.metadata.name.clone().unwrap_or_default())
+    }
+
+    fn selected(&self, st: &State, key: &ObjKey) -> bool {
+        let b = self.binding();
+        (b.names.len() < 2 || b.names.contains(&key.1)) && st.namespaces.as_ref().is_none_or(|ns| ns.contains(&key.0))
+    }
+
+    /// Filter result and checksum of an object, as the binding keeps it.
+    fn item(&self, mut obj: DynamicObject) -> StoredObject {
+        if obj.types.is_none() {
+            let ar = &self.resource.api_resource;
+            obj.types = Some(TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() });
+        }
+        let b = self.binding();
+        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+        let filter_result = b.jq_filter.as_ref().map(|f| {
+            f.run(&value).unwrap_or_else(|e| {
+                tracing::warn!(hook = %self.hook.name, binding = %b.name, error = %e, "jqFilter failed; filterResult is null");
+                Value::Null
+            })
+        });
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let hashed = filter_result.as_ref().unwrap_or(&value);
+        serde_json::to_string(hashed).unwrap_or_default().hash(&mut h);
+        StoredObject {
+            item: ObjectAndFilterResult {
+                object: b.keep_full_objects_in_memory.then(|| Arc::new(value)),
+                filter_result: filter_result.map(Arc::new),
+            },
+            checksum: h.finish(),
+        }
+    }
+
+    fn on_event(&self, st: &mut State, key: &str, ev: Event<DynamicObject>) {
+        match ev {
+            Event::Init => {
+                st.relist.insert(key.to_string(), BTreeMap::new());
+            }
+            Event::InitApply(obj) => {
+                let k = Self::key_of(&obj);
+                if self.selected(st, &k) {
+                    let item = self.item(obj);
+                    st.relist.entry(key.to_string()).or_default().insert(k, item);
+                }
+            }
+            Event::InitDone => {
+                let listed = st.relist.remove(key).unwrap_or_default();
+                self.reconcile_scope(st, key, listed);
+                st.pending_init.remove(key);
+                self.maybe_synchronize(st);
+            }
+            Event::Apply(obj) => {
+                let k = Self::key_of(&obj);
+                if self.selected(st, &k) {
+                    let item = self.item(obj);
+                    self.upsert(st.synced, k, item);
+                }
+            }
+            Event::Delete(obj) => {
+                let k = Self::key_of(&obj);
+                let item = self.item(obj);
+                self.remove(st.synced, &k, Some(item));
+            }
+        }
+    }
+
+    /// Brings the snapshot of one stream's scope in line with a fresh list, emitting the
+    /// differences as events once synchronized.
+    fn reconcile_scope(&self, st: &State, key: &str, listed: BTreeMap<ObjKey, StoredObject>) {
+        let in_scope = |k: &ObjKey| key.is_empty() || k.0 == key;
+        let vanished: Vec<ObjKey> = {
+            let store = self.hook.stores[self.index].lock().unwrap_or_else(|p| p.into_inner());
+            store.objects.keys().filter(|k| in_scope(k) && !listed.contains_key(*k)).cloned().collect()
+        };
+        for k in vanished {
+            self.remove(st.synced, &k, None);
+        }
+        for (k, item) in listed {
+            self.upsert(st.synced, k, item);
+        }
+    }
+
+    fn upsert(&self, emit: bool, key: ObjKey, item: StoredObject) {
+        let event_item = item.item.clone();
+        let checksum = item.checksum;
+        let prev = {
+            let mut store = self.hook.stores[self.index].lock().unwrap_or_else(|p| p.into_inner());
+            store.objects.insert(key, item)
+        };
+        let event = match prev {
+            None => WatchEvent::Added,
+            Some(p) if p.checksum != checksum => WatchEvent::Modified,
+            Some(_) => return,
+        };
+        if emit {
+            self.emit(event, event_item);
+        }
+    }
+
+    fn remove(&self, emit: bool, key: &ObjKey, last: Option<StoredObject>) {
+        let prev = {
+            let mut store = self.hook.stores[self.index].lock().unwrap_or_else(|p| p.into_inner());
+            store.objects.remove(key)
+        };
+        if let (true, Some(prev)) = (emit, prev) {
+            self.emit(WatchEvent::Deleted, last.map(|l| l.item).unwrap_or(prev.item));
+        }
+    }
+
+    fn snapshot_request(&self) -> SnapshotRequest {
+        let b = self.binding();
+        match &b.group {
+            Some(g) => SnapshotRequest::Names(
+                self.hook.config.kubernetes.iter().filter(|k| k.group.as_ref() == Some(g)).map(|k| k.name.clone()).collect(),
+            ),
+            None if !b.include_snapshots_from.is_empty() => SnapshotRequest::Names(b.include_snapshots_from.clone()),
+            None => SnapshotRequest::None,
+        }
+    }
+
+    fn task(&self, kind: ContextKind, done: Vec<Done>) -> Task {
+        let b = self.binding();
+        let ctx = BindingContext {
+            binding: b.name.clone(),
+            kind,
+            group: b.group.clone(),
+            snapshots: None,
+            version: self.hook.config.version,
+        };
+        Task {
+            hook: self.hook.clone(),
+            contexts: vec![(ctx, self.snapshot_request())],
+            allow_failure: b.allow_failure,
+            queued_at: Instant::now(),
+            schedule_binding: None,
+            done,
+        }
+    }
+
+    fn emit(&self, event: WatchEvent, object: ObjectAndFilterResult) {
+        let b = self.binding();
+        if !b.execute_hook_on_event.contains(&event) {
+            return;
+        }
+        let task = self.task(ContextKind::Event { watch_event: event, object }, Vec::new());
+        self.queues.push(&b.queue, task);
+    }
+
+    fn maybe_synchronize(&self, st: &mut State) {
+        if st.synced || !st.ns_ready || !st.pending_init.is_empty() {
+            return;
+        }
+        st.synced = true;
+        let b = self.binding();
+        let objects = self.hook.snapshot(self.index);
+        tracing::info!(hook = %self.hook.name, binding = %b.name, objects = objects.len(), "kubernetes binding synchronized");
+        let mut waiter = None;
+        if b.execute_hook_on_synchronization {
+            let (tx, rx) = oneshot::channel();
+            let task = self.task(ContextKind::Synchronization { objects }, vec![tx]);
+            self.queues.push(&b.queue, task);
+            waiter = b.wait_for_synchronization.then_some(rx);
+        }
+        if let Some(tx) = st.synced_tx.take() {
+            let _ = tx.send(waiter);
+        }
+    }
+
+    fn on_namespace_event(&self, st: &mut State, ev: Event<DynamicObject>) {
+        match ev {
+            Event::Init => st.ns_buffer = Some(BTreeSet::new()),
+            Event::InitApply(ns) => {
+                if let (Some(buf), Some(name)) = (st.ns_buffer.as_mut(), ns.metadata.name) {
+                    buf.insert(name);
+                }
+            }
+            Event::InitDone => {
+                let listed = st.ns_buffer.take().unwrap_or_default();
+                let current = st.namespaces.clone().unwrap_or_default();
+                for gone in current.difference(&listed) {
+                    self.drop_namespace(st, gone);
+                }
+                for added in listed.difference(&current) {
+                    self.add_namespace(st, added);
+                }
+                st.ns_ready = true;
+                self.maybe_synchronize(st);
+            }
+            Event::Apply(ns) => {
+                if let Some(name) = ns.metadata.name
+                    && !st.namespaces.as_ref().is_some_and(|n| n.contains(&name))
+                {
+                    self.add_namespace(st, &name);
+                }
+            }
+            Event::Delete(ns) => {
+                if let Some(name) = ns.metadata.name {
+                    self.drop_namespace(st, &name);
+                }
+            }
+        }
+    }
+
+    fn add_namespace(&self, st: &mut State, ns: &str) {
+        if let Some(set) = st.namespaces.as_mut() {
+            set.insert(ns.to_string());
+        }
+        st.pending_init.insert(ns.to_string());
+        st.streams.insert(ns.to_string(), self.stream(Some(ns)));
+    }
+
+    fn drop_namespace(&self, st: &mut State, ns: &str) {
+        if let Some(set) = st.namespaces.as_mut() {
+            set.remove(ns);
+        }
+        st.streams.remove(ns);
+        st.pending_init.remove(ns);
+        st.relist.remove(ns);
+        self.reconcile_scope(st, ns, BTreeMap::new());
+        self.maybe_synchronize(st);
+    }
+}

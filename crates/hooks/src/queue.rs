@@ -1,0 +1,231 @@
+//! Task queues: `main` plus named queues, one task at a time per queue, queues in parallel.
+//!
+//! # Guarantees
+//! - Tasks of one queue run strictly one after another, in FIFO order; queues never wait for
+//!   each other, so a failing hook blocks only its own queue.
+//! - Adjacent tasks of the same hook are combined into one run with all their binding contexts
+//!   (a `Group` context appears once, at its last position).
+//! - A failed run is retried after `retry_initial · 2^(n-1)`, capped at `retry_max`, unless every
+//!   combined binding allows failure; each failure is logged and counted.
+//! - Snapshots are taken right before each attempt, so they show the state at run time.
+
+use crate::binding_context::BindingContext;
+use crate::hook::Hook;
+use crate::outputs::MetricAction;
+use crate::run::{RunReport, Runner};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, oneshot};
+
+/// Which snapshots a context wants filled in at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum SnapshotRequest {
+    /// No `snapshots` key.
+    None,
+    /// The named kubernetes bindings (`includeSnapshotsFrom`, or a group's bindings).
+    Names(Vec<String>),
+}
+
+/// Outcome sent to whoever waits for a task (Synchronization with `waitForSynchronization`).
+pub(crate) type Done = oneshot::Sender<Result<RunReport, String>>;
+
+/// One queued run request.
+pub(crate) struct Task {
+    pub hook: Arc<Hook>,
+    pub contexts: Vec<(BindingContext, SnapshotRequest)>,
+    pub allow_failure: bool,
+    pub queued_at: Instant,
+    /// Set for schedule tasks: a tick is dropped while one for the same binding is still queued.
+    pub schedule_binding: Option<String>,
+    pub done: Vec<Done>,
+}
+
+struct Queue {
+    tasks: Mutex<VecDeque<Task>>,
+    notify: Notify,
+}
+
+/// All queues and their workers.
+pub(crate) struct Queues {
+    runner: Arc<Runner>,
+    queues: Mutex<HashMap<String, Arc<Queue>>>,
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Queues {
+    pub(crate) fn new(runner: Arc<Runner>) -> Self {
+        Self { runner, queues: Mutex::default(), workers: Mutex::default() }
+    }
+
+    fn queue(self: &Arc<Self>, name: &str) -> Arc<Queue> {
+        let mut queues = lock(&self.queues);
+        if let Some(q) = queues.get(name) {
+            return q.clone();
+        }
+        let q = Arc::new(Queue { tasks: Mutex::default(), notify: Notify::new() });
+        queues.insert(name.to_string(), q.clone());
+        let worker = tokio::spawn(worker(self.clone(), name.to_string(), q.clone()));
+        lock(&self.workers).push(worker);
+        q
+    }
+
+    /// Appends a task; a schedule tick is dropped when the same binding is still waiting.
+    pub(crate) fn push(self: &Arc<Self>, queue: &str, task: Task) {
+        let q = self.queue(queue);
+        {
+            let mut tasks = lock(&q.tasks);
+            if let Some(b) = &task.schedule_binding {
+                let pending = tasks.iter().any(|t| Arc::ptr_eq(&t.hook, &task.hook) && t.schedule_binding.as_ref() == Some(b));
+                if pending {
+                    tracing::debug!(hook = %task.hook.name, binding = %b, queue, "schedule tick skipped: previous one still queued");
+                    return;
+                }
+            }
+            tasks.push_back(task);
+        }
+        q.notify.notify_one();
+    }
+
+    /// Drops queued tasks of hooks matching `pred` (a disabled module's hooks).
+    pub(crate) fn remove_tasks(&self, pred: impl Fn(&Hook) -> bool) {
+        for q in lock(&self.queues).values() {
+            lock(&q.tasks).retain(|t| !pred(&t.hook));
+        }
+    }
+
+    /// Number of tasks waiting (not running) in all queues.
+    pub(crate) fn pending(&self) -> usize {
+        lock(&self.queues).values().map(|q| lock(&q.tasks).len()).sum()
+    }
+
+    /// Stops every worker (a running hook process is killed when its future is dropped).
+    pub(crate) fn shutdown(&self) {
+        for w in lock(&self.workers).drain(..) {
+            w.abort();
+        }
+    }
+}
+
+impl Drop for Queues {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Pops the head task, waits for the hook's rate limit, then merges adjacent tasks of the hook.
+async fn next_task(q: &Queue) -> Task {
+    loop {
+        let popped = lock(&q.tasks).pop_front();
+        let Some(mut task) = popped else {
+            q.notify.notified().await;
+            continue;
+        };
+        if let Some(limiter) = &task.hook.limiter {
+            let wait = limiter.lock().await.acquire(Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let mut tasks = lock(&q.tasks);
+        while tasks.front().is_some_and(|t| Arc::ptr_eq(&t.hook, &task.hook)) {
+            let Some(next) = tasks.pop_front() else { break };
+            task.contexts.extend(next.contexts);
+            task.allow_failure &= next.allow_failure;
+            task.queued_at = task.queued_at.min(next.queued_at);
+            task.done.extend(next.done);
+            task.schedule_binding = None;
+        }
+        dedup_groups(&mut task.contexts);
+        return task;
+    }
+}
+
+/// A group's contexts are identical apart from snapshots (filled at run time): keep the last.
+fn dedup_groups(contexts: &mut Vec<(BindingContext, SnapshotRequest)>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep: Vec<bool> = contexts.iter().rev().map(|(c, _)| c.group.as_ref().is_none_or(|g| seen.insert(g.clone()))).collect();
+    keep.reverse();
+    let mut it = keep.into_iter();
+    contexts.retain(|_| it.next().unwrap_or(true));
+}
+
+fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    initial.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16))).min(max)
+}
+
+async fn worker(queues: Arc<Queues>, name: String, q: Arc<Queue>) {
+    loop {
+        let task = next_task(&q).await;
+        run_task(&queues, &name, task).await;
+    }
+}
+
+async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
+    let runner = &queues.runner;
+    let hook = &task.hook;
+    let mut attempt = 0;
+    loop {
+        if hook.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        let contexts: Vec<BindingContext> = task
+            .contexts
+            .iter()
+            .map(|(c, req)| {
+                let mut c = c.clone();
+                c.snapshots = match req {
+                    SnapshotRequest::None => None,
+                    SnapshotRequest::Names(n) => Some(hook.snapshots(Some(n))),
+                };
+                c
+            })
+            .collect();
+        let result = runner.run(hook, &contexts, queue, task.queued_at).await;
+        let err = match result {
+            Ok(report) => {
+                for d in task.done {
+                    let _ = d.send(Ok(report.clone()));
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        attempt += 1;
+        let scope = if hook.module.is_some() { "module" } else { "global" };
+        let p = &runner.opts.metric_prefix;
+        let module = hook.module.clone().unwrap_or_default();
+        let binding = contexts.first().map(|c| c.binding.clone()).unwrap_or_default();
+        let labels = [("hook", hook.name.as_str()), ("module", module.as_str()), ("binding", binding.as_str()), ("queue", queue)];
+        if task.allow_failure {
+            runner.metrics.engine(&format!("{p}{scope}_hook_allowed_errors_total"), &labels, MetricAction::Add, 1.0);
+            tracing::warn!(hook = %hook.name, binding = %binding, queue, error = %err, "hook failed; allowFailure set, not retried");
+            for d in task.done {
+                let _ = d.send(Err(err.to_string()));
+            }
+            return;
+        }
+        runner.metrics.engine(&format!("{p}{scope}_hook_errors_total"), &labels, MetricAction::Add, 1.0);
+        let delay = backoff(runner.opts.retry_initial, runner.opts.retry_max, attempt);
+        tracing::error!(hook = %hook.name, binding = %binding, queue, attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let (i, m) = (Duration::from_secs(5), Duration::from_secs(30));
+        let d: Vec<u64> = (1..=5).map(|a| backoff(i, m, a).as_secs()).collect();
+        assert_eq!(d, [5, 10, 20, 30, 30]);
+        assert_eq!(backoff(i, m, 1000), m);
+    }
+}
