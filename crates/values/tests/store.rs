@@ -533,3 +533,13 @@ fn module_checksum_tracks_values_and_files_but_not_key_order() {
         Err(Error::UnknownModule { .. })
     ));
 }
+
+#[test]
+fn store_and_errors_can_cross_threads_and_convert_to_anyhow_style_errors() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<ValuesStore>();
+    assert_send_sync::<values::Errors>();
+    let boxed: Box<dyn std::error::Error + Send + Sync> =
+        Box::new(store().module_values("ghost").unwrap_err());
+    assert_eq!(boxed.to_string(), "unknown module values key \"ghost\"");
+}
