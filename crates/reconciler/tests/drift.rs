@@ -1,0 +1,138 @@
+//! The drift watch against the kube emulator: foreign deletes and edits are reported, our own
+//! writes are not.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Harness, OPERATOR_NS, cm, cms};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use reconciler::{DriftChange, DriftWatch};
+use serde_json::json;
+use std::time::Duration;
+
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+async fn next_event(watch: &mut DriftWatch, within: Duration) -> Option<reconciler::DriftEvent> {
+    tokio::time::timeout(within, watch.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Lets the watchers list before the test acts, so their initial state is in.
+async fn settle(watch: &mut DriftWatch) {
+    assert!(
+        next_event(watch, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "unexpected drift at start"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_managed_object_yields_a_drift_event_within_a_second() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 3)).await;
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    api.delete("a-1", &DeleteParams::default()).await.unwrap();
+    let event = next_event(&mut watch, Duration::from_secs(1))
+        .await
+        .expect("no drift event within 1 s");
+    assert_eq!(event.module, "mod-a");
+    assert_eq!(event.objects.len(), 1);
+    assert_eq!(event.objects[0].object.name, "a-1");
+    assert_eq!(event.objects[0].change, DriftChange::Deleted);
+    // Re-applying repairs it without another drift event.
+    let report = h.apply("mod-a", cms("a", 3)).await;
+    assert_eq!(report.created.len(), 1);
+    assert!(
+        next_event(&mut watch, Duration::from_millis(600))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_edit_yields_a_modified_event_debounced_per_module() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 2)).await;
+    h.apply("mod-b", cms("b", 1)).await;
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    for name in ["a-0", "a-1", "a-0"] {
+        let patch = json!({"data": {"k": "tampered"}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+    let event = next_event(&mut watch, Duration::from_secs(1))
+        .await
+        .expect("no drift event within 1 s");
+    assert_eq!(event.module, "mod-a");
+    let names: Vec<_> = event
+        .objects
+        .iter()
+        .map(|o| o.object.name.as_str())
+        .collect();
+    assert_eq!(names, ["a-0", "a-1"]);
+    assert!(
+        event
+            .objects
+            .iter()
+            .all(|o| o.change == DriftChange::Modified)
+    );
+    assert!(
+        next_event(&mut watch, Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn our_own_applies_prunes_and_deletes_yield_no_drift() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 3)).await;
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    // Updates, creations of a new kind, prunes and a module delete, all by the reconciler.
+    let mut objects = vec![cm("a-0", "v2"), cm("a-1", "v2")];
+    objects.push(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"x": "y"}}));
+    h.apply("mod-a", objects.clone()).await;
+    h.apply("mod-a", objects).await;
+    h.apply("mod-b", cms("b", 2)).await;
+    h.reconciler.delete_module("mod-b").await.unwrap();
+    assert!(
+        next_event(&mut watch, Duration::from_millis(800))
+            .await
+            .is_none()
+    );
+    // The watch is still alive: a foreign delete of the new kind is seen.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(h.client.clone(), OPERATOR_NS);
+    secrets.delete("s", &DeleteParams::default()).await.unwrap();
+    let event = next_event(&mut watch, Duration::from_secs(1))
+        .await
+        .expect("no drift for the secret");
+    assert_eq!(event.objects[0].object.kind, "Secret");
+}
+
+#[tokio::test]
+async fn a_delete_while_the_watch_reconnects_is_still_reported() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 2)).await;
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    h.emu.controls().close_watches();
+    let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    api.delete("a-0", &DeleteParams::default()).await.unwrap();
+    let event = next_event(&mut watch, Duration::from_secs(2))
+        .await
+        .expect("no drift after the watch restarted");
+    assert_eq!(event.objects[0].object.name, "a-0");
+    assert_eq!(event.objects[0].change, DriftChange::Deleted);
+}
