@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::chart::ChartMeta;
 use crate::error::{DiscoveryError, DiscoveryProblem};
 use crate::names::parse_module_dir_name;
-use crate::objects::RenderedObject;
+use crate::objects::{RenderedObject, ResourceScopes};
 use crate::yaml;
 
 /// Extensions of files under `templates/` that are rendered (or, with a leading `_`, partials).
@@ -119,6 +119,18 @@ impl ModuleSet {
     pub fn by_key(&self, key: &str) -> Option<&Module> {
         self.modules.iter().find(|m| m.key == key)
     }
+
+    /// The built-in scope table plus the scopes of every CRD in the modules' `crds/`, for
+    /// [`crate::ChartRenderer::render`].
+    pub fn resource_scopes(&self) -> ResourceScopes {
+        let mut scopes = ResourceScopes::builtin();
+        scopes.add_crds(
+            self.modules
+                .iter()
+                .flat_map(|m| m.crds.iter().map(|c| &c.object)),
+        );
+        scopes
+    }
 }
 
 /// Finds and loads every module in `dirs`.
@@ -166,6 +178,10 @@ pub fn discover(dirs: &[PathBuf]) -> Result<ModuleSet, DiscoveryError> {
         return Err(DiscoveryError { problems });
     }
     modules.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+    for m in &modules {
+        tracing::debug!(module = %m.name, order = m.order, path = %m.path.display(),
+            templates = m.templates.len(), crds = m.crds.len(), "discovered module");
+    }
     Ok(ModuleSet {
         dirs: dirs.to_vec(),
         modules,

@@ -106,6 +106,7 @@ fn crds_skip_doc_and_underscore_files_and_must_be_crds() {
     let set = discover(&[d.path().to_path_buf()]).unwrap();
     let crds = &set.modules[0].crds;
     assert_eq!(crds.len(), 1);
+    assert!(set.resource_scopes().is_namespaced("example.com", "Widget"));
     assert_eq!(crds[0].source, "m/crds/widgets.yaml");
 
     write(

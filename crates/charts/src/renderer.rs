@@ -83,7 +83,8 @@ impl ChartRenderer {
     }
 
     /// Renders every template with `values` (`{ "global": …, "<moduleKey>": … }`, exposed
-    /// as `Values`), `Release = { Name: <module>, Namespace: namespace }` and `Chart`.
+    /// as `Values`), `Release = { Name: <module>, Namespace: namespace, Service:
+    /// "addon-operator" }` and `Chart`.
     ///
     /// Objects come in template file order, then document order; empty documents are
     /// dropped; namespaced kinds without `metadata.namespace` get `namespace` (scopes from
@@ -101,7 +102,7 @@ impl ChartRenderer {
     ) -> Result<Vec<RenderedObject>, RenderErrors> {
         let ctx = Context::wraps(json!({
             "Values": values,
-            "Release": { "Name": self.module, "Namespace": namespace },
+            "Release": { "Name": self.module, "Namespace": namespace, "Service": "addon-operator" },
             "Chart": self.chart,
         }))
         .map_err(|e| self.fail(vec![self.template_error(None, &e)]))?;

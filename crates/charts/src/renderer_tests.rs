@@ -44,14 +44,14 @@ fn context_exposes_values_release_and_chart() {
         ),
         (
             "templates/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}\n  namespace: {{Release.Namespace}}-x\ndata:\n  chart: {{Chart.Name}}-{{Chart.Version}}-{{Chart.AppVersion}}\n  cluster: {{Values.global.clusterName}}\n  replicas: {{quote Values.demo.replicas}}\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Release.Name}}\n  namespace: {{Release.Namespace}}-x\n  labels: {heritage: {{Release.Service}}}\ndata:\n  chart: {{Chart.Name}}-{{Chart.Version}}-{{Chart.AppVersion}}\n  cluster: {{Values.global.clusterName}}\n  replicas: {{quote Values.demo.replicas}}\n",
         ),
     ]);
     let objs = render_ok(&m);
     assert_eq!(
         objs[0].object,
         json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "demo", "namespace": "ops-x"},
+            "metadata": {"name": "demo", "namespace": "ops-x", "labels": {"heritage": "addon-operator"}},
             "data": {"chart": "demo-chart-2.0.0-9", "cluster": "dev", "replicas": "2"}})
     );
     assert_eq!(objs[0].source, "demo/templates/cm.yaml");

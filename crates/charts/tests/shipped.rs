@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use charts::{ChartRenderer, ModuleSet, RenderedObject, ResourceScopes, discover};
+use charts::{ChartRenderer, ModuleSet, RenderedObject, discover};
 use k8s_openapi::api::{apps, core, networking, rbac};
 use pretty_assertions::assert_eq;
 use serde::Serialize;
@@ -44,16 +44,6 @@ fn merge(base: &mut Value, overlay: Value) {
     }
 }
 
-fn scopes(set: &ModuleSet) -> ResourceScopes {
-    let mut scopes = ResourceScopes::builtin();
-    scopes.add_crds(
-        set.modules
-            .iter()
-            .flat_map(|m| m.crds.iter().map(|c| &c.object)),
-    );
-    scopes
-}
-
 fn render(set: &ModuleSet, name: &str, overrides: Value) -> Vec<RenderedObject> {
     let module = set.get(name).unwrap();
     let renderer = ChartRenderer::new(module).unwrap_or_else(|e| panic!("{e}"));
@@ -61,7 +51,7 @@ fn render(set: &ModuleSet, name: &str, overrides: Value) -> Vec<RenderedObject> 
         .render(
             &values(set, &module.key, overrides),
             "d8-system",
-            &scopes(set),
+            &set.resource_scopes(),
         )
         .unwrap_or_else(|e| panic!("{e}"))
 }
