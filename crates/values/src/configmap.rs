@@ -301,6 +301,9 @@ impl ConfigValues {
                     None => self.maintenance.remove(module),
                 };
             }
+            (KeyKind::Enabled(module), Value::Null) => {
+                self.enabled.remove(module);
+            }
             (KeyKind::Maintenance(module), Value::Null) => {
                 self.maintenance.remove(module);
             }

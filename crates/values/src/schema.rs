@@ -3,7 +3,8 @@
 //! addon-operator's schemas are OpenAPI 3.0 flavoured JSON Schema (draft 4 semantics plus
 //! `nullable` and `x-*` extensions). Before compiling them with `jsonschema` we
 //! 1. imply `additionalProperties: false` on every object schema with `properties` and no
-//!    `additionalProperties` (recursively, like addon-operator),
+//!    `additionalProperties` (recursively, like addon-operator), unless it says
+//!    `x-kubernetes-preserve-unknown-fields: true`,
 //! 2. turn `nullable: true` into a `"null"` type,
 //! 3. for the render variant, add `x-required-for-helm` fields to `required`,
 //! 4. strip `x-*` keywords so they cannot be mistaken for anything by the compiler.
@@ -123,7 +124,12 @@ pub fn prepare(schema: &Value, for_render: bool) -> Value {
         if for_render {
             add_required_for_helm(map);
         }
-        if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+        let preserves_unknown =
+            map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+        if map.contains_key("properties")
+            && !map.contains_key("additionalProperties")
+            && !preserves_unknown
+        {
             map.insert("additionalProperties".into(), Value::Bool(false));
         }
         translate_nullable(map);

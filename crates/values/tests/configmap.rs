@@ -285,8 +285,16 @@ fn set_arguments_layer_over_a_config_file_and_reject_bad_input_atomically() {
         ConfigValues::from_yaml_str("echoServer:\n  replicas: 1\n  keep: true\n", &known())
             .unwrap();
     config
-        .apply_set_args(&["echoServer.replicas=4"], &known())
+        .apply_set_args(
+            &["echoServer.replicas=4", "echoServerEnabled=true"],
+            &known(),
+        )
         .unwrap();
+    assert_eq!(config.enabled.get("echoServer"), Some(&true));
+    config
+        .apply_set_args(&["echoServerEnabled=null"], &known())
+        .unwrap();
+    assert!(config.enabled.is_empty(), "null unsets a flag");
     assert_eq!(
         config.modules["echoServer"],
         json!({"replicas": 4, "keep": true})

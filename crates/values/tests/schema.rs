@@ -32,6 +32,7 @@ fn additional_properties_false_is_implied_recursively_but_explicit_values_are_ke
                 "nested": {"type": "object", "properties": {"a": {"type": "string"}}},
                 "list": {"type": "array", "items": {"type": "object", "properties": {"b": {}}}},
                 "free": {"type": "object", "properties": {"c": {}}, "additionalProperties": true},
+                "open": {"type": "object", "properties": {"d": {}}, "x-kubernetes-preserve-unknown-fields": true},
                 "x-named-property": {"type": "string"}
             },
             "x-custom": 1
@@ -50,6 +51,11 @@ fn additional_properties_false_is_implied_recursively_but_explicit_values_are_ke
     assert_eq!(
         prepared["properties"]["free"]["additionalProperties"],
         json!(true)
+    );
+    assert!(
+        prepared["properties"]["open"]
+            .get("additionalProperties")
+            .is_none()
     );
     assert!(
         prepared.get("x-custom").is_none(),
