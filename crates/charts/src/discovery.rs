@@ -407,8 +407,17 @@ fn walk(
     out: &mut Vec<String>,
     problems: &mut Vec<DiscoveryProblem>,
 ) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return; // no templates/ directory: a module without objects
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // No templates/ directory: a module without objects.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(source) => {
+            problems.push(DiscoveryProblem::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+            return;
+        }
     };
     if depth > MAX_TEMPLATE_DEPTH {
         problems.push(DiscoveryProblem::Invalid {

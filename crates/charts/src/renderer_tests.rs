@@ -304,3 +304,10 @@ fn a_module_without_templates_renders_nothing() {
     assert!(render_ok(&m).is_empty());
     assert!(Path::new(&m.path).is_dir());
 }
+
+#[test]
+fn a_compiled_renderer_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ChartRenderer>();
+    assert_send_sync::<Module>();
+}
