@@ -1,0 +1,39 @@
+//! Log setup: `tracing` with addon-operator's `LOG_TYPE` and `LOG_LEVEL`.
+
+use anyhow::{Context, bail};
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written, from `LOG_TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogType {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Text with ANSI colours, for terminals.
+    Color,
+}
+
+/// Installs the global subscriber. Logs go to stderr so that `render` output on stdout stays clean.
+///
+/// `level` accepts addon-operator's `debug|info|error` (and `warn`, `trace`) or a full
+/// `tracing` filter such as `info,hooks=debug`.
+pub fn init(log_type: LogType, level: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(level).with_context(|| {
+        format!(
+            "invalid LOG_LEVEL {level:?} (expected debug, info, warn, error or a tracing filter)"
+        )
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match log_type {
+        LogType::Json => builder.json().flatten_event(true).try_init(),
+        LogType::Text => builder.with_ansi(false).try_init(),
+        LogType::Color => builder.with_ansi(true).try_init(),
+    };
+    if let Err(err) = result {
+        bail!("failed to install the log subscriber: {err}");
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The operator's own Prometheus metrics, named as in addon-operator (`addon_operator_` prefix).
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Every metric the operator itself exports; hook metrics are rendered next to them.
+#[derive(Clone)]
+pub struct Metrics {
+    /// The registry `/metrics` renders.
+    pub registry: Registry,
+    /// Rejected ConfigMap changes (bad YAML, schema violation, unknown key).
+    pub config_values_errors: IntCounter,
+    /// Time spent converging one module (render + apply), by module.
+    pub module_run_seconds: HistogramVec,
+    /// Failed module runs, by module.
+    pub module_run_errors: IntCounterVec,
+    /// Failed module deletions, by module.
+    pub module_delete_errors: IntCounterVec,
+    /// Objects written by server-side apply, by module.
+    pub module_objects_applied: IntCounterVec,
+    /// Objects pruned (deleted because no longer rendered), by module.
+    pub module_objects_pruned: IntCounterVec,
+    /// Drift repairs (an applied object changed or deleted by someone else), by module.
+    pub module_drift_repairs: IntCounterVec,
+    /// 1 if the module is enabled, else 0, by module.
+    pub module_enabled: IntGaugeVec,
+    /// Completed full convergences.
+    pub convergence_total: IntCounter,
+    /// Duration of full convergences.
+    pub convergence_seconds: HistogramVec,
+}
+
+impl Metrics {
+    /// Creates and registers every metric under `prefix` (addon-operator's default is `addon_operator_`).
+    pub fn new(prefix: &str) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let name = |n: &str| format!("{prefix}{n}");
+        let counter = |n: &str, help: &str| IntCounter::with_opts(Opts::new(name(n), help));
+        let by_module = |n: &str, help: &str| IntCounterVec::new(Opts::new(name(n), help), &["module"]);
+        let metrics = Metrics {
+            config_values_errors: counter(
+                "config_values_errors_total",
+                "Rejected changes of the addon-operator ConfigMap.",
+            )?,
+            module_run_seconds: HistogramVec::new(
+                HistogramOpts::new(name("module_run_seconds"), "Duration of module runs."),
+                &["module"],
+            )?,
+            module_run_errors: by_module("module_run_errors_total", "Failed module runs.")?,
+            module_delete_errors: by_module("module_delete_errors_total", "Failed module deletions.")?,
+            module_objects_applied: by_module(
+                "module_objects_applied_total",
+                "Objects written by server-side apply.",
+            )?,
+            module_objects_pruned: by_module(
+                "module_objects_pruned_total",
+                "Objects deleted because the module no longer renders them.",
+            )?,
+            module_drift_repairs: by_module(
+                "module_drift_repairs_total",
+                "Re-applies caused by objects changed or deleted outside the operator.",
+            )?,
+            module_enabled: IntGaugeVec::new(
+                Opts::new(name("mm_module_enabled"), "1 if the module is enabled."),
+                &["module"],
+            )?,
+            convergence_total: counter("convergence_total", "Completed convergences of all modules.")?,
+            convergence_seconds: HistogramVec::new(
+                HistogramOpts::new(name("convergence_seconds"), "Duration of convergences."),
+                &[],
+            )?,
+            registry,
+        };
+        metrics.register_all()?;
+        Ok(metrics)
+    }
+
+    fn register_all(&self) -> prometheus::Result<()> {
+        let r = &self.registry;
+        r.register(Box::new(self.config_values_errors.clone()))?;
+        r.register(Box::new(self.module_run_seconds.clone()))?;
+        r.register(Box::new(self.module_run_errors.clone()))?;
+        r.register(Box::new(self.module_delete_errors.clone()))?;
+        r.register(Box::new(self.module_objects_applied.clone()))?;
+        r.register(Box::new(self.module_objects_pruned.clone()))?;
+        r.register(Box::new(self.module_drift_repairs.clone()))?;
+        r.register(Box::new(self.module_enabled.clone()))?;
+        r.register(Box::new(self.convergence_total.clone()))?;
+        r.register(Box::new(self.convergence_seconds.clone()))?;
+        Ok(())
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let encoder = prometheus::TextEncoder::new();
+        encoder
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|err| format!("# failed to encode metrics: {err}\n"))
+    }
+}
