@@ -1,1 +1,64 @@
-//! kube-emulator: work in progress (see the open issue).
+//! A Kubernetes API server emulator for tests and `addon-operator dev`.
+//!
+//! It serves the Kubernetes REST API over plain HTTP on 127.0.0.1 — discovery, the built-in
+//! resources, CustomResourceDefinitions, watches, server-side apply, status errors — so
+//! kube-rs and `kubectl` work against it unchanged. It is a real server, not a mock: requests
+//! go over sockets, writes produce watch events, errors are `Status` objects with real codes.
+//! It does **not** run controllers (no Pods are scheduled, Deployments do not create
+//! ReplicaSets), admission webhooks, authentication or authorization, and it speaks JSON
+//! only (protobuf requests are refused, protobuf `Accept` headers are answered in JSON).
+//!
+//! Principal types:
+//! - [`Emulator`]: a running server ([`Emulator::start`], [`Emulator::url`],
+//!   [`Emulator::kubeconfig`], [`Emulator::shutdown`]).
+//! - [`Config`]: port, state file, watch history size.
+//! - [`Controls`]: request counters and fault injection (also served under `/_emulator/`).
+//! - [`app`] builds the axum [`axum::Router`] from an [`AppState`], for embedding.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use kube_emulator::Emulator;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let emu = Emulator::start().await.unwrap();
+//! assert!(emu.url().starts_with("http://127.0.0.1:"));
+//! let addr = emu.url().trim_start_matches("http://").to_string();
+//! let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+//! conn.write_all(b"GET /api/v1/namespaces/default HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+//! let mut reply = String::new();
+//! conn.read_to_string(&mut reply).await.unwrap();
+//! assert!(reply.starts_with("HTTP/1.1 200"));
+//! assert!(reply.contains("\"phase\":\"Active\""));
+//! assert_eq!(emu.controls().count("get", "namespaces"), 1);
+//! emu.shutdown().await;
+//! # });
+//! ```
+
+mod admin;
+mod api;
+mod controls;
+mod discovery;
+mod error;
+mod kubeconfig;
+mod lifecycle;
+mod meta;
+mod objects;
+mod patch;
+mod persistence;
+mod protobuf;
+mod read;
+mod resources;
+mod route;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod table;
+mod validation;
+mod watch;
+
+pub use controls::Controls;
+pub use discovery::KUBERNETES_VERSION;
+pub use error::Error;
+pub use server::{AppState, Config, Emulator, app};
+pub use status::{ApiError, Cause, ErrorKind};

@@ -1,0 +1,137 @@
+//! The admin HTTP endpoint under `/_emulator/`: the [`crate::Controls`] over HTTP, for
+//! tests that drive the `kube-emulator` binary.
+//!
+//! | request | effect |
+//! |---|---|
+//! | `GET /_emulator/counts` | `{"counts":[{"verb","resource","count"}],"writes":N,"injected":N}` |
+//! | `POST /_emulator/reset-counts` | zero the counters |
+//! | `POST /_emulator/close-watches` | end every watch stream now |
+//! | `POST /_emulator/close-watches-every?ms=N` | end watches every N ms (0 stops) |
+//! | `POST /_emulator/fail-next?n=N&code=500&verb=V&resource=R` | fail the next N matching requests |
+//! | `POST /_emulator/fail-percent?percent=P&code=429&verb=V&resource=R` | fail P% of matching requests |
+//! | `POST /_emulator/conflict-next-write` | answer the next write with 409 |
+//! | `POST /_emulator/latency?ms=N` | delay every resource request |
+//! | `POST /_emulator/clear-faults` | remove every fault |
+
+use crate::api::Params;
+use crate::server::AppState;
+use crate::status::{ApiError, json_response};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+/// The `/_emulator` routes (nested by [`crate::app`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/counts", get(counts))
+        .route(
+            "/reset-counts",
+            post(|State(st): State<AppState>| async move { ok(st.controls().reset_counts()) }),
+        )
+        .route(
+            "/close-watches",
+            post(|State(st): State<AppState>| async move { ok(st.controls().close_watches()) }),
+        )
+        .route("/close-watches-every", post(close_every))
+        .route("/fail-next", post(fail_next))
+        .route("/fail-percent", post(fail_percent))
+        .route(
+            "/conflict-next-write",
+            post(
+                |State(st): State<AppState>| async move { ok(st.controls().conflict_next_write()) },
+            ),
+        )
+        .route("/latency", post(latency))
+        .route(
+            "/clear-faults",
+            post(|State(st): State<AppState>| async move { ok(st.controls().clear_faults()) }),
+        )
+}
+
+fn ok(_: ()) -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+fn number(p: &Params, k: &str, default: Option<u64>) -> Result<u64, Response> {
+    match p.get(k) {
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid {k} {v:?}: expected a non-negative integer"
+            ))
+            .into_response()
+        }),
+        None => default.ok_or_else(|| {
+            ApiError::bad_request(format!("missing query parameter {k}")).into_response()
+        }),
+    }
+}
+
+async fn counts(State(st): State<AppState>) -> Response {
+    let c = st.controls();
+    let list: Vec<_> = c
+        .counts()
+        .into_iter()
+        .map(
+            |((verb, resource), count)| json!({"verb": verb, "resource": resource, "count": count}),
+        )
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"counts": list, "writes": c.writes(), "injected": c.injected()}),
+    )
+}
+
+async fn close_every(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
+    match number(&p, "ms", None) {
+        Ok(ms) => ok(st.controls().close_watches_every(Duration::from_millis(ms))),
+        Err(r) => r,
+    }
+}
+
+fn code(p: &Params) -> Result<u16, Response> {
+    let c = number(p, "code", Some(500))?;
+    match c {
+        500 | 429 => Ok(c as u16),
+        other => Err(
+            ApiError::bad_request(format!("invalid code {other}: expected 500 or 429"))
+                .into_response(),
+        ),
+    }
+}
+
+async fn fail_next(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
+    let parsed = number(&p, "n", Some(1)).and_then(|n| Ok((n, code(&p)?)));
+    match parsed {
+        Ok((n, c)) => ok(st.controls().fail_next(
+            n as u32,
+            p.get("verb").map(String::as_str),
+            p.get("resource").map(String::as_str),
+            c,
+        )),
+        Err(r) => r,
+    }
+}
+
+async fn fail_percent(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
+    let parsed = number(&p, "percent", None).and_then(|n| Ok((n, code(&p)?)));
+    match parsed {
+        Ok((n, c)) => ok(st.controls().fail_percent(
+            n as u32,
+            p.get("verb").map(String::as_str),
+            p.get("resource").map(String::as_str),
+            c,
+        )),
+        Err(r) => r,
+    }
+}
+
+async fn latency(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
+    match number(&p, "ms", None) {
+        Ok(ms) => ok(st.controls().set_latency(Duration::from_millis(ms))),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,93 @@
+//! The optional state file: every object and the resourceVersion counter as JSON,
+//! loaded at start and rewritten (atomically, debounced) after changes.
+
+use crate::error::Error;
+use crate::server::AppState;
+use crate::store::Store;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Loads `path` into `store` when the file exists (a missing file is an empty cluster).
+pub fn load(path: &Path, store: &mut Store) -> Result<(), Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(Error::ReadState {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let state: Value = serde_json::from_str(&text).map_err(|source| Error::LoadState {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let objects = state["objects"].as_array().cloned().unwrap_or_default();
+    // CRDs first, so their resources are served before their objects load.
+    let (crds, rest): (Vec<Value>, Vec<Value>) = objects
+        .into_iter()
+        .partition(|o| o["group"] == "apiextensions.k8s.io");
+    for entry in crds.into_iter().chain(rest) {
+        let key = (
+            entry["group"].as_str().unwrap_or_default().to_string(),
+            entry["resource"].as_str().unwrap_or_default().to_string(),
+        );
+        if key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions" {
+            store.registry.add_crd(&entry["object"]);
+        }
+        store.load(&key, entry["object"].clone());
+    }
+    let rv = state["resourceVersion"].as_u64().unwrap_or(1);
+    store.set_rv(rv);
+    Ok(())
+}
+
+/// The state file's JSON for the current store.
+fn snapshot(store: &Store) -> Value {
+    let objects: Vec<Value> = store
+        .all()
+        .map(
+            |((group, resource), obj)| json!({"group": group, "resource": resource, "object": obj}),
+        )
+        .collect();
+    json!({"resourceVersion": store.current_rv(), "objects": objects})
+}
+
+/// Writes the state file now (via a temp file and rename, so readers never see half a file).
+pub fn save(st: &AppState, path: &Path) -> Result<(), Error> {
+    let text = serde_json::to_vec_pretty(&snapshot(&st.store())).unwrap_or_default();
+    let tmp = path.with_extension("tmp");
+    let write = |p: &Path| -> std::io::Result<()> {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(p, &text)
+    };
+    write(&tmp)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|source| Error::SaveState {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Saves after each burst of changes, `debounce` after the first change of the burst.
+pub async fn writer(st: AppState, path: PathBuf, debounce: Duration) {
+    let mut saved = st.store().changes;
+    loop {
+        st.inner.changed.notified().await;
+        tokio::time::sleep(debounce).await;
+        let changes = st.store().changes;
+        if changes == saved {
+            continue;
+        }
+        match save(&st, &path) {
+            Ok(()) => saved = changes,
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "kube-emulator failed to save its state")
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Reads: get and list (with selectors, pagination and Table output), and the `/scale`
+//! subresource.
+
+use crate::api::{Params, present};
+use crate::meta;
+use crate::objects::{self, WriteOpts};
+use crate::patch::PatchType;
+use crate::resources::ResourceInfo;
+use crate::route::Target;
+use crate::selectors::{FieldSelector, LabelSelector, Selectors};
+use crate::server::AppState;
+use crate::status::{ApiError, ApiResult, json_response};
+use crate::table;
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// Parses `labelSelector` and `fieldSelector`.
+pub fn selectors(params: &Params) -> ApiResult<Selectors> {
+    Ok(Selectors {
+        labels: LabelSelector::parse(
+            params
+                .get("labelSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )?,
+        fields: FieldSelector::parse(
+            params
+                .get("fieldSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )?,
+    })
+}
+
+/// GET of one object (or its scale).
+pub fn get(
+    st: &AppState,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    target: &Target,
+    as_table: bool,
+) -> ApiResult<Response> {
+    let scoped = if info.namespaced { ns } else { "" };
+    let obj = st
+        .store()
+        .get(&info.key(), scoped, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
+    if target.subresource.as_deref() == Some("scale") {
+        return Ok(json_response(StatusCode::OK, &scale_of(&obj)));
+    }
+    let obj = present(info, obj);
+    if as_table {
+        let rv = meta::meta_str(&obj, "resourceVersion").to_string();
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(&[obj], &rv, None),
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &obj))
+}
+
+/// Continue tokens: hex of `namespace/name` of the last returned item.
+fn encode_continue(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str) -> ApiResult<(String, String)> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "invalid continue token {token:?}: pass back the metadata.continue of the previous page"
+        ))
+    };
+    if token.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    let s = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (ns, name) = s.split_once('/').ok_or_else(bad)?;
+    Ok((ns.to_string(), name.to_string()))
+}
+
+/// LIST with selectors, `limit`/`continue`, and Table output.
+///
+/// Every list is served from the current state: `resourceVersion` and
+/// `resourceVersionMatch` are accepted but no older snapshot is kept, and a continue
+/// token resumes after its last key in the *current* state.
+pub fn list(
+    st: &AppState,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    params: &Params,
+    as_table: bool,
+) -> ApiResult<Response> {
+    let sel = selectors(params)?;
+    let limit: usize = match params.get("limit").filter(|s| !s.is_empty()) {
+        Some(l) => l.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid limit {l:?}: expected a non-negative integer"
+            ))
+        })?,
+        None => 0,
+    };
+    let after = match params.get("continue").filter(|s| !s.is_empty()) {
+        Some(tok) => Some(decode_continue(tok)?),
+        None => None,
+    };
+    let store = st.store();
+    let rv = store.current_rv().to_string();
+    let matching = store
+        .list(&info.key(), ns)
+        .filter(|o| sel.matches(o))
+        .filter(|o| {
+            after.as_ref().is_none_or(|(ans, aname)| {
+                (meta::meta_str(o, "namespace"), meta::meta_str(o, "name"))
+                    > (ans.as_str(), aname.as_str())
+            })
+        });
+    let mut items: Vec<Value> = Vec::new();
+    let mut remaining = 0usize;
+    for o in matching {
+        if limit > 0 && items.len() >= limit {
+            remaining += 1;
+        } else {
+            items.push(o.clone());
+        }
+    }
+    drop(store);
+    let mut metadata = json!({"resourceVersion": rv});
+    if remaining > 0 {
+        if let Some(last) = items.last() {
+            metadata["continue"] = json!(encode_continue(
+                meta::meta_str(last, "namespace"),
+                meta::meta_str(last, "name")
+            ));
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let items: Vec<Value> = items.into_iter().map(|o| present(info, o)).collect();
+    if as_table {
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(
+                &items,
+                &rv,
+                metadata.get("continue").and_then(Value::as_str),
+            ),
+        ));
+    }
+    let body = json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": metadata, "items": items});
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The `autoscaling/v1` Scale of an object with `spec.replicas`.
+fn scale_of(obj: &Value) -> Value {
+    let m = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+                     "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0)},
+    })
+}
+
+/// PUT of `/scale`: sets `spec.replicas`.
+pub fn update_scale(
+    st: &AppState,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    body: Value,
+    o: &WriteOpts,
+) -> ApiResult<Response> {
+    let replicas = body["spec"]["replicas"].clone();
+    let patch = json!({"spec": {"replicas": replicas}, "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}});
+    let main = WriteOpts {
+        subresource: String::new(),
+        ..o.clone()
+    };
+    let (obj, _) = objects::patch(
+        &mut st.store(),
+        info,
+        ns,
+        name,
+        PatchType::Merge,
+        patch,
+        &main,
+    )?;
+    Ok(json_response(StatusCode::OK, &scale_of(&obj)))
+}
+
+/// PATCH of `/scale`: the patch applies to the Scale object, whose `spec.replicas` is stored.
+pub fn patch_scale(
+    st: &AppState,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    ptype: PatchType,
+    body: Value,
+    o: &WriteOpts,
+) -> ApiResult<Response> {
+    let scoped = if info.namespaced { ns } else { "" };
+    let current = st
+        .store()
+        .get(&info.key(), scoped, name)
+        .map(scale_of)
+        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
+    let scaled = match ptype {
+        PatchType::Json => crate::patch::json_patch(&current, &body)?,
+        _ => crate::patch::merge_patch(&current, &body)?,
+    };
+    update_scale(st, info, ns, name, scaled, o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_should_round_trip() {
+        let tok = encode_continue("default", "cm-1");
+        assert_eq!(
+            decode_continue(&tok).unwrap(),
+            ("default".to_string(), "cm-1".to_string())
+        );
+        assert!(decode_continue("zz").is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! The object store: objects per resource, one global resourceVersion counter, and the
+//! bounded event history that watches replay from.
+//!
+//! All mutation goes through [`Store::put`] and [`Store::remove`], which bump the counter,
+//! record the event and broadcast it, so watch streams and the history can never disagree.
+
+use crate::meta;
+use crate::resources::{Registry, ResKey};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Watch event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Object created.
+    Added,
+    /// Object changed.
+    Modified,
+    /// Object removed.
+    Deleted,
+}
+
+/// One change, as recorded in the history and broadcast to watches.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The resourceVersion the change produced.
+    pub rv: u64,
+    /// Which resource.
+    pub key: ResKey,
+    /// What happened.
+    pub kind: EventType,
+    /// The object after the change (for Deleted: the last state, with the new rv).
+    pub object: Value,
+    /// The object before the change (Modified only), so selector watches can tell
+    /// "stopped matching" (→ DELETED) from "started matching" (→ ADDED).
+    pub old: Option<Value>,
+}
+
+/// (namespace, name); namespace is "" for cluster-scoped objects.
+pub type ObjKey = (String, String);
+
+/// Objects, the registry, the counter and the history, behind one lock.
+#[derive(Debug)]
+pub struct Store {
+    /// Served resources (built-ins plus CRDs).
+    pub registry: Registry,
+    rv: u64,
+    objects: HashMap<ResKey, BTreeMap<ObjKey, Value>>,
+    history: VecDeque<Arc<Event>>,
+    history_limit: usize,
+    compacted: u64,
+    tx: broadcast::Sender<Arc<Event>>,
+    /// Bumped on every change; the persistence writer watches it.
+    pub changes: u64,
+}
+
+impl Store {
+    /// An empty store keeping `history_limit` events for watch resumption.
+    pub fn new(history_limit: usize) -> Store {
+        let (tx, _) = broadcast::channel(history_limit.clamp(1024, 65_536));
+        Store {
+            registry: Registry::builtin(),
+            rv: 1,
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            compacted: 1,
+            tx,
+            changes: 0,
+        }
+    }
+
+    /// The current (latest) resourceVersion.
+    pub fn current_rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// Restores the counter (persistence); history restarts there.
+    pub fn set_rv(&mut self, rv: u64) {
+        self.rv = rv.max(self.rv);
+        self.compacted = self.rv;
+    }
+
+    /// One object.
+    pub fn get(&self, key: &ResKey, ns: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .get(key)?
+            .get(&(ns.to_string(), name.to_string()))
+    }
+
+    /// Objects of a resource in `ns` (all namespaces when `None`), sorted by (namespace, name).
+    pub fn list<'a>(
+        &'a self,
+        key: &ResKey,
+        ns: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .get(key)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(move |((ons, _), _)| ns.is_none_or(|n| n == ons))
+            .map(|(_, v)| v)
+    }
+
+    /// Every stored (resource, object) pair, for persistence and garbage collection.
+    pub fn all(&self) -> impl Iterator<Item = (&ResKey, &Value)> {
+        self.objects
+            .iter()
+            .flat_map(|(k, m)| m.values().map(move |v| (k, v)))
+    }
+
+    /// Stores `obj` under a new resourceVersion (set in the object) and emits ADDED or MODIFIED.
+    pub fn put(&mut self, key: &ResKey, mut obj: Value) -> Value {
+        self.rv += 1;
+        let rv = self.rv;
+        meta::metadata_mut(&mut obj)
+            .insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let okey = (
+            meta::meta_str(&obj, "namespace").to_string(),
+            meta::meta_str(&obj, "name").to_string(),
+        );
+        let old = self
+            .objects
+            .entry(key.clone())
+            .or_default()
+            .insert(okey, obj.clone());
+        let kind = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.emit(Event {
+            rv,
+            key: key.clone(),
+            kind,
+            object: obj.clone(),
+            old,
+        });
+        obj
+    }
+
+    /// Loads an object as-is (persistence), without an event.
+    pub fn load(&mut self, key: &ResKey, obj: Value) {
+        let okey = (
+            meta::meta_str(&obj, "namespace").to_string(),
+            meta::meta_str(&obj, "name").to_string(),
+        );
+        self.objects
+            .entry(key.clone())
+            .or_default()
+            .insert(okey, obj);
+    }
+
+    /// Removes an object, emitting DELETED carrying a new resourceVersion.
+    pub fn remove(&mut self, key: &ResKey, ns: &str, name: &str) -> Option<Value> {
+        let mut obj = self
+            .objects
+            .get_mut(key)?
+            .remove(&(ns.to_string(), name.to_string()))?;
+        self.rv += 1;
+        let rv = self.rv;
+        meta::metadata_mut(&mut obj)
+            .insert("resourceVersion".into(), Value::String(rv.to_string()));
+        self.emit(Event {
+            rv,
+            key: key.clone(),
+            kind: EventType::Deleted,
+            object: obj.clone(),
+            old: None,
+        });
+        Some(obj)
+    }
+
+    /// Drops every object of a resource without events (its CRD is gone, and watches on it end).
+    pub fn drop_resource(&mut self, key: &ResKey) {
+        self.objects.remove(key);
+        self.changes += 1;
+    }
+
+    fn emit(&mut self, event: Event) {
+        let event = Arc::new(event);
+        self.history.push_back(event.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.rv;
+            }
+        }
+        self.changes += 1;
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(event);
+    }
+
+    /// Events after `rv` (oldest first) plus a receiver for later ones, atomically, or
+    /// `Err(oldest)` when `rv` is older than the retained history.
+    pub fn subscribe_from(
+        &self,
+        rv: u64,
+    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), u64> {
+        if rv < self.compacted {
+            return Err(self.compacted);
+        }
+        let past = self.history.iter().filter(|e| e.rv > rv).cloned().collect();
+        Ok((past, self.tx.subscribe()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key() -> ResKey {
+        ("".into(), "configmaps".into())
+    }
+
+    #[test]
+    fn every_change_should_bump_the_global_counter_and_be_replayable() {
+        let mut s = Store::new(10);
+        let a = s.put(&key(), json!({"metadata": {"name": "a", "namespace": "d"}}));
+        let b = s.put(&key(), json!({"metadata": {"name": "a", "namespace": "d"}}));
+        assert_eq!(meta::meta_str(&a, "resourceVersion"), "2");
+        assert_eq!(meta::meta_str(&b, "resourceVersion"), "3");
+        s.remove(&key(), "d", "a");
+        let (past, _) = s.subscribe_from(2).unwrap();
+        let kinds: Vec<_> = past.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![EventType::Modified, EventType::Deleted]);
+    }
+
+    #[test]
+    fn resuming_before_the_retained_history_should_fail() {
+        let mut s = Store::new(2);
+        for i in 0..5 {
+            s.put(
+                &key(),
+                json!({"metadata": {"name": format!("n{i}"), "namespace": "d"}}),
+            );
+        }
+        assert!(s.subscribe_from(2).is_err());
+        assert!(s.subscribe_from(s.current_rv() - 1).is_ok());
+    }
+}

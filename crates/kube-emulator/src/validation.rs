@@ -1,0 +1,173 @@
+//! Object validation: names, labels, and the CustomResourceDefinition rules the emulator
+//! relies on. Every problem is reported in one 422 Invalid `Status`.
+
+use crate::meta;
+use crate::resources::ResourceInfo;
+use crate::status::{ApiError, ApiResult, Cause};
+use serde_json::Value;
+
+/// Validates an object about to be stored, listing every problem.
+pub fn validate(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
+    let name = meta::meta_str(obj, "name");
+    let mut causes = Vec::new();
+    let label_name = info.plural == "namespaces";
+    if let Some(c) = meta::validate_name(name, "metadata.name", label_name) {
+        causes.push(c);
+    }
+    causes.extend(meta::validate_labels(obj));
+    if let Some(ann) = obj["metadata"].get("annotations") {
+        if ann
+            .as_object()
+            .is_some_and(|m| m.values().any(|v| !v.is_string()))
+        {
+            causes.push(Cause::new(
+                "FieldValueInvalid",
+                "metadata.annotations",
+                "Invalid value: annotation values must be strings",
+            ));
+        }
+    }
+    if info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions" {
+        causes.extend(crd_causes(obj));
+    }
+    if info.group.is_empty() && matches!(info.plural.as_str(), "configmaps" | "secrets") {
+        causes.extend(string_map_causes(obj, "data"));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&info.kind, &info.group, name, causes))
+    }
+}
+
+fn string_map_causes(obj: &Value, field: &str) -> Vec<Cause> {
+    let Some(map) = obj.get(field).and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter(|(_, v)| !v.is_string())
+        .map(|(k, _)| {
+            Cause::new(
+                "FieldValueInvalid",
+                &format!("{field}[{k}]"),
+                "Invalid value: must be a string",
+            )
+        })
+        .collect()
+}
+
+fn crd_causes(obj: &Value) -> Vec<Cause> {
+    let spec = &obj["spec"];
+    let mut causes = Vec::new();
+    let group = spec["group"].as_str().unwrap_or_default();
+    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
+    let kind = spec["names"]["kind"].as_str().unwrap_or_default();
+    if group.is_empty() || !group.contains('.') {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.group",
+            format!("Invalid value: {group:?}: should be a domain with at least one dot"),
+        ));
+    }
+    if plural.is_empty() {
+        causes.push(Cause::new(
+            "FieldValueRequired",
+            "spec.names.plural",
+            "Required value",
+        ));
+    }
+    if kind.is_empty() {
+        causes.push(Cause::new(
+            "FieldValueRequired",
+            "spec.names.kind",
+            "Required value",
+        ));
+    }
+    let expected = format!("{plural}.{group}");
+    let name = meta::meta_str(obj, "name");
+    if name != expected {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "metadata.name",
+            format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
+        ));
+    }
+    if !matches!(spec["scope"].as_str(), Some("Namespaced" | "Cluster")) {
+        causes.push(Cause::new(
+            "FieldValueNotSupported",
+            "spec.scope",
+            "Unsupported value: supported values: \"Cluster\", \"Namespaced\"",
+        ));
+    }
+    let versions = spec["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        causes.push(Cause::new(
+            "FieldValueRequired",
+            "spec.versions",
+            "Required value: must have exactly one version marked as storage version",
+        ));
+    }
+    let storage = versions
+        .iter()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .count();
+    if !versions.is_empty() && storage != 1 {
+        causes.push(Cause::new("FieldValueInvalid", "spec.versions", format!("Invalid value: must have exactly one version marked as storage version, found {storage}")));
+    }
+    for (i, v) in versions.iter().enumerate() {
+        if v["name"].as_str().unwrap_or_default().is_empty() {
+            causes.push(Cause::new(
+                "FieldValueRequired",
+                &format!("spec.versions[{i}].name"),
+                "Required value",
+            ));
+        }
+    }
+    causes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Registry;
+    use serde_json::json;
+
+    #[test]
+    fn crd_validation_should_report_every_problem() {
+        let reg = Registry::builtin();
+        let info = reg
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap();
+        let err = validate(
+            info,
+            &json!({"metadata": {"name": "bad"}, "spec": {"group": "x", "names": {}}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind.code(), 422);
+        let fields: Vec<_> = err.causes.iter().map(|c| c.field.as_str()).collect();
+        for f in [
+            "spec.group",
+            "spec.names.plural",
+            "spec.names.kind",
+            "metadata.name",
+            "spec.scope",
+            "spec.versions",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn configmap_data_values_must_be_strings() {
+        let reg = Registry::builtin();
+        let info = reg.find("", "v1", "configmaps").unwrap();
+        assert!(
+            validate(
+                info,
+                &json!({"metadata": {"name": "c"}, "data": {"a": "1"}})
+            )
+            .is_ok()
+        );
+        assert!(validate(info, &json!({"metadata": {"name": "c"}, "data": {"a": 1}})).is_err());
+    }
+}
