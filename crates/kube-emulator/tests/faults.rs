@@ -1,0 +1,193 @@
+//! Fault injection: each fault happens, is counted, and a kube-rs watcher recovers from it.
+
+mod common;
+
+use common::{client, eventually};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube_emulator::Emulator;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+}
+
+fn code(e: kube::Error) -> u16 {
+    match e {
+        kube::Error::Api(s) => s.code,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Starts a reflector on default/configmaps and returns its reader.
+fn reflect(cms: &Api<ConfigMap>) -> (reflector::Store<ConfigMap>, tokio::task::JoinHandle<()>) {
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default()).default_backoff(),
+    );
+    (
+        reader,
+        tokio::spawn(stream.applied_objects().for_each(|_| async {})),
+    )
+}
+
+async fn converges(emu: &Emulator, cms: &Api<ConfigMap>, reader: &reflector::Store<ConfigMap>) {
+    emu.controls().clear_faults();
+    let want: BTreeSet<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    eventually(15, "reflector converges after the fault", || {
+        let got: BTreeSet<String> = reader
+            .state()
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
+        let want = want.clone();
+        async move { got == want }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fail_next_should_fail_matching_requests_and_the_watcher_should_recover() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    emu.controls()
+        .fail_next(2, Some("get"), Some("configmaps"), 500);
+    assert_eq!(code(cms.get("x").await.unwrap_err()), 500);
+    assert_eq!(code(cms.get("x").await.unwrap_err()), 500);
+    assert_eq!(
+        code(cms.get("x").await.unwrap_err()),
+        404,
+        "only two failures were injected"
+    );
+
+    emu.controls().fail_next(2, Some("list"), None, 429);
+    let (reader, task) = reflect(&cms);
+    cms.create(&PostParams::default(), &cm("a")).await.unwrap();
+    let controls = emu.controls();
+    eventually(10, "both list failures were injected", || {
+        let n = controls.injected();
+        async move { n == 4 }
+    })
+    .await;
+    converges(&emu, &cms, &reader).await;
+    task.abort();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_percent_should_fail_that_share_and_the_watcher_should_recover() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    emu.controls()
+        .fail_percent(50, Some("create"), Some("configmaps"), 500);
+    let mut failures = 0;
+    for i in 0..10 {
+        if cms
+            .create(&PostParams::default(), &cm(&format!("c{i}")))
+            .await
+            .is_err()
+        {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 5);
+    emu.controls().fail_percent(50, Some("watch"), None, 500);
+    let (reader, task) = reflect(&cms);
+    for i in 0..3 {
+        emu.controls().close_watches();
+        cms.create(&PostParams::default(), &cm(&format!("w{i}")))
+            .await
+            .unwrap();
+    }
+    converges(&emu, &cms, &reader).await;
+    task.abort();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn conflict_next_write_should_reject_exactly_one_write() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    emu.controls().conflict_next_write();
+    cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        code(
+            cms.create(&PostParams::default(), &cm("a"))
+                .await
+                .unwrap_err()
+        ),
+        409
+    );
+    cms.create(&PostParams::default(), &cm("a")).await.unwrap();
+    assert_eq!(emu.controls().writes(), 2);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_should_delay_requests() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    emu.controls().set_latency(Duration::from_millis(150));
+    let t = Instant::now();
+    cms.list(&ListParams::default()).await.unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    emu.controls().set_latency(Duration::ZERO);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn periodic_watch_closing_should_reconnect_watchers_without_losing_objects() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (reader, task) = reflect(&cms);
+    reader.wait_until_ready().await.unwrap();
+    emu.controls()
+        .close_watches_every(Duration::from_millis(50));
+    for i in 0..20 {
+        cms.create(&PostParams::default(), &cm(&format!("p{i}")))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let watches = emu.controls().count("watch", "configmaps");
+    assert!(
+        watches >= 3,
+        "watches were closed and re-opened ({watches})"
+    );
+    converges(&emu, &cms, &reader).await;
+    task.abort();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn counters_should_show_no_writes_in_steady_state() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    cms.create(&PostParams::default(), &cm("a")).await.unwrap();
+    emu.controls().reset_counts();
+    cms.get("a").await.unwrap();
+    cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(emu.controls().writes(), 0);
+    let counts = emu.controls().counts();
+    assert_eq!(
+        counts.get(&("get".to_string(), "configmaps".to_string())),
+        Some(&1)
+    );
+    assert_eq!(
+        counts.get(&("list".to_string(), "configmaps".to_string())),
+        Some(&1)
+    );
+    emu.shutdown().await;
+}

@@ -1,0 +1,271 @@
+//! Server-side apply through kube-rs: creation, field ownership, conflicts, force, and
+//! removal of fields a manager stops applying.
+
+mod common;
+
+use common::client;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use kube_emulator::Emulator;
+use serde_json::{Value, json};
+
+fn cm(data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": data})
+}
+
+fn managers(obj: &ConfigMap) -> Vec<(String, String)> {
+    obj.metadata
+        .managed_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            (
+                m.manager.unwrap_or_default(),
+                m.operation.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn apply_should_conflict_with_another_manager_unless_forced() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let a = PatchParams::apply("alpha");
+    let created = cms
+        .patch(
+            "cfg",
+            &a,
+            &Patch::Apply(cm(json!({"k": "1", "shared": "s"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        managers(&created),
+        vec![("alpha".to_string(), "Apply".to_string())]
+    );
+    let fields = created.metadata.managed_fields.unwrap()[0]
+        .fields_v1
+        .clone()
+        .unwrap()
+        .0;
+    assert_eq!(fields["f:data"]["f:k"], json!({}));
+
+    let b = PatchParams::apply("beta");
+    match cms
+        .patch("cfg", &b, &Patch::Apply(cm(json!({"k": "2"}))))
+        .await
+        .unwrap_err()
+    {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+            assert!(
+                s.message.contains("conflict with \"alpha\"") && s.message.contains(".data.k"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same value: shared ownership, no conflict.
+    cms.patch("cfg", &b, &Patch::Apply(cm(json!({"shared": "s"}))))
+        .await
+        .unwrap();
+
+    let forced = cms
+        .patch(
+            "cfg",
+            &b.clone().force(),
+            &Patch::Apply(cm(json!({"k": "2", "shared": "s"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.as_ref().unwrap()["k"], "2");
+
+    // alpha no longer owns k; dropping everything removes only what alpha alone owned.
+    let after = cms
+        .patch("cfg", &a, &Patch::Apply(cm(json!({}))))
+        .await
+        .unwrap();
+    let data = after.data.unwrap();
+    assert_eq!(data.get("k").map(String::as_str), Some("2"), "beta owns k");
+    assert_eq!(
+        data.get("shared").map(String::as_str),
+        Some("s"),
+        "beta co-owns shared"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn fields_dropped_from_an_apply_should_be_removed() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let a = PatchParams::apply("alpha");
+    cms.patch(
+        "cfg",
+        &a,
+        &Patch::Apply(cm(json!({"keep": "1", "drop": "2"}))),
+    )
+    .await
+    .unwrap();
+    let rv_before = cms.get("cfg").await.unwrap().metadata.resource_version;
+    let same = cms
+        .patch(
+            "cfg",
+            &a,
+            &Patch::Apply(cm(json!({"keep": "1", "drop": "2"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        same.metadata.resource_version, rv_before,
+        "an identical apply is a no-op"
+    );
+    let out = cms
+        .patch("cfg", &a, &Patch::Apply(cm(json!({"keep": "1"}))))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.data.unwrap().keys().cloned().collect::<Vec<_>>(),
+        vec!["keep".to_string()]
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn apply_without_field_manager_should_be_a_bad_request() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let pp = PatchParams {
+        field_manager: None,
+        ..PatchParams::default()
+    };
+    match cms
+        .patch("cfg", &pp, &Patch::Apply(cm(json!({}))))
+        .await
+        .unwrap_err()
+    {
+        kube::Error::Api(s) => assert_eq!(s.code, 400),
+        other => panic!("{other:?}"),
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn update_managers_should_take_ownership_and_cause_apply_conflicts() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    cms.patch(
+        "cfg",
+        &PatchParams::apply("alpha"),
+        &Patch::Apply(cm(json!({"k": "1"}))),
+    )
+    .await
+    .unwrap();
+    let editor = PatchParams {
+        field_manager: Some("editor".into()),
+        ..PatchParams::default()
+    };
+    let edited = cms
+        .patch(
+            "cfg",
+            &editor,
+            &Patch::Merge(json!({"data": {"k": "edited"}})),
+        )
+        .await
+        .unwrap();
+    assert!(managers(&edited).contains(&("editor".to_string(), "Update".to_string())));
+    let err = cms
+        .patch(
+            "cfg",
+            &PatchParams::apply("alpha"),
+            &Patch::Apply(cm(json!({"k": "1"}))),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 409 && s.message.contains("editor")));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn apply_should_merge_containers_by_name_across_managers() {
+    let emu = Emulator::start().await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(client(&emu), "default");
+    let dep = |containers: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+               "spec": {"selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": containers}}}})
+    };
+    deps.patch(
+        "web",
+        &PatchParams::apply("alpha"),
+        &Patch::Apply(dep(json!([{"name": "app", "image": "a:1"}]))),
+    )
+    .await
+    .unwrap();
+    let side = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                      "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "s:1"}]}}}});
+    let both = deps
+        .patch("web", &PatchParams::apply("beta"), &Patch::Apply(side))
+        .await
+        .unwrap();
+    let names: Vec<String> = both
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, vec!["app", "side"]);
+    let updated = deps
+        .patch(
+            "web",
+            &PatchParams::apply("alpha"),
+            &Patch::Apply(dep(json!([{"name": "app", "image": "a:2"}]))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.metadata.generation,
+        Some(3),
+        "create, beta's container, alpha's image"
+    );
+    let c = updated.spec.unwrap().template.spec.unwrap().containers;
+    assert_eq!((c.len(), c[0].image.as_deref()), (2, Some("a:2")));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn apply_with_a_stale_resource_version_should_conflict() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let first = cms
+        .patch(
+            "cfg",
+            &PatchParams::apply("alpha"),
+            &Patch::Apply(cm(json!({"k": "1"}))),
+        )
+        .await
+        .unwrap();
+    cms.patch(
+        "cfg",
+        &PatchParams::apply("alpha"),
+        &Patch::Apply(cm(json!({"k": "2"}))),
+    )
+    .await
+    .unwrap();
+    let mut stale = cm(json!({"k": "3"}));
+    stale["metadata"]["resourceVersion"] = json!(first.metadata.resource_version.unwrap());
+    let err = cms
+        .patch("cfg", &PatchParams::apply("alpha"), &Patch::Apply(stale))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 409));
+    emu.shutdown().await;
+}

@@ -1,0 +1,328 @@
+//! kube-rs watches against the emulator: raw watch semantics, and kube-runtime's
+//! watcher/reflector through forced reconnects and 410 Gone.
+
+mod common;
+
+use common::{client, eventually};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube_emulator::{Config, Emulator};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn cm(name: &str, app: &str) -> ConfigMap {
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"app": app}}, "data": {"k": "v"}}),
+    )
+    .unwrap()
+}
+
+async fn next_event(
+    stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin),
+) -> WatchEvent<ConfigMap> {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("watch event within 5s, likely deadlocked")
+        .expect("stream still open")
+        .expect("event decodes")
+}
+
+fn describe(e: &WatchEvent<ConfigMap>) -> String {
+    match e {
+        WatchEvent::Added(o) => format!("ADDED {}", o.metadata.name.clone().unwrap_or_default()),
+        WatchEvent::Modified(o) => {
+            format!("MODIFIED {}", o.metadata.name.clone().unwrap_or_default())
+        }
+        WatchEvent::Deleted(o) => {
+            format!("DELETED {}", o.metadata.name.clone().unwrap_or_default())
+        }
+        WatchEvent::Bookmark(_) => "BOOKMARK".into(),
+        WatchEvent::Error(e) => format!("ERROR {}", e.code),
+    }
+}
+
+#[tokio::test]
+async fn watch_from_a_resource_version_should_replay_later_events_in_order() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let pp = PostParams::default();
+    cms.create(&pp, &cm("before", "x")).await.unwrap();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    cms.create(&pp, &cm("a", "x")).await.unwrap();
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "2"}})),
+    )
+    .await
+    .unwrap();
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(describe(&next_event(&mut stream).await));
+    }
+    assert_eq!(seen, vec!["ADDED a", "MODIFIED a", "DELETED a"]);
+    cms.create(&pp, &cm("live", "x")).await.unwrap();
+    assert_eq!(describe(&next_event(&mut stream).await), "ADDED live");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn label_selector_watch_should_send_deleted_when_an_object_stops_matching() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = cms
+        .watch(
+            &WatchParams::default().labels("app=web").disable_bookmarks(),
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    cms.create(&PostParams::default(), &cm("other", "db"))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("w", "web"))
+        .await
+        .unwrap();
+    assert_eq!(describe(&next_event(&mut stream).await), "ADDED w");
+    let relabel = |app: &str| Patch::Merge(json!({"metadata": {"labels": {"app": app}}}));
+    cms.patch("w", &PatchParams::default(), &relabel("db"))
+        .await
+        .unwrap();
+    assert_eq!(describe(&next_event(&mut stream).await), "DELETED w");
+    cms.patch("other", &PatchParams::default(), &relabel("web"))
+        .await
+        .unwrap();
+    assert_eq!(describe(&next_event(&mut stream).await), "ADDED other");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_too_old_resource_version_should_yield_a_410_error_event() {
+    let config = Config {
+        watch_history: 3,
+        ..Config::default()
+    };
+    let emu = Emulator::start_with(config).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    for i in 0..10 {
+        cms.create(&PostParams::default(), &cm(&format!("c{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    let mut stream = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match next_event(&mut stream).await {
+        WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("expected 410, got {}", describe(&other)),
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn bookmarks_and_timeouts_should_be_honoured() {
+    let config = Config {
+        bookmark_interval: Duration::from_millis(50),
+        ..Config::default()
+    };
+    let emu = Emulator::start_with(config).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(1), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    assert_eq!(describe(&next_event(&mut stream).await), "BOOKMARK");
+    let started = tokio::time::Instant::now();
+    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("stream ends by its timeout")
+    {
+        ev.unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    emu.shutdown().await;
+}
+
+async fn server_names(cms: &Api<ConfigMap>) -> BTreeSet<String> {
+    cms.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect()
+}
+
+fn store_names(reader: &reflector::Store<ConfigMap>) -> BTreeSet<String> {
+    reader
+        .state()
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn reflector_should_stay_complete_through_forced_reconnects() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    for i in 0..20 {
+        cms.create(&PostParams::default(), &cm(&format!("pre-{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default()).default_backoff(),
+    );
+    let task = tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    reader.wait_until_ready().await.unwrap();
+    for round in 0..5 {
+        emu.controls().close_watches();
+        cms.create(&PostParams::default(), &cm(&format!("during-{round}"), "x"))
+            .await
+            .unwrap();
+        cms.delete(&format!("pre-{round}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    let want = server_names(&cms).await;
+    eventually(10, "reflector matches the server", || {
+        let reader = reader.clone();
+        let want = want.clone();
+        async move { store_names(&reader) == want }
+    })
+    .await;
+    assert!(
+        emu.controls().count("watch", "configmaps") >= 2,
+        "the watch was re-established"
+    );
+    task.abort();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn watcher_should_relist_after_410_and_converge() {
+    let config = Config {
+        watch_history: 5,
+        ..Config::default()
+    };
+    let emu = Emulator::start_with(config).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    cms.create(&PostParams::default(), &cm("first", "x"))
+        .await
+        .unwrap();
+    let (reader, writer) = reflector::store();
+    let mut stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default()).default_backoff(),
+    )
+    .boxed();
+    // Drive the watcher until the initial list is in the store.
+    while store_names(&reader).is_empty() {
+        tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Pause the watcher, end its watch, and let the history move past its resourceVersion.
+    emu.controls().close_watches();
+    for i in 0..20 {
+        cms.create(&PostParams::default(), &cm(&format!("n{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    cms.delete("first", &DeleteParams::default()).await.unwrap();
+    let lists_before = emu.controls().count("list", "configmaps");
+    let want = server_names(&cms).await;
+    let lists_after_check = emu.controls().count("list", "configmaps");
+    let drive = async {
+        while store_names(&reader) != want {
+            let _ = stream.try_next().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), drive)
+        .await
+        .expect("watcher recovers from 410 within 10s");
+    assert!(
+        emu.controls().count("list", "configmaps") > lists_after_check,
+        "the watcher relisted ({lists_before} lists before)"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn streaming_list_watcher_should_receive_initial_events_then_changes() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    for i in 0..3 {
+        cms.create(&PostParams::default(), &cm(&format!("s{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    let (reader, writer) = reflector::store();
+    let stream = reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default().streaming_lists()).default_backoff(),
+    );
+    let task = tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    reader.wait_until_ready().await.unwrap();
+    assert_eq!(store_names(&reader).len(), 3);
+    assert_eq!(
+        emu.controls().count("list", "configmaps"),
+        0,
+        "streaming lists do not LIST"
+    );
+    cms.create(&PostParams::default(), &cm("s3", "x"))
+        .await
+        .unwrap();
+    eventually(5, "the new object arrives", || {
+        let reader = reader.clone();
+        async move { store_names(&reader).len() == 4 }
+    })
+    .await;
+    task.abort();
+    emu.shutdown().await;
+}
