@@ -1,0 +1,531 @@
+//! kubectl (v1.32, on PATH) against the `kube-emulator` binary.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `kube-emulator` binary and its kubeconfig.
+struct Cluster {
+    child: Child,
+    url: String,
+    kubeconfig: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Cluster {
+        require_kubectl();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+            .args(["--port", "0", "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kube-emulator binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "first stdout line is the URL, got {url:?}"
+        );
+        Cluster {
+            child,
+            url,
+            kubeconfig,
+            dir,
+        }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, "")
+    }
+
+    fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kubectl, asserts success, returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_stdin(args, "")
+    }
+
+    fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.kubectl_stdin(args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// POSTs to the admin endpoint.
+    fn admin(&self, path_and_query: &str) -> String {
+        let addr = self.url.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(conn, "POST /_emulator/{path_and_query} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        reply
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn require_kubectl() {
+    let found = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "kubectl is not on PATH: install kubectl (apt-get install kubectl / on the machine image)"
+    );
+}
+
+const DEPLOYMENT: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        ports: [{containerPort: 80}]
+        env: [{name: A, value: '1'}]
+";
+
+const CONFIGMAP: &str = "
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast}
+";
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn kubectl_client_side_apply_get_label_patch_and_delete_should_work() {
+    let c = Cluster::start();
+    let file = c.path("app.yaml");
+    write(&file, &format!("{DEPLOYMENT}---{CONFIGMAP}"));
+    let out = c.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        out.contains("deployment.apps/web created") && out.contains("configmap/settings created"),
+        "{out}"
+    );
+    let again = c.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(again.contains("deployment.apps/web unchanged"), "{again}");
+
+    let yaml = c.ok(&["get", "deployment", "web", "-o", "yaml"]);
+    assert!(
+        yaml.contains("image: nginx:1.27")
+            && yaml.contains("kubectl.kubernetes.io/last-applied-configuration"),
+        "{yaml}"
+    );
+
+    c.ok(&["label", "configmap", "settings", "tier=backend"]);
+    assert_eq!(
+        c.ok(&["get", "cm", "-l", "tier=backend", "-o", "name"])
+            .trim(),
+        "configmap/settings"
+    );
+
+    c.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"mode":"slow"}}"#,
+    ]);
+    c.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/data/extra","value":"x"}]"#,
+    ]);
+    let data = c.ok(&[
+        "get",
+        "cm",
+        "settings",
+        "-o",
+        "jsonpath={.data.mode},{.data.extra}",
+    ]);
+    assert_eq!(data, "slow,x");
+
+    let strategic = r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"nginx:1.28","env":[{"name":"B","value":"2"}]}]}}}}"#;
+    c.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "strategic",
+        "-p",
+        strategic,
+    ]);
+    let patched = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[*].name} {.metadata.generation}"]);
+    assert_eq!(patched, "nginx:1.28 A B 2");
+
+    // Editing the file and re-applying removes what was dropped (three-way merge).
+    write(&file, &DEPLOYMENT.replace("replicas: 1", "replicas: 3"));
+    c.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+
+    let del = c.ok(&["delete", "deployment", "web"]);
+    assert!(del.contains("deleted"), "{del}");
+    let missing = c.kubectl(&["get", "deployment", "web"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("NotFound"));
+}
+
+#[test]
+fn kubectl_server_side_apply_should_report_conflicts_and_force() {
+    let c = Cluster::start();
+    let file = c.path("cm.yaml");
+    write(&file, CONFIGMAP);
+    let out = c.ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
+    assert!(out.contains("serverside-applied"), "{out}");
+    write(&file, &CONFIGMAP.replace("fast", "other"));
+    let conflict = c.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "intruder",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!conflict.status.success());
+    let err = String::from_utf8_lossy(&conflict.stderr);
+    assert!(
+        err.contains("conflict") && err.contains(".data.mode"),
+        "{err}"
+    );
+    c.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "intruder",
+        "--force-conflicts",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        c.ok(&["get", "cm", "settings", "-o", "jsonpath={.data.mode}"]),
+        "other"
+    );
+    let managed = c.ok(&[
+        "get",
+        "cm",
+        "settings",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(managed.contains("intruder"), "{managed}");
+}
+
+#[test]
+fn kubectl_get_watch_should_print_events_as_they_happen() {
+    let c = Cluster::start();
+    let mut watch = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args(["get", "configmaps", "--watch", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    let mut created = false;
+    let mut deleted = false;
+    while Instant::now() < deadline {
+        if !created {
+            c.ok(&["create", "configmap", "watched", "--from-literal=a=b"]);
+            created = true;
+        }
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+        let added = seen
+            .iter()
+            .any(|l| l.contains("ADDED") && l.contains("watched"));
+        if added && !deleted {
+            c.ok(&["delete", "configmap", "watched"]);
+            deleted = true;
+        }
+        if seen
+            .iter()
+            .any(|l| l.contains("DELETED") && l.contains("watched"))
+        {
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("DELETED") && l.contains("watched")),
+        "watch output: {seen:?}"
+    );
+}
+
+#[test]
+fn kubectl_api_resources_and_namespaces_should_work() {
+    let c = Cluster::start();
+    let resources = c.ok(&["api-resources"]);
+    for needle in [
+        "deployments",
+        "apps/v1",
+        "customresourcedefinitions",
+        "horizontalpodautoscalers",
+        "leases",
+        "mutatingwebhookconfigurations",
+    ] {
+        assert!(
+            resources.contains(needle),
+            "api-resources lacks {needle}:\n{resources}"
+        );
+    }
+    let ns_line = resources
+        .lines()
+        .find(|l| l.starts_with("namespaces "))
+        .unwrap();
+    assert!(
+        ns_line.contains(" ns ") && ns_line.contains("false"),
+        "{ns_line}"
+    );
+
+    c.ok(&["create", "namespace", "team-a"]);
+    c.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "configmap",
+        "c",
+        "--from-literal=k=v",
+    ]);
+    c.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal=p=q",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "secret",
+            "s",
+            "-o",
+            "jsonpath={.data.p} {.type}"
+        ]),
+        "cQ== Opaque"
+    );
+    assert!(c.ok(&["get", "ns"]).contains("team-a"));
+    let missing = c.kubectl(&["-n", "nope", "create", "configmap", "c"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("namespaces \"nope\" not found"));
+    c.ok(&["delete", "namespace", "team-a"]);
+    assert!(
+        !c.kubectl(&["-n", "team-a", "get", "cm", "c"])
+            .status
+            .success()
+    );
+}
+
+const CRD: &str = "
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+    subresources: {status: {}}
+";
+
+#[test]
+fn kubectl_should_serve_a_crd_after_it_is_created() {
+    let c = Cluster::start();
+    c.ok_stdin(&["apply", "-f", "-"], CRD);
+    c.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    let empty = c.kubectl(&["get", "widgets"]);
+    assert!(
+        empty.status.success(),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
+    let widget =
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 2}\n";
+    c.ok_stdin(&["apply", "-f", "-"], widget);
+    c.ok_stdin(&["apply", "-f", "-"], &widget.replace("size: 2", "size: 3"));
+    assert!(c.ok(&["get", "widgets"]).contains("w1"));
+    assert_eq!(
+        c.ok(&["get", "wd", "w1", "-o", "jsonpath={.spec.size}"]),
+        "3"
+    );
+    c.ok_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        &widget.replace("w1", "w2"),
+    );
+    c.ok(&["delete", "crd", "widgets.example.com"]);
+    assert!(!c.kubectl(&["get", "widgets"]).status.success());
+}
+
+#[test]
+fn admin_endpoint_should_count_and_inject_faults_for_the_binary() {
+    let c = Cluster::start();
+    c.admin("reset-counts");
+    c.ok(&["get", "configmaps"]);
+    let counts = c.ok(&["get", "--raw", "/_emulator/counts"]);
+    let v: serde_json::Value = serde_json::from_str(&counts).unwrap();
+    assert_eq!(v["writes"], 0);
+    assert!(
+        v["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["verb"] == "list" && e["resource"] == "configmaps"),
+        "{counts}"
+    );
+    c.admin("fail-next?n=1&code=500&verb=list&resource=configmaps");
+    let failed = c.kubectl(&["get", "configmaps"]);
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("injected fault"));
+    c.ok(&["get", "configmaps"]);
+    c.admin("conflict-next-write");
+    assert!(!c.kubectl(&["create", "configmap", "x"]).status.success());
+    c.ok(&["create", "configmap", "x"]);
+    c.admin("clear-faults");
+}
+
+#[test]
+fn state_file_should_persist_objects_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    {
+        let c = Cluster::start_with(&["--state", state_arg]);
+        c.ok(&["create", "configmap", "kept", "--from-literal=a=b"]);
+        c.ok_stdin(&["apply", "-f", "-"], CRD);
+        c.ok_stdin(
+            &["apply", "-f", "-"],
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\n",
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"w1\"")) {
+            assert!(Instant::now() < deadline, "state file written within 10s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let c = Cluster::start_with(&["--state", state_arg]);
+    assert_eq!(
+        c.ok(&["get", "cm", "kept", "-o", "jsonpath={.data.a}"]),
+        "b"
+    );
+    assert!(c.ok(&["get", "widgets"]).contains("w1"));
+    let before: u64 = c
+        .ok(&[
+            "get",
+            "cm",
+            "kept",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    c.ok(&["create", "configmap", "new"]);
+    let after: u64 = c
+        .ok(&[
+            "get",
+            "cm",
+            "new",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .parse()
+        .unwrap();
+    assert!(
+        after > before,
+        "the resourceVersion counter continues after a restart"
+    );
+}
