@@ -102,7 +102,10 @@ impl Serialize for BindingContext {
                 map.serialize_entry("type", "Synchronization")?;
                 map.serialize_entry("objects", objects)?;
             }
-            ContextKind::Event { watch_event, object } => {
+            ContextKind::Event {
+                watch_event,
+                object,
+            } => {
                 map.serialize_entry("type", "Event")?;
                 map.serialize_entry("watchEvent", watch_event.as_str())?;
                 if let Some(o) = &object.object {
@@ -130,7 +133,11 @@ impl BindingContext {
     fn serialize_v0<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("binding", &self.binding)?;
-        if let ContextKind::Event { watch_event, object } = &self.kind {
+        if let ContextKind::Event {
+            watch_event,
+            object,
+        } = &self.kind
+        {
             let event = match watch_event {
                 WatchEvent::Added => "add",
                 WatchEvent::Modified => "update",
@@ -138,7 +145,12 @@ impl BindingContext {
             };
             map.serialize_entry("resourceEvent", event)?;
             if let Some(o) = &object.object {
-                let field = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+                let field = |p: &str| {
+                    o.pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
                 map.serialize_entry("resourceNamespace", &field("/metadata/namespace"))?;
                 map.serialize_entry("resourceKind", &field("/kind"))?;
                 map.serialize_entry("resourceName", &field("/metadata/name"))?;
@@ -159,7 +171,13 @@ mod tests {
     use serde_json::json;
 
     fn ctx(kind: ContextKind) -> BindingContext {
-        BindingContext { binding: "b".into(), kind, group: None, snapshots: None, version: ConfigVersion::V1 }
+        BindingContext {
+            binding: "b".into(),
+            kind,
+            group: None,
+            snapshots: None,
+            version: ConfigVersion::V1,
+        }
     }
 
     #[test]
@@ -167,13 +185,22 @@ mod tests {
         let mut c = ctx(ContextKind::Order(OrderBinding::OnStartup));
         c.binding = "onStartup".into();
         c.snapshots = Some(Snapshots::new());
-        assert_eq!(serde_json::to_value(&c).unwrap(), json!({"binding": "onStartup"}));
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"binding": "onStartup"})
+        );
     }
 
     #[test]
     fn dropped_objects_and_missing_filters_omit_their_keys() {
-        let o = ObjectAndFilterResult { object: None, filter_result: Some(Arc::new(json!({"a": 1}))) };
-        let c = ctx(ContextKind::Event { watch_event: WatchEvent::Modified, object: o });
+        let o = ObjectAndFilterResult {
+            object: None,
+            filter_result: Some(Arc::new(json!({"a": 1}))),
+        };
+        let c = ctx(ContextKind::Event {
+            watch_event: WatchEvent::Modified,
+            object: o,
+        });
         assert_eq!(
             serde_json::to_value(&c).unwrap(),
             json!({"binding": "b", "type": "Event", "watchEvent": "Modified", "filterResult": {"a": 1}})
@@ -183,10 +210,15 @@ mod tests {
     #[test]
     fn v0_events_name_the_object() {
         let o = ObjectAndFilterResult {
-            object: Some(Arc::new(json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}))),
+            object: Some(Arc::new(
+                json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}),
+            )),
             filter_result: None,
         };
-        let mut c = ctx(ContextKind::Event { watch_event: WatchEvent::Deleted, object: o });
+        let mut c = ctx(ContextKind::Event {
+            watch_event: WatchEvent::Deleted,
+            object: o,
+        });
         c.version = ConfigVersion::V0;
         assert_eq!(
             serde_json::to_value(&c).unwrap(),

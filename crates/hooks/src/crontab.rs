@@ -50,7 +50,10 @@ fn shift_day_of_week(field: &str) -> Result<String, String> {
             Some(s) => format!("{b}/{s}"),
             None => b,
         };
-        if let Some((a, b)) = base.split_once('-').filter(|(a, b)| is_numeric(a) && is_numeric(b)) {
+        if let Some((a, b)) = base
+            .split_once('-')
+            .filter(|(a, b)| is_numeric(a) && is_numeric(b))
+        {
             let (a_n, b_raw) = (shift(a)?, b.parse::<u32>().unwrap_or(99));
             if b_raw == 7 && a_n > 1 {
                 // `5-7` (Fri-Sun) wraps past Saturday in the crate's numbering.

@@ -45,8 +45,14 @@ pub fn find_hook_files(dir: &Path) -> Result<Vec<PathBuf>, DiscoveryError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiscoveryError> {
-    let io = |source| DiscoveryError::Io { path: dir.to_path_buf(), source };
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+    let io = |source| DiscoveryError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
@@ -56,7 +62,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiscoveryError> {
             continue;
         }
         // metadata() follows symlinks, like addon-operator.
-        let meta = std::fs::metadata(&path).map_err(|source| DiscoveryError::Io { path: path.clone(), source })?;
+        let meta = std::fs::metadata(&path).map_err(|source| DiscoveryError::Io {
+            path: path.clone(),
+            source,
+        })?;
         if meta.is_dir() {
             if name != "lib" {
                 walk(&path, out)?;
@@ -77,32 +86,65 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiscoveryError> {
 ///
 /// # Errors
 /// Every hook whose `--config` fails or is invalid, all together, each naming the hook.
-pub async fn load_hooks(dir: &Path, module: Option<&str>, timeout: Duration) -> Result<Vec<Hook>, LoadError> {
-    let scope = if module.is_some() { HookScope::Module } else { HookScope::Global };
+pub async fn load_hooks(
+    dir: &Path,
+    module: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<Hook>, LoadError> {
+    let scope = if module.is_some() {
+        HookScope::Module
+    } else {
+        HookScope::Global
+    };
     let files = find_hook_files(dir).map_err(|e| LoadError(vec![e]))?;
-    let base = if module.is_some() { dir.parent().unwrap_or(dir) } else { dir };
+    let base = if module.is_some() {
+        dir.parent().unwrap_or(dir)
+    } else {
+        dir
+    };
     let loads = files.into_iter().map(|path| {
-        let rel = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(base)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         let name = match module {
             Some(m) => format!("{m}/{rel}"),
             None => rel,
         };
         async move {
             let config = load_config(&path, &name, scope, timeout).await?;
-            Ok::<_, DiscoveryError>(Hook::new(name, path, scope, module.map(String::from), config))
+            Ok::<_, DiscoveryError>(Hook::new(
+                name,
+                path,
+                scope,
+                module.map(String::from),
+                config,
+            ))
         }
     });
     let results = futures::future::join_all(loads).await;
     let (ok, errs): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     if !errs.is_empty() {
-        return Err(LoadError(errs.into_iter().filter_map(Result::err).collect()));
+        return Err(LoadError(
+            errs.into_iter().filter_map(Result::err).collect(),
+        ));
     }
     Ok(ok.into_iter().filter_map(Result::ok).collect())
 }
 
 /// Runs `hook --config` and validates the output.
-pub async fn load_config(path: &Path, name: &str, scope: HookScope, timeout: Duration) -> Result<HookConfig, DiscoveryError> {
-    let log = LogFields { hook: name.to_string(), binding: "--config".into(), queue: String::new() };
+pub async fn load_config(
+    path: &Path,
+    name: &str,
+    scope: HookScope,
+    timeout: Duration,
+) -> Result<HookConfig, DiscoveryError> {
+    let log = LogFields {
+        hook: name.to_string(),
+        binding: "--config".into(),
+        queue: String::new(),
+    };
     let cwd = path.parent().unwrap_or(Path::new("."));
     let out = run_process(ProcessSpec {
         program: path,
@@ -135,7 +177,11 @@ mod tests {
         write(&d.path().join("a.sh"), "", true);
         write(&d.path().join("lib/helper.sh"), "", true);
         write(&d.path().join("README.md"), "", false);
-        let found: Vec<_> = find_hook_files(d.path()).unwrap().into_iter().map(|p| p.strip_prefix(d.path()).unwrap().to_path_buf()).collect();
+        let found: Vec<_> = find_hook_files(d.path())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.strip_prefix(d.path()).unwrap().to_path_buf())
+            .collect();
         assert_eq!(found, [PathBuf::from("a.sh"), PathBuf::from("b/z.sh")]);
     }
 
@@ -143,13 +189,28 @@ mod tests {
     async fn all_broken_hooks_are_reported_by_name() {
         let d = tempfile::tempdir().unwrap();
         let hooks = d.path().join("hooks");
-        write(&hooks.join("a.sh"), "#!/bin/bash\necho 'configVersion: v1\nbeforeAll: 1'\n", true);
-        write(&hooks.join("b.sh"), "#!/bin/bash\necho 'configVersion: v1\nonStartup: 1'\n", true);
+        write(
+            &hooks.join("a.sh"),
+            "#!/bin/bash\necho 'configVersion: v1\nbeforeAll: 1'\n",
+            true,
+        );
+        write(
+            &hooks.join("b.sh"),
+            "#!/bin/bash\necho 'configVersion: v1\nonStartup: 1'\n",
+            true,
+        );
         write(&hooks.join("c.sh"), "#!/bin/bash\nexit 2\n", true);
-        let err = load_hooks(&hooks, Some("mod"), Duration::from_secs(10)).await.unwrap_err();
+        let err = load_hooks(&hooks, Some("mod"), Duration::from_secs(10))
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert_eq!(err.0.len(), 2, "{text}");
-        assert!(text.contains("mod/hooks/a.sh: invalid config: beforeAll: allowed only in global hooks"), "{text}");
+        assert!(
+            text.contains(
+                "mod/hooks/a.sh: invalid config: beforeAll: allowed only in global hooks"
+            ),
+            "{text}"
+        );
         assert!(text.contains("hook mod/hooks/c.sh failed"), "{text}");
     }
 }

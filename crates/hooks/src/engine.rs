@@ -87,7 +87,12 @@ impl HookEngine {
             metrics: Arc::new(MetricsStorage::new()),
             opts,
         });
-        Self { queues: Arc::new(Queues::new(runner.clone())), runner, hooks: Mutex::default(), tasks: Mutex::default() }
+        Self {
+            queues: Arc::new(Queues::new(runner.clone())),
+            runner,
+            hooks: Mutex::default(),
+            tasks: Mutex::default(),
+        }
     }
 
     /// Metric storage (hook metrics and engine metrics) for the operator's `/metrics` endpoints.
@@ -102,7 +107,11 @@ impl HookEngine {
             HookSet::Global => None,
             HookSet::Module(m) => Some(m.as_str()),
         };
-        let hooks: Vec<Arc<Hook>> = load_hooks(dir, module, self.runner.opts.timeout).await?.into_iter().map(Arc::new).collect();
+        let hooks: Vec<Arc<Hook>> = load_hooks(dir, module, self.runner.opts.timeout)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         lock(&self.hooks).insert(set, hooks.clone());
         Ok(hooks)
     }
@@ -125,13 +134,22 @@ impl HookEngine {
     ///
     /// # Errors
     /// The first failed run; later hooks do not run.
-    pub async fn run_order(&self, set: &HookSet, binding: OrderBinding) -> Result<Vec<RunReport>, RunError> {
-        let mut hooks: Vec<(f64, Arc<Hook>)> =
-            self.hooks(set).into_iter().filter_map(|h| h.config.orders.get(&binding).map(|o| (*o, h.clone()))).collect();
+    pub async fn run_order(
+        &self,
+        set: &HookSet,
+        binding: OrderBinding,
+    ) -> Result<Vec<RunReport>, RunError> {
+        let mut hooks: Vec<(f64, Arc<Hook>)> = self
+            .hooks(set)
+            .into_iter()
+            .filter_map(|h| h.config.orders.get(&binding).map(|o| (*o, h.clone())))
+            .collect();
         hooks.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let mut reports = Vec::new();
         for (_, hook) in hooks {
-            let snapshots = (binding != OrderBinding::OnStartup && hook.config.version == ConfigVersion::V1).then(|| hook.snapshots(None));
+            let snapshots = (binding != OrderBinding::OnStartup
+                && hook.config.version == ConfigVersion::V1)
+                .then(|| hook.snapshots(None));
             let ctx = BindingContext {
                 binding: binding.as_str().into(),
                 kind: ContextKind::Order(binding),
@@ -139,7 +157,11 @@ impl HookEngine {
                 snapshots,
                 version: hook.config.version,
             };
-            reports.push(self.runner.run(&hook, &[ctx], "main", Instant::now()).await?);
+            reports.push(
+                self.runner
+                    .run(&hook, &[ctx], "main", Instant::now())
+                    .await?,
+            );
         }
         Ok(reports)
     }
@@ -157,34 +179,79 @@ impl HookEngine {
         for hook in &hooks {
             hook.stopped.store(false, Ordering::SeqCst);
             for (index, b) in hook.config.kubernetes.iter().enumerate() {
-                let (Some(client), Some(catalog)) = (&self.runner.client, &self.runner.catalog) else {
-                    return Err(EngineError::NoClient { hook: hook.name.clone() });
+                let (Some(client), Some(catalog)) = (&self.runner.client, &self.runner.catalog)
+                else {
+                    return Err(EngineError::NoClient {
+                        hook: hook.name.clone(),
+                    });
                 };
-                let resource = catalog.resolve(b.api_version.as_deref(), &b.kind).await.map_err(|source| EngineError::Resource {
-                    hook: hook.name.clone(),
-                    binding: b.name.clone(),
-                    source,
-                })?;
-                let m = Monitor { hook: hook.clone(), index, resource, client: client.clone(), queues: self.queues.clone() };
+                let resource = catalog
+                    .resolve(b.api_version.as_deref(), &b.kind)
+                    .await
+                    .map_err(|source| EngineError::Resource {
+                        hook: hook.name.clone(),
+                        binding: b.name.clone(),
+                        source,
+                    })?;
+                let m = Monitor {
+                    hook: hook.clone(),
+                    index,
+                    resource,
+                    client: client.clone(),
+                    queues: self.queues.clone(),
+                };
                 monitors.push((hook.name.clone(), b.name.clone(), m));
             }
         }
-        let mut waits = Vec::new();
+        let mut listed = Vec::new();
+        let mut releases = Vec::new();
         for (hook, binding, m) in monitors {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            lock(&self.tasks).entry(set.clone()).or_default().push(tokio::spawn(m.run(tx)));
-            waits.push((hook, binding, rx));
+            let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
+            let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+            let queue = m.hook.config.kubernetes[m.index].queue.clone();
+            let wait = m.hook.config.kubernetes[m.index].wait_for_synchronization;
+            lock(&self.tasks)
+                .entry(set.clone())
+                .or_default()
+                .push(tokio::spawn(m.run(synced_tx, release_rx)));
+            listed.push((hook, binding, queue, wait, synced_rx));
+            releases.push(release_tx);
         }
-        for (hook, binding, rx) in waits {
-            let err = |reason: String| EngineError::Synchronization { hook: hook.clone(), binding: binding.clone(), reason };
-            match rx.await {
-                Ok(Some(done)) => match done.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(err(e)),
-                    Err(_) => return Err(err("the run was abandoned".into())),
-                },
-                Ok(None) => {}
-                Err(_) => return Err(err("the watcher stopped".into())),
+        // Queue every Synchronization only after all bindings of the set listed, so snapshots
+        // of sibling bindings are complete; then let the monitors pass on their events.
+        let mut ready = Vec::new();
+        for (hook, binding, queue, wait, rx) in listed {
+            let task = rx.await.map_err(|_| EngineError::Synchronization {
+                hook: hook.clone(),
+                binding: binding.clone(),
+                reason: "the watcher stopped".into(),
+            })?;
+            ready.push((hook, binding, queue, wait, task));
+        }
+        let mut waits = Vec::new();
+        for (hook, binding, queue, wait, task) in ready {
+            if let Some(mut task) = task {
+                if wait {
+                    let (tx, done) = tokio::sync::oneshot::channel();
+                    task.done.push(tx);
+                    waits.push((hook, binding, done));
+                }
+                self.queues.push(&queue, task);
+            }
+        }
+        for r in releases {
+            let _ = r.send(());
+        }
+        for (hook, binding, done) in waits {
+            let err = |reason: String| EngineError::Synchronization {
+                hook: hook.clone(),
+                binding: binding.clone(),
+                reason,
+            };
+            match done.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(err(e)),
+                Err(_) => return Err(err("the run was abandoned (bindings disabled)".into())),
             }
         }
         Ok(())
@@ -196,7 +263,10 @@ impl HookEngine {
             hook.stopped.store(false, Ordering::SeqCst);
             for index in 0..hook.config.schedules.len() {
                 let handle = tokio::spawn(run_schedule(hook.clone(), index, self.queues.clone()));
-                lock(&self.tasks).entry(set.clone()).or_default().push(handle);
+                lock(&self.tasks)
+                    .entry(set.clone())
+                    .or_default()
+                    .push(handle);
             }
         }
     }
@@ -215,7 +285,8 @@ impl HookEngine {
                 s.objects.clear();
             }
         }
-        self.queues.remove_tasks(|h| hooks.iter().any(|x| std::ptr::eq(x.as_ref(), h)));
+        self.queues
+            .remove_tasks(|h| hooks.iter().any(|x| std::ptr::eq(x.as_ref(), h)));
     }
 
     /// Tasks waiting in all queues (not counting running ones).

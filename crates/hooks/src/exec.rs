@@ -160,7 +160,13 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
         readers.push(spawn_reader(out, "stdout", spec.log.clone(), sink, None));
     }
     if let Some(err) = child.stderr.take() {
-        readers.push(spawn_reader(err, "stderr", spec.log.clone(), None, Some(stderr_tail.clone())));
+        readers.push(spawn_reader(
+            err,
+            "stderr",
+            spec.log.clone(),
+            None,
+            Some(stderr_tail.clone()),
+        ));
     }
     let mut wait = tokio::task::spawn_blocking(move || child.wait4());
     let (result, timed_out) = match tokio::time::timeout(spec.timeout, &mut wait).await {
@@ -179,13 +185,24 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
     let res = result
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|r| r)
-        .map_err(|source| ExecError::Wait { hook: hook.clone(), source })?;
+        .map_err(|source| ExecError::Wait {
+            hook: hook.clone(),
+            source,
+        })?;
     let stderr_tail: Vec<String> = lock(&stderr_tail).iter().cloned().collect();
     if timed_out {
-        return Err(ExecError::Timeout { hook, timeout: spec.timeout, stderr_tail });
+        return Err(ExecError::Timeout {
+            hook,
+            timeout: spec.timeout,
+            stderr_tail,
+        });
     }
     if !res.status.success() {
-        return Err(ExecError::Failed { hook, status: res.status, stderr_tail });
+        return Err(ExecError::Failed {
+            hook,
+            status: res.status,
+            stderr_tail,
+        });
     }
     let usage = Usage {
         wall,
@@ -194,7 +211,11 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
         max_rss_bytes: res.rusage.maxrss,
     };
     let stdout = std::mem::take(&mut *lock(&captured));
-    Ok(ProcessOutcome { stdout, usage, spawned_at })
+    Ok(ProcessOutcome {
+        stdout,
+        usage,
+        spawned_at,
+    })
 }
 
 /// Poisoning only happens if a reader panicked mid-push; the data is still usable.
@@ -255,16 +276,34 @@ mod tests {
         p
     }
 
-    fn spec<'a>(p: &'a Path, dir: &'a Path, log: &'a LogFields, timeout: Duration) -> ProcessSpec<'a> {
-        ProcessSpec { program: p, args: &[], env: vec![("X", "42".into())], cwd: dir, timeout, log, capture_stdout: true }
+    fn spec<'a>(
+        p: &'a Path,
+        dir: &'a Path,
+        log: &'a LogFields,
+        timeout: Duration,
+    ) -> ProcessSpec<'a> {
+        ProcessSpec {
+            program: p,
+            args: &[],
+            env: vec![("X", "42".into())],
+            cwd: dir,
+            timeout,
+            log,
+            capture_stdout: true,
+        }
     }
 
     #[tokio::test]
     async fn stdout_env_and_working_dir_reach_the_hook() {
         let dir = tempfile::tempdir().unwrap();
-        let p = script(dir.path(), "echo $X; pwd; head -c 2000000 /dev/zero | tail -c 1 >/dev/null");
+        let p = script(
+            dir.path(),
+            "echo $X; pwd; head -c 2000000 /dev/zero | tail -c 1 >/dev/null",
+        );
         let log = LogFields::default();
-        let out = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10))).await.unwrap();
+        let out = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10)))
+            .await
+            .unwrap();
         let canon = dir.path().canonicalize().unwrap();
         assert_eq!(out.stdout, format!("42\n{}\n", canon.display()));
         assert!(out.usage.max_rss_bytes > 0);
@@ -273,10 +312,22 @@ mod tests {
     #[tokio::test]
     async fn failures_carry_the_stderr_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let p = script(dir.path(), "for i in $(seq 1 30); do echo line$i >&2; done; exit 3");
+        let p = script(
+            dir.path(),
+            "for i in $(seq 1 30); do echo line$i >&2; done; exit 3",
+        );
         let log = LogFields::default();
-        let err = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10))).await.unwrap_err();
-        let ExecError::Failed { stderr_tail, status, .. } = &err else { panic!("{err}") };
+        let err = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10)))
+            .await
+            .unwrap_err();
+        let ExecError::Failed {
+            stderr_tail,
+            status,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
         assert_eq!(status.code(), Some(3));
         assert_eq!(stderr_tail.len(), STDERR_TAIL_LINES);
         assert_eq!(stderr_tail.last().map(String::as_str), Some("line30"));

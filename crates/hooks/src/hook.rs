@@ -36,12 +36,18 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     fn new(interval: Duration, burst: u32) -> Self {
-        Self { interval, burst, tokens: f64::from(burst), last: Instant::now() }
+        Self {
+            interval,
+            burst,
+            tokens: f64::from(burst),
+            last: Instant::now(),
+        }
     }
 
     /// Takes a token; returns how long to wait first if none is available.
     pub(crate) fn acquire(&mut self, now: Instant) -> Duration {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() / self.interval.as_secs_f64();
+        let refill =
+            now.saturating_duration_since(self.last).as_secs_f64() / self.interval.as_secs_f64();
         self.tokens = (self.tokens + refill).min(f64::from(self.burst));
         self.last = now;
         if self.tokens >= 1.0 {
@@ -77,35 +83,69 @@ pub struct Hook {
 
 impl Hook {
     /// Builds a hook from its parts (discovery does this after `--config`).
-    pub fn new(name: String, path: PathBuf, scope: HookScope, module: Option<String>, config: HookConfig) -> Self {
-        let stores = config.kubernetes.iter().map(|_| Mutex::new(BindingStore::default())).collect();
+    pub fn new(
+        name: String,
+        path: PathBuf,
+        scope: HookScope,
+        module: Option<String>,
+        config: HookConfig,
+    ) -> Self {
+        let stores = config
+            .kubernetes
+            .iter()
+            .map(|_| Mutex::new(BindingStore::default()))
+            .collect();
         let limiter = config
             .settings
             .execution_min_interval
             .filter(|d| !d.is_zero())
             .map(|d| tokio::sync::Mutex::new(RateLimiter::new(d, config.settings.execution_burst)));
-        Self { name, path, scope, module, config, stores, limiter, stopped: Default::default() }
+        Self {
+            name,
+            path,
+            scope,
+            module,
+            config,
+            stores,
+            limiter,
+            stopped: Default::default(),
+        }
     }
 
     /// Directory the hook runs in (its own directory).
     pub fn dir(&self) -> PathBuf {
-        self.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+        self.path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 
     /// Current snapshot of the kubernetes binding at `index`, sorted by namespace and name.
     pub(crate) fn snapshot(&self, index: usize) -> Vec<ObjectAndFilterResult> {
         self.stores
             .get(index)
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).objects.values().map(|o| o.item.clone()).collect())
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .objects
+                    .values()
+                    .map(|o| o.item.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Snapshots of the named kubernetes bindings (all of them when `names` is `None`).
-    pub(crate) fn snapshots(&self, names: Option<&[String]>) -> BTreeMap<String, Vec<ObjectAndFilterResult>> {
+    pub(crate) fn snapshots(
+        &self,
+        names: Option<&[String]>,
+    ) -> BTreeMap<String, Vec<ObjectAndFilterResult>> {
         let mut out: BTreeMap<String, Vec<ObjectAndFilterResult>> = BTreeMap::new();
         for (i, k) in self.config.kubernetes.iter().enumerate() {
             if names.is_none_or(|n| n.contains(&k.name)) {
-                out.entry(k.name.clone()).or_default().extend(self.snapshot(i));
+                out.entry(k.name.clone())
+                    .or_default()
+                    .extend(self.snapshot(i));
             }
         }
         out
@@ -113,7 +153,10 @@ impl Hook {
 
     /// Number of objects currently held by all kubernetes bindings of this hook.
     pub fn snapshot_len(&self) -> usize {
-        self.stores.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).objects.len()).sum()
+        self.stores
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).objects.len())
+            .sum()
     }
 }
 
@@ -128,7 +171,10 @@ mod tests {
         assert_eq!(l.acquire(start), Duration::ZERO);
         assert_eq!(l.acquire(start), Duration::ZERO);
         let wait = l.acquire(start);
-        assert!(wait > Duration::from_secs(9) && wait <= Duration::from_secs(10), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
         assert_eq!(l.acquire(start + Duration::from_secs(30)), Duration::ZERO);
     }
 }

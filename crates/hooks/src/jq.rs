@@ -61,16 +61,22 @@ impl JqFilter {
             code: source,
             path: (),
         };
-        let modules = loader
-            .load(&arena, program)
-            .map_err(|errs| compile_err(format!("{:?}", errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>())))?;
+        let modules = loader.load(&arena, program).map_err(|errs| {
+            compile_err(format!(
+                "{:?}",
+                errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>()
+            ))
+        })?;
         let filter = Compiler::default()
             .with_funs(funs)
             .compile(modules)
             .map_err(|errs| {
                 let names: Vec<String> = errs
                     .into_iter()
-                    .flat_map(|(_, es)| es.into_iter().map(|(name, undef)| format!("undefined {} {name}", undef.as_str())))
+                    .flat_map(|(_, es)| {
+                        es.into_iter()
+                            .map(|(name, undef)| format!("undefined {} {name}", undef.as_str()))
+                    })
                     .collect();
                 compile_err(names.join(", "))
             })?;
@@ -126,8 +132,12 @@ mod tests {
 
     #[test]
     fn filter_extracts_fields_like_jq() {
-        let f = JqFilter::compile(r#"{name: .metadata.name, labels: (.metadata.labels // {} | keys)}"#).unwrap();
-        let out = f.run(&json!({"metadata": {"name": "a", "labels": {"x": "1", "b": "2"}}})).unwrap();
+        let f =
+            JqFilter::compile(r#"{name: .metadata.name, labels: (.metadata.labels // {} | keys)}"#)
+                .unwrap();
+        let out = f
+            .run(&json!({"metadata": {"name": "a", "labels": {"x": "1", "b": "2"}}}))
+            .unwrap();
         assert_eq!(out, json!({"name": "a", "labels": ["b", "x"]}));
     }
 

@@ -13,7 +13,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 /// Default histogram buckets (Prometheus client defaults).
-const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 type Labels = BTreeMap<String, String>;
 
@@ -27,7 +29,12 @@ enum Kind {
 #[derive(Debug, Clone)]
 enum Series {
     Value(f64),
-    Histogram { buckets: Vec<f64>, counts: Vec<u64>, sum: f64, count: u64 },
+    Histogram {
+        buckets: Vec<f64>,
+        counts: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -70,25 +77,47 @@ impl MetricsStorage {
             }
             let mut labels = op.labels.clone();
             labels.insert("hook".into(), hook.into());
-            if !store.apply(&op.name, labels.clone(), op.action, op.value, op.buckets.as_deref()) {
+            if !store.apply(
+                &op.name,
+                labels.clone(),
+                op.action,
+                op.value,
+                op.buckets.as_deref(),
+            ) {
                 tracing::warn!(hook, metric = %op.name, "metric already exists with another type; operation ignored");
                 continue;
             }
             let key = (hook.to_string(), group_of(op));
-            store.groups.entry(key).or_default().insert((op.name.clone(), labels));
+            store
+                .groups
+                .entry(key)
+                .or_default()
+                .insert((op.name.clone(), labels));
         }
     }
 
     /// Records an engine metric (counter add, gauge set or histogram observe).
-    pub(crate) fn engine(&self, name: &str, labels: &[(&str, &str)], action: MetricAction, value: f64) {
-        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    pub(crate) fn engine(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        action: MetricAction,
+        value: f64,
+    ) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut store = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         store.apply(name, labels, action, value, None);
     }
 
     /// Reads one engine series (tests, debug output): counter/gauge value or histogram count.
     pub fn engine_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let labels: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let store = self.engine.lock().unwrap_or_else(|p| p.into_inner());
         match store.families.get(name)?.series.get(&labels)? {
             Series::Value(v) => Some(*v),
@@ -98,18 +127,26 @@ impl MetricsStorage {
 
     /// Hook-written series in Prometheus text format (addon-operator serves them at `/metrics/hooks`).
     pub fn render_hook_metrics(&self) -> String {
-        self.hooks.lock().unwrap_or_else(|p| p.into_inner()).render()
+        self.hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .render()
     }
 
     /// Engine series (`<prefix>hook_run_seconds`, errors, CPU, RSS, ...) in Prometheus text format.
     pub fn render_engine_metrics(&self) -> String {
-        self.engine.lock().unwrap_or_else(|p| p.into_inner()).render()
+        self.engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .render()
     }
 }
 
 impl Store {
     fn expire_group(&mut self, hook: &str, group: &str) {
-        let Some(owned) = self.groups.remove(&(hook.to_string(), group.to_string())) else { return };
+        let Some(owned) = self.groups.remove(&(hook.to_string(), group.to_string())) else {
+            return;
+        };
         for (name, labels) in owned {
             if let Some(f) = self.families.get_mut(&name) {
                 f.series.remove(&labels);
@@ -121,28 +158,50 @@ impl Store {
     }
 
     /// Returns false when `name` exists with another type.
-    fn apply(&mut self, name: &str, labels: Labels, action: MetricAction, value: f64, buckets: Option<&[f64]>) -> bool {
+    fn apply(
+        &mut self,
+        name: &str,
+        labels: Labels,
+        action: MetricAction,
+        value: f64,
+        buckets: Option<&[f64]>,
+    ) -> bool {
         let kind = match action {
             MetricAction::Set => Kind::Gauge,
             MetricAction::Add => Kind::Counter,
             MetricAction::Observe => Kind::Histogram,
             MetricAction::Expire => return true,
         };
-        let family = self.families.entry(name.to_string()).or_insert(Family { kind, series: BTreeMap::new() });
+        let family = self.families.entry(name.to_string()).or_insert(Family {
+            kind,
+            series: BTreeMap::new(),
+        });
         if family.kind != kind {
             return false;
         }
         let series = family.series.entry(labels).or_insert_with(|| match kind {
             Kind::Histogram => {
-                let b = buckets.map(<[f64]>::to_vec).unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
-                Series::Histogram { counts: vec![0; b.len()], buckets: b, sum: 0.0, count: 0 }
+                let b = buckets
+                    .map(<[f64]>::to_vec)
+                    .unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
+                Series::Histogram {
+                    counts: vec![0; b.len()],
+                    buckets: b,
+                    sum: 0.0,
+                    count: 0,
+                }
             }
             _ => Series::Value(0.0),
         });
         match series {
             Series::Value(v) if kind == Kind::Gauge => *v = value,
             Series::Value(v) => *v += value,
-            Series::Histogram { buckets, counts, sum, count } => {
+            Series::Histogram {
+                buckets,
+                counts,
+                sum,
+                count,
+            } => {
                 for (b, c) in buckets.iter().zip(counts.iter_mut()) {
                     if value <= *b {
                         *c += 1;
@@ -169,13 +228,28 @@ impl Store {
                     Series::Value(v) => {
                         let _ = writeln!(out, "{name}{} {}", fmt_labels(labels, None), fmt_num(*v));
                     }
-                    Series::Histogram { buckets, counts, sum, count } => {
+                    Series::Histogram {
+                        buckets,
+                        counts,
+                        sum,
+                        count,
+                    } => {
                         for (b, c) in buckets.iter().zip(counts) {
                             let le = fmt_num(*b);
-                            let _ = writeln!(out, "{name}_bucket{} {c}", fmt_labels(labels, Some(&le)));
+                            let _ =
+                                writeln!(out, "{name}_bucket{} {c}", fmt_labels(labels, Some(&le)));
                         }
-                        let _ = writeln!(out, "{name}_bucket{} {count}", fmt_labels(labels, Some("+Inf")));
-                        let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), fmt_num(*sum));
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {count}",
+                            fmt_labels(labels, Some("+Inf"))
+                        );
+                        let _ = writeln!(
+                            out,
+                            "{name}_sum{} {}",
+                            fmt_labels(labels, None),
+                            fmt_num(*sum)
+                        );
                         let _ = writeln!(out, "{name}_count{} {count}", fmt_labels(labels, None));
                     }
                 }
@@ -187,19 +261,34 @@ impl Store {
 
 fn fmt_num(v: f64) -> String {
     if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
 }
 
 fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
-    let escape = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    let mut parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let escape = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
     if let Some(le) = le {
         parts.push(format!("le=\"{le}\""));
     }
-    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
 }
 
 #[cfg(test)]
@@ -241,11 +330,22 @@ mod tests {
         )
         .unwrap();
         m.apply_hook_ops("h", &run1);
-        let run2 = parse_metrics(r#"{"name":"q","group":"g","action":"set","value":5,"labels":{"n":"b"}}"#).unwrap();
+        let run2 = parse_metrics(
+            r#"{"name":"q","group":"g","action":"set","value":5,"labels":{"n":"b"}}"#,
+        )
+        .unwrap();
         m.apply_hook_ops("h", &run2);
         let text = m.render_hook_metrics();
-        assert!(!text.contains("n=\"a\"") && text.contains("q{hook=\"h\",n=\"b\"} 5") && text.contains("other"), "{text}");
-        m.apply_hook_ops("h", &parse_metrics(r#"{"group":"keep","action":"expire"}"#).unwrap());
+        assert!(
+            !text.contains("n=\"a\"")
+                && text.contains("q{hook=\"h\",n=\"b\"} 5")
+                && text.contains("other"),
+            "{text}"
+        );
+        m.apply_hook_ops(
+            "h",
+            &parse_metrics(r#"{"group":"keep","action":"expire"}"#).unwrap(),
+        );
         assert!(!m.render_hook_metrics().contains("other"));
     }
 }

@@ -12,13 +12,13 @@
 use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult};
 use crate::config::{KubernetesBinding, WatchEvent};
 use crate::hook::{Hook, ObjKey, StoredObject};
-use crate::queue::{Done, Queues, SnapshotRequest, Task};
+use crate::queue::{Queues, SnapshotRequest, Task};
 use crate::resources::ResolvedResource;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use kube::api::{Api, DynamicObject, TypeMeta};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
@@ -29,9 +29,11 @@ use tokio_stream::StreamMap;
 
 type WatchStream = BoxStream<'static, Result<Event<DynamicObject>, watcher::Error>>;
 
-/// Sent once the binding's Synchronization was queued; carries the run's outcome receiver when
-/// the binding waits for it.
-pub(crate) type SyncedTx = oneshot::Sender<Option<oneshot::Receiver<Result<crate::run::RunReport, String>>>>;
+/// Sent once every stream of the binding has listed: the Synchronization task to queue (when
+/// the binding runs the hook on synchronization). The engine queues the Synchronization tasks of
+/// all bindings of a set, then releases the monitors, so a hook's snapshots are complete in its
+/// Synchronization run and no Event overtakes it.
+pub(crate) type SyncedTx = oneshot::Sender<Option<Task>>;
 
 /// One running kubernetes binding.
 pub(crate) struct Monitor {
@@ -55,6 +57,9 @@ struct State {
     ns_ready: bool,
     synced: bool,
     synced_tx: Option<SyncedTx>,
+    /// Events are held until the engine released the monitor (after queueing Synchronization).
+    released: bool,
+    outbox: Vec<Task>,
 }
 
 impl Monitor {
@@ -65,7 +70,9 @@ impl Monitor {
     fn stream(&self, namespace: Option<&str>) -> WatchStream {
         let ar = &self.resource.api_resource;
         let api: Api<DynamicObject> = match namespace {
-            Some(ns) if self.resource.namespaced => Api::namespaced_with(self.client.clone(), ns, ar),
+            Some(ns) if self.resource.namespaced => {
+                Api::namespaced_with(self.client.clone(), ns, ar)
+            }
             _ => Api::all_with(self.client.clone(), ar),
         };
         let b = self.binding();
@@ -88,13 +95,19 @@ impl Monitor {
             plural: "namespaces".into(),
         };
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-        watcher::watcher(api, watcher::Config::default().labels(selector)).default_backoff().boxed()
+        watcher::watcher(api, watcher::Config::default().labels(selector))
+            .default_backoff()
+            .boxed()
     }
 
     /// Runs until aborted.
-    pub(crate) async fn run(self, synced_tx: SyncedTx) {
+    pub(crate) async fn run(self, synced_tx: SyncedTx, mut release: oneshot::Receiver<()>) {
         let b = self.binding();
-        let mut ns_stream = b.namespace_label_selector.as_ref().filter(|_| self.resource.namespaced).map(|s| self.namespace_stream(s));
+        let mut ns_stream = b
+            .namespace_label_selector
+            .as_ref()
+            .filter(|_| self.resource.namespaced)
+            .map(|s| self.namespace_stream(s));
         let mut st = State {
             streams: StreamMap::new(),
             relist: BTreeMap::new(),
@@ -104,13 +117,16 @@ impl Monitor {
             ns_ready: ns_stream.is_none(),
             synced: false,
             synced_tx: Some(synced_tx),
+            released: false,
+            outbox: Vec::new(),
         };
         if ns_stream.is_none() {
-            let scopes: Vec<Option<String>> = if self.resource.namespaced && !b.namespaces.is_empty() {
-                b.namespaces.iter().cloned().map(Some).collect()
-            } else {
-                vec![None]
-            };
+            let scopes: Vec<Option<String>> =
+                if self.resource.namespaced && !b.namespaces.is_empty() {
+                    b.namespaces.iter().cloned().map(Some).collect()
+                } else {
+                    vec![None]
+                };
             for scope in scopes {
                 let key = scope.clone().unwrap_or_default();
                 st.pending_init.insert(key.clone());
@@ -118,7 +134,18 @@ impl Monitor {
             }
         }
         loop {
+            if st.released {
+                for task in st.outbox.drain(..) {
+                    self.queues.push(&b.queue, task);
+                }
+            }
             tokio::select! {
+                r = &mut release, if !st.released => {
+                    st.released = true;
+                    if r.is_err() {
+                        return; // the engine gave up on this set
+                    }
+                },
                 Some((key, ev)) = st.streams.next(), if !st.streams.is_empty() => match ev {
                     Ok(ev) => self.on_event(&mut st, &key, ev),
                     Err(e) => self.on_error(&e),
@@ -137,19 +164,26 @@ impl Monitor {
     }
 
     fn key_of(obj: &DynamicObject) -> ObjKey {
-        (obj.metadata.namespace.clone().unwrap_or_default(), obj.metadata.name.clone().unwrap_or_default())
+        (
+            obj.metadata.namespace.clone().unwrap_or_default(),
+            obj.metadata.name.clone().unwrap_or_default(),
+        )
     }
 
     fn selected(&self, st: &State, key: &ObjKey) -> bool {
         let b = self.binding();
-        (b.names.len() < 2 || b.names.contains(&key.1)) && st.namespaces.as_ref().is_none_or(|ns| ns.contains(&key.0))
+        (b.names.len() < 2 || b.names.contains(&key.1))
+            && st.namespaces.as_ref().is_none_or(|ns| ns.contains(&key.0))
     }
 
     /// Filter result and checksum of an object, as the binding keeps it.
     fn item(&self, mut obj: DynamicObject) -> StoredObject {
         if obj.types.is_none() {
             let ar = &self.resource.api_resource;
-            obj.types = Some(TypeMeta { api_version: ar.api_version.clone(), kind: ar.kind.clone() });
+            obj.types = Some(TypeMeta {
+                api_version: ar.api_version.clone(),
+                kind: ar.kind.clone(),
+            });
         }
         let b = self.binding();
         let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
@@ -161,7 +195,9 @@ impl Monitor {
         });
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let hashed = filter_result.as_ref().unwrap_or(&value);
-        serde_json::to_string(hashed).unwrap_or_default().hash(&mut h);
+        serde_json::to_string(hashed)
+            .unwrap_or_default()
+            .hash(&mut h);
         StoredObject {
             item: ObjectAndFilterResult {
                 object: b.keep_full_objects_in_memory.then(|| Arc::new(value)),
@@ -172,6 +208,14 @@ impl Monitor {
     }
 
     fn on_event(&self, st: &mut State, key: &str, ev: Event<DynamicObject>) {
+        let kind = match &ev {
+            Event::Init => "init",
+            Event::InitApply(_) => "init-apply",
+            Event::InitDone => "init-done",
+            Event::Apply(_) => "apply",
+            Event::Delete(_) => "delete",
+        };
+        tracing::debug!(hook = %self.hook.name, binding = %self.binding().name, stream = key, event = kind, "watch event");
         match ev {
             Event::Init => {
                 st.relist.insert(key.to_string(), BTreeMap::new());
@@ -180,7 +224,10 @@ impl Monitor {
                 let k = Self::key_of(&obj);
                 if self.selected(st, &k) {
                     let item = self.item(obj);
-                    st.relist.entry(key.to_string()).or_default().insert(k, item);
+                    st.relist
+                        .entry(key.to_string())
+                        .or_default()
+                        .insert(k, item);
                 }
             }
             Event::InitDone => {
@@ -193,38 +240,47 @@ impl Monitor {
                 let k = Self::key_of(&obj);
                 if self.selected(st, &k) {
                     let item = self.item(obj);
-                    self.upsert(st.synced, k, item);
+                    self.upsert(st, k, item);
                 }
             }
             Event::Delete(obj) => {
                 let k = Self::key_of(&obj);
                 let item = self.item(obj);
-                self.remove(st.synced, &k, Some(item));
+                self.remove(st, &k, Some(item));
             }
         }
     }
 
     /// Brings the snapshot of one stream's scope in line with a fresh list, emitting the
     /// differences as events once synchronized.
-    fn reconcile_scope(&self, st: &State, key: &str, listed: BTreeMap<ObjKey, StoredObject>) {
+    fn reconcile_scope(&self, st: &mut State, key: &str, listed: BTreeMap<ObjKey, StoredObject>) {
         let in_scope = |k: &ObjKey| key.is_empty() || k.0 == key;
         let vanished: Vec<ObjKey> = {
-            let store = self.hook.stores[self.index].lock().unwrap_or_else(|p| p.into_inner());
-            store.objects.keys().filter(|k| in_scope(k) && !listed.contains_key(*k)).cloned().collect()
+            let store = self.hook.stores[self.index]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            store
+                .objects
+                .keys()
+                .filter(|k| in_scope(k) && !listed.contains_key(*k))
+                .cloned()
+                .collect()
         };
         for k in vanished {
-            self.remove(st.synced, &k, None);
+            self.remove(st, &k, None);
         }
         for (k, item) in listed {
-            self.upsert(st.synced, k, item);
+            self.upsert(st, k, item);
         }
     }
 
-    fn upsert(&self, emit: bool, key: ObjKey, item: StoredObject) {
+    fn upsert(&self, st: &mut State, key: ObjKey, item: StoredObject) {
         let event_item = item.item.clone();
         let checksum = item.checksum;
         let prev = {
-            let mut store = self.hook.stores[self.index].lock().unwrap_or_else(|p| p.into_inner());
+            let mut store = self.hook.stores[self.index]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             store.objects.insert(key, item)
         };
         let event = match prev {
@@ -232,18 +288,24 @@ impl Monitor {
             Some(p) if p.checksum != checksum => WatchEvent::Modified,
             Some(_) => return,
         };
-        if emit {
-            self.emit(event, event_item);
+        if st.synced {
+            self.emit(st, event, event_item);
         }
     }
 
-    fn remove(&self, emit: bool, key: &ObjKey, last: Option<StoredObject>) {
+    fn remove(&self, st: &mut State, key: &ObjKey, last: Option<StoredObject>) {
         let prev = {
-            let mut store = self.hook.stores[self.index].lock().unwrap_or_else(|p| p.into_inner());
+            let mut store = self.hook.stores[self.index]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             store.objects.remove(key)
         };
-        if let (true, Some(prev)) = (emit, prev) {
-            self.emit(WatchEvent::Deleted, last.map(|l| l.item).unwrap_or(prev.item));
+        if let (true, Some(prev)) = (st.synced, prev) {
+            self.emit(
+                st,
+                WatchEvent::Deleted,
+                last.map(|l| l.item).unwrap_or(prev.item),
+            );
         }
     }
 
@@ -251,14 +313,22 @@ impl Monitor {
         let b = self.binding();
         match &b.group {
             Some(g) => SnapshotRequest::Names(
-                self.hook.config.kubernetes.iter().filter(|k| k.group.as_ref() == Some(g)).map(|k| k.name.clone()).collect(),
+                self.hook
+                    .config
+                    .kubernetes
+                    .iter()
+                    .filter(|k| k.group.as_ref() == Some(g))
+                    .map(|k| k.name.clone())
+                    .collect(),
             ),
-            None if !b.include_snapshots_from.is_empty() => SnapshotRequest::Names(b.include_snapshots_from.clone()),
+            None if !b.include_snapshots_from.is_empty() => {
+                SnapshotRequest::Names(b.include_snapshots_from.clone())
+            }
             None => SnapshotRequest::None,
         }
     }
 
-    fn task(&self, kind: ContextKind, done: Vec<Done>) -> Task {
+    fn task(&self, kind: ContextKind) -> Task {
         let b = self.binding();
         let ctx = BindingContext {
             binding: b.name.clone(),
@@ -273,17 +343,18 @@ impl Monitor {
             allow_failure: b.allow_failure,
             queued_at: Instant::now(),
             schedule_binding: None,
-            done,
+            done: Vec::new(),
         }
     }
 
-    fn emit(&self, event: WatchEvent, object: ObjectAndFilterResult) {
-        let b = self.binding();
-        if !b.execute_hook_on_event.contains(&event) {
+    fn emit(&self, st: &mut State, event: WatchEvent, object: ObjectAndFilterResult) {
+        if !self.binding().execute_hook_on_event.contains(&event) {
             return;
         }
-        let task = self.task(ContextKind::Event { watch_event: event, object }, Vec::new());
-        self.queues.push(&b.queue, task);
+        st.outbox.push(self.task(ContextKind::Event {
+            watch_event: event,
+            object,
+        }));
     }
 
     fn maybe_synchronize(&self, st: &mut State) {
@@ -294,15 +365,11 @@ impl Monitor {
         let b = self.binding();
         let objects = self.hook.snapshot(self.index);
         tracing::info!(hook = %self.hook.name, binding = %b.name, objects = objects.len(), "kubernetes binding synchronized");
-        let mut waiter = None;
-        if b.execute_hook_on_synchronization {
-            let (tx, rx) = oneshot::channel();
-            let task = self.task(ContextKind::Synchronization { objects }, vec![tx]);
-            self.queues.push(&b.queue, task);
-            waiter = b.wait_for_synchronization.then_some(rx);
-        }
+        let task = b
+            .execute_hook_on_synchronization
+            .then(|| self.task(ContextKind::Synchronization { objects }));
         if let Some(tx) = st.synced_tx.take() {
-            let _ = tx.send(waiter);
+            let _ = tx.send(task);
         }
     }
 

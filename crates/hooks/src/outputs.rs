@@ -163,36 +163,67 @@ pub fn read_outputs(paths: &OutputPaths, hook: &str) -> Result<HookOutputs, Outp
         match std::fs::read_to_string(path) {
             Ok(s) => Ok(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(OutputError { hook: hook.into(), var, path: path.into(), reason: e.to_string() }),
+            Err(e) => Err(OutputError {
+                hook: hook.into(),
+                var,
+                path: path.into(),
+                reason: e.to_string(),
+            }),
         }
     };
-    fn wrap<'a>(hook: &'a str, var: &'static str, path: &'a Path) -> impl Fn(String) -> OutputError + 'a {
-        move |reason| OutputError { hook: hook.into(), var, path: path.into(), reason }
+    fn wrap<'a>(
+        hook: &'a str,
+        var: &'static str,
+        path: &'a Path,
+    ) -> impl Fn(String) -> OutputError + 'a {
+        move |reason| OutputError {
+            hook: hook.into(),
+            var,
+            path: path.into(),
+            reason,
+        }
     }
     let v = "VALUES_JSON_PATCH_PATH";
-    let values_patch = parse_json_patch(&read(v, &paths.values_patch)?).map_err(wrap(hook, v, &paths.values_patch))?;
+    let values_patch = parse_json_patch(&read(v, &paths.values_patch)?).map_err(wrap(
+        hook,
+        v,
+        &paths.values_patch,
+    ))?;
     let c = "CONFIG_VALUES_JSON_PATCH_PATH";
-    let config_values_patch =
-        parse_json_patch(&read(c, &paths.config_values_patch)?).map_err(wrap(hook, c, &paths.config_values_patch))?;
+    let config_values_patch = parse_json_patch(&read(c, &paths.config_values_patch)?)
+        .map_err(wrap(hook, c, &paths.config_values_patch))?;
     let k = "KUBERNETES_PATCH_PATH";
-    let object_patches =
-        parse_object_patches(&read(k, &paths.kubernetes_patch)?).map_err(wrap(hook, k, &paths.kubernetes_patch))?;
+    let object_patches = parse_object_patches(&read(k, &paths.kubernetes_patch)?).map_err(wrap(
+        hook,
+        k,
+        &paths.kubernetes_patch,
+    ))?;
     let m = "METRICS_PATH";
-    let metrics = parse_metrics(&read(m, &paths.metrics)?).map_err(wrap(hook, m, &paths.metrics))?;
-    Ok(HookOutputs { values_patch, config_values_patch, object_patches, metrics })
+    let metrics =
+        parse_metrics(&read(m, &paths.metrics)?).map_err(wrap(hook, m, &paths.metrics))?;
+    Ok(HookOutputs {
+        values_patch,
+        config_values_patch,
+        object_patches,
+        metrics,
+    })
 }
 
 /// A values patch file: one JSON array of operations, or a stream of operations/arrays (one per line).
 pub fn parse_json_patch(text: &str) -> Result<json_patch::Patch, String> {
     let mut ops = Vec::new();
-    for (i, item) in serde_json::Deserializer::from_str(text).into_iter::<Value>().enumerate() {
+    for (i, item) in serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .enumerate()
+    {
         let item = item.map_err(|e| format!("document {}: {e}", i + 1))?;
         match item {
             Value::Array(a) => ops.extend(a),
             other => ops.push(other),
         }
     }
-    serde_json::from_value(Value::Array(ops)).map_err(|e| format!("invalid JSON patch operation: {e}"))
+    serde_json::from_value(Value::Array(ops))
+        .map_err(|e| format!("invalid JSON patch operation: {e}"))
 }
 
 /// Splits a YAML multi-document or JSON stream into values; top-level arrays are flattened.
@@ -200,7 +231,10 @@ fn documents(text: &str) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        for (i, item) in serde_json::Deserializer::from_str(text).into_iter::<Value>().enumerate() {
+        for (i, item) in serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .enumerate()
+        {
             out.push(item.map_err(|e| format!("document {}: {e}", i + 1))?);
         }
     } else {
@@ -244,7 +278,8 @@ pub fn parse_object_patches(text: &str) -> Result<Vec<ObjectPatch>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, doc)| {
-            let raw: RawOperation = serde_json::from_value(doc).map_err(|e| format!("operation {}: {e}", i + 1))?;
+            let raw: RawOperation =
+                serde_json::from_value(doc).map_err(|e| format!("operation {}: {e}", i + 1))?;
             object_patch(raw).map_err(|e| format!("operation {}: {e}", i + 1))
         })
         .collect()
@@ -253,18 +288,31 @@ pub fn parse_object_patches(text: &str) -> Result<Vec<ObjectPatch>, String> {
 /// `object`/`mergePatch`/`jsonPatch` may be given as a map or as a string holding YAML/JSON.
 fn inline_or_string(v: Value, field: &str) -> Result<Value, String> {
     match v {
-        Value::String(s) => serde_yaml::from_str(&s).map_err(|e| format!("{field}: invalid YAML/JSON string: {e}")),
+        Value::String(s) => {
+            serde_yaml::from_str(&s).map_err(|e| format!("{field}: invalid YAML/JSON string: {e}"))
+        }
         v => Ok(v),
     }
 }
 
 fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
     if raw.ignore_hook_error {
-        return Err("ignoreHookError is not supported: operations are applied only after a successful run".into());
+        return Err(
+            "ignoreHookError is not supported: operations are applied only after a successful run"
+                .into(),
+        );
     }
     let target = |raw: &RawOperation| -> Result<ObjectRef, String> {
-        let kind = raw.kind.clone().filter(|k| !k.is_empty()).ok_or("kind: required")?;
-        let name = raw.name.clone().filter(|k| !k.is_empty()).ok_or("name: required")?;
+        let kind = raw
+            .kind
+            .clone()
+            .filter(|k| !k.is_empty())
+            .ok_or("kind: required")?;
+        let name = raw
+            .name
+            .clone()
+            .filter(|k| !k.is_empty())
+            .ok_or("name: required")?;
         Ok(ObjectRef {
             api_version: raw.api_version.clone().filter(|v| !v.is_empty()),
             kind,
@@ -280,12 +328,25 @@ fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
             ignore_missing_object: raw.ignore_missing_object,
         })
     };
-    let delete = |propagation, raw: &RawOperation| Ok(ObjectPatch::Delete { target: target(raw)?, propagation });
+    let delete = |propagation, raw: &RawOperation| {
+        Ok(ObjectPatch::Delete {
+            target: target(raw)?,
+            propagation,
+        })
+    };
     match raw.operation.as_str() {
         op @ ("Create" | "CreateOrUpdate" | "CreateIfNotExists") => {
             let object = inline_or_string(raw.object.ok_or("object: required")?, "object")?;
-            for (ptr, what) in [("/apiVersion", "apiVersion"), ("/kind", "kind"), ("/metadata/name", "metadata.name")] {
-                if object.pointer(ptr).and_then(Value::as_str).is_none_or(str::is_empty) {
+            for (ptr, what) in [
+                ("/apiVersion", "apiVersion"),
+                ("/kind", "kind"),
+                ("/metadata/name", "metadata.name"),
+            ] {
+                if object
+                    .pointer(ptr)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     return Err(format!("object.{what}: required"));
                 }
             }
@@ -294,20 +355,30 @@ fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
                 "CreateOrUpdate" => CreateMode::CreateOrUpdate,
                 _ => CreateMode::CreateIfNotExists,
             };
-            Ok(ObjectPatch::Create { mode, object, subresource: raw.subresource })
+            Ok(ObjectPatch::Create {
+                mode,
+                object,
+                subresource: raw.subresource,
+            })
         }
         "Delete" => delete(DeletePropagation::Foreground, &raw),
         "DeleteInBackground" => delete(DeletePropagation::Background, &raw),
         "DeleteNonCascading" => delete(DeletePropagation::Orphan, &raw),
         "MergePatch" => {
-            let body = inline_or_string(raw.merge_patch.clone().ok_or("mergePatch: required")?, "mergePatch")?;
+            let body = inline_or_string(
+                raw.merge_patch.clone().ok_or("mergePatch: required")?,
+                "mergePatch",
+            )?;
             if !body.is_object() {
                 return Err("mergePatch: must be a map".into());
             }
             patch(PatchBody::Merge(body), &raw)
         }
         "JSONPatch" => {
-            let body = inline_or_string(raw.json_patch.clone().ok_or("jsonPatch: required")?, "jsonPatch")?;
+            let body = inline_or_string(
+                raw.json_patch.clone().ok_or("jsonPatch: required")?,
+                "jsonPatch",
+            )?;
             let ops = serde_json::from_value(body).map_err(|e| format!("jsonPatch: {e}"))?;
             patch(PatchBody::Json(ops), &raw)
         }
@@ -341,7 +412,10 @@ struct RawMetric {
 /// Parses `$METRICS_PATH`: one JSON object per line (a JSON stream is accepted too).
 pub fn parse_metrics(text: &str) -> Result<Vec<MetricOp>, String> {
     let mut out = Vec::new();
-    for (i, item) in serde_json::Deserializer::from_str(text).into_iter::<RawMetric>().enumerate() {
+    for (i, item) in serde_json::Deserializer::from_str(text)
+        .into_iter::<RawMetric>()
+        .enumerate()
+    {
         let at = |e: String| format!("metric {}: {e}", i + 1);
         let raw = item.map_err(|e| at(e.to_string()))?;
         out.push(metric(raw).map_err(at)?);
@@ -357,7 +431,11 @@ fn metric(raw: RawMetric) -> Result<MetricOp, String> {
         (Some("add"), None, None) => (MetricAction::Add, raw.value),
         (Some("observe"), None, None) => (MetricAction::Observe, raw.value),
         (Some("expire"), None, None) => (MetricAction::Expire, Some(0.0)),
-        (Some(a), None, None) => return Err(format!("action: unknown {a:?} (expected set, add, observe or expire)")),
+        (Some(a), None, None) => {
+            return Err(format!(
+                "action: unknown {a:?} (expected set, add, observe or expire)"
+            ));
+        }
         _ => return Err("exactly one of action, set or add is required".into()),
     };
     let value = value.ok_or("value: required for set, add and observe")?;
@@ -371,7 +449,14 @@ fn metric(raw: RawMetric) -> Result<MetricOp, String> {
     if action == MetricAction::Observe && raw.group.is_some() {
         return Err("observe: histograms cannot be grouped".into());
     }
-    Ok(MetricOp { name: raw.name, action, value, labels: raw.labels, group: raw.group, buckets: raw.buckets })
+    Ok(MetricOp {
+        name: raw.name,
+        action,
+        value,
+        labels: raw.labels,
+        group: raw.group,
+        buckets: raw.buckets,
+    })
 }
 
 #[cfg(test)]
@@ -387,7 +472,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.0.len(), 2);
         assert!(parse_json_patch("").unwrap().0.is_empty());
-        assert!(parse_json_patch("{\"op\":\"frob\"}").unwrap_err().contains("invalid JSON patch"));
+        assert!(
+            parse_json_patch("{\"op\":\"frob\"}")
+                .unwrap_err()
+                .contains("invalid JSON patch")
+        );
     }
 
     #[test]
@@ -399,19 +488,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ops.len(), 3);
-        assert!(matches!(ops[2], ObjectPatch::Delete { propagation: DeletePropagation::Orphan, .. }));
+        assert!(matches!(
+            ops[2],
+            ObjectPatch::Delete {
+                propagation: DeletePropagation::Orphan,
+                ..
+            }
+        ));
         let ops = parse_object_patches(
             r#"{"operation":"MergePatch","kind":"Deployment","name":"d","mergePatch":"spec: {replicas: 1}","subresource":"scale"}"#,
         )
         .unwrap();
-        let ObjectPatch::Patch { patch: PatchBody::Merge(m), subresource, .. } = &ops[0] else { panic!() };
-        assert_eq!((m, subresource.as_deref()), (&json!({"spec": {"replicas": 1}}), Some("scale")));
+        let ObjectPatch::Patch {
+            patch: PatchBody::Merge(m),
+            subresource,
+            ..
+        } = &ops[0]
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (m, subresource.as_deref()),
+            (&json!({"spec": {"replicas": 1}}), Some("scale"))
+        );
     }
 
     #[test]
     fn malformed_object_patches_say_which_operation_and_field() {
         let err = parse_object_patches("operation: Create\nobject: {kind: X}\n").unwrap_err();
-        assert!(err.contains("operation 1: object.apiVersion: required"), "{err}");
+        assert!(
+            err.contains("operation 1: object.apiVersion: required"),
+            "{err}"
+        );
         let err = parse_object_patches("{\"operation\":\"Delete\",\"kind\":\"Pod\"}").unwrap_err();
         assert!(err.contains("name: required"), "{err}");
         let err = parse_object_patches("operation: Explode\n").unwrap_err();
@@ -427,8 +535,24 @@ mod tests {
         )
         .unwrap();
         let actions: Vec<_> = m.iter().map(|m| m.action).collect();
-        assert_eq!(actions, [MetricAction::Set, MetricAction::Add, MetricAction::Observe, MetricAction::Expire]);
-        assert!(parse_metrics("{\"name\":\"a\",\"action\":\"set\"}").unwrap_err().contains("metric 1: value"));
-        assert!(parse_metrics("{\"action\":\"expire\"}").unwrap_err().contains("requires group"));
+        assert_eq!(
+            actions,
+            [
+                MetricAction::Set,
+                MetricAction::Add,
+                MetricAction::Observe,
+                MetricAction::Expire
+            ]
+        );
+        assert!(
+            parse_metrics("{\"name\":\"a\",\"action\":\"set\"}")
+                .unwrap_err()
+                .contains("metric 1: value")
+        );
+        assert!(
+            parse_metrics("{\"action\":\"expire\"}")
+                .unwrap_err()
+                .contains("requires group")
+        );
     }
 }

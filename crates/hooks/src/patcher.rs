@@ -2,7 +2,9 @@
 
 use crate::outputs::{CreateMode, DeletePropagation, ObjectPatch, ObjectRef, PatchBody};
 use crate::resources::{ResourceCatalog, ResourceError};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -69,10 +71,20 @@ struct OpCtx {
 
 impl OpCtx {
     fn api(&self, source: kube::Error) -> PatchError {
-        PatchError::Api { index: self.index, op: self.op, target: self.target.clone(), source }
+        PatchError::Api {
+            index: self.index,
+            op: self.op,
+            target: self.target.clone(),
+            source,
+        }
     }
     fn invalid(&self, reason: impl Into<String>) -> PatchError {
-        PatchError::Invalid { index: self.index, op: self.op, target: self.target.clone(), reason: reason.into() }
+        PatchError::Invalid {
+            index: self.index,
+            op: self.op,
+            target: self.target.clone(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -99,15 +111,29 @@ impl Patcher<'_> {
         Ok(())
     }
 
-    async fn api_for(&self, ctx: &OpCtx, api_version: Option<&str>, kind: &str, ns: Option<&str>) -> Result<Api<DynamicObject>, PatchError> {
-        let r = self.catalog.resolve(api_version, kind).await.map_err(|source| PatchError::Resource {
-            index: ctx.index,
-            op: ctx.op,
-            target: ctx.target.clone(),
-            source,
-        })?;
+    async fn api_for(
+        &self,
+        ctx: &OpCtx,
+        api_version: Option<&str>,
+        kind: &str,
+        ns: Option<&str>,
+    ) -> Result<Api<DynamicObject>, PatchError> {
+        let r = self
+            .catalog
+            .resolve(api_version, kind)
+            .await
+            .map_err(|source| PatchError::Resource {
+                index: ctx.index,
+                op: ctx.op,
+                target: ctx.target.clone(),
+                source,
+            })?;
         Ok(if r.namespaced {
-            Api::namespaced_with(self.client.clone(), ns.unwrap_or("default"), &r.api_resource)
+            Api::namespaced_with(
+                self.client.clone(),
+                ns.unwrap_or("default"),
+                &r.api_resource,
+            )
         } else {
             Api::all_with(self.client.clone(), &r.api_resource)
         })
@@ -115,34 +141,79 @@ impl Patcher<'_> {
 
     async fn apply(&self, index: usize, op: &ObjectPatch) -> Result<(), PatchError> {
         match op {
-            ObjectPatch::Create { mode, object, subresource } => self.create(index, *mode, object, subresource.as_deref()).await,
-            ObjectPatch::Delete { target, propagation } => self.delete(index, target, *propagation).await,
-            ObjectPatch::Patch { target, patch, subresource, ignore_missing_object } => {
-                self.patch(index, target, patch, subresource.as_deref(), *ignore_missing_object).await
+            ObjectPatch::Create {
+                mode,
+                object,
+                subresource,
+            } => {
+                self.create(index, *mode, object, subresource.as_deref())
+                    .await
+            }
+            ObjectPatch::Delete {
+                target,
+                propagation,
+            } => self.delete(index, target, *propagation).await,
+            ObjectPatch::Patch {
+                target,
+                patch,
+                subresource,
+                ignore_missing_object,
+            } => {
+                self.patch(
+                    index,
+                    target,
+                    patch,
+                    subresource.as_deref(),
+                    *ignore_missing_object,
+                )
+                .await
             }
         }
     }
 
-    async fn create(&self, index: usize, mode: CreateMode, object: &Value, sub: Option<&str>) -> Result<(), PatchError> {
+    async fn create(
+        &self,
+        index: usize,
+        mode: CreateMode,
+        object: &Value,
+        sub: Option<&str>,
+    ) -> Result<(), PatchError> {
         let s = |p: &str| object.pointer(p).and_then(Value::as_str);
-        let (kind, name, ns) = (s("/kind").unwrap_or_default(), s("/metadata/name").unwrap_or_default(), s("/metadata/namespace"));
+        let (kind, name, ns) = (
+            s("/kind").unwrap_or_default(),
+            s("/metadata/name").unwrap_or_default(),
+            s("/metadata/namespace"),
+        );
         let op = match mode {
             CreateMode::Create => "Create",
             CreateMode::CreateOrUpdate => "CreateOrUpdate",
             CreateMode::CreateIfNotExists => "CreateIfNotExists",
         };
-        let ctx = OpCtx { index, op, target: describe(kind, ns, name) };
+        let ctx = OpCtx {
+            index,
+            op,
+            target: describe(kind, ns, name),
+        };
         let api = self.api_for(&ctx, s("/apiVersion"), kind, ns).await?;
-        let obj: DynamicObject = serde_json::from_value(object.clone()).map_err(|e| ctx.invalid(e.to_string()))?;
-        let pp = PostParams { field_manager: Some(self.field_manager.into()), ..Default::default() };
+        let obj: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(|e| ctx.invalid(e.to_string()))?;
+        let pp = PostParams {
+            field_manager: Some(self.field_manager.into()),
+            ..Default::default()
+        };
         if let Some(sub) = sub {
-            return self.replace_loop(&ctx, &api, name, Some(sub), |_| Ok(object.clone())).await;
+            return self
+                .replace_loop(&ctx, &api, name, Some(sub), |_| Ok(object.clone()))
+                .await;
         }
         match api.create(&pp, &obj).await {
             Ok(_) => Ok(()),
-            Err(e) if status_code(&e) == Some(409) && mode == CreateMode::CreateIfNotExists => Ok(()),
+            Err(e) if status_code(&e) == Some(409) && mode == CreateMode::CreateIfNotExists => {
+                Ok(())
+            }
             Err(e) if status_code(&e) == Some(409) && mode == CreateMode::CreateOrUpdate => {
-                self.replace_loop(&ctx, &api, name, None, |_| Ok(object.clone())).await
+                self.replace_loop(&ctx, &api, name, None, |_| Ok(object.clone()))
+                    .await
             }
             Err(e) => Err(ctx.api(e)),
         }
@@ -157,7 +228,10 @@ impl Patcher<'_> {
         sub: Option<&str>,
         compute: impl Fn(&Value) -> Result<Value, String>,
     ) -> Result<(), PatchError> {
-        let pp = PostParams { field_manager: Some(self.field_manager.into()), ..Default::default() };
+        let pp = PostParams {
+            field_manager: Some(self.field_manager.into()),
+            ..Default::default()
+        };
         let mut last = None;
         for _ in 0..CONFLICT_RETRIES {
             let live = api.get(name).await.map_err(|e| ctx.api(e))?;
@@ -172,7 +246,8 @@ impl Patcher<'_> {
             let res = match sub {
                 Some(sub) => api.replace_subresource(sub, name, &pp, &new).await,
                 None => {
-                    let obj: DynamicObject = serde_json::from_value(new).map_err(|e| ctx.invalid(e.to_string()))?;
+                    let obj: DynamicObject =
+                        serde_json::from_value(new).map_err(|e| ctx.invalid(e.to_string()))?;
                     api.replace(name, &pp, &obj).await
                 }
             };
@@ -182,18 +257,39 @@ impl Patcher<'_> {
                 Err(e) => return Err(ctx.api(e)),
             }
         }
-        Err(last.map(|e| ctx.api(e)).unwrap_or_else(|| ctx.invalid("conflict retries exhausted")))
+        Err(last
+            .map(|e| ctx.api(e))
+            .unwrap_or_else(|| ctx.invalid("conflict retries exhausted")))
     }
 
-    async fn delete(&self, index: usize, t: &ObjectRef, propagation: DeletePropagation) -> Result<(), PatchError> {
+    async fn delete(
+        &self,
+        index: usize,
+        t: &ObjectRef,
+        propagation: DeletePropagation,
+    ) -> Result<(), PatchError> {
         let (op, policy) = match propagation {
             DeletePropagation::Foreground => ("Delete", PropagationPolicy::Foreground),
             DeletePropagation::Background => ("DeleteInBackground", PropagationPolicy::Background),
             DeletePropagation::Orphan => ("DeleteNonCascading", PropagationPolicy::Orphan),
         };
-        let ctx = OpCtx { index, op, target: describe(&t.kind, t.namespace.as_deref(), &t.name) };
-        let api = self.api_for(&ctx, t.api_version.as_deref(), &t.kind, t.namespace.as_deref()).await?;
-        let dp = DeleteParams { propagation_policy: Some(policy), ..Default::default() };
+        let ctx = OpCtx {
+            index,
+            op,
+            target: describe(&t.kind, t.namespace.as_deref(), &t.name),
+        };
+        let api = self
+            .api_for(
+                &ctx,
+                t.api_version.as_deref(),
+                &t.kind,
+                t.namespace.as_deref(),
+            )
+            .await?;
+        let dp = DeleteParams {
+            propagation_policy: Some(policy),
+            ..Default::default()
+        };
         match api.delete(&t.name, &dp).await {
             Ok(_) => {}
             Err(e) if status_code(&e) == Some(404) => return Ok(()),
@@ -203,27 +299,61 @@ impl Patcher<'_> {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + FOREGROUND_DELETE_WAIT;
-        while api.get_opt(&t.name).await.map_err(|e| ctx.api(e))?.is_some() {
+        while api
+            .get_opt(&t.name)
+            .await
+            .map_err(|e| ctx.api(e))?
+            .is_some()
+        {
             if tokio::time::Instant::now() > deadline {
-                return Err(ctx.invalid(format!("still present {FOREGROUND_DELETE_WAIT:?} after a foreground delete")));
+                return Err(ctx.invalid(format!(
+                    "still present {FOREGROUND_DELETE_WAIT:?} after a foreground delete"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
     }
 
-    async fn patch(&self, index: usize, t: &ObjectRef, body: &PatchBody, sub: Option<&str>, ignore_missing: bool) -> Result<(), PatchError> {
+    async fn patch(
+        &self,
+        index: usize,
+        t: &ObjectRef,
+        body: &PatchBody,
+        sub: Option<&str>,
+        ignore_missing: bool,
+    ) -> Result<(), PatchError> {
         let op = match body {
             PatchBody::Merge(_) => "MergePatch",
             PatchBody::Json(_) => "JSONPatch",
             PatchBody::Jq(_) => "JQPatch",
         };
-        let ctx = OpCtx { index, op, target: describe(&t.kind, t.namespace.as_deref(), &t.name) };
-        let api = self.api_for(&ctx, t.api_version.as_deref(), &t.kind, t.namespace.as_deref()).await?;
-        let pp = PatchParams { field_manager: Some(self.field_manager.into()), ..Default::default() };
+        let ctx = OpCtx {
+            index,
+            op,
+            target: describe(&t.kind, t.namespace.as_deref(), &t.name),
+        };
+        let api = self
+            .api_for(
+                &ctx,
+                t.api_version.as_deref(),
+                &t.kind,
+                t.namespace.as_deref(),
+            )
+            .await?;
+        let pp = PatchParams {
+            field_manager: Some(self.field_manager.into()),
+            ..Default::default()
+        };
         let res = match body {
-            PatchBody::Merge(m) => self.send_patch(&api, &t.name, sub, &pp, &Patch::Merge(m)).await,
-            PatchBody::Json(j) => self.send_patch(&api, &t.name, sub, &pp, &Patch::<()>::Json(j.clone())).await,
+            PatchBody::Merge(m) => {
+                self.send_patch(&api, &t.name, sub, &pp, &Patch::Merge(m))
+                    .await
+            }
+            PatchBody::Json(j) => {
+                self.send_patch(&api, &t.name, sub, &pp, &Patch::<()>::Json(j.clone()))
+                    .await
+            }
             PatchBody::Jq(filter) => {
                 let run = |live: &Value| -> Result<Value, String> {
                     let out = filter.run_all(live).map_err(|e| e.to_string())?;
@@ -233,7 +363,9 @@ impl Patcher<'_> {
                     }
                 };
                 match self.replace_loop(&ctx, &api, &t.name, sub, run).await {
-                    Err(PatchError::Api { source, .. }) if status_code(&source) == Some(404) => Err(source),
+                    Err(PatchError::Api { source, .. }) if status_code(&source) == Some(404) => {
+                        Err(source)
+                    }
                     other => return other,
                 }
             }

@@ -60,7 +60,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Queues {
     pub(crate) fn new(runner: Arc<Runner>) -> Self {
-        Self { runner, queues: Mutex::default(), workers: Mutex::default() }
+        Self {
+            runner,
+            queues: Mutex::default(),
+            workers: Mutex::default(),
+        }
     }
 
     fn queue(self: &Arc<Self>, name: &str) -> Arc<Queue> {
@@ -68,7 +72,10 @@ impl Queues {
         if let Some(q) = queues.get(name) {
             return q.clone();
         }
-        let q = Arc::new(Queue { tasks: Mutex::default(), notify: Notify::new() });
+        let q = Arc::new(Queue {
+            tasks: Mutex::default(),
+            notify: Notify::new(),
+        });
         queues.insert(name.to_string(), q.clone());
         let worker = tokio::spawn(worker(self.clone(), name.to_string(), q.clone()));
         lock(&self.workers).push(worker);
@@ -81,7 +88,9 @@ impl Queues {
         {
             let mut tasks = lock(&q.tasks);
             if let Some(b) = &task.schedule_binding {
-                let pending = tasks.iter().any(|t| Arc::ptr_eq(&t.hook, &task.hook) && t.schedule_binding.as_ref() == Some(b));
+                let pending = tasks.iter().any(|t| {
+                    Arc::ptr_eq(&t.hook, &task.hook) && t.schedule_binding.as_ref() == Some(b)
+                });
                 if pending {
                     tracing::debug!(hook = %task.hook.name, binding = %b, queue, "schedule tick skipped: previous one still queued");
                     return;
@@ -101,7 +110,10 @@ impl Queues {
 
     /// Number of tasks waiting (not running) in all queues.
     pub(crate) fn pending(&self) -> usize {
-        lock(&self.queues).values().map(|q| lock(&q.tasks).len()).sum()
+        lock(&self.queues)
+            .values()
+            .map(|q| lock(&q.tasks).len())
+            .sum()
     }
 
     /// Stops every worker (a running hook process is killed when its future is dropped).
@@ -133,7 +145,10 @@ async fn next_task(q: &Queue) -> Task {
             }
         }
         let mut tasks = lock(&q.tasks);
-        while tasks.front().is_some_and(|t| Arc::ptr_eq(&t.hook, &task.hook)) {
+        while tasks
+            .front()
+            .is_some_and(|t| Arc::ptr_eq(&t.hook, &task.hook))
+        {
             let Some(next) = tasks.pop_front() else { break };
             task.contexts.extend(next.contexts);
             task.allow_failure &= next.allow_failure;
@@ -149,14 +164,20 @@ async fn next_task(q: &Queue) -> Task {
 /// A group's contexts are identical apart from snapshots (filled at run time): keep the last.
 fn dedup_groups(contexts: &mut Vec<(BindingContext, SnapshotRequest)>) {
     let mut seen = std::collections::HashSet::new();
-    let mut keep: Vec<bool> = contexts.iter().rev().map(|(c, _)| c.group.as_ref().is_none_or(|g| seen.insert(g.clone()))).collect();
+    let mut keep: Vec<bool> = contexts
+        .iter()
+        .rev()
+        .map(|(c, _)| c.group.as_ref().is_none_or(|g| seen.insert(g.clone())))
+        .collect();
     keep.reverse();
     let mut it = keep.into_iter();
     contexts.retain(|_| it.next().unwrap_or(true));
 }
 
 fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
-    initial.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16))).min(max)
+    initial
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16)))
+        .min(max)
 }
 
 async fn worker(queues: Arc<Queues>, name: String, q: Arc<Queue>) {
@@ -197,20 +218,42 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
             Err(e) => e,
         };
         attempt += 1;
-        let scope = if hook.module.is_some() { "module" } else { "global" };
+        let scope = if hook.module.is_some() {
+            "module"
+        } else {
+            "global"
+        };
         let p = &runner.opts.metric_prefix;
         let module = hook.module.clone().unwrap_or_default();
-        let binding = contexts.first().map(|c| c.binding.clone()).unwrap_or_default();
-        let labels = [("hook", hook.name.as_str()), ("module", module.as_str()), ("binding", binding.as_str()), ("queue", queue)];
+        let binding = contexts
+            .first()
+            .map(|c| c.binding.clone())
+            .unwrap_or_default();
+        let labels = [
+            ("hook", hook.name.as_str()),
+            ("module", module.as_str()),
+            ("binding", binding.as_str()),
+            ("queue", queue),
+        ];
         if task.allow_failure {
-            runner.metrics.engine(&format!("{p}{scope}_hook_allowed_errors_total"), &labels, MetricAction::Add, 1.0);
+            runner.metrics.engine(
+                &format!("{p}{scope}_hook_allowed_errors_total"),
+                &labels,
+                MetricAction::Add,
+                1.0,
+            );
             tracing::warn!(hook = %hook.name, binding = %binding, queue, error = %err, "hook failed; allowFailure set, not retried");
             for d in task.done {
                 let _ = d.send(Err(err.to_string()));
             }
             return;
         }
-        runner.metrics.engine(&format!("{p}{scope}_hook_errors_total"), &labels, MetricAction::Add, 1.0);
+        runner.metrics.engine(
+            &format!("{p}{scope}_hook_errors_total"),
+            &labels,
+            MetricAction::Add,
+            1.0,
+        );
         let delay = backoff(runner.opts.retry_initial, runner.opts.retry_max, attempt);
         tracing::error!(hook = %hook.name, binding = %binding, queue, attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
         tokio::time::sleep(delay).await;

@@ -48,7 +48,10 @@ impl ResolvedResource {
         ar.kind.eq_ignore_ascii_case(kind)
             || ar.plural.eq_ignore_ascii_case(kind)
             || self.singular.eq_ignore_ascii_case(kind)
-            || self.short_names.iter().any(|s| s.eq_ignore_ascii_case(kind))
+            || self
+                .short_names
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(kind))
     }
 }
 
@@ -60,27 +63,46 @@ pub(crate) struct ResourceCatalog {
 
 impl ResourceCatalog {
     pub(crate) fn new(client: Client) -> Self {
-        Self { client, entries: Mutex::new(None) }
+        Self {
+            client,
+            entries: Mutex::new(None),
+        }
     }
 
     /// Resolves `kind`, re-running discovery once if it is unknown.
-    pub(crate) async fn resolve(&self, api_version: Option<&str>, kind: &str) -> Result<ResolvedResource, ResourceError> {
+    pub(crate) async fn resolve(
+        &self,
+        api_version: Option<&str>,
+        kind: &str,
+    ) -> Result<ResolvedResource, ResourceError> {
         let mut entries = self.entries.lock().await;
         if let Some(found) = entries.as_deref().and_then(|e| find(e, api_version, kind)) {
             return Ok(found);
         }
-        let fresh = discover(&self.client).await.map_err(ResourceError::Discovery)?;
+        let fresh = discover(&self.client)
+            .await
+            .map_err(ResourceError::Discovery)?;
         let found = find(&fresh, api_version, kind);
         *entries = Some(fresh);
-        found.ok_or_else(|| ResourceError::UnknownKind { kind: kind.into(), api_version: api_version.map(Into::into) })
+        found.ok_or_else(|| ResourceError::UnknownKind {
+            kind: kind.into(),
+            api_version: api_version.map(Into::into),
+        })
     }
 }
 
-fn find(entries: &[ResolvedResource], api_version: Option<&str>, kind: &str) -> Option<ResolvedResource> {
-    let mut candidates = entries.iter().filter(|e| e.matches(kind)).filter(|e| match api_version {
-        Some(v) => e.api_resource.api_version == v || e.api_resource.group == v,
-        None => true,
-    });
+fn find(
+    entries: &[ResolvedResource],
+    api_version: Option<&str>,
+    kind: &str,
+) -> Option<ResolvedResource> {
+    let mut candidates = entries
+        .iter()
+        .filter(|e| e.matches(kind))
+        .filter(|e| match api_version {
+            Some(v) => e.api_resource.api_version == v || e.api_resource.group == v,
+            None => true,
+        });
     let first = candidates.next()?;
     if first.preferred || api_version.is_some() {
         return Some(first.clone());
@@ -107,12 +129,22 @@ async fn discover(client: &Client) -> Result<Vec<ResolvedResource>, kube::Error>
     Ok(out)
 }
 
-fn push_list(out: &mut Vec<ResolvedResource>, group: &str, version: &str, list: &APIResourceList, preferred: bool) {
+fn push_list(
+    out: &mut Vec<ResolvedResource>,
+    group: &str,
+    version: &str,
+    list: &APIResourceList,
+    preferred: bool,
+) {
     for r in &list.resources {
         if r.name.contains('/') {
             continue; // subresource
         }
-        let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+        let api_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
         out.push(ResolvedResource {
             api_resource: ApiResource {
                 group: group.into(),

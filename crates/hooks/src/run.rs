@@ -2,13 +2,13 @@
 //! (values via the host → object patches → metrics), all or nothing for malformed output.
 
 use crate::binding_context::{BindingContext, to_json};
+use crate::config::HookScope;
 use crate::exec::{ExecError, LogFields, ProcessSpec, Usage, run_process};
 use crate::hook::Hook;
 use crate::metrics::MetricsStorage;
 use crate::outputs::{MetricAction, OutputError, OutputPaths, read_outputs};
 use crate::patcher::{PatchError, Patcher};
 use crate::resources::ResourceCatalog;
-use crate::config::HookScope;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use std::ffi::OsString;
@@ -37,7 +37,12 @@ pub trait HookHost: Send + Sync + 'static {
     fn config_values(&self, hook: &Hook) -> Value;
     /// Validates and applies the run's values patches (called only when one is non-empty).
     /// `Err(reason)` rejects them and fails the run.
-    fn apply_values_patches<'a>(&'a self, hook: &'a Hook, binding: &'a str, patches: &'a ValuesPatches) -> BoxFuture<'a, Result<(), String>>;
+    fn apply_values_patches<'a>(
+        &'a self,
+        hook: &'a Hook,
+        binding: &'a str,
+        patches: &'a ValuesPatches,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// Errors of one hook run.
@@ -133,22 +138,69 @@ pub(crate) struct Runner {
 
 impl Runner {
     /// Runs `hook` once with `contexts` and applies its outputs.
-    pub(crate) async fn run(&self, hook: &Hook, contexts: &[BindingContext], queue: &str, queued_at: Instant) -> Result<RunReport, RunError> {
-        let binding = contexts.first().map(|c| c.group.clone().unwrap_or_else(|| c.binding.clone())).unwrap_or_default();
-        let log = LogFields { hook: hook.name.clone(), binding: binding.clone(), queue: queue.into() };
+    pub(crate) async fn run(
+        &self,
+        hook: &Hook,
+        contexts: &[BindingContext],
+        queue: &str,
+        queued_at: Instant,
+    ) -> Result<RunReport, RunError> {
+        let binding = contexts
+            .first()
+            .map(|c| c.group.clone().unwrap_or_else(|| c.binding.clone()))
+            .unwrap_or_default();
+        let log = LogFields {
+            hook: hook.name.clone(),
+            binding: binding.clone(),
+            queue: queue.into(),
+        };
         let result = self.run_inner(hook, contexts, &log).await;
-        let scope = if hook.scope == HookScope::Global { "global" } else { "module" };
+        let scope = if hook.scope == HookScope::Global {
+            "global"
+        } else {
+            "module"
+        };
         let p = &self.opts.metric_prefix;
         let module = hook.module.clone().unwrap_or_default();
-        let labels = [("hook", hook.name.as_str()), ("module", module.as_str()), ("binding", binding.as_str()), ("queue", queue)];
+        let labels = [
+            ("hook", hook.name.as_str()),
+            ("module", module.as_str()),
+            ("binding", binding.as_str()),
+            ("queue", queue),
+        ];
         match result {
             Ok((usage, spawned_at)) => {
                 let m = &self.metrics;
-                m.engine(&format!("{p}{scope}_hook_run_seconds"), &labels, MetricAction::Observe, usage.wall.as_secs_f64());
-                m.engine(&format!("{p}{scope}_hook_run_user_cpu_seconds"), &labels, MetricAction::Add, usage.user_cpu.as_secs_f64());
-                m.engine(&format!("{p}{scope}_hook_run_sys_cpu_seconds"), &labels, MetricAction::Add, usage.sys_cpu.as_secs_f64());
-                m.engine(&format!("{p}{scope}_hook_run_max_rss_bytes"), &labels, MetricAction::Set, usage.max_rss_bytes as f64);
-                m.engine(&format!("{p}{scope}_hook_success_total"), &labels, MetricAction::Add, 1.0);
+                m.engine(
+                    &format!("{p}{scope}_hook_run_seconds"),
+                    &labels,
+                    MetricAction::Observe,
+                    usage.wall.as_secs_f64(),
+                );
+                m.engine(
+                    &format!("{p}{scope}_hook_run_user_cpu_seconds"),
+                    &labels,
+                    MetricAction::Add,
+                    usage.user_cpu.as_secs_f64(),
+                );
+                m.engine(
+                    &format!("{p}{scope}_hook_run_sys_cpu_seconds"),
+                    &labels,
+                    MetricAction::Add,
+                    usage.sys_cpu.as_secs_f64(),
+                );
+                m.engine(
+                    &format!("{p}{scope}_hook_run_max_rss_bytes"),
+                    &labels,
+                    MetricAction::Set,
+                    usage.max_rss_bytes as f64,
+                );
+                m.engine(
+                    &format!("{p}{scope}_hook_success_total"),
+                    &labels,
+                    MetricAction::Add,
+                    1.0,
+                );
                 tracing::info!(hook = %hook.name, binding = %binding, queue, wall_ms = usage.wall.as_millis() as u64,
                     user_cpu_ms = usage.user_cpu.as_millis() as u64, max_rss_bytes = usage.max_rss_bytes, "hook run succeeded");
                 Ok(RunReport {
@@ -163,15 +215,29 @@ impl Runner {
         }
     }
 
-    async fn run_inner(&self, hook: &Hook, contexts: &[BindingContext], log: &LogFields) -> Result<(Usage, Instant), RunError> {
-        let tmp_err = |path: PathBuf, source| RunError::Exec(ExecError::TempFile { hook: hook.name.clone(), path, source });
+    async fn run_inner(
+        &self,
+        hook: &Hook,
+        contexts: &[BindingContext],
+        log: &LogFields,
+    ) -> Result<(Usage, Instant), RunError> {
+        let tmp_err = |path: PathBuf, source| {
+            RunError::Exec(ExecError::TempFile {
+                hook: hook.name.clone(),
+                path,
+                source,
+            })
+        };
         let dir = tempfile::Builder::new()
             .prefix("hook-run-")
             .tempdir_in(&self.opts.tmp_dir)
             .map_err(|e| tmp_err(self.opts.tmp_dir.clone(), e))?;
         let file = |n: &str| dir.path().join(n);
-        let write = |name: &str, bytes: &[u8]| std::fs::write(file(name), bytes).map_err(|e| tmp_err(file(name), e));
-        let ctx_json = to_json(contexts).map_err(|e| tmp_err(file("binding_context.json"), std::io::Error::other(e)))?;
+        let write = |name: &str, bytes: &[u8]| {
+            std::fs::write(file(name), bytes).map_err(|e| tmp_err(file(name), e))
+        };
+        let ctx_json = to_json(contexts)
+            .map_err(|e| tmp_err(file("binding_context.json"), std::io::Error::other(e)))?;
         write("binding_context.json", &ctx_json)?;
         let json = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_else(|_| b"{}".to_vec());
         write("values.json", &json(&self.host.values(hook)))?;
@@ -182,7 +248,12 @@ impl Runner {
             kubernetes_patch: file("kubernetes_patch.yaml"),
             metrics: file("metrics.json"),
         };
-        for p in [&paths.values_patch, &paths.config_values_patch, &paths.kubernetes_patch, &paths.metrics] {
+        for p in [
+            &paths.values_patch,
+            &paths.config_values_patch,
+            &paths.kubernetes_patch,
+            &paths.metrics,
+        ] {
             std::fs::write(p, b"").map_err(|e| tmp_err(p.clone(), e))?;
         }
         let os = |p: PathBuf| OsString::from(p);
@@ -191,13 +262,32 @@ impl Runner {
             ("VALUES_PATH", os(file("values.json"))),
             ("CONFIG_VALUES_PATH", os(file("config_values.json"))),
             ("VALUES_JSON_PATCH_PATH", os(paths.values_patch.clone())),
-            ("CONFIG_VALUES_JSON_PATCH_PATH", os(paths.config_values_patch.clone())),
+            (
+                "CONFIG_VALUES_JSON_PATCH_PATH",
+                os(paths.config_values_patch.clone()),
+            ),
             ("KUBERNETES_PATCH_PATH", os(paths.kubernetes_patch.clone())),
             ("METRICS_PATH", os(paths.metrics.clone())),
         ];
         let cwd = hook.dir();
-        let out = run_process(ProcessSpec { program: &hook.path, args: &[], env, cwd: &cwd, timeout: self.opts.timeout, log, capture_stdout: false }).await;
-        let outputs = out.and_then(|o| Ok((o, read_outputs(&paths, &hook.name).map_err(RunError::Output)))).map_err(RunError::Exec);
+        let out = run_process(ProcessSpec {
+            program: &hook.path,
+            args: &[],
+            env,
+            cwd: &cwd,
+            timeout: self.opts.timeout,
+            log,
+            capture_stdout: false,
+        })
+        .await;
+        let outputs = out
+            .and_then(|o| {
+                Ok((
+                    o,
+                    read_outputs(&paths, &hook.name).map_err(RunError::Output),
+                ))
+            })
+            .map_err(RunError::Exec);
         if self.opts.keep_tmp_files {
             let kept = dir.keep();
             tracing::info!(hook = %hook.name, dir = %kept.display(), "kept hook temp files");
@@ -205,20 +295,35 @@ impl Runner {
         let (proc_out, outputs) = outputs?;
         let outputs = outputs?;
         if !outputs.values_patch.0.is_empty() || !outputs.config_values_patch.0.is_empty() {
-            let patches = ValuesPatches { values: outputs.values_patch, config_values: outputs.config_values_patch };
+            let patches = ValuesPatches {
+                values: outputs.values_patch,
+                config_values: outputs.config_values_patch,
+            };
             self.host
                 .apply_values_patches(hook, &log.binding, &patches)
                 .await
-                .map_err(|reason| RunError::ValuesRejected { hook: hook.name.clone(), reason })?;
+                .map_err(|reason| RunError::ValuesRejected {
+                    hook: hook.name.clone(),
+                    reason,
+                })?;
         }
         if !outputs.object_patches.is_empty() {
             let (Some(client), Some(catalog)) = (&self.client, &self.catalog) else {
-                return Err(RunError::NoClient { hook: hook.name.clone() });
+                return Err(RunError::NoClient {
+                    hook: hook.name.clone(),
+                });
             };
-            Patcher { client, catalog, field_manager: &self.opts.field_manager }
-                .apply_all(&outputs.object_patches)
-                .await
-                .map_err(|source| RunError::Patch { hook: hook.name.clone(), source })?;
+            Patcher {
+                client,
+                catalog,
+                field_manager: &self.opts.field_manager,
+            }
+            .apply_all(&outputs.object_patches)
+            .await
+            .map_err(|source| RunError::Patch {
+                hook: hook.name.clone(),
+                source,
+            })?;
         }
         self.metrics.apply_hook_ops(&hook.name, &outputs.metrics);
         Ok((proc_out.usage, proc_out.spawned_at))

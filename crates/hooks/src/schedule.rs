@@ -22,9 +22,16 @@ pub(crate) async fn run_schedule(hook: Arc<Hook>, index: usize, queues: Arc<Queu
         tokio::time::sleep(wait).await;
         let request = match &b.group {
             Some(g) => SnapshotRequest::Names(
-                hook.config.kubernetes.iter().filter(|k| k.group.as_ref() == Some(g)).map(|k| k.name.clone()).collect(),
+                hook.config
+                    .kubernetes
+                    .iter()
+                    .filter(|k| k.group.as_ref() == Some(g))
+                    .map(|k| k.name.clone())
+                    .collect(),
             ),
-            None if !b.include_snapshots_from.is_empty() => SnapshotRequest::Names(b.include_snapshots_from.clone()),
+            None if !b.include_snapshots_from.is_empty() => {
+                SnapshotRequest::Names(b.include_snapshots_from.clone())
+            }
             None => SnapshotRequest::None,
         };
         let ctx = BindingContext {

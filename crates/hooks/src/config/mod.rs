@@ -239,17 +239,24 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
         None | Some("v0") => ConfigVersion::V0,
         Some("v1") => ConfigVersion::V1,
         Some(other) => {
-            errors.push(format!("configVersion: unsupported value {other:?} (expected v1 or v0)"));
+            errors.push(format!(
+                "configVersion: unsupported value {other:?} (expected v1 or v0)"
+            ));
             ConfigVersion::V1
         }
     };
     for (field, set) in [
         ("kubernetesValidating", raw.kubernetes_validating.is_some()),
         ("kubernetesMutating", raw.kubernetes_mutating.is_some()),
-        ("kubernetesCustomResourceConversion", raw.kubernetes_custom_resource_conversion.is_some()),
+        (
+            "kubernetesCustomResourceConversion",
+            raw.kubernetes_custom_resource_conversion.is_some(),
+        ),
     ] {
         if set {
-            errors.push(format!("{field}: admission and conversion webhooks are not supported by addon-operator"));
+            errors.push(format!(
+                "{field}: admission and conversion webhooks are not supported by addon-operator"
+            ));
         }
     }
     let mut orders = BTreeMap::new();
@@ -264,8 +271,15 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
     ] {
         let Some(order) = value else { continue };
         if !binding.allowed_in(scope) {
-            let only = if scope == HookScope::Global { "module" } else { "global" };
-            errors.push(format!("{}: allowed only in {only} hooks", binding.as_str()));
+            let only = if scope == HookScope::Global {
+                "module"
+            } else {
+                "global"
+            };
+            errors.push(format!(
+                "{}: allowed only in {only} hooks",
+                binding.as_str()
+            ));
         } else if !order.is_finite() {
             errors.push(format!("{}: order must be a number", binding.as_str()));
         } else {
@@ -276,7 +290,10 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
     match version {
         ConfigVersion::V1 => {
             if !raw.on_kubernetes_event.is_empty() {
-                errors.push("onKubernetesEvent: a v0 binding, use `kubernetes` with configVersion v1".into());
+                errors.push(
+                    "onKubernetesEvent: a v0 binding, use `kubernetes` with configVersion v1"
+                        .into(),
+                );
             }
             for (i, k) in raw.kubernetes.into_iter().enumerate() {
                 kubernetes.push(kubernetes_v1(k, &format!("kubernetes[{i}]"), errors));
@@ -301,7 +318,9 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
     let mut check_includes = |path: String, includes: &[String]| {
         for inc in includes {
             if !names.contains(&inc.as_str()) {
-                errors.push(format!("{path}.includeSnapshotsFrom: {inc:?} is not the name of a kubernetes binding"));
+                errors.push(format!(
+                    "{path}.includeSnapshotsFrom: {inc:?} is not the name of a kubernetes binding"
+                ));
             }
         }
     };
@@ -312,7 +331,13 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
         check_includes(format!("schedule[{i}]"), &s.include_snapshots_from);
     }
     let settings = settings(raw.settings, errors);
-    HookConfig { version, orders, schedules, kubernetes, settings }
+    HookConfig {
+        version,
+        orders,
+        schedules,
+        kubernetes,
+        settings,
+    }
 }
 
 fn schedule(s: RawSchedule, path: &str, errors: &mut Vec<String>) -> Option<ScheduleBinding> {
@@ -340,7 +365,9 @@ fn watch_events(list: &[String], path: &str, errors: &mut Vec<String>) -> Vec<Wa
             "Added" => out.push(WatchEvent::Added),
             "Modified" => out.push(WatchEvent::Modified),
             "Deleted" => out.push(WatchEvent::Deleted),
-            other => errors.push(format!("{path}: unknown event {other:?} (expected Added, Modified or Deleted)")),
+            other => errors.push(format!(
+                "{path}: unknown event {other:?} (expected Added, Modified or Deleted)"
+            )),
         }
     }
     out
@@ -348,7 +375,9 @@ fn watch_events(list: &[String], path: &str, errors: &mut Vec<String>) -> Vec<Wa
 
 fn jq(filter: Option<String>, path: &str, errors: &mut Vec<String>) -> Option<JqFilter> {
     let text = filter.filter(|f| !f.trim().is_empty())?;
-    JqFilter::compile(&text).map_err(|e| errors.push(format!("{path}.jqFilter: {e}"))).ok()
+    JqFilter::compile(&text)
+        .map_err(|e| errors.push(format!("{path}.jqFilter: {e}")))
+        .ok()
 }
 
 fn check_kind(kind: &str, path: &str, errors: &mut Vec<String>) {
@@ -360,7 +389,9 @@ fn check_kind(kind: &str, path: &str, errors: &mut Vec<String>) {
 fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> KubernetesBinding {
     check_kind(&k.kind, path, errors);
     let events = match (k.execute_hook_on_event, k.watch_event) {
-        (Some(e), _) | (None, Some(e)) => watch_events(&e, &format!("{path}.executeHookOnEvent"), errors),
+        (Some(e), _) | (None, Some(e)) => {
+            watch_events(&e, &format!("{path}.executeHookOnEvent"), errors)
+        }
         (None, None) => vec![WatchEvent::Added, WatchEvent::Modified, WatchEvent::Deleted],
     };
     if let Some(p) = &k.resynchronization_period {
@@ -377,7 +408,9 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
     let (namespaces, ns_labels) = match k.namespace {
         Some(ns) => (
             ns.name_selector.map(|n| n.match_names).unwrap_or_default(),
-            ns.label_selector.and_then(|l| label_selector(&l, &format!("{path}.namespace.labelSelector"), errors)),
+            ns.label_selector.and_then(|l| {
+                label_selector(&l, &format!("{path}.namespace.labelSelector"), errors)
+            }),
         ),
         None => (Vec::new(), None),
     };
@@ -387,7 +420,9 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
         api_version: k.api_version.filter(|v| !v.is_empty()),
         kind: k.kind,
         names,
-        label_selector: k.label_selector.and_then(|l| label_selector(&l, &format!("{path}.labelSelector"), errors)),
+        label_selector: k
+            .label_selector
+            .and_then(|l| label_selector(&l, &format!("{path}.labelSelector"), errors)),
         field_selector: (!field.is_empty()).then(|| field.join(",")),
         namespaces,
         namespace_label_selector: ns_labels,
@@ -406,22 +441,34 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
 fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> KubernetesBinding {
     check_kind(&k.kind, path, errors);
     let mut events = Vec::new();
-    let list = if k.event.is_empty() { vec!["add".into(), "update".into(), "delete".into()] } else { k.event };
+    let list = if k.event.is_empty() {
+        vec!["add".into(), "update".into(), "delete".into()]
+    } else {
+        k.event
+    };
     for e in &list {
         match e.as_str() {
             "add" => events.push(WatchEvent::Added),
             "update" => events.push(WatchEvent::Modified),
             "delete" => events.push(WatchEvent::Deleted),
-            other => errors.push(format!("{path}.event: unknown event {other:?} (expected add, update or delete)")),
+            other => errors.push(format!(
+                "{path}.event: unknown event {other:?} (expected add, update or delete)"
+            )),
         }
     }
-    let namespaces = k.namespace_selector.filter(|n| !n.any).map(|n| n.match_names).unwrap_or_default();
+    let namespaces = k
+        .namespace_selector
+        .filter(|n| !n.any)
+        .map(|n| n.match_names)
+        .unwrap_or_default();
     KubernetesBinding {
         name: k.name.unwrap_or_else(|| "onKubernetesEvent".into()),
         api_version: None,
         kind: k.kind,
         names: Vec::new(),
-        label_selector: k.selector.and_then(|l| label_selector(&l, &format!("{path}.selector"), errors)),
+        label_selector: k
+            .selector
+            .and_then(|l| label_selector(&l, &format!("{path}.selector"), errors)),
         field_selector: None,
         namespaces,
         namespace_label_selector: None,
@@ -439,7 +486,12 @@ fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> Ku
 }
 
 fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<String>) -> Settings {
-    let Some(raw) = raw else { return Settings { execution_min_interval: None, execution_burst: 1 } };
+    let Some(raw) = raw else {
+        return Settings {
+            execution_min_interval: None,
+            execution_burst: 1,
+        };
+    };
     let interval = raw.execution_min_interval.and_then(|s| {
         parse_duration(&s)
             .map_err(|e| errors.push(format!("settings.executionMinInterval: {e}")))
@@ -448,7 +500,10 @@ fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<String>) -> Settings
     if raw.execution_burst == Some(0) {
         errors.push("settings.executionBurst: must be at least 1".into());
     }
-    Settings { execution_min_interval: interval, execution_burst: raw.execution_burst.unwrap_or(1).max(1) }
+    Settings {
+        execution_min_interval: interval,
+        execution_burst: raw.execution_burst.unwrap_or(1).max(1),
+    }
 }
 
 /// Parses a Go duration string (`500ms`, `3s`, `1m30s`, `1h`).
@@ -460,10 +515,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
         let value: f64 = rest[..num_end].parse().map_err(|_| bad())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let secs = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,

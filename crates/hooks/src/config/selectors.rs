@@ -4,8 +4,16 @@
 use super::raw::{RawFieldSelector, RawLabelSelector};
 
 /// `matchLabels` + `matchExpressions` → `a=b,c in (d,e),!f`; `None` when the selector is empty.
-pub(crate) fn label_selector(sel: &RawLabelSelector, path: &str, errors: &mut Vec<String>) -> Option<String> {
-    let mut parts: Vec<String> = sel.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+pub(crate) fn label_selector(
+    sel: &RawLabelSelector,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> Option<String> {
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     for (i, e) in sel.match_expressions.iter().enumerate() {
         let at = format!("{path}.matchExpressions[{i}]");
         let values = e.values.join(",");
@@ -27,7 +35,11 @@ pub(crate) fn label_selector(sel: &RawLabelSelector, path: &str, errors: &mut Ve
 }
 
 /// `matchExpressions` of `{field, operator, value}` → `field=value,field!=value` (ANDed).
-pub(crate) fn field_selector(sel: &RawFieldSelector, path: &str, errors: &mut Vec<String>) -> Vec<String> {
+pub(crate) fn field_selector(
+    sel: &RawFieldSelector,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> Vec<String> {
     let mut parts = Vec::new();
     for (i, e) in sel.match_expressions.iter().enumerate() {
         match e.operator.as_str() {

@@ -37,12 +37,25 @@ settings: {executionMinInterval: 1m30s, executionBurst: 2}
     assert_eq!(cfg.orders[&OrderBinding::OnStartup], 10.0);
     assert_eq!(cfg.schedules[0].queue, "cron");
     let k = &cfg.kubernetes[0];
-    assert_eq!(k.label_selector.as_deref(), Some("app=x,tier in (a,b),!gone"));
-    assert_eq!(k.field_selector.as_deref(), Some("type!=Opaque,metadata.name=registry"));
+    assert_eq!(
+        k.label_selector.as_deref(),
+        Some("app=x,tier in (a,b),!gone")
+    );
+    assert_eq!(
+        k.field_selector.as_deref(),
+        Some("type!=Opaque,metadata.name=registry")
+    );
     assert_eq!(k.namespace_label_selector.as_deref(), Some("copy=yes"));
     assert_eq!(k.execute_hook_on_event, vec![WatchEvent::Added]);
-    assert!(!k.keep_full_objects_in_memory && k.wait_for_synchronization && k.execute_hook_on_synchronization);
-    assert_eq!(cfg.settings.execution_min_interval, Some(Duration::from_secs(90)));
+    assert!(
+        !k.keep_full_objects_in_memory
+            && k.wait_for_synchronization
+            && k.execute_hook_on_synchronization
+    );
+    assert_eq!(
+        cfg.settings.execution_min_interval,
+        Some(Duration::from_secs(90))
+    );
     assert_eq!(cfg.settings.execution_burst, 2);
 }
 
@@ -69,7 +82,9 @@ kubernetes:
         HookScope::Global,
     )
     .unwrap_err();
-    let ConfigError::Invalid { hook, errors } = &err else { panic!("{err}") };
+    let ConfigError::Invalid { hook, errors } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(hook, "hooks/test.sh");
     let all = errors.join("\n");
     for needle in [
@@ -86,16 +101,27 @@ kubernetes:
 
 #[test]
 fn global_only_bindings_are_rejected_in_modules() {
-    let err = parse("configVersion: v1\nbeforeAll: 1\n", HookScope::Module).unwrap_err().to_string();
-    assert!(err.contains("beforeAll: allowed only in global hooks"), "{err}");
+    let err = parse("configVersion: v1\nbeforeAll: 1\n", HookScope::Module)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("beforeAll: allowed only in global hooks"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_fields_are_a_parse_error_naming_the_field() {
-    let err = parse("configVersion: v1\nkubernetes: [{kind: Pod, executeHookOnEvents: []}]\n", HookScope::Global)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("hooks/test.sh") && err.contains("executeHookOnEvents"), "{err}");
+    let err = parse(
+        "configVersion: v1\nkubernetes: [{kind: Pod, executeHookOnEvents: []}]\n",
+        HookScope::Global,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("hooks/test.sh") && err.contains("executeHookOnEvents"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,7 +133,10 @@ fn v0_on_kubernetes_event_is_supported() {
     .unwrap();
     assert_eq!(cfg.version, ConfigVersion::V0);
     let k = &cfg.kubernetes[0];
-    assert_eq!(k.execute_hook_on_event, vec![WatchEvent::Added, WatchEvent::Deleted]);
+    assert_eq!(
+        k.execute_hook_on_event,
+        vec![WatchEvent::Added, WatchEvent::Deleted]
+    );
     assert_eq!(k.namespaces, vec!["x".to_string()]);
     assert!(!k.execute_hook_on_synchronization);
 }

@@ -1,0 +1,9 @@
+//! End-to-end tests of the hook engine: real bash + jq hooks, the kube emulator over HTTP.
+
+mod common;
+mod golden;
+mod object_patches;
+mod outputs_and_config;
+mod queues;
+mod use_cases;
+mod watches;

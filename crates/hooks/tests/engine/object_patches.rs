@@ -1,0 +1,197 @@
+//! Every object patch operation, through a hook's `$KUBERNETES_PATCH_PATH`.
+
+use crate::common::*;
+use hooks::{HookEngine, HookSet, OrderBinding, RunError};
+use serde_json::json;
+
+/// Runs a one-shot global hook that writes `ops` (YAML documents) as its object patches.
+async fn run_ops(env: &Env, engine: &HookEngine, ops: &str) -> Result<(), RunError> {
+    let dir = env.hooks_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    write_hook(
+        &dir,
+        "patch.sh",
+        "configVersion: v1\nonStartup: 1",
+        &format!("cat >> \"$KUBERNETES_PATCH_PATH\" <<'OPS'\n{ops}\nOPS"),
+    );
+    engine.load(HookSet::Global, &dir).await.unwrap();
+    engine
+        .run_order(&HookSet::Global, OrderBinding::OnStartup)
+        .await
+        .map(drop)
+}
+
+async fn cm_data(env: &Env, name: &str) -> Option<serde_json::Value> {
+    get(&env.client, "v1", "ConfigMap", Some("default"), name)
+        .await
+        .map(|o| o["data"].clone())
+}
+
+#[tokio::test]
+async fn create_variants_and_patch_variants_change_objects_as_documented() {
+    let env = env().await;
+    let engine = env.engine();
+    let cm = |data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: p, namespace: default}}\ndata: {data}"
+        )
+    };
+    run_ops(
+        &env,
+        &engine,
+        &format!("operation: Create\nobject:\n{}", indent(&cm("{a: '1'}"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cm_data(&env, "p").await, Some(json!({"a": "1"})));
+    let err = run_ops(
+        &env,
+        &engine,
+        &format!("operation: Create\nobject:\n{}", indent(&cm("{a: '2'}"))),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("object patch 1 (Create ConfigMap default/p)"),
+        "{err}"
+    );
+    run_ops(
+        &env,
+        &engine,
+        &format!(
+            "operation: CreateIfNotExists\nobject:\n{}",
+            indent(&cm("{a: '3'}"))
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cm_data(&env, "p").await,
+        Some(json!({"a": "1"})),
+        "CreateIfNotExists leaves an existing object"
+    );
+    // `object` may also be a string holding YAML, like shell-operator accepts.
+    run_ops(
+        &env,
+        &engine,
+        &format!(
+            "operation: CreateOrUpdate\nobject: |\n{}",
+            indent(&cm("{a: '4'}"))
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cm_data(&env, "p").await, Some(json!({"a": "4"})));
+    run_ops(&env, &engine, "operation: MergePatch\napiVersion: v1\nkind: ConfigMap\nnamespace: default\nname: p\nmergePatch: {data: {b: '5'}}")
+        .await
+        .unwrap();
+    assert_eq!(cm_data(&env, "p").await, Some(json!({"a": "4", "b": "5"})));
+    run_ops(&env, &engine, "operation: JSONPatch\nkind: configmaps\nnamespace: default\nname: p\njsonPatch: [{op: remove, path: /data/a}]")
+        .await
+        .unwrap();
+    assert_eq!(cm_data(&env, "p").await, Some(json!({"b": "5"})));
+    run_ops(&env, &engine, "operation: JQPatch\nkind: cm\nnamespace: default\nname: p\njqFilter: '.data.c = (.data.b + \"6\")'").await.unwrap();
+    assert_eq!(cm_data(&env, "p").await, Some(json!({"b": "5", "c": "56"})));
+    // A missing object fails the run unless ignoreMissingObject is set.
+    let missing = "operation: MergePatch\nkind: ConfigMap\nnamespace: default\nname: nope\nmergePatch: {data: {x: y}}";
+    let err = run_ops(&env, &engine, missing).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("MergePatch ConfigMap default/nope"),
+        "{err}"
+    );
+    run_ops(
+        &env,
+        &engine,
+        &format!("{missing}\nignoreMissingObject: true"),
+    )
+    .await
+    .unwrap();
+    run_ops(&env, &engine, "operation: JQPatch\nkind: ConfigMap\nnamespace: default\nname: nope\njqFilter: .\nignoreMissingObject: true").await.unwrap();
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn jq_patch_retries_on_conflict() {
+    let env = env().await;
+    let engine = env.engine();
+    env.apply(configmap("default", "c", json!({}), json!({"n": "1"})))
+        .await;
+    env.emu.controls().conflict_next_write();
+    run_ops(&env, &engine, "operation: JQPatch\nkind: ConfigMap\nnamespace: default\nname: c\njqFilter: '.data.n = \"2\"'").await.unwrap();
+    assert_eq!(cm_data(&env, "c").await, Some(json!({"n": "2"})));
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn status_subresource_is_patched_separately() {
+    let env = env().await;
+    let engine = env.engine();
+    env.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
+        .await;
+    run_ops(
+        &env,
+        &engine,
+        "operation: MergePatch\napiVersion: apps/v1\nkind: Deployment\nnamespace: default\nname: d\nsubresource: status\nmergePatch: {status: {observedGeneration: 7}}",
+    )
+    .await
+    .unwrap();
+    let d = get(&env.client, "apps/v1", "Deployment", Some("default"), "d")
+        .await
+        .unwrap();
+    assert_eq!(d["status"]["observedGeneration"], 7);
+    assert_eq!(d["spec"]["replicas"], 1);
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn delete_variants_apply_their_propagation_policy() {
+    let env = env().await;
+    let engine = env.engine();
+    for name in ["fg", "bg", "orphan"] {
+        env.apply(configmap("default", name, json!({}), json!({})))
+            .await;
+        let owner = get(&env.client, "v1", "ConfigMap", Some("default"), name)
+            .await
+            .unwrap();
+        let uid = owner["metadata"]["uid"].as_str().unwrap().to_string();
+        let mut dep = configmap("default", &format!("{name}-dep"), json!({}), json!({}));
+        dep["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": name, "uid": uid}]);
+        env.apply(dep).await;
+    }
+    run_ops(
+        &env,
+        &engine,
+        "operation: Delete\nkind: ConfigMap\nnamespace: default\nname: fg\n---\n\
+         operation: DeleteInBackground\nkind: ConfigMap\nnamespace: default\nname: bg\n---\n\
+         operation: DeleteNonCascading\nkind: ConfigMap\nnamespace: default\nname: orphan\n---\n\
+         operation: Delete\nkind: ConfigMap\nnamespace: default\nname: never-existed",
+    )
+    .await
+    .unwrap();
+    for name in ["fg", "bg", "orphan"] {
+        assert!(cm_data(&env, name).await.is_none(), "{name} deleted");
+    }
+    eventually("foreground delete removes the dependent", 10, || async {
+        cm_data(&env, "fg-dep").await.is_none().then_some(())
+    })
+    .await;
+    eventually("background GC removes the dependent", 10, || async {
+        cm_data(&env, "bg-dep").await.is_none().then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        cm_data(&env, "orphan-dep").await.is_some(),
+        "non-cascading delete orphans the dependent"
+    );
+    engine.shutdown();
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}

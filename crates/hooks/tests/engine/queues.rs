@@ -1,0 +1,264 @@
+//! Queues: combining, retries with backoff, allowFailure, isolation, timeouts, rate limits.
+
+use crate::common::*;
+use hooks::{EngineOptions, ExecError, HookSet, OrderBinding, RunError};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn labels(hook: &str, binding: &str, queue: &str) -> [(&'static str, String); 4] {
+    [
+        ("binding", binding.into()),
+        ("hook", hook.into()),
+        ("module", String::new()),
+        ("queue", queue.into()),
+    ]
+}
+
+fn engine_count(engine: &hooks::HookEngine, name: &str, l: &[(&'static str, String); 4]) -> f64 {
+    let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    engine.metrics().engine_value(name, &l).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn adjacent_events_of_a_busy_hook_are_combined_into_one_run() {
+    let env = env().await;
+    let out = env.out().join("runs");
+    write_hook(
+        &env.hooks_dir(),
+        "slow.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  labelSelector: {matchLabels: {comb: 'yes'}}\n  jqFilter: .metadata.name",
+        &format!(
+            r#"jq -r '[.[] | .watchEvent // .type] | join(",")' "$BINDING_CONTEXT_PATH" >> {}; sleep 0.3"#,
+            out.display()
+        ),
+    );
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    for i in 0..6 {
+        env.apply(configmap(
+            "default",
+            &format!("c{i}"),
+            json!({"comb": "yes"}),
+            json!({}),
+        ))
+        .await;
+    }
+    let runs = eventually("all six events delivered", 15, || async {
+        let runs = lines(&out);
+        let added: usize = runs.iter().map(|r| r.matches("Added").count()).sum();
+        (added == 6).then_some(runs)
+    })
+    .await;
+    assert_eq!(runs[0], "Synchronization");
+    assert!(runs.len() < 7, "events were combined: {runs:?}");
+    assert!(
+        runs.iter().any(|r| r.split(',').count() > 1),
+        "one run got several contexts: {runs:?}"
+    );
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn a_failed_run_is_retried_with_backoff_until_it_succeeds() {
+    let env = env().await;
+    let counter = env.out().join("n");
+    write_hook(
+        &env.hooks_dir(),
+        "flaky.sh",
+        "configVersion: v1\nkubernetes:\n- name: ns\n  kind: Namespace\n  executeHookOnEvent: []",
+        &format!(
+            r#"n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}
+if [ "$n" -lt 2 ]; then echo "attempt $n failed" >&2; exit 1; fi"#,
+            c = counter.display()
+        ),
+    );
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    assert_eq!(lines(&counter), ["3"]);
+    assert!(
+        start.elapsed() >= Duration::from_millis(150),
+        "backoff 50 ms + 100 ms between attempts"
+    );
+    let l = labels("flaky.sh", "ns", "main");
+    assert_eq!(
+        engine_count(&engine, "addon_operator_global_hook_errors_total", &l),
+        2.0
+    );
+    assert_eq!(
+        engine_count(&engine, "addon_operator_global_hook_success_total", &l),
+        1.0
+    );
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn a_failing_queue_does_not_block_other_queues_and_allow_failure_is_not_retried() {
+    let env = env().await;
+    let seen = env.out().join("seen");
+    let dir = env.hooks_dir();
+    write_hook(
+        &dir,
+        "broken.sh",
+        "configVersion: v1\nkubernetes:\n- name: all-cms\n  kind: ConfigMap\n  queue: broken\n  waitForSynchronization: false",
+        "echo 'always broken' >&2; exit 1",
+    );
+    write_hook(
+        &dir,
+        "tolerated.sh",
+        "configVersion: v1\nschedule:\n- name: tick\n  crontab: '*/1 * * * * *'\n  allowFailure: true\n  queue: tolerated",
+        "exit 7",
+    );
+    write_hook(
+        &dir,
+        "healthy.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  executeHookOnSynchronization: false\n  jqFilter: .metadata.name",
+        &format!(
+            r#"jq -r '.[].filterResult' "$BINDING_CONTEXT_PATH" >> {}"#,
+            seen.display()
+        ),
+    );
+    let engine = env.engine();
+    engine.load(HookSet::Global, &dir).await.unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    engine.enable_schedules(&HookSet::Global);
+    env.apply(configmap("default", "one", json!({}), json!({})))
+        .await;
+    eventually(
+        "healthy hook ran while another queue retries",
+        10,
+        || async { lines(&seen).contains(&"one".to_string()).then_some(()) },
+    )
+    .await;
+    let broken = labels("broken.sh", "all-cms", "broken");
+    eventually("broken hook retried", 10, || async {
+        (engine_count(&engine, "addon_operator_global_hook_errors_total", &broken) >= 3.0)
+            .then_some(())
+    })
+    .await;
+    let tolerated = labels("tolerated.sh", "tick", "tolerated");
+    eventually("tolerated failures counted", 10, || async {
+        (engine_count(
+            &engine,
+            "addon_operator_global_hook_allowed_errors_total",
+            &tolerated,
+        ) >= 2.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        engine_count(
+            &engine,
+            "addon_operator_global_hook_errors_total",
+            &tolerated
+        ),
+        0.0
+    );
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn a_timed_out_hook_is_killed_with_its_whole_process_group() {
+    let env = env().await;
+    let pid_file = env.out().join("child");
+    write_hook(
+        &env.hooks_dir(),
+        "hang.sh",
+        "configVersion: v1\nonStartup: 1",
+        &format!(
+            "sleep 300 &\necho $! > {}\necho 'about to hang' >&2\nsleep 300",
+            pid_file.display()
+        ),
+    );
+    let engine = env.engine_with(EngineOptions {
+        timeout: Duration::from_millis(700),
+        ..opts()
+    });
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let err = engine
+        .run_order(&HookSet::Global, OrderBinding::OnStartup)
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5), "killed promptly");
+    let RunError::Exec(ExecError::Timeout { stderr_tail, .. }) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(stderr_tail, &["about to hang".to_string()]);
+    let pid = lines(&pid_file)[0].clone();
+    eventually("background child gone", 5, || {
+        let pid = pid.clone();
+        async move {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for init to reap it: either way it no longer runs.
+            (stat.is_empty() || stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')))
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn execution_min_interval_spaces_runs_and_schedules_do_not_pile_up() {
+    let env = env().await;
+    let times = env.out().join("times");
+    write_hook(
+        &env.hooks_dir(),
+        "limited.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  labelSelector: {matchLabels: {rl: 'yes'}}\nsettings:\n  executionMinInterval: 400ms\n  executionBurst: 1",
+        &format!("date +%s%N >> {}", times.display()),
+    );
+    write_hook(
+        &env.hooks_dir(),
+        "slow-tick.sh",
+        "configVersion: v1\nschedule:\n- name: t\n  crontab: '*/1 * * * * *'\n  queue: slow",
+        "sleep 1.5",
+    );
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    engine.enable_schedules(&HookSet::Global);
+    for i in 0..3 {
+        env.apply(configmap(
+            "default",
+            &format!("r{i}"),
+            json!({"rl": "yes"}),
+            json!({}),
+        ))
+        .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut max_pending = 0;
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        max_pending = max_pending.max(engine.pending_tasks());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        max_pending <= 1,
+        "ticks of a busy schedule do not pile up: {max_pending} queued"
+    );
+    let t: Vec<u128> = lines(&times).iter().map(|l| l.parse().unwrap()).collect();
+    assert!(t.len() >= 2, "{t:?}");
+    for w in t.windows(2) {
+        assert!(
+            w[1] - w[0] >= 350_000_000,
+            "runs at least ~400 ms apart: {t:?}"
+        );
+    }
+    engine.shutdown();
+}

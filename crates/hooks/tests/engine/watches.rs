@@ -1,0 +1,280 @@
+//! Watch robustness: dropped watches, 410 relists, unknown kinds, CRDs created later.
+
+use crate::common::*;
+use hooks::{EngineError, HookSet, ResourceError};
+use kube_emulator::{Config, Emulator};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const RECORDER_CONFIG: &str = r#"configVersion: v1
+kubernetes:
+- name: cms
+  apiVersion: v1
+  kind: ConfigMap
+  namespace: {nameSelector: {matchNames: [default]}}
+  labelSelector: {matchLabels: {watched: "yes"}}
+  jqFilter: .data"#;
+
+/// One line per context: `<type> <watchEvent> <name>` (Synchronization lists every object).
+fn recorder_body(out: &std::path::Path) -> String {
+    format!(
+        r#"jq -r '.[] | if .type == "Synchronization" then (.objects[] | "Synchronization - \(.object.metadata.name)")
+  else "\(.type) \(.watchEvent) \(.object.metadata.name)" end' "$BINDING_CONTEXT_PATH" >> {}"#,
+        out.display()
+    )
+}
+
+fn count(events: &[String]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for e in events {
+        *m.entry(e.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[tokio::test]
+async fn watch_drops_injected_mid_test_lose_and_repeat_no_event() {
+    let env = env().await;
+    let out = env.out().join("events");
+    write_hook(
+        &env.hooks_dir(),
+        "rec.sh",
+        RECORDER_CONFIG,
+        &recorder_body(&out),
+    );
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    env.apply(configmap(
+        "default",
+        "cm-0",
+        json!({"watched": "yes"}),
+        json!({"v": "0"}),
+    ))
+    .await;
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    for i in 1..=20 {
+        env.apply(configmap(
+            "default",
+            &format!("cm-{i}"),
+            json!({"watched": "yes"}),
+            json!({"v": "0"}),
+        ))
+        .await;
+        if i % 5 == 0 {
+            env.emu.controls().close_watches();
+        }
+    }
+    for i in 1..=20 {
+        env.apply(configmap(
+            "default",
+            &format!("cm-{i}"),
+            json!({"watched": "yes"}),
+            json!({"v": "1"}),
+        ))
+        .await;
+        if i % 7 == 0 {
+            env.emu.controls().close_watches();
+        }
+    }
+    let expected = 1 + 20 + 20;
+    let events = eventually("every event delivered", 20, || async {
+        let l = lines(&out);
+        (l.len() >= expected).then_some(l)
+    })
+    .await;
+    let counts = count(&events);
+    assert_eq!(
+        counts.get("Synchronization - cm-0"),
+        Some(&1),
+        "{events:#?}"
+    );
+    for i in 1..=20 {
+        assert_eq!(
+            counts.get(&format!("Event Added cm-{i}")),
+            Some(&1),
+            "cm-{i} added once: {events:#?}"
+        );
+        assert_eq!(
+            counts.get(&format!("Event Modified cm-{i}")),
+            Some(&1),
+            "cm-{i} modified once: {events:#?}"
+        );
+    }
+    assert_eq!(events.len(), expected, "no duplicates: {events:#?}");
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn a_relist_after_410_reports_only_the_differences() {
+    // A tiny watch history makes a resumed watch fall behind and get 410 Gone.
+    let env = env_on(
+        Emulator::start_with(Config {
+            watch_history: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
+    let emu = &env.emu;
+    let out = env.out().join("events");
+    write_hook(
+        &env.hooks_dir(),
+        "rec.sh",
+        RECORDER_CONFIG,
+        &recorder_body(&out),
+    );
+    env.apply(configmap(
+        "default",
+        "keep",
+        json!({"watched": "yes"}),
+        json!({"v": "0"}),
+    ))
+    .await;
+    env.apply(configmap(
+        "default",
+        "change",
+        json!({"watched": "yes"}),
+        json!({"v": "0"}),
+    ))
+    .await;
+    env.apply(configmap(
+        "default",
+        "remove",
+        json!({"watched": "yes"}),
+        json!({"v": "0"}),
+    ))
+    .await;
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    eventually("synchronization ran", 10, || async {
+        (lines(&out).len() >= 3).then_some(())
+    })
+    .await;
+    // While watches are closed, enough writes happen to push the resume point out of history.
+    emu.controls().fail_next(1000, Some("watch"), None, 500);
+    emu.controls().close_watches();
+    env.apply(configmap(
+        "default",
+        "change",
+        json!({"watched": "yes"}),
+        json!({"v": "1"}),
+    ))
+    .await;
+    delete(
+        &env.client,
+        configmap("default", "remove", json!({}), json!({})),
+    )
+    .await;
+    env.apply(configmap(
+        "default",
+        "new",
+        json!({"watched": "yes"}),
+        json!({"v": "0"}),
+    ))
+    .await;
+    for i in 0..5 {
+        env.apply(configmap(
+            "default",
+            &format!("noise-{i}"),
+            json!({}),
+            json!({}),
+        ))
+        .await;
+    }
+    emu.controls().clear_faults();
+    let events = eventually("differences delivered", 30, || async {
+        let l = lines(&out);
+        (l.len() >= 6).then_some(l)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events_after = lines(&out);
+    assert_eq!(events, events_after, "nothing more arrives");
+    let tail: Vec<&str> = events[3..].iter().map(String::as_str).collect();
+    let mut sorted = tail.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "Event Added new",
+            "Event Deleted remove",
+            "Event Modified change"
+        ],
+        "{events:#?}"
+    );
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn unknown_kind_is_an_error_until_its_crd_exists() {
+    let env = env().await;
+    write_hook(
+        &env.hooks_dir(),
+        "crd.sh",
+        "configVersion: v1\nkubernetes:\n- name: widgets\n  kind: wdg\n  jqFilter: .spec.size",
+        &format!(
+            r#"jq -c '.[] | .type' "$BINDING_CONTEXT_PATH" >> {}"#,
+            env.out().join("runs").display()
+        ),
+    );
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    let err = engine
+        .enable_kubernetes(&HookSet::Global)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Resource { source: ResourceError::UnknownKind { kind, .. }, .. } if kind == "wdg"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("hook crd.sh, binding widgets: unknown kind \"wdg\""),
+        "{err}"
+    );
+    env.apply(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .await;
+    let engine = eventually("CRD served", 10, || {
+        let env = &env;
+        async move {
+            let engine = env.engine();
+            engine
+                .load(HookSet::Global, &env.hooks_dir())
+                .await
+                .unwrap();
+            engine
+                .enable_kubernetes(&HookSet::Global)
+                .await
+                .ok()
+                .map(|_| engine)
+        }
+    })
+    .await;
+    env.apply(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 3}}))
+        .await;
+    let runs = env.out().join("runs");
+    eventually("widget event", 10, || async {
+        lines(&runs)
+            .contains(&"\"Event\"".to_string())
+            .then_some(())
+    })
+    .await;
+    engine.shutdown();
+}
