@@ -34,6 +34,142 @@ pub struct Cli {
 pub enum Command {
     /// Render the enabled modules offline, like `helm template`, without a cluster.
     Render(RenderArgs),
+    /// Connect to a cluster and keep the module set converged.
+    Run(RunArgs),
+    /// Run the operator on an embedded API server: the module author's local loop.
+    Dev(DevArgs),
+    /// Ask a running operator about its modules.
+    Module {
+        /// What to ask.
+        #[command(subcommand)]
+        command: ModuleCommand,
+    },
+}
+
+/// `addon-operator module ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// One row per module: enabled, state, objects, last error.
+    List(ModuleListArgs),
+}
+
+/// Arguments of `addon-operator module list`.
+#[derive(Debug, Args)]
+pub struct ModuleListArgs {
+    /// Base URL of the operator's HTTP endpoint.
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_URL",
+        default_value = "http://127.0.0.1:9650"
+    )]
+    pub url: String,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: ListFormat,
+}
+
+/// Output format of `module list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table.
+    Text,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Arguments of `addon-operator run` (also used by `dev`).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Where the modules are.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Name of the ConfigMap holding config values and enabled flags.
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_CONFIG_MAP",
+        default_value = "addon-operator"
+    )]
+    pub config_map: String,
+
+    /// kubeconfig file; default: `KUBECONFIG`, `~/.kube/config`, then in-cluster config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Address of the HTTP endpoint (/metrics, /healthz, /readyz, /modules).
+    #[arg(long, env = "ADDON_OPERATOR_LISTEN_ADDRESS", default_value = "0.0.0.0")]
+    pub listen_address: String,
+
+    /// Port of the HTTP endpoint (0 picks a free one).
+    #[arg(long, env = "ADDON_OPERATOR_LISTEN_PORT", default_value_t = 9650)]
+    pub listen_port: u16,
+
+    /// Leader election on the `addon-operator-leader-election` Lease: only the leader converges.
+    #[arg(long, env = "ADDON_OPERATOR_HA")]
+    pub ha: bool,
+
+    /// Identity in the Lease (the pod name); default: hostname and process id.
+    #[arg(long, env = "ADDON_OPERATOR_POD")]
+    pub pod_name: Option<String>,
+
+    /// Seconds a Lease stays valid without renewal (renewal every duration/3.5).
+    #[arg(long, env = "ADDON_OPERATOR_LEASE_DURATION", default_value_t = 35.0)]
+    pub lease_duration: f64,
+
+    /// Directory for hook temp files.
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_TMP_DIR",
+        default_value = "/tmp/addon-operator"
+    )]
+    pub tmp_dir: PathBuf,
+
+    /// Seconds a hook may run before its process group is killed.
+    #[arg(long, env = "ADDON_OPERATOR_HOOK_TIMEOUT", default_value_t = 600.0)]
+    pub hook_timeout: f64,
+
+    /// First retry delay, in seconds, of a failed hook task (doubles up to 30 s).
+    #[arg(long, env = "ADDON_OPERATOR_HOOK_RETRY_DELAY", default_value_t = 5.0)]
+    pub hook_retry_delay: f64,
+
+    /// First retry delay, in seconds, of a failed module run (doubles up to 30 s).
+    #[arg(long, env = "ADDON_OPERATOR_MODULE_RETRY_DELAY", default_value_t = 5.0)]
+    pub module_retry_delay: f64,
+
+    /// Re-render a module when its files change on disk (on by default in `dev`).
+    #[arg(long, env = "ADDON_OPERATOR_WATCH_FILES")]
+    pub watch_files: bool,
+}
+
+/// Arguments of `addon-operator dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The same options as `run`.
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Where the embedded API server keeps its objects across restarts.
+    #[arg(long, value_name = "FILE", default_value = ".addon-operator/dev-state")]
+    pub state: PathBuf,
+
+    /// Where to write the kubeconfig of the embedded API server.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = ".addon-operator/kubeconfig"
+    )]
+    pub kubeconfig_out: PathBuf,
+
+    /// Port of the embedded API server (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub api_port: u16,
+
+    /// Converge once, print a summary table and exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// Where the module set lives; shared by every command that loads modules.

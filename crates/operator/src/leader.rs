@@ -86,7 +86,10 @@ async fn try_acquire_or_renew(
     let now = MicroTime(Timestamp::now());
     let Some(mut lease) = api.get_opt(name).await.context("reading the lease")? else {
         let lease = Lease {
-            metadata: ObjectMeta { name: Some(name.to_string()), ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                ..ObjectMeta::default()
+            },
             spec: Some(LeaseSpec {
                 holder_identity: Some(identity.to_string()),
                 lease_duration_seconds: Some(seconds(timing.duration)),

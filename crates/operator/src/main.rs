@@ -5,15 +5,28 @@
 //! a non-zero exit code.
 
 mod cli;
+mod configmap;
+mod converge;
+mod dev;
+mod filewatch;
+mod host;
+mod http;
+mod leader;
 mod logging;
+mod metrics;
+mod modulelist;
 mod moduleset;
+mod operator;
 mod render;
+mod run;
+mod shared;
+mod status;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ModuleCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,7 +34,7 @@ fn main() -> ExitCode {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);
     }
-    match run(cli.command) {
+    match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -30,8 +43,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Render(args) => render::run(&args),
+        Command::Run(args) => runtime()?.block_on(run::run(args)),
+        Command::Dev(args) => runtime()?.block_on(dev::run(args)),
+        Command::Module {
+            command: ModuleCommand::List(args),
+        } => runtime()?.block_on(modulelist::run(&args)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

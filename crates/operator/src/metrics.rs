@@ -1,6 +1,8 @@
 //! The operator's own Prometheus metrics, named as in addon-operator (`addon_operator_` prefix).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric the operator itself exports; hook metrics are rendered next to them.
 #[derive(Clone)]
@@ -35,7 +37,8 @@ impl Metrics {
         let registry = Registry::new();
         let name = |n: &str| format!("{prefix}{n}");
         let counter = |n: &str, help: &str| IntCounter::with_opts(Opts::new(name(n), help));
-        let by_module = |n: &str, help: &str| IntCounterVec::new(Opts::new(name(n), help), &["module"]);
+        let by_module =
+            |n: &str, help: &str| IntCounterVec::new(Opts::new(name(n), help), &["module"]);
         let metrics = Metrics {
             config_values_errors: counter(
                 "config_values_errors_total",
@@ -46,7 +49,10 @@ impl Metrics {
                 &["module"],
             )?,
             module_run_errors: by_module("module_run_errors_total", "Failed module runs.")?,
-            module_delete_errors: by_module("module_delete_errors_total", "Failed module deletions.")?,
+            module_delete_errors: by_module(
+                "module_delete_errors_total",
+                "Failed module deletions.",
+            )?,
             module_objects_applied: by_module(
                 "module_objects_applied_total",
                 "Objects written by server-side apply.",
@@ -63,7 +69,10 @@ impl Metrics {
                 Opts::new(name("mm_module_enabled"), "1 if the module is enabled."),
                 &["module"],
             )?,
-            convergence_total: counter("convergence_total", "Completed convergences of all modules.")?,
+            convergence_total: counter(
+                "convergence_total",
+                "Completed convergences of all modules.",
+            )?,
             convergence_seconds: HistogramVec::new(
                 HistogramOpts::new(name("convergence_seconds"), "Duration of convergences."),
                 &[],

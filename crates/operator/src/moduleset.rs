@@ -20,6 +20,8 @@ pub struct LoadedModules {
     pub scopes: ResourceScopes,
     /// One compiled renderer per module, by values key.
     pub renderers: BTreeMap<String, ChartRenderer>,
+    /// Where the modules were loaded from, to load them again.
+    pub source: SourceArgs,
 }
 
 impl LoadedModules {
@@ -35,12 +37,7 @@ impl LoadedModules {
                 "no modules directory given (--modules-dir / ADDON_OPERATOR_MODULES_DIR is empty)"
             );
         }
-        for dir in &dirs {
-            if !dir.is_dir() {
-                bail!("modules directory {} does not exist", dir.display());
-            }
-        }
-        let set = charts::discover(&dirs).context("module discovery failed")?;
+        let set = charts::discover(&dirs)?;
         let global = global_spec(&set, &source.global_hooks_dir)?;
         let specs = set
             .modules
@@ -72,6 +69,7 @@ impl LoadedModules {
             store,
             scopes,
             renderers,
+            source: source.clone(),
         })
     }
 

@@ -1,0 +1,102 @@
+//! The `addon-operator` ConfigMap: the control panel. Read once, watched, written back when a
+//! hook patches config values.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use serde_json::{Map, Value, json};
+
+/// The ConfigMap's `data`, or `None` when it does not exist (treated as empty config).
+pub type ConfigData = Option<BTreeMap<String, String>>;
+
+/// Watches one ConfigMap and yields its data whenever it changes (including the first
+/// state). Watch errors are logged and retried by the watcher; identical states are dropped,
+/// so the operator's own writes echo back at most once.
+pub fn watch(api: Api<ConfigMap>, name: &str) -> impl Stream<Item = ConfigData> + Send + 'static {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut last: Option<ConfigData> = None;
+    let mut seen_init = false;
+    let mut init_data: ConfigData = None;
+    watcher::watcher(api, config).filter_map(move |event| {
+        let state = match event {
+            Ok(watcher::Event::Init) => {
+                seen_init = false;
+                init_data = None;
+                None
+            }
+            Ok(watcher::Event::InitApply(cm)) => {
+                seen_init = true;
+                init_data = Some(cm.data.unwrap_or_default());
+                None
+            }
+            Ok(watcher::Event::InitDone) => {
+                let data = if seen_init { init_data.take() } else { None };
+                Some(data)
+            }
+            Ok(watcher::Event::Apply(cm)) => Some(Some(cm.data.unwrap_or_default())),
+            Ok(watcher::Event::Delete(_)) => Some(None),
+            Err(err) => {
+                tracing::warn!(error = %err, "ConfigMap watch failed; retrying");
+                None
+            }
+        };
+        let out = match state {
+            Some(data) if last.as_ref() != Some(&data) => {
+                last = Some(data.clone());
+                Some(data)
+            }
+            _ => None,
+        };
+        futures::future::ready(out)
+    })
+}
+
+/// Writes `data` into the ConfigMap, creating it when absent. Only keys that differ are sent
+/// (a JSON merge patch with `null` for removed keys), so keys someone else added meanwhile
+/// are never lost.
+pub async fn persist(
+    api: &Api<ConfigMap>,
+    name: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let mut changes = Map::new();
+    for (key, value) in new {
+        if old.get(key) != Some(value) {
+            changes.insert(key.clone(), Value::String(value.clone()));
+        }
+    }
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        changes.insert(key.clone(), Value::Null);
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let patch = json!({ "data": changes });
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            let cm = ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                data: Some(new.clone()),
+                ..ConfigMap::default()
+            };
+            api.create(&PostParams::default(), &cm)
+                .await
+                .with_context(|| format!("creating ConfigMap {name}"))?;
+            Ok(())
+        }
+        Err(err) => Err(err).with_context(|| format!("writing config values to ConfigMap {name}")),
+    }
+}

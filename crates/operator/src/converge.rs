@@ -1,0 +1,480 @@
+//! One convergence pass and the module runs it is made of.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hooks::{HookSet, OrderBinding};
+use reconciler::ApplyOptions;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::operator::Operator;
+use crate::render::render_module;
+use crate::status::ModuleState;
+
+/// What a module run needs from the store, taken under one lock.
+struct Prepared {
+    name: String,
+    objects: Vec<Value>,
+    checksum: String,
+    allow_empty: bool,
+}
+
+impl Operator {
+    /// Resolves enabled states, deletes newly disabled modules, runs every enabled module whose
+    /// inputs changed (or that has not run yet, or is due for a retry). `full` adds the global
+    /// `beforeAll`/`afterAll` hooks around it.
+    pub(crate) async fn converge(&mut self, full: bool) {
+        let started = Instant::now();
+        if full {
+            self.run_global(OrderBinding::BeforeAll).await;
+        }
+        let enabled = self.resolve_enabled().await;
+        for (key, on) in &enabled {
+            if !on {
+                self.disable_module(key).await;
+            }
+        }
+        for (key, on) in &enabled {
+            if *on && self.needs_run(key) {
+                self.run_module(key).await;
+            }
+        }
+        if full {
+            self.run_global(OrderBinding::AfterAll).await;
+            let elapsed = started.elapsed();
+            self.shared.metrics.convergence_total.inc();
+            self.shared
+                .metrics
+                .convergence_seconds
+                .with_label_values(&[] as &[&str])
+                .observe(elapsed.as_secs_f64());
+            let mut status = self.shared.status();
+            status.converged = true;
+            status.convergences += 1;
+            tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "modules converged");
+        }
+    }
+
+    async fn run_global(&self, binding: OrderBinding) {
+        if let Err(err) = self.hooks.run_order(&HookSet::Global, binding).await {
+            tracing::error!(binding = binding.as_str(), error = %err, "global hook failed");
+        }
+    }
+
+    /// Enabled state of every module, in order: flags, then the `enabled` script of modules still
+    /// enabled (which sees `global.enabledModules` = modules enabled so far).
+    async fn resolve_enabled(&mut self) -> Vec<(String, bool)> {
+        let candidates: Vec<(String, String, bool, String, Option<std::path::PathBuf>)> = {
+            let modules = self.shared.modules();
+            modules
+                .store
+                .enabled_states()
+                .into_iter()
+                .filter_map(|(key, state)| {
+                    let module = modules.set.by_key(&key)?;
+                    let source = format!("{:?}", state.source);
+                    Some((
+                        key,
+                        module.name.clone(),
+                        state.enabled,
+                        source,
+                        module.enabled_script.clone(),
+                    ))
+                })
+                .collect()
+        };
+        let mut enabled_names: Vec<String> = Vec::new();
+        let mut result = Vec::new();
+        for (key, name, on, mut source, script) in candidates {
+            let mut on = on;
+            if let (true, Some(script)) = (on, script) {
+                match self
+                    .run_enabled_script(&key, &name, &script, &enabled_names)
+                    .await
+                {
+                    Ok((verdict, reason)) => {
+                        on = verdict;
+                        source = match reason {
+                            Some(reason) => format!("EnabledScript: {reason}"),
+                            None => "EnabledScript".into(),
+                        };
+                    }
+                    Err(err) => {
+                        // Keep the previous decision; a broken script must not delete a module.
+                        let previous = self.runs.get(&key).and_then(|r| r.enabled).unwrap_or(false);
+                        tracing::error!(module = %name, error = %format!("{err:#}"), "enabled script failed; keeping the previous state");
+                        self.set_status(&key, |s| s.error = Some(format!("{err:#}")));
+                        on = previous;
+                        source = "EnabledScript (failed; previous state kept)".into();
+                    }
+                }
+            }
+            if on {
+                enabled_names.push(name.clone());
+            }
+            self.shared
+                .metrics
+                .module_enabled
+                .with_label_values(&[name.as_str()])
+                .set(i64::from(on));
+            self.set_status(&key, |s| {
+                s.enabled = on;
+                s.enabled_source = source.clone();
+            });
+            result.push((key, on));
+        }
+        self.shared
+            .modules()
+            .store
+            .set_enabled_modules(Some(enabled_names));
+        result
+    }
+
+    async fn run_enabled_script(
+        &self,
+        key: &str,
+        name: &str,
+        script: &std::path::Path,
+        enabled_so_far: &[String],
+    ) -> anyhow::Result<(bool, Option<String>)> {
+        let (values, config) = {
+            let mut modules = self.shared.modules();
+            modules
+                .store
+                .set_enabled_modules(Some(enabled_so_far.to_vec()));
+            (
+                modules.store.module_values(key)?,
+                modules.store.module_config_values(key)?,
+            )
+        };
+        let result =
+            hooks::run_enabled_script(script, name, &values, &config, Duration::from_secs(60))
+                .await?;
+        Ok((result.enabled, result.reason))
+    }
+
+    fn needs_run(&self, key: &str) -> bool {
+        let Some(run) = self.runs.get(key) else {
+            return true;
+        };
+        if !run.started || run.checksum.is_none() {
+            return run.retry_at.is_none_or(|at| at <= Instant::now());
+        }
+        if let Some(at) = run.retry_at {
+            return at <= Instant::now();
+        }
+        self.current_checksum(key).ok() != run.checksum
+    }
+
+    fn current_checksum(&self, key: &str) -> anyhow::Result<String> {
+        let modules = self.shared.modules();
+        let module = modules.set.by_key(key).context("unknown module")?;
+        Ok(modules.store.module_checksum(key, module.chart_files())?)
+    }
+
+    /// One module run: onStartup and bindings the first time, `beforeHelm`, render, apply
+    /// (prune included), `afterHelm`. Failures mark the module failed and schedule a retry.
+    pub(crate) async fn run_module(&mut self, key: &str) {
+        let started = Instant::now();
+        let name = self
+            .shared
+            .modules()
+            .store
+            .module_name(key)
+            .unwrap_or(key)
+            .to_string();
+        let outcome = self.run_module_steps(key, &name).await;
+        let elapsed = started.elapsed();
+        self.shared
+            .metrics
+            .module_run_seconds
+            .with_label_values(&[name.as_str()])
+            .observe(elapsed.as_secs_f64());
+        let run = self.runs.entry(key.to_string()).or_default();
+        run.enabled = Some(true);
+        match outcome {
+            Ok((checksum, report)) => {
+                run.checksum = Some(checksum.clone());
+                run.failures = 0;
+                run.retry_at = None;
+                let applied = report.object_writes();
+                let total = report.created.len()
+                    + report.updated.len()
+                    + report.recreated.len()
+                    + report.unchanged.len();
+                self.shared
+                    .metrics
+                    .module_objects_applied
+                    .with_label_values(&[name.as_str()])
+                    .inc_by(applied as u64);
+                self.shared
+                    .metrics
+                    .module_objects_pruned
+                    .with_label_values(&[name.as_str()])
+                    .inc_by(report.pruned.len() as u64);
+                tracing::info!(module = %name, applied, unchanged = report.unchanged.len(), pruned = report.pruned.len(), elapsed_ms = elapsed.as_millis() as u64, "module converged");
+                self.set_status(key, |s| {
+                    s.state = ModuleState::Ready;
+                    s.objects = total;
+                    s.objects_applied = applied;
+                    s.last_run_ms = elapsed.as_millis() as u64;
+                    s.checksum = checksum;
+                    s.error = None;
+                });
+            }
+            Err(err) => {
+                run.failures += 1;
+                let delay = backoff(
+                    self.settings.retry_initial,
+                    self.settings.retry_max,
+                    run.failures,
+                );
+                run.retry_at = Some(Instant::now() + delay);
+                let message = format!("{err:#}");
+                self.shared
+                    .metrics
+                    .module_run_errors
+                    .with_label_values(&[name.as_str()])
+                    .inc();
+                tracing::error!(module = %name, error = %message, retry_in_ms = delay.as_millis() as u64, "module run failed");
+                self.set_status(key, |s| {
+                    s.state = ModuleState::Failed;
+                    s.last_run_ms = elapsed.as_millis() as u64;
+                    s.error = Some(message);
+                });
+            }
+        }
+    }
+
+    async fn run_module_steps(
+        &mut self,
+        key: &str,
+        name: &str,
+    ) -> anyhow::Result<(String, reconciler::ApplyReport)> {
+        let set = HookSet::Module(name.to_string());
+        let first = !self.runs.get(key).is_some_and(|r| r.started);
+        if first {
+            self.hooks
+                .run_order(&set, OrderBinding::OnStartup)
+                .await
+                .context("onStartup hook failed")?;
+            self.hooks
+                .enable_kubernetes(&set)
+                .await
+                .context("enabling kubernetes bindings")?;
+            self.hooks.enable_schedules(&set);
+            self.runs.entry(key.to_string()).or_default().started = true;
+        }
+        self.hooks
+            .run_order(&set, OrderBinding::BeforeHelm)
+            .await
+            .context("beforeHelm hook failed")?;
+        let prepared = self.prepare(key)?;
+        let opts = ApplyOptions {
+            checksum: prepared.checksum.clone(),
+            allow_empty: prepared.allow_empty,
+            default_namespace: None,
+        };
+        let report = self
+            .reconciler
+            .apply_module(&prepared.name, prepared.objects, &opts)
+            .await
+            .with_context(|| format!("applying module {name}"))?;
+        self.hooks
+            .run_order(&set, OrderBinding::AfterHelm)
+            .await
+            .context("afterHelm hook failed")?;
+        Ok((prepared.checksum, report))
+    }
+
+    /// Renders a module with its current values and computes its checksum, under one lock so
+    /// both describe the same values.
+    fn prepare(&self, key: &str) -> anyhow::Result<Prepared> {
+        let modules = self.shared.modules();
+        let module = modules.set.by_key(key).context("unknown module")?;
+        let objects = render_module(&modules, key, &self.settings.namespace)?
+            .into_iter()
+            .map(|o| o.object)
+            .collect();
+        let checksum = modules.store.module_checksum(key, module.chart_files())?;
+        Ok(Prepared {
+            name: module.name.clone(),
+            objects,
+            checksum,
+            allow_empty: module.chart.allow_empty_render,
+        })
+    }
+
+    /// A disabled module: if it ran or left an inventory, `beforeDeleteHelm`, delete its
+    /// objects, `afterDeleteHelm`, and stop its bindings.
+    async fn disable_module(&mut self, key: &str) {
+        let name = self
+            .shared
+            .modules()
+            .store
+            .module_name(key)
+            .unwrap_or(key)
+            .to_string();
+        let was = self.runs.get(key).and_then(|r| r.enabled);
+        if was == Some(false) {
+            return;
+        }
+        let has_inventory = match self.reconciler.inventory(&name).await {
+            Ok(inventory) => inventory.is_some(),
+            Err(err) => {
+                tracing::error!(module = %name, error = %err, "cannot read the inventory; not deleting");
+                return;
+            }
+        };
+        let set = HookSet::Module(name.clone());
+        let result: anyhow::Result<usize> = async {
+            if has_inventory || was == Some(true) {
+                self.hooks
+                    .run_order(&set, OrderBinding::BeforeDeleteHelm)
+                    .await
+                    .context("beforeDeleteHelm hook failed")?;
+                let report = self.reconciler.delete_module(&name).await?;
+                self.hooks
+                    .run_order(&set, OrderBinding::AfterDeleteHelm)
+                    .await
+                    .context("afterDeleteHelm hook failed")?;
+                return Ok(report.deleted.len());
+            }
+            Ok(0)
+        }
+        .await;
+        match result {
+            Ok(deleted) => {
+                self.hooks.disable(&set);
+                self.runs.insert(
+                    key.to_string(),
+                    crate::operator::ModuleRun {
+                        enabled: Some(false),
+                        ..Default::default()
+                    },
+                );
+                if deleted > 0 {
+                    tracing::info!(module = %name, deleted, "module disabled; its objects were deleted");
+                }
+                self.set_status(key, |s| {
+                    s.state = ModuleState::Disabled;
+                    s.objects = 0;
+                    s.error = None;
+                });
+            }
+            Err(err) => {
+                self.shared
+                    .metrics
+                    .module_delete_errors
+                    .with_label_values(&[name.as_str()])
+                    .inc();
+                let message = format!("{err:#}");
+                tracing::error!(module = %name, error = %message, "module deletion failed");
+                self.set_status(key, |s| {
+                    s.state = ModuleState::Failed;
+                    s.error = Some(message);
+                });
+            }
+        }
+    }
+
+    /// Re-applies a module whose objects drifted, with its current values and without hooks.
+    pub(crate) async fn repair_drift(&mut self, name: &str) {
+        let key = {
+            let modules = self.shared.modules();
+            modules.set.get(name).map(|m| m.key.clone())
+        };
+        let Some(key) = key else { return };
+        let ready = self.runs.get(&key).is_some_and(|r| {
+            r.enabled == Some(true) && r.checksum.is_some() && r.retry_at.is_none()
+        });
+        if !ready {
+            return;
+        }
+        let result = async {
+            let prepared = self.prepare(&key)?;
+            let opts = ApplyOptions {
+                checksum: prepared.checksum,
+                allow_empty: prepared.allow_empty,
+                default_namespace: None,
+            };
+            Ok::<_, anyhow::Error>(
+                self.reconciler
+                    .apply_module(name, prepared.objects, &opts)
+                    .await?,
+            )
+        }
+        .await;
+        match result {
+            Ok(report) => {
+                self.shared
+                    .metrics
+                    .module_drift_repairs
+                    .with_label_values(&[name])
+                    .inc();
+                tracing::info!(module = %name, repaired = report.object_writes(), "drift repaired");
+            }
+            Err(err) => {
+                tracing::error!(module = %name, error = %format!("{err:#}"), "drift repair failed")
+            }
+        }
+    }
+
+    /// Deletes the objects of inventories whose module no longer exists on disk.
+    pub(crate) async fn purge_orphan_inventories(&self) {
+        let known: Vec<String> = self
+            .shared
+            .modules()
+            .set
+            .modules
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(self.client.clone(), &self.settings.namespace);
+        let listed = secrets
+            .list_metadata(&kube::api::ListParams::default().labels(reconciler::INVENTORY_LABEL))
+            .await;
+        let orphans = match listed {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .filter_map(|s| s.metadata.labels?.get(reconciler::INVENTORY_LABEL).cloned())
+                .filter(|m| !known.contains(m))
+                .collect::<Vec<_>>(),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list inventories; skipping the orphan purge");
+                return;
+            }
+        };
+        for module in orphans {
+            match self.reconciler.delete_module(&module).await {
+                Ok(report) => {
+                    tracing::info!(module = %module, deleted = report.deleted.len(), "module no longer exists; its objects were deleted")
+                }
+                Err(err) => {
+                    tracing::error!(module = %module, error = %err, "purging a removed module failed")
+                }
+            }
+        }
+    }
+}
+
+/// Capped exponential backoff: `initial`, 2×, 4×, … up to `max`.
+pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    initial.saturating_mul(factor).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = Duration::from_secs;
+        let delays: Vec<_> = (1..=5).map(|n| backoff(s(5), s(30), n)).collect();
+        assert_eq!(delays, vec![s(5), s(10), s(20), s(30), s(30)]);
+    }
+}

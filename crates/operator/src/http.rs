@@ -1,0 +1,88 @@
+//! The operator's HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/modules`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use hooks::MetricsStorage;
+use tokio::sync::watch;
+
+use crate::shared::Shared;
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Operator state and metrics.
+    pub shared: Arc<Shared>,
+    /// Hook metrics.
+    pub hook_metrics: Arc<MetricsStorage>,
+}
+
+/// The router, separate from serving it so tests can drive it.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/modules", get(modules))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    let mut body = state.shared.metrics.render();
+    body.push_str(&state.hook_metrics.render_engine_metrics());
+    body.push_str(&state.hook_metrics.render_hook_metrics());
+    ([("content-type", "text/plain; version=0.0.4")], body)
+}
+
+/// 200 once the first convergence finished; a standby replica (`--ha`, not leading) is ready
+/// too, so a rollout does not wait for it to win the lease.
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    let status = state.shared.status();
+    if status.converged || !status.leader {
+        (
+            StatusCode::OK,
+            if status.leader { "ready" } else { "standby" },
+        )
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "converging")
+    }
+}
+
+async fn modules(State(state): State<HttpState>) -> impl IntoResponse {
+    Json(state.shared.status().clone())
+}
+
+/// Binds `addr` and serves until `shutdown` turns true. Returns the bound address.
+pub async fn serve(
+    addr: SocketAddr,
+    state: HttpState,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (ADDON_OPERATOR_LISTEN_ADDRESS/PORT)"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let app = router(state);
+    tokio::spawn(async move {
+        let stop = async move {
+            while shutdown.changed().await.is_ok() {
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        };
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %err, "HTTP server failed");
+        }
+    });
+    Ok(bound)
+}

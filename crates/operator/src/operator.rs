@@ -1,0 +1,379 @@
+//! The convergence loop: one `main` sequence that reacts to the ConfigMap, hook values
+//! patches, drift and file changes, and re-runs exactly the modules whose inputs changed.
+//!
+//! # Guarantees
+//! - Module runs are sequential (addon-operator's `main` queue); a failing module is marked
+//!   failed and retried with backoff, and never stops the others.
+//! - An invalid ConfigMap change is rejected as a whole: the last good values stay and nothing
+//!   is rendered, applied or deleted because of it.
+//! - A module whose checksum (effective values + chart files) did not change is not run, so it
+//!   causes no API writes.
+//! - Shutdown is checked between steps: a running apply finishes first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hooks::{HookEngine, HookSet, OrderBinding};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{Api, Client};
+use reconciler::Reconciler;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use values::ConfigValues;
+
+use crate::configmap;
+use crate::shared::{Event, Shared};
+use crate::status::{ModuleState, ModuleStatus};
+
+/// Settings of one operator instance.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Operator namespace: release namespace, ConfigMap and inventories live here.
+    pub namespace: String,
+    /// Name of the ConfigMap.
+    pub config_map: String,
+    /// Global hooks directory.
+    pub global_hooks_dir: std::path::PathBuf,
+    /// First retry delay of a failed module (doubles up to `retry_max`).
+    pub retry_initial: Duration,
+    /// Retry delay cap.
+    pub retry_max: Duration,
+    /// Debounce of drift events.
+    pub drift_debounce: Duration,
+}
+
+/// Per-module bookkeeping of the loop.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ModuleRun {
+    /// onStartup ran and bindings are enabled.
+    pub started: bool,
+    /// Checksum of the last successful run.
+    pub checksum: Option<String>,
+    /// Last resolved enabled state (`None`: not resolved yet).
+    pub enabled: Option<bool>,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// When a failed module may be retried.
+    pub retry_at: Option<Instant>,
+}
+
+/// The running operator.
+pub struct Operator {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) events: mpsc::UnboundedReceiver<Event>,
+    pub(crate) client: Client,
+    pub(crate) reconciler: Reconciler,
+    pub(crate) hooks: Arc<HookEngine>,
+    pub(crate) settings: Settings,
+    pub(crate) cm_api: Api<ConfigMap>,
+    /// ConfigMap data as last seen or written.
+    pub(crate) cm_data: BTreeMap<String, String>,
+    pub(crate) runs: BTreeMap<String, ModuleRun>,
+}
+
+impl Operator {
+    /// Builds the operator around loaded modules; nothing runs until [`Operator::start`].
+    pub fn new(
+        shared: Arc<Shared>,
+        events: mpsc::UnboundedReceiver<Event>,
+        client: Client,
+        hooks: Arc<HookEngine>,
+        settings: Settings,
+    ) -> Self {
+        let reconciler = Reconciler::new(client.clone(), settings.namespace.clone());
+        let cm_api = Api::namespaced(client.clone(), &settings.namespace);
+        Operator {
+            shared,
+            events,
+            client,
+            reconciler,
+            hooks,
+            settings,
+            cm_api,
+            cm_data: BTreeMap::new(),
+            runs: BTreeMap::new(),
+        }
+    }
+
+    /// The startup sequence: ConfigMap, hooks, global onStartup, global bindings, then the first
+    /// full convergence (`beforeAll` → modules in order → `afterAll`).
+    ///
+    /// # Errors
+    /// An invalid ConfigMap at startup, a hook with an invalid config, a failing global
+    /// `onStartup` hook or a global binding to an unknown kind (like addon-operator, the
+    /// operator does not start half-configured).
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        self.ensure_namespace().await?;
+        let data = self
+            .cm_api
+            .get_opt(&self.settings.config_map)
+            .await
+            .with_context(|| {
+                format!(
+                    "reading ConfigMap {}/{}",
+                    self.settings.namespace, self.settings.config_map
+                )
+            })?
+            .map(|cm| cm.data.unwrap_or_default());
+        self.apply_config_data(data.clone(), true)?;
+        self.load_hooks().await?;
+        self.hooks
+            .run_order(&HookSet::Global, OrderBinding::OnStartup)
+            .await
+            .context("global onStartup hook failed")?;
+        self.hooks.enable_schedules(&HookSet::Global);
+        self.hooks
+            .enable_kubernetes(&HookSet::Global)
+            .await
+            .context("enabling global kubernetes bindings")?;
+        self.purge_orphan_inventories().await;
+        self.converge(true).await;
+        Ok(())
+    }
+
+    /// Spawns the ConfigMap and drift watches that feed the loop.
+    pub fn spawn_watches(&self) {
+        let shared = self.shared.clone();
+        let stream = configmap::watch(self.cm_api.clone(), &self.settings.config_map);
+        tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(data) = futures::StreamExt::next(&mut stream).await {
+                shared.send(Event::ConfigMap(data));
+            }
+        });
+        let shared = self.shared.clone();
+        let mut drift = self.reconciler.drift_watch(self.settings.drift_debounce);
+        tokio::spawn(async move {
+            while let Some(event) = drift.recv().await {
+                shared.send(Event::Drift(event.module));
+            }
+        });
+    }
+
+    /// Reacts to events until `shutdown` turns true or `leading` turns false.
+    ///
+    /// # Errors
+    /// Leadership was lost: the caller must stop at once.
+    pub async fn run_loop(
+        &mut self,
+        mut shutdown: watch::Receiver<bool>,
+        mut leading: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if !*leading.borrow() {
+                anyhow::bail!("lost the leader lease; stopping all work");
+            }
+            let retry_at = self.next_retry();
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = leading.changed() => {}
+                event = self.events.recv() => match event {
+                    Some(event) => self.handle(event).await,
+                    None => return Ok(()),
+                },
+                _ = sleep_until(retry_at) => self.converge(false).await,
+            }
+        }
+    }
+
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::ConfigMap(data) => match self.apply_config_data(data, false) {
+                Ok(full) => self.converge(full).await,
+                Err(err) => {
+                    tracing::error!(error = %format!("{err:#}"), "ConfigMap change rejected; keeping the last good values")
+                }
+            },
+            Event::ValuesChanged { config } => {
+                if config {
+                    self.persist_config().await;
+                }
+                self.converge(false).await;
+            }
+            Event::Drift(module) => self.repair_drift(&module).await,
+            Event::FilesChanged => self.reload_files().await,
+        }
+    }
+
+    /// Decodes and applies ConfigMap data. Returns whether `global` or enabled flags changed
+    /// (a full convergence with `beforeAll`/`afterAll`).
+    fn apply_config_data(
+        &mut self,
+        data: configmap::ConfigData,
+        startup: bool,
+    ) -> anyhow::Result<bool> {
+        let data = data.unwrap_or_default();
+        let result = {
+            let mut modules = self.shared.modules();
+            let known = modules.store.known_keys();
+            ConfigValues::decode(&data, &known)
+                .and_then(|config| modules.store.apply_config(config))
+        };
+        let name = format!(
+            "ConfigMap {}/{}",
+            self.settings.namespace, self.settings.config_map
+        );
+        match result {
+            Ok(change) => {
+                self.cm_data = data;
+                self.shared.status().config_error = None;
+                if !change.is_empty() {
+                    tracing::info!(global = change.global, modules = ?change.modules, enabled = ?change.enabled, "config values changed");
+                }
+                Ok(change.global || !change.enabled.is_empty())
+            }
+            Err(errors) => {
+                let message = format!("{name} is invalid: {errors}");
+                if !startup {
+                    self.shared.metrics.config_values_errors.inc();
+                    self.shared.status().config_error = Some(message.clone());
+                }
+                Err(anyhow::anyhow!(message))
+            }
+        }
+    }
+
+    /// Writes config values changed by hooks back to the ConfigMap.
+    async fn persist_config(&mut self) {
+        let encoded = self.shared.modules().store.config_values().encode();
+        let encoded = match encoded {
+            Ok(data) => data,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode config values");
+                return;
+            }
+        };
+        match configmap::persist(
+            &self.cm_api,
+            &self.settings.config_map,
+            &self.cm_data,
+            &encoded,
+        )
+        .await
+        {
+            Ok(()) => self.cm_data = encoded,
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "cannot persist config values")
+            }
+        }
+    }
+
+    /// Loads the global hooks and every module's hooks; an invalid hook config is fatal.
+    async fn load_hooks(&mut self) -> anyhow::Result<()> {
+        let dir = self.settings.global_hooks_dir.clone();
+        if dir.is_dir() {
+            let hooks = self
+                .hooks
+                .load(HookSet::Global, &dir)
+                .await
+                .context("loading global hooks")?;
+            tracing::info!(count = hooks.len(), dir = %dir.display(), "global hooks loaded");
+        }
+        let module_dirs: Vec<(String, std::path::PathBuf)> = {
+            let modules = self.shared.modules();
+            modules
+                .set
+                .modules
+                .iter()
+                .filter_map(|m| m.hooks_dir.clone().map(|d| (m.name.clone(), d)))
+                .collect()
+        };
+        for (name, dir) in module_dirs {
+            self.hooks
+                .load(HookSet::Module(name.clone()), &dir)
+                .await
+                .with_context(|| format!("loading hooks of module {name}"))?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_namespace(&self) -> anyhow::Result<()> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        if api
+            .get_opt(&self.settings.namespace)
+            .await
+            .context("reading the operator namespace")?
+            .is_none()
+        {
+            anyhow::bail!(
+                "operator namespace {} does not exist (create it, or set ADDON_OPERATOR_NAMESPACE)",
+                self.settings.namespace
+            );
+        }
+        Ok(())
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        self.runs.values().filter_map(|r| r.retry_at).min()
+    }
+
+    /// Records a module's status row.
+    pub(crate) fn set_status(&self, key: &str, update: impl FnOnce(&mut ModuleStatus)) {
+        let row = {
+            let modules = self.shared.modules();
+            modules.set.by_key(key).map(|m| (m.name.clone(), m.order))
+        };
+        let Some((name, order)) = row else { return };
+        let mut status = self.shared.status();
+        let entry = status
+            .modules
+            .entry(name.clone())
+            .or_insert_with(|| ModuleStatus {
+                name,
+                key: key.to_string(),
+                order,
+                enabled: false,
+                enabled_source: String::new(),
+                state: ModuleState::Pending,
+                objects: 0,
+                objects_applied: 0,
+                last_run_ms: 0,
+                checksum: String::new(),
+                error: None,
+            });
+        update(entry);
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Operator {
+    /// Re-reads the module set from disk (the `dev` file watch) keeping config values, then
+    /// re-runs the modules whose checksum changed. A broken edit is reported and the last good
+    /// module set stays in use.
+    pub(crate) async fn reload_files(&mut self) {
+        let source = {
+            let modules = self.shared.modules();
+            modules.source.clone()
+        };
+        let reloaded = crate::moduleset::LoadedModules::load(&source).and_then(|mut fresh| {
+            let config = self.shared.modules().store.config_values().clone();
+            fresh
+                .store
+                .apply_config(config)
+                .context("config values do not fit the edited modules")?;
+            Ok(fresh)
+        });
+        match reloaded {
+            Ok(fresh) => {
+                *self.shared.modules() = fresh;
+                tracing::info!("module files changed; re-rendering what changed");
+                self.converge(false).await;
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "module files changed but cannot be loaded; keeping the last good set")
+            }
+        }
+    }
+}

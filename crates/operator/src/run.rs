@@ -1,0 +1,213 @@
+//! `addon-operator run`: connect to a cluster and keep the module set converged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hooks::{EngineOptions, HookEngine};
+use kube::Client;
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::RunArgs;
+use crate::host::Host;
+use crate::http::{self, HttpState};
+use crate::leader::{self, LeaseTiming};
+use crate::metrics::Metrics;
+use crate::moduleset::LoadedModules;
+use crate::operator::{Operator, Settings};
+use crate::shared::Shared;
+use crate::status::ModuleStatus;
+
+/// Name of the Lease used by `--ha`, as in addon-operator.
+pub const LEASE_NAME: &str = "addon-operator-leader-election";
+
+/// How long [`operate`] keeps going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Until SIGTERM/SIGINT.
+    Serve,
+    /// One convergence, then return its summary (`dev --once`).
+    Once,
+}
+
+/// Runs the command.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = connect(args.kubeconfig.as_deref()).await?;
+    operate(client, &args, Mode::Serve).await.map(|_| ())
+}
+
+/// A client from `--kubeconfig`, else `KUBECONFIG`/`~/.kube/config`, else in-cluster config.
+pub async fn connect(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "no cluster configuration found (set KUBECONFIG, pass --kubeconfig, or run in a pod)",
+        )?,
+    };
+    Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// Loads the modules and runs the operator on `client` in `mode`; returns the module rows.
+pub async fn operate(
+    client: Client,
+    args: &RunArgs,
+    mode: Mode,
+) -> anyhow::Result<Vec<ModuleStatus>> {
+    let modules = LoadedModules::load(&args.source)?;
+    let metrics = Metrics::new("addon_operator_").context("registering metrics")?;
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared::new(modules, metrics, events_tx));
+    let engine_opts = EngineOptions {
+        timeout: Duration::from_secs_f64(args.hook_timeout),
+        retry_initial: Duration::from_secs_f64(args.hook_retry_delay),
+        retry_max: Duration::from_secs(30).max(Duration::from_secs_f64(args.hook_retry_delay)),
+        tmp_dir: args.tmp_dir.clone(),
+        ..EngineOptions::default()
+    };
+    std::fs::create_dir_all(&args.tmp_dir)
+        .with_context(|| format!("creating the hooks temp dir {}", args.tmp_dir.display()))?;
+    let hooks = Arc::new(HookEngine::new(
+        Arc::new(Host(shared.clone())),
+        Some(client.clone()),
+        engine_opts,
+    ));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    if mode == Mode::Serve {
+        spawn_signal_handler(shutdown_tx.clone());
+        let addr: SocketAddr = format!("{}:{}", args.listen_address, args.listen_port)
+            .parse()
+            .with_context(|| {
+                format!(
+                    "invalid listen address {}:{}",
+                    args.listen_address, args.listen_port
+                )
+            })?;
+        let state = HttpState {
+            shared: shared.clone(),
+            hook_metrics: hooks.metrics(),
+        };
+        let bound = http::serve(addr, state, shutdown_rx.clone()).await?;
+        tracing::info!(address = %bound, "serving /metrics, /healthz, /readyz, /modules");
+    }
+    let leading = elect(&client, args, shared.clone(), shutdown_rx.clone()).await?;
+    if *shutdown_rx.borrow() {
+        return Ok(Vec::new());
+    }
+    let settings = Settings {
+        namespace: args.source.namespace.clone(),
+        config_map: args.config_map.clone(),
+        global_hooks_dir: args.source.global_hooks_dir.clone(),
+        retry_initial: Duration::from_secs_f64(args.module_retry_delay),
+        retry_max: Duration::from_secs(30).max(Duration::from_secs_f64(args.module_retry_delay)),
+        drift_debounce: Duration::from_millis(300),
+    };
+    let mut operator = Operator::new(shared.clone(), events_rx, client, hooks.clone(), settings);
+    let result = async {
+        operator.start().await?;
+        if mode == Mode::Once {
+            return Ok(());
+        }
+        operator.spawn_watches();
+        if args.watch_files {
+            crate::filewatch::spawn(shared.clone(), shutdown_rx.clone());
+        }
+        operator.run_loop(shutdown_rx.clone(), leading).await
+    }
+    .await;
+    hooks.shutdown();
+    shutdown_tx.send_replace(true);
+    result?;
+    tracing::info!("stopped");
+    let rows = shared.status().modules.values().cloned().collect();
+    Ok(rows)
+}
+
+/// Without `--ha`: always leading. With it: waits until this replica holds the Lease (or
+/// shutdown), and keeps renewing it in the background.
+async fn elect(
+    client: &Client,
+    args: &RunArgs,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<watch::Receiver<bool>> {
+    if !args.ha {
+        shared.status().leader = true;
+        let (tx, rx) = watch::channel(true);
+        std::mem::forget(tx); // leadership never changes without --ha
+        return Ok(rx);
+    }
+    let identity = args.pod_name.clone().unwrap_or_else(default_identity);
+    let api = kube::Api::namespaced(client.clone(), &args.source.namespace);
+    let timing = LeaseTiming {
+        duration: Duration::from_secs_f64(args.lease_duration),
+        renew_deadline: Duration::from_secs_f64(args.lease_duration * 30.0 / 35.0),
+        retry: Duration::from_secs_f64((args.lease_duration / 3.5).max(0.1)),
+    };
+    let (tx, mut rx) = watch::channel(false);
+    tracing::info!(identity = %identity, lease = LEASE_NAME, "waiting for the leader lease");
+    tokio::spawn(leader::run(
+        api,
+        LEASE_NAME.into(),
+        identity,
+        timing,
+        tx,
+        shutdown.clone(),
+    ));
+    loop {
+        if *rx.borrow() {
+            break;
+        }
+        tokio::select! {
+            changed = rx.changed() => changed.context("leader election stopped")?,
+            _ = shutdown.changed() => return Ok(rx),
+        }
+    }
+    shared.status().leader = true;
+    tracing::info!("leading: this replica converges");
+    Ok(rx)
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{}-{}",
+        if host.is_empty() {
+            "addon-operator"
+        } else {
+            &host
+        },
+        std::process::id()
+    )
+}
+
+/// SIGTERM/SIGINT: finish the running step and stop; a second signal exits at once.
+fn spawn_signal_handler(shutdown: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("signal received: finishing the running step, then stopping");
+        shutdown.send_replace(true);
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}
