@@ -30,43 +30,59 @@ pub fn router() -> Router<AppState> {
         .route("/counts", get(counts))
         .route(
             "/reset-counts",
-            post(|State(st): State<AppState>| async move { ok(st.controls().reset_counts()) }),
+            post(|State(st): State<AppState>| async move {
+                st.controls().reset_counts();
+                ok()
+            }),
         )
         .route(
             "/close-watches",
-            post(|State(st): State<AppState>| async move { ok(st.controls().close_watches()) }),
+            post(|State(st): State<AppState>| async move {
+                st.controls().close_watches();
+                ok()
+            }),
         )
         .route("/close-watches-every", post(close_every))
         .route("/fail-next", post(fail_next))
         .route("/fail-percent", post(fail_percent))
         .route(
             "/conflict-next-write",
-            post(
-                |State(st): State<AppState>| async move { ok(st.controls().conflict_next_write()) },
-            ),
+            post(|State(st): State<AppState>| async move {
+                st.controls().conflict_next_write();
+                ok()
+            }),
         )
         .route("/latency", post(latency))
         .route(
             "/clear-faults",
-            post(|State(st): State<AppState>| async move { ok(st.controls().clear_faults()) }),
+            post(|State(st): State<AppState>| async move {
+                st.controls().clear_faults();
+                ok()
+            }),
         )
 }
 
-fn ok(_: ()) -> Response {
+fn ok() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-fn number(p: &Params, k: &str, default: Option<u64>) -> Result<u64, Response> {
+fn number(p: &Params, k: &str, default: Option<u64>) -> Result<u64, ApiError> {
     match p.get(k) {
         Some(v) => v.parse().map_err(|_| {
             ApiError::bad_request(format!(
                 "invalid {k} {v:?}: expected a non-negative integer"
             ))
-            .into_response()
         }),
-        None => default.ok_or_else(|| {
-            ApiError::bad_request(format!("missing query parameter {k}")).into_response()
-        }),
+        None => {
+            default.ok_or_else(|| ApiError::bad_request(format!("missing query parameter {k}")))
+        }
+    }
+}
+
+fn reply(result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => ok(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -86,52 +102,46 @@ async fn counts(State(st): State<AppState>) -> Response {
 }
 
 async fn close_every(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
-    match number(&p, "ms", None) {
-        Ok(ms) => ok(st.controls().close_watches_every(Duration::from_millis(ms))),
-        Err(r) => r,
+    reply(
+        number(&p, "ms", None)
+            .map(|ms| st.controls().close_watches_every(Duration::from_millis(ms))),
+    )
+}
+
+fn code(p: &Params) -> Result<u16, ApiError> {
+    match number(p, "code", Some(500))? {
+        500 => Ok(500),
+        429 => Ok(429),
+        other => Err(ApiError::bad_request(format!(
+            "invalid code {other}: expected 500 or 429"
+        ))),
     }
 }
 
-fn code(p: &Params) -> Result<u16, Response> {
-    let c = number(p, "code", Some(500))?;
-    match c {
-        500 | 429 => Ok(c as u16),
-        other => Err(
-            ApiError::bad_request(format!("invalid code {other}: expected 500 or 429"))
-                .into_response(),
-        ),
-    }
+/// The count, code and optional verb/resource filter of a fault request.
+fn fault(p: &Params, count_key: &str, default: Option<u64>) -> Result<(u32, u16), ApiError> {
+    let n = number(p, count_key, default)?;
+    let n = u32::try_from(n)
+        .map_err(|_| ApiError::bad_request(format!("{count_key} {n} is too large")))?;
+    Ok((n, code(p)?))
 }
 
 async fn fail_next(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
-    let parsed = number(&p, "n", Some(1)).and_then(|n| Ok((n, code(&p)?)));
-    match parsed {
-        Ok((n, c)) => ok(st.controls().fail_next(
-            n as u32,
-            p.get("verb").map(String::as_str),
-            p.get("resource").map(String::as_str),
-            c,
-        )),
-        Err(r) => r,
-    }
+    let (verb, resource) = (
+        p.get("verb").map(String::as_str),
+        p.get("resource").map(String::as_str),
+    );
+    reply(fault(&p, "n", Some(1)).map(|(n, c)| st.controls().fail_next(n, verb, resource, c)))
 }
 
 async fn fail_percent(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
-    let parsed = number(&p, "percent", None).and_then(|n| Ok((n, code(&p)?)));
-    match parsed {
-        Ok((n, c)) => ok(st.controls().fail_percent(
-            n as u32,
-            p.get("verb").map(String::as_str),
-            p.get("resource").map(String::as_str),
-            c,
-        )),
-        Err(r) => r,
-    }
+    let (verb, resource) = (
+        p.get("verb").map(String::as_str),
+        p.get("resource").map(String::as_str),
+    );
+    reply(fault(&p, "percent", None).map(|(n, c)| st.controls().fail_percent(n, verb, resource, c)))
 }
 
 async fn latency(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
-    match number(&p, "ms", None) {
-        Ok(ms) => ok(st.controls().set_latency(Duration::from_millis(ms))),
-        Err(r) => r,
-    }
+    reply(number(&p, "ms", None).map(|ms| st.controls().set_latency(Duration::from_millis(ms))))
 }

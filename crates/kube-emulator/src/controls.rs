@@ -53,10 +53,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Ok(mut task) = self.close_task.lock() {
-            if let Some(t) = task.take() {
-                t.abort();
-            }
+        if let Ok(mut task) = self.close_task.lock()
+            && let Some(t) = task.take()
+        {
+            t.abort();
         }
     }
 }
@@ -226,15 +226,14 @@ impl Controls {
             code = Some(rule.2);
         }
         faults.next.retain(|(n, _, _)| *n > 0);
-        if code.is_none() {
-            if let Some((p, m, c, bucket)) = faults.percent.as_mut() {
-                if m.matches(verb, resource) {
-                    *bucket += *p;
-                    if *bucket >= 100 {
-                        *bucket -= 100;
-                        code = Some(*c);
-                    }
-                }
+        if code.is_none()
+            && let Some((p, m, c, bucket)) = faults.percent.as_mut()
+            && m.matches(verb, resource)
+        {
+            *bucket += *p;
+            if *bucket >= 100 {
+                *bucket -= 100;
+                code = Some(*c);
             }
         }
         let err = match code {

@@ -34,6 +34,8 @@
 //! # });
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod admin;
 mod api;
 mod controls;

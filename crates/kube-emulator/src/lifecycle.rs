@@ -127,21 +127,21 @@ pub fn delete(
     let Some(old) = store.get(&info.key(), scoped_ns, name).cloned() else {
         return Err(ApiError::not_found(&info.group, &info.plural, name));
     };
-    if let Some(uid) = &o.uid {
-        if uid != meta::meta_str(&old, "uid") {
-            return Err(ApiError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::meta_str(&old, "uid")
-                ),
-            ));
-        }
+    if let Some(uid) = &o.uid
+        && uid != meta::meta_str(&old, "uid")
+    {
+        return Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta::meta_str(&old, "uid")
+            ),
+        ));
     }
-    if let Some(rv) = &o.resource_version {
-        if rv != meta::meta_str(&old, "resourceVersion") {
-            return Err(ApiError::conflict(&info.group, &info.plural, name));
-        }
+    if let Some(rv) = &o.resource_version
+        && rv != meta::meta_str(&old, "resourceVersion")
+    {
+        return Err(ApiError::conflict(&info.group, &info.plural, name));
     }
     if o.dry_run {
         return Ok((old, false));

@@ -44,14 +44,14 @@ async fn main() -> ExitCode {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
-    if let Some(path) = &args.kubeconfig_out {
-        if let Err(e) = emu.write_kubeconfig(path) {
-            eprintln!(
-                "kube-emulator: failed to write the kubeconfig {}: {e}",
-                path.display()
-            );
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.kubeconfig_out
+        && let Err(e) = emu.write_kubeconfig(path)
+    {
+        eprintln!(
+            "kube-emulator: failed to write the kubeconfig {}: {e}",
+            path.display()
+        );
+        return ExitCode::FAILURE;
     }
     let mut out = std::io::stdout();
     // The URL is the first stdout line; tests and scripts read it.

@@ -157,10 +157,10 @@ pub fn create(
     m.insert("uid".into(), json!(meta::new_uid()));
     m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
     m.insert("generation".into(), json!(1));
-    if info.status {
-        if let Some(map) = body.as_object_mut() {
-            map.remove("status");
-        }
+    if info.status
+        && let Some(map) = body.as_object_mut()
+    {
+        map.remove("status");
     }
     lifecycle::initial_status(info, &mut body);
     let api_version = info.api_version();

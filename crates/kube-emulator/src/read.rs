@@ -76,7 +76,7 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
             "invalid continue token {token:?}: pass back the metadata.continue of the previous page"
         ))
     };
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes = (0..token.len())
@@ -136,14 +136,14 @@ pub fn list(
     }
     drop(store);
     let mut metadata = json!({"resourceVersion": rv});
-    if remaining > 0 {
-        if let Some(last) = items.last() {
-            metadata["continue"] = json!(encode_continue(
-                meta::meta_str(last, "namespace"),
-                meta::meta_str(last, "name")
-            ));
-            metadata["remainingItemCount"] = json!(remaining);
-        }
+    if remaining > 0
+        && let Some(last) = items.last()
+    {
+        metadata["continue"] = json!(encode_continue(
+            meta::meta_str(last, "namespace"),
+            meta::meta_str(last, "name")
+        ));
+        metadata["remainingItemCount"] = json!(remaining);
     }
     let items: Vec<Value> = items.into_iter().map(|o| present(info, o)).collect();
     if as_table {

@@ -238,20 +238,19 @@ impl Emulator {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(mut server) = self.server.take() {
-            if tokio::time::timeout(Duration::from_secs(2), &mut server)
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut server)
                 .await
                 .is_err()
-            {
-                server.abort();
-            }
+        {
+            server.abort();
         }
         if let Some(p) = self.persister.take() {
             p.abort();
-            if let Some(path) = &self.state.inner.config.state_file {
-                if let Err(e) = persistence::save(&self.state, path) {
-                    tracing::error!(error = %e, "kube-emulator failed to save its state at shutdown");
-                }
+            if let Some(path) = &self.state.inner.config.state_file
+                && let Err(e) = persistence::save(&self.state, path)
+            {
+                tracing::error!(error = %e, "kube-emulator failed to save its state at shutdown");
             }
         }
     }

@@ -82,7 +82,7 @@ pub struct ApiError {
     /// Human-readable message, as kube-apiserver would phrase it.
     pub message: String,
     /// `details.group`/`details.kind`/`details.name` when about one object.
-    pub details: Option<(String, String, String)>,
+    pub details: Option<Box<(String, String, String)>>,
     /// `details.causes`.
     pub causes: Vec<Cause>,
 }
@@ -168,7 +168,11 @@ impl ApiError {
 
     /// Sets `details` (group, kind-or-resource, name).
     pub fn with_details(mut self, group: &str, kind: &str, name: &str) -> ApiError {
-        self.details = Some((group.to_string(), kind.to_string(), name.to_string()));
+        self.details = Some(Box::new((
+            group.to_string(),
+            kind.to_string(),
+            name.to_string(),
+        )));
         self
     }
 
@@ -184,7 +188,8 @@ impl ApiError {
             "code": self.kind.code(),
         });
         let mut details = serde_json::Map::new();
-        if let Some((group, kind, name)) = &self.details {
+        if let Some(d) = &self.details {
+            let (group, kind, name) = d.as_ref();
             details.insert("name".into(), json!(name));
             if !group.is_empty() {
                 details.insert("group".into(), json!(group));

@@ -38,6 +38,9 @@ pub struct Event {
     pub old: Option<Value>,
 }
 
+/// Events after a resourceVersion, and the receiver for the ones that follow.
+pub type Subscription = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 /// (namespace, name); namespace is "" for cluster-scoped objects.
 pub type ObjKey = (String, String);
 
@@ -194,10 +197,7 @@ impl Store {
 
     /// Events after `rv` (oldest first) plus a receiver for later ones, atomically, or
     /// `Err(oldest)` when `rv` is older than the retained history.
-    pub fn subscribe_from(
-        &self,
-        rv: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), u64> {
+    pub fn subscribe_from(&self, rv: u64) -> Result<Subscription, u64> {
         if rv < self.compacted {
             return Err(self.compacted);
         }

@@ -15,17 +15,16 @@ pub fn validate(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
         causes.push(c);
     }
     causes.extend(meta::validate_labels(obj));
-    if let Some(ann) = obj["metadata"].get("annotations") {
-        if ann
+    if let Some(ann) = obj["metadata"].get("annotations")
+        && ann
             .as_object()
             .is_some_and(|m| m.values().any(|v| !v.is_string()))
-        {
-            causes.push(Cause::new(
-                "FieldValueInvalid",
-                "metadata.annotations",
-                "Invalid value: annotation values must be strings",
-            ));
-        }
+    {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "metadata.annotations",
+            "Invalid value: annotation values must be strings",
+        ));
     }
     if info.group == "apiextensions.k8s.io" && info.plural == "customresourcedefinitions" {
         causes.extend(crd_causes(obj));

@@ -1,4 +1,5 @@
 //! Fault injection: each fault happens, is counted, and a kube-rs watcher recovers from it.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

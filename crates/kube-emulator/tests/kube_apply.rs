@@ -1,5 +1,6 @@
 //! Server-side apply through kube-rs: creation, field ownership, conflicts, force, and
 //! removal of fields a manager stops applying.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! kube-rs against the emulator: typed and dynamic CRUD, patches, CRDs, errors.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

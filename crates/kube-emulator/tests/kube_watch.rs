@@ -1,5 +1,6 @@
 //! kube-rs watches against the emulator: raw watch semantics, and kube-runtime's
 //! watcher/reflector through forced reconnects and 410 Gone.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! kubectl (v1.32, on PATH) against the `kube-emulator` binary.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -291,10 +291,10 @@ fn remove_child(obj: &mut Value, parents: &[String], last: &str) {
         if let Some(m) = parent.as_object_mut() {
             m.remove(f);
         }
-    } else if let Some(arr) = parent.as_array_mut() {
-        if let Some(i) = find_index(arr, last) {
-            arr.remove(i);
-        }
+    } else if let Some(arr) = parent.as_array_mut()
+        && let Some(i) = find_index(arr, last)
+    {
+        arr.remove(i);
     }
 }
 

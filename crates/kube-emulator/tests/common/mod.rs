@@ -1,4 +1,5 @@
 //! Shared helpers for the integration tests.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use kube_emulator::Emulator;
