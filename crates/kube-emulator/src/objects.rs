@@ -49,15 +49,8 @@ fn writer<'a>(info: &'a ResourceInfo, o: &'a WriteOpts, api_version: &'a str) ->
         api_version,
         subresource: &o.subresource,
         scope,
-        keyed_lists: is_builtin(info),
+        keyed_lists: info.builtin,
     }
-}
-
-/// Whether the resource is a built-in (has merge keys and strategic merge patch).
-pub fn is_builtin(info: &ResourceInfo) -> bool {
-    crate::resources::Registry::builtin()
-        .find(&info.group, &info.version, &info.plural)
-        .is_some()
 }
 
 /// Checks `apiVersion`/`kind` of a body against the resource and fills them in.
@@ -230,7 +223,7 @@ pub fn patch(
     let new = match ptype {
         PatchType::Json => patch::json_patch(&old, &body)?,
         PatchType::Merge => patch::merge_patch(&old, &body)?,
-        PatchType::Strategic if is_builtin(info) => strategic::strategic_patch(&old, &body)?,
+        PatchType::Strategic if info.builtin => strategic::strategic_patch(&old, &body)?,
         _ => return Err(unsupported_patch()),
     };
     check_precondition(info, &old, &new)?;
@@ -401,6 +394,7 @@ fn finish_write(
         ));
     }
     validation::validate(info, &new)?;
+    validation::validate_update(info, old, &new)?;
     record(old, &mut new);
     if same_ignoring_times(old, &new) {
         return Ok(old.clone());

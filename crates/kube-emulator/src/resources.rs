@@ -29,6 +29,9 @@ pub struct ResourceInfo {
     pub status: bool,
     /// Whether a `/scale` subresource is advertised.
     pub scale: bool,
+    /// Whether the resource is built in (has merge keys and strategic merge patch), as
+    /// opposed to defined by a CRD.
+    pub builtin: bool,
 }
 
 /// The storage key of a resource: (group, plural).
@@ -361,6 +364,7 @@ impl Registry {
                     },
                     status: flags.contains('s'),
                     scale: flags.contains('c'),
+                    builtin: true,
                 },
             )
             .collect();
@@ -453,6 +457,7 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
             categories: strings(&names["categories"]),
             status: v["subresources"]["status"].is_object(),
             scale: v["subresources"]["scale"].is_object(),
+            builtin: false,
         })
         .collect()
 }

@@ -39,6 +39,61 @@ pub fn validate(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
     }
 }
 
+/// Fields kube-apiserver refuses to change, per (group, plural), as JSON pointers.
+const IMMUTABLE: &[(&str, &str, &[&str])] = &[
+    ("apps", "deployments", &["/spec/selector"]),
+    ("apps", "replicasets", &["/spec/selector"]),
+    ("apps", "daemonsets", &["/spec/selector"]),
+    ("apps", "statefulsets", &["/spec/selector", "/spec/serviceName", "/spec/volumeClaimTemplates"]),
+    ("batch", "jobs", &["/spec/selector", "/spec/template"]),
+    ("rbac.authorization.k8s.io", "rolebindings", &["/roleRef"]),
+    ("rbac.authorization.k8s.io", "clusterrolebindings", &["/roleRef"]),
+    ("apiextensions.k8s.io", "customresourcedefinitions", &["/spec/group", "/spec/names/plural", "/spec/scope"]),
+    ("", "services", &["/spec/clusterIP"]),
+];
+
+/// Validates an update against the stored object: immutable fields (selectors,
+/// roleRefs, a Service's assigned clusterIP, data of `immutable: true` ConfigMaps and
+/// Secrets) must not change. Every violation is listed.
+pub fn validate_update(info: &ResourceInfo, old: &Value, new: &Value) -> ApiResult<()> {
+    let mut causes = Vec::new();
+    let pointers = IMMUTABLE
+        .iter()
+        .filter(|(g, p, _)| *g == info.group && *p == info.plural)
+        .flat_map(|(_, _, ptrs)| ptrs.iter());
+    for ptr in pointers {
+        let before = old.pointer(ptr);
+        let unset = before.is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        if !unset && before != new.pointer(ptr) {
+            causes.push(immutable(&ptr[1..].replace('/', "."), new.pointer(ptr)));
+        }
+    }
+    let locked = info.group.is_empty()
+        && matches!(info.plural.as_str(), "configmaps" | "secrets")
+        && old["immutable"].as_bool() == Some(true);
+    if locked {
+        for field in ["data", "binaryData", "stringData", "immutable"] {
+            if old.get(field) != new.get(field) {
+                causes.push(Cause::new(
+                    "FieldValueForbidden",
+                    field,
+                    "Forbidden: field is immutable when `immutable` is set",
+                ));
+            }
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&info.kind, &info.group, meta::meta_str(old, "name"), causes))
+    }
+}
+
+fn immutable(field: &str, value: Option<&Value>) -> Cause {
+    let shown = value.map(Value::to_string).unwrap_or_else(|| "null".into());
+    Cause::new("FieldValueInvalid", field, format!("Invalid value: {shown}: field is immutable"))
+}
+
 fn string_map_causes(obj: &Value, field: &str) -> Vec<Cause> {
     let Some(map) = obj.get(field).and_then(Value::as_object) else {
         return Vec::new();
@@ -80,6 +135,14 @@ fn crd_causes(obj: &Value) -> Vec<Cause> {
             "FieldValueRequired",
             "spec.names.kind",
             "Required value",
+        ));
+    }
+    let builtin = crate::resources::Registry::builtin();
+    if builtin.all().iter().any(|r| r.group == group && r.plural == plural) {
+        causes.push(Cause::new(
+            "FieldValueInvalid",
+            "spec.names.plural",
+            format!("Invalid value: {plural:?}: {plural}.{group} is served by a built-in resource"),
         ));
     }
     let expected = format!("{plural}.{group}");
@@ -154,6 +217,39 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn immutable_fields_should_be_refused_on_update() {
+        let reg = Registry::builtin();
+        let deploy = reg.find("apps", "v1", "deployments").unwrap();
+        let old = json!({"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"a": "1"}}, "replicas": 1}});
+        let mut new = old.clone();
+        new["spec"]["replicas"] = json!(2);
+        assert!(validate_update(deploy, &old, &new).is_ok());
+        new["spec"]["selector"] = json!({"matchLabels": {"a": "2"}});
+        let err = validate_update(deploy, &old, &new).unwrap_err();
+        assert_eq!(err.causes[0].field, "spec.selector");
+        assert!(err.message.contains("field is immutable"), "{}", err.message);
+
+        let cm = reg.find("", "v1", "configmaps").unwrap();
+        let old = json!({"metadata": {"name": "c"}, "data": {"a": "1"}, "immutable": true});
+        let new = json!({"metadata": {"name": "c"}, "data": {"a": "2"}, "immutable": true});
+        assert!(validate_update(cm, &old, &new).is_err());
+        let svc = reg.find("", "v1", "services").unwrap();
+        let old = json!({"metadata": {"name": "s"}, "spec": {}});
+        let new = json!({"metadata": {"name": "s"}, "spec": {"clusterIP": "10.0.0.1"}});
+        assert!(validate_update(svc, &old, &new).is_ok(), "an unset clusterIP may be set");
+    }
+
+    #[test]
+    fn crds_must_not_shadow_builtins() {
+        let reg = Registry::builtin();
+        let info = reg.find("apiextensions.k8s.io", "v1", "customresourcedefinitions").unwrap();
+        let crd = json!({"metadata": {"name": "deployments.apps"}, "spec": {"group": "apps", "scope": "Namespaced",
+            "names": {"plural": "deployments", "kind": "Deployment"}, "versions": [{"name": "v9", "storage": true}]}});
+        let err = validate(info, &crd).unwrap_err();
+        assert!(err.causes.iter().any(|c| c.message.contains("built-in")), "{:?}", err.causes);
     }
 
     #[test]
