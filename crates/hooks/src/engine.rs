@@ -9,7 +9,7 @@ use crate::metrics::MetricsStorage;
 use crate::monitor::Monitor;
 use crate::queue::Queues;
 use crate::resources::{ResourceCatalog, ResourceError};
-use crate::run::{EngineOptions, HookHost, RunError, RunReport, Runner};
+use crate::run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, Runner};
 use crate::schedule::run_schedule;
 use std::collections::HashMap;
 use std::path::Path;
@@ -98,6 +98,12 @@ impl HookEngine {
     /// Metric storage (hook metrics and engine metrics) for the operator's `/metrics` endpoints.
     pub fn metrics(&self) -> Arc<MetricsStorage> {
         self.runner.metrics.clone()
+    }
+
+    /// Outcomes of queued runs (kubernetes and schedule bindings), as they happen. Slow receivers
+    /// miss events (the channel keeps the latest 256).
+    pub fn run_events(&self) -> tokio::sync::broadcast::Receiver<RunEvent> {
+        self.queues.subscribe()
     }
 
     /// Finds and configures the hooks of `set` under `dir` (global: the global hooks directory;

@@ -1,4 +1,5 @@
 //! hooks: work in progress.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 mod binding_context;
 mod config;
 mod crontab;
@@ -31,4 +32,4 @@ pub use native::{NativeError, NativeHook, NativeInput, NativeOutput, run_native}
 pub use outputs::*;
 pub use patcher::PatchError;
 pub use resources::{ResolvedResource, ResourceError};
-pub use run::{EngineOptions, HookHost, RunError, RunReport, ValuesPatches};
+pub use run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, ValuesPatches};

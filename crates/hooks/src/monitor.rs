@@ -160,6 +160,8 @@ impl Monitor {
     }
 
     fn on_error(&self, e: &watcher::Error) {
+        self.queues
+            .count_watch_error(&self.hook.name, &self.binding().name);
         tracing::warn!(hook = %self.hook.name, binding = %self.binding().name, error = %e, "watch error; kube-rs watcher retries with backoff");
     }
 

@@ -12,7 +12,7 @@
 use crate::binding_context::BindingContext;
 use crate::hook::Hook;
 use crate::outputs::MetricAction;
-use crate::run::{RunReport, Runner};
+use crate::run::{RunEvent, RunReport, Runner};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -50,6 +50,7 @@ struct Queue {
 /// All queues and their workers.
 pub(crate) struct Queues {
     runner: Arc<Runner>,
+    events: tokio::sync::broadcast::Sender<RunEvent>,
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -62,6 +63,7 @@ impl Queues {
     pub(crate) fn new(runner: Arc<Runner>) -> Self {
         Self {
             runner,
+            events: tokio::sync::broadcast::channel(256).0,
             queues: Mutex::default(),
             workers: Mutex::default(),
         }
@@ -80,6 +82,25 @@ impl Queues {
         let worker = tokio::spawn(worker(self.clone(), name.to_string(), q.clone()));
         lock(&self.workers).push(worker);
         q
+    }
+
+    /// Counts a watch error of a kubernetes binding (`<prefix>kubernetes_client_watch_errors_total`).
+    pub(crate) fn count_watch_error(&self, hook: &str, binding: &str) {
+        let name = format!(
+            "{}kubernetes_client_watch_errors_total",
+            self.runner.opts.metric_prefix
+        );
+        self.runner.metrics.engine(
+            &name,
+            &[("hook", hook), ("binding", binding)],
+            MetricAction::Add,
+            1.0,
+        );
+    }
+
+    /// Receiver of the outcome of every queued run.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RunEvent> {
+        self.events.subscribe()
     }
 
     /// Appends a task; a schedule tick is dropped when the same binding is still waiting.
@@ -208,6 +229,15 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
             })
             .collect();
         let result = runner.run(hook, &contexts, queue, task.queued_at).await;
+        let _ = queues.events.send(RunEvent {
+            hook: hook.name.clone(),
+            module: hook.module.clone(),
+            queue: queue.to_string(),
+            result: result
+                .as_ref()
+                .map(Clone::clone)
+                .map_err(ToString::to_string),
+        });
         let err = match result {
             Ok(report) => {
                 for d in task.done {

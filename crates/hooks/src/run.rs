@@ -69,7 +69,7 @@ pub enum RunError {
         hook: String,
         /// Cause.
         #[source]
-        source: PatchError,
+        source: Box<PatchError>,
     },
     /// The hook wrote object patches but the engine has no Kubernetes client.
     #[error("hook {hook}: object patches need a Kubernetes client")]
@@ -92,6 +92,24 @@ pub struct RunReport {
     pub usage: Usage,
     /// From the (earliest) triggering event to the hook process being spawned.
     pub dispatch_latency: Duration,
+    /// From the (earliest) triggering event to the outputs being applied.
+    pub total: Duration,
+    /// When the hook process was spawned.
+    pub spawned_at: Instant,
+}
+
+/// Outcome of a queued run (kubernetes and schedule bindings), broadcast by
+/// [`crate::HookEngine::run_events`] for status pages, metrics and tests.
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    /// Hook name.
+    pub hook: String,
+    /// Module of the hook (`None` for global hooks).
+    pub module: Option<String>,
+    /// Queue the run came from.
+    pub queue: String,
+    /// The report, or the error text; failures without `allowFailure` are retried after this.
+    pub result: Result<RunReport, String>,
 }
 
 /// Engine-wide execution options.
@@ -209,6 +227,8 @@ impl Runner {
                     contexts: contexts.len(),
                     usage,
                     dispatch_latency: spawned_at.saturating_duration_since(queued_at),
+                    total: queued_at.elapsed(),
+                    spawned_at,
                 })
             }
             Err(e) => Err(e),
@@ -280,20 +300,16 @@ impl Runner {
             capture_stdout: false,
         })
         .await;
-        let outputs = out
-            .and_then(|o| {
-                Ok((
-                    o,
-                    read_outputs(&paths, &hook.name).map_err(RunError::Output),
-                ))
-            })
-            .map_err(RunError::Exec);
+        // Outputs are read (and validated in full) before the temp dir goes away.
+        let outputs = out.map_err(RunError::Exec).and_then(|o| {
+            let parsed = read_outputs(&paths, &hook.name).map_err(RunError::Output)?;
+            Ok((o, parsed))
+        });
         if self.opts.keep_tmp_files {
             let kept = dir.keep();
             tracing::info!(hook = %hook.name, dir = %kept.display(), "kept hook temp files");
         }
         let (proc_out, outputs) = outputs?;
-        let outputs = outputs?;
         if !outputs.values_patch.0.is_empty() || !outputs.config_values_patch.0.is_empty() {
             let patches = ValuesPatches {
                 values: outputs.values_patch,
@@ -322,7 +338,7 @@ impl Runner {
             .await
             .map_err(|source| RunError::Patch {
                 hook: hook.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         }
         self.metrics.apply_hook_ops(&hook.name, &outputs.metrics);

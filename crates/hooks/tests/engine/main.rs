@@ -1,4 +1,5 @@
 //! End-to-end tests of the hook engine: real bash + jq hooks, the kube emulator over HTTP.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 mod golden;

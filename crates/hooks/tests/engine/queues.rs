@@ -38,6 +38,7 @@ async fn adjacent_events_of_a_busy_hook_are_combined_into_one_run() {
         .await
         .unwrap();
     engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let mut run_events = engine.run_events();
     for i in 0..6 {
         env.apply(configmap(
             "default",
@@ -59,6 +60,19 @@ async fn adjacent_events_of_a_busy_hook_are_combined_into_one_run() {
         runs.iter().any(|r| r.split(',').count() > 1),
         "one run got several contexts: {runs:?}"
     );
+    let mut reported = 0;
+    while reported < 6 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), run_events.recv())
+            .await
+            .expect("run event")
+            .unwrap();
+        let report = ev.result.unwrap();
+        assert_eq!((ev.hook.as_str(), ev.queue.as_str()), ("slow.sh", "main"));
+        assert_eq!(report.binding, "cms");
+        assert!(report.dispatch_latency <= report.total);
+        reported += report.contexts;
+    }
+    assert_eq!(reported, 6, "run events report every combined context");
     engine.shutdown();
 }
 

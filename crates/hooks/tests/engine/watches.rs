@@ -209,6 +209,14 @@ async fn a_relist_after_410_reports_only_the_differences() {
         ],
         "{events:#?}"
     );
+    let errors = engine.metrics().engine_value(
+        "addon_operator_kubernetes_client_watch_errors_total",
+        &[("binding", "cms"), ("hook", "rec.sh")],
+    );
+    assert!(
+        errors.unwrap_or(0.0) >= 1.0,
+        "watch errors are counted: {errors:?}"
+    );
     engine.shutdown();
 }
 
