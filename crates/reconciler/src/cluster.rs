@@ -93,6 +93,19 @@ pub async fn apply(
     Ok(to_value(&applied))
 }
 
+/// The live object, `None` if absent.
+///
+/// # Errors
+/// The client error of the get request.
+pub async fn get(
+    client: &Client,
+    resolved: &Resolved,
+    object_ref: &ObjectRef,
+) -> Result<Option<Value>, kube::Error> {
+    let api = api_for(client, resolved, object_ref.namespace.as_deref());
+    Ok(api.get_opt(&object_ref.name).await?.map(|o| to_value(&o)))
+}
+
 /// What a guarded delete found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {

@@ -49,14 +49,8 @@ pub struct DriftEvent {
     pub objects: Vec<DriftedObject>,
 }
 
-/// The latest observed state of one object.
-#[derive(Debug, Clone)]
-enum Seen {
-    Present(String),
-    Gone,
-}
-
-type Observation = (ObjectKey, Seen);
+/// An object the watch saw change; its state is read from the [`Tracker`] when judged.
+type Observation = ObjectKey;
 
 /// A stream of [`DriftEvent`]s; dropping it stops every watcher.
 pub struct DriftWatch {
@@ -92,14 +86,19 @@ pub fn start(client: kube::Client, tracker: Arc<Tracker>, debounce: Duration) ->
     DriftWatch { events, task }
 }
 
-/// Aborts the watchers it holds when dropped, so aborting [`run`] stops them too.
-struct Watchers(HashMap<(String, String, String), JoinHandle<()>>);
+/// Aborts the watchers it holds when dropped, so aborting [`run`] stops them too, and marks
+/// every kind unsynced: without watchers the tracker's live view goes stale.
+struct Watchers {
+    tasks: HashMap<(String, String, String), JoinHandle<()>>,
+    tracker: Arc<Tracker>,
+}
 
 impl Drop for Watchers {
     fn drop(&mut self) {
-        for handle in self.0.values() {
+        for handle in self.tasks.values() {
             handle.abort();
         }
+        self.tracker.unsync(None);
     }
 }
 
@@ -112,8 +111,11 @@ async fn run(
 ) {
     let (obs_tx, mut obs_rx) = mpsc::unbounded_channel::<Observation>();
     let mut kinds = tracker.subscribe();
-    let mut watchers = Watchers(HashMap::new());
-    let mut pending: HashMap<ObjectKey, Seen> = HashMap::new();
+    let mut watchers = Watchers {
+        tasks: HashMap::new(),
+        tracker: tracker.clone(),
+    };
+    let mut pending: HashSet<ObjectKey> = HashSet::new();
     let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
         for resource in tracker.resources() {
@@ -122,7 +124,7 @@ async fn run(
                 resource.version.clone(),
                 resource.plural.clone(),
             );
-            watchers.0.entry(key).or_insert_with(|| {
+            watchers.tasks.entry(key).or_insert_with(|| {
                 tokio::spawn(watch_resource(
                     client.clone(),
                     resource,
@@ -143,8 +145,8 @@ async fn run(
                     return;
                 }
             }
-            Some((key, seen)) = obs_rx.recv() => {
-                pending.insert(key, seen);
+            Some(key) = obs_rx.recv() => {
+                pending.insert(key);
                 flush_at.get_or_insert_with(|| tokio::time::Instant::now() + debounce);
             }
             () = sleep => {
@@ -165,22 +167,22 @@ async fn run(
 /// (a write of ours is in flight).
 fn judge(
     tracker: &Tracker,
-    observations: HashMap<ObjectKey, Seen>,
-) -> (Vec<DriftEvent>, HashMap<ObjectKey, Seen>) {
+    observations: HashSet<ObjectKey>,
+) -> (Vec<DriftEvent>, HashSet<ObjectKey>) {
     let mut by_module: BTreeMap<String, Vec<DriftedObject>> = BTreeMap::new();
-    let mut retry = HashMap::new();
-    for (key, seen) in observations {
+    let mut retry = HashSet::new();
+    for key in observations {
         let Some(tracked) = tracker.get(&key) else {
             continue;
         };
         if tracked.in_flight > 0 {
-            retry.insert(key, seen);
+            retry.insert(key);
             continue;
         }
-        let change = match seen {
-            Seen::Gone => DriftChange::Deleted,
-            Seen::Present(rv) if tracked.ours.contains(&rv) => continue,
-            Seen::Present(_) => DriftChange::Modified,
+        let change = match tracker.live_rv(&key) {
+            None => DriftChange::Deleted,
+            Some(rv) if tracked.ours.contains(&rv) => continue,
+            Some(_) => DriftChange::Modified,
         };
         by_module
             .entry(tracked.module)
@@ -200,8 +202,9 @@ fn judge(
     (events, retry)
 }
 
-/// Watches one resource, label-selected, reporting every object it sees; after a (re)list,
-/// tracked objects missing from it are reported gone (their delete events may have been lost).
+/// Watches one resource, label-selected, recording every object it sees in the tracker and
+/// reporting it for judgement; after a (re)list, objects missing from it are reported gone
+/// (their delete events may have been lost).
 async fn watch_resource(
     client: kube::Client,
     resource: ApiResource,
@@ -211,44 +214,52 @@ async fn watch_resource(
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let mut events = watcher(api, config).default_backoff().boxed();
+    let (group, kind) = (resource.group.as_str(), resource.kind.as_str());
     let key_of = |o: &DynamicObject| -> ObjectKey {
         (
-            resource.group.clone(),
-            resource.kind.clone(),
+            group.to_string(),
+            kind.to_string(),
             o.metadata.namespace.clone().unwrap_or_default(),
             o.metadata.name.clone().unwrap_or_default(),
         )
     };
     let rv_of = |o: &DynamicObject| o.metadata.resource_version.clone().unwrap_or_default();
-    let mut listed: HashSet<ObjectKey> = HashSet::new();
+    let mut listed: HashMap<ObjectKey, String> = HashMap::new();
     while let Some(event) = events.next().await {
-        let observation = match event {
-            Ok(watcher::Event::Apply(o)) => (key_of(&o), Seen::Present(rv_of(&o))),
-            Ok(watcher::Event::Delete(o)) => (key_of(&o), Seen::Gone),
+        let changed = match event {
+            Ok(watcher::Event::Apply(o)) => {
+                tracker.see(key_of(&o), Some(rv_of(&o)));
+                vec![key_of(&o)]
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                tracker.see(key_of(&o), None);
+                vec![key_of(&o)]
+            }
             Ok(watcher::Event::Init) => {
+                tracker.unsync(Some((group, kind)));
                 listed.clear();
                 continue;
             }
             Ok(watcher::Event::InitApply(o)) => {
-                listed.insert(key_of(&o));
-                (key_of(&o), Seen::Present(rv_of(&o)))
-            }
-            Ok(watcher::Event::InitDone) => {
-                for tracked in tracker.objects_of(&resource.group, &resource.plural) {
-                    let key = tracked.object.key();
-                    if !listed.contains(&key) && obs.send((key, Seen::Gone)).is_err() {
-                        return;
-                    }
-                }
+                listed.insert(key_of(&o), rv_of(&o));
                 continue;
             }
+            Ok(watcher::Event::InitDone) => {
+                let listing = std::mem::take(&mut listed);
+                let mut changed: Vec<ObjectKey> = listing.keys().cloned().collect();
+                changed.extend(tracker.resync(group, kind, listing));
+                changed
+            }
             Err(err) => {
+                tracker.unsync(Some((group, kind)));
                 tracing::warn!(resource = %resource.plural, error = %err, "drift watch error; retrying");
                 continue;
             }
         };
-        if obs.send(observation).is_err() {
-            return;
+        for key in changed {
+            if obs.send(key).is_err() {
+                return;
+            }
         }
     }
 }
@@ -280,10 +291,11 @@ mod tests {
         let (tracker, object, resolved) = setup();
         tracker.begin("m", &object, &resolved);
         tracker.finish("m", &object, &resolved, Some("5".into()));
-        let ours = HashMap::from([(object.key(), Seen::Present("5".into()))]);
-        assert!(judge(&tracker, ours).0.is_empty());
-        let foreign = HashMap::from([(object.key(), Seen::Present("6".into()))]);
-        let (events, _) = judge(&tracker, foreign);
+        tracker.see(object.key(), Some("5".into()));
+        let seen = HashSet::from([object.key()]);
+        assert!(judge(&tracker, seen.clone()).0.is_empty());
+        tracker.see(object.key(), Some("6".into()));
+        let (events, _) = judge(&tracker, seen);
         assert_eq!(events[0].module, "m");
         assert_eq!(events[0].objects[0].change, DriftChange::Modified);
     }
@@ -292,7 +304,7 @@ mod tests {
     fn in_flight_writes_are_judged_later_and_forgotten_objects_never() {
         let (tracker, object, resolved) = setup();
         tracker.begin("m", &object, &resolved);
-        let seen = HashMap::from([(object.key(), Seen::Gone)]);
+        let seen = HashSet::from([object.key()]);
         let (events, retry) = judge(&tracker, seen.clone());
         assert!(events.is_empty());
         assert_eq!(retry.len(), 1);

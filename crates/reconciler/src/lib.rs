@@ -39,6 +39,8 @@ mod order;
 mod plan;
 mod prepare;
 mod reconciler;
+mod report;
+mod stages;
 mod store;
 mod tracker;
 
@@ -51,4 +53,5 @@ pub use inventory::{
 pub use objref::ObjectRef;
 pub use order::{Stage, group_of, kind_rank, object_rank, object_stage, sort_for_apply, stage_of};
 pub use prepare::{MANAGED_BY_LABEL, MANAGER, MODULE_LABEL, RECREATE_ANNOTATION};
-pub use reconciler::{ApplyOptions, ApplyReport, DeleteReport, Reconciler};
+pub use reconciler::Reconciler;
+pub use report::{ApplyOptions, ApplyReport, DeleteReport};

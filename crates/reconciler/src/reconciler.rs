@@ -5,9 +5,10 @@ use crate::discovery::DiscoveryCache;
 use crate::error::ApplyError;
 use crate::inventory::{Inventory, InventoryEntry, Phase, pending_union};
 use crate::objref::{ObjectKey, ObjectRef};
-use crate::order::Stage;
-use crate::plan::{self, prune_plan, sort_for_delete};
+use crate::plan::{prune_plan, sort_for_delete};
 use crate::prepare::{Prepared, Resolved, crd_hints, gvk_of, prepare};
+use crate::report::{ApplyOptions, ApplyReport, DeleteReport};
+use crate::stages::Live;
 use crate::store::InventoryStore;
 use crate::tracker::Tracker;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -17,70 +18,6 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Options of one [`Reconciler::apply_module`] call.
-#[derive(Debug, Clone, Default)]
-pub struct ApplyOptions {
-    /// The caller's checksum of the module's inputs (values and chart), stored in the inventory.
-    pub checksum: String,
-    /// Allow a render with zero objects to prune everything the inventory lists (a module whose
-    /// Chart.yaml allows an empty render). Off: such a render is refused.
-    pub allow_empty: bool,
-    /// Namespace for namespaced objects rendered without one; `None`: the operator namespace.
-    pub default_namespace: Option<String>,
-}
-
-/// What [`Reconciler::apply_module`] did, object by object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApplyReport {
-    /// Module name.
-    pub module: String,
-    /// Inventory revision after the apply.
-    pub revision: u64,
-    /// Objects that did not exist (or were not labelled as this module's) and were applied.
-    pub created: Vec<ObjectRef>,
-    /// Existing objects that differed and were applied.
-    pub updated: Vec<ObjectRef>,
-    /// Objects deleted and recreated after an immutable-field rejection (opted in by annotation).
-    pub recreated: Vec<ObjectRef>,
-    /// Objects already as desired: no write.
-    pub unchanged: Vec<ObjectRef>,
-    /// Objects of the previous inventory no longer rendered, now deleted (or already gone).
-    pub pruned: Vec<ObjectRef>,
-    /// Objects of the previous inventory no longer rendered that were left alone because they no
-    /// longer carry this module's label (another module or a person took them over).
-    pub prune_skipped: Vec<ObjectRef>,
-    /// Whether the inventory Secret was written.
-    pub inventory_written: bool,
-}
-
-impl ApplyReport {
-    /// Number of object writes (applies, recreations, prunes), inventory writes excluded.
-    pub fn object_writes(&self) -> usize {
-        self.created.len() + self.updated.len() + self.recreated.len() + self.pruned.len()
-    }
-}
-
-/// What [`Reconciler::delete_module`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeleteReport {
-    /// Module name.
-    pub module: String,
-    /// Objects deleted (background propagation).
-    pub deleted: Vec<ObjectRef>,
-    /// Objects of the inventory that were already gone.
-    pub absent: Vec<ObjectRef>,
-    /// Objects of the inventory left alone because they no longer carry the module's label.
-    pub not_ours: Vec<ObjectRef>,
-}
-
-/// How one object ended up.
-enum Outcome {
-    Created,
-    Updated,
-    Recreated,
-    Unchanged,
-}
 
 /// Applies modules' objects with server-side apply, keeps their inventories, prunes and deletes
 /// exactly what they applied, and feeds the drift watch.
@@ -92,13 +29,13 @@ enum Outcome {
 /// different modules may be reconciled concurrently.
 #[derive(Clone)]
 pub struct Reconciler {
-    client: Client,
+    pub(crate) client: Client,
     namespace: String,
-    discovery: Arc<DiscoveryCache>,
+    pub(crate) discovery: Arc<DiscoveryCache>,
     store: InventoryStore,
-    tracker: Arc<Tracker>,
-    concurrency: usize,
-    ready_timeout: Duration,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) concurrency: usize,
+    pub(crate) ready_timeout: Duration,
 }
 
 impl Reconciler {
@@ -365,20 +302,35 @@ impl Reconciler {
         }
     }
 
-    /// The module's live objects, by identity: one labelled list request per resource.
+    /// What is live of the module's objects, by identity: from the drift watch's cache for kinds
+    /// it has synced, otherwise one labelled list request per resource.
     async fn observe(
         &self,
         module: &str,
         prepared: &[Prepared],
-    ) -> Result<HashMap<ObjectKey, Value>, ApplyError> {
-        let mut resources: HashMap<(String, String, String), &Prepared> = HashMap::new();
+    ) -> Result<HashMap<ObjectKey, Live>, ApplyError> {
+        let mut by_resource: HashMap<(String, String, String), Vec<&Prepared>> = HashMap::new();
         for p in prepared {
             let r = &p.resolved.resource;
-            resources
+            by_resource
                 .entry((r.group.clone(), r.version.clone(), r.plural.clone()))
-                .or_insert(p);
+                .or_default()
+                .push(p);
         }
-        let lists = stream::iter(resources.into_values())
+        let mut live = HashMap::new();
+        let mut to_list = Vec::new();
+        for objects in by_resource.into_values() {
+            let r = &objects[0].resolved.resource;
+            let keys: Vec<ObjectKey> = objects.iter().map(|p| p.object_ref.key()).collect();
+            match self.tracker.live_of(&r.group, &r.kind, &keys) {
+                Some(rvs) => live.extend(
+                    rvs.into_iter()
+                        .map(|(key, rv)| (key, Live { rv, object: None })),
+                ),
+                None => to_list.push(objects[0]),
+            }
+        }
+        let lists = stream::iter(to_list)
             .map(|p| async move {
                 cluster::list_owned(&self.client, &p.resolved, module)
                     .await
@@ -393,225 +345,23 @@ impl Reconciler {
             .buffer_unordered(self.concurrency)
             .try_collect::<Vec<_>>()
             .await?;
-        let mut live = HashMap::new();
         for (p, items) in lists {
             let group = &p.resolved.resource.group;
             let kind = &p.resolved.resource.kind;
             for item in items {
                 let (name, namespace) = cluster::name_and_namespace(&item);
-                live.insert((group.clone(), kind.clone(), namespace, name), item);
+                let rv = cluster::resource_version(&item).unwrap_or_default();
+                let key = (group.clone(), kind.clone(), namespace, name);
+                live.insert(
+                    key,
+                    Live {
+                        rv,
+                        object: Some(item),
+                    },
+                );
             }
         }
         Ok(live)
-    }
-
-    /// Applies the prepared objects stage by stage; returns the inventory entries.
-    async fn apply_stages(
-        &self,
-        module: &str,
-        prepared: &[Prepared],
-        recorded: &std::collections::BTreeMap<ObjectKey, &InventoryEntry>,
-        live: &HashMap<ObjectKey, Value>,
-        report: &mut ApplyReport,
-    ) -> Result<Vec<InventoryEntry>, ApplyError> {
-        let mut entries = Vec::with_capacity(prepared.len());
-        for stage in prepared.chunk_by(|a, b| stage_of(a) == stage_of(b)) {
-            let results: Vec<_> = stream::iter(stage)
-                .map(|p| {
-                    let key = p.object_ref.key();
-                    self.apply_one(module, p, recorded.get(&key).copied(), live.get(&key))
-                })
-                .buffered(self.concurrency)
-                .collect()
-                .await;
-            let mut errors = Vec::new();
-            let mut to_wait = Vec::new();
-            for (p, result) in stage.iter().zip(results) {
-                match result {
-                    Ok((outcome, object)) => {
-                        let list = match outcome {
-                            Outcome::Created => &mut report.created,
-                            Outcome::Updated => &mut report.updated,
-                            Outcome::Recreated => &mut report.recreated,
-                            Outcome::Unchanged => &mut report.unchanged,
-                        };
-                        list.push(p.object_ref.clone());
-                        if !cluster::is_ready(&object) {
-                            to_wait.push(p);
-                        }
-                        entries.push(InventoryEntry {
-                            object: p.object_ref.clone(),
-                            hash: Some(p.hash.clone()),
-                            resource_version: cluster::resource_version(&object),
-                        });
-                    }
-                    Err(err) => errors.push(err),
-                }
-            }
-            match errors.len() {
-                0 => {}
-                1 => return Err(errors.remove(0)),
-                _ => {
-                    return Err(ApplyError::Objects {
-                        module: module.to_string(),
-                        errors,
-                    });
-                }
-            }
-            for p in to_wait {
-                self.wait_ready(module, p).await?;
-            }
-        }
-        Ok(entries)
-    }
-
-    /// Applies one object unless it is already as desired; returns what happened and the
-    /// object as the server returned (or listed) it.
-    async fn apply_one(
-        &self,
-        module: &str,
-        p: &Prepared,
-        recorded: Option<&InventoryEntry>,
-        live: Option<&Value>,
-    ) -> Result<(Outcome, Value), ApplyError> {
-        let live_rv = live.and_then(cluster::resource_version);
-        let api_error = |action, source| ApplyError::Api {
-            module: module.to_string(),
-            action,
-            object: p.object_ref.clone(),
-            source,
-        };
-        match (plan::decide(&p.hash, recorded, live_rv.as_deref()), live) {
-            (plan::Action::Skip, Some(live)) => {
-                self.note_unchanged(module, p, live_rv);
-                return Ok((Outcome::Unchanged, live.clone()));
-            }
-            (plan::Action::DryRun, Some(live)) => {
-                match cluster::apply(&self.client, &p.resolved, &p.object_ref, &p.body, true).await
-                {
-                    Ok(dry) if plan::dry_run_is_noop(&dry, live) => {
-                        self.note_unchanged(module, p, live_rv);
-                        return Ok((Outcome::Unchanged, live.clone()));
-                    }
-                    // An immutable rejection is handled (and reported) by the real apply below.
-                    Ok(_) => {}
-                    Err(err) if cluster::immutable_message(&err).is_some() => {}
-                    Err(err) => return Err(api_error("dry-run apply", err)),
-                }
-            }
-            _ => {}
-        }
-        let outcome = if live.is_some() {
-            Outcome::Updated
-        } else {
-            Outcome::Created
-        };
-        self.write(module, p, outcome).await
-    }
-
-    fn note_unchanged(&self, module: &str, p: &Prepared, rv: Option<String>) {
-        if let Some(rv) = rv {
-            self.tracker
-                .observed(module, &p.object_ref, &p.resolved, rv);
-        }
-    }
-
-    /// The real apply, with delete-and-recreate on immutable-field errors when opted in.
-    async fn write(
-        &self,
-        module: &str,
-        p: &Prepared,
-        outcome: Outcome,
-    ) -> Result<(Outcome, Value), ApplyError> {
-        self.tracker.begin(module, &p.object_ref, &p.resolved);
-        let mut result = cluster::apply(&self.client, &p.resolved, &p.object_ref, &p.body, false)
-            .await
-            .map(|object| (outcome, object));
-        if let Err(err) = &result
-            && let Some(message) = cluster::immutable_message(err)
-        {
-            result = if p.recreate_on_immutable {
-                self.recreate(module, p)
-                    .await
-                    .map(|o| (Outcome::Recreated, o))
-            } else {
-                self.tracker
-                    .finish(module, &p.object_ref, &p.resolved, None);
-                return Err(ApplyError::Immutable {
-                    module: module.to_string(),
-                    object: p.object_ref.clone(),
-                    message,
-                });
-            };
-        }
-        let rv = result
-            .as_ref()
-            .ok()
-            .and_then(|(_, o)| cluster::resource_version(o));
-        self.tracker.finish(module, &p.object_ref, &p.resolved, rv);
-        if let Err(err) = &result
-            && cluster::is_not_found(err)
-        {
-            let gvk = &p.resolved.resource;
-            self.discovery.invalidate(&gvk.group, &gvk.version);
-        }
-        result.map_err(|source| ApplyError::Api {
-            module: module.to_string(),
-            action: "apply",
-            object: p.object_ref.clone(),
-            source,
-        })
-    }
-
-    /// Deletes the object, waits until it is gone, applies it again.
-    async fn recreate(&self, module: &str, p: &Prepared) -> Result<Value, kube::Error> {
-        let api = cluster::api_for(&self.client, &p.resolved, p.object_ref.namespace.as_deref());
-        tracing::info!(module, object = %p.object_ref, "recreating object after immutable-field rejection");
-        match api
-            .delete(&p.object_ref.name, &kube::api::DeleteParams::background())
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if cluster::is_not_found(&err) => {}
-            Err(err) => return Err(err),
-        }
-        cluster::poll_until(
-            &self.client,
-            &p.resolved,
-            &p.object_ref,
-            self.ready_timeout,
-            |o| o.is_none(),
-        )
-        .await?;
-        cluster::apply(&self.client, &p.resolved, &p.object_ref, &p.body, false).await
-    }
-
-    /// Waits until a CRD is Established or a Namespace Active.
-    async fn wait_ready(&self, module: &str, p: &Prepared) -> Result<(), ApplyError> {
-        let ready = cluster::poll_until(
-            &self.client,
-            &p.resolved,
-            &p.object_ref,
-            self.ready_timeout,
-            |o| o.is_some_and(cluster::is_ready),
-        )
-        .await
-        .map_err(|source| ApplyError::Api {
-            module: module.to_string(),
-            action: "wait for",
-            object: p.object_ref.clone(),
-            source,
-        })?;
-        if ready {
-            Ok(())
-        } else {
-            Err(ApplyError::NotReady {
-                module: module.to_string(),
-                object: p.object_ref.clone(),
-                condition: cluster::readiness_condition(&p.object_ref.kind),
-                seconds: self.ready_timeout.as_secs(),
-            })
-        }
     }
 
     /// Prunes objects of `old` missing from `new` in reverse apply order; returns the entries
@@ -670,10 +420,6 @@ impl Reconciler {
                 source,
             })
     }
-}
-
-fn stage_of(p: &Prepared) -> Stage {
-    crate::order::stage_of(&p.object_ref.api_version, &p.object_ref.kind)
 }
 
 fn now() -> String {

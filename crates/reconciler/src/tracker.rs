@@ -3,11 +3,15 @@
 //!
 //! The drift watch compares watch events against this: an event carrying a resourceVersion we
 //! produced (or arriving while our write is in flight) is our own write, anything else is drift.
+//!
+//! The drift watch also records the latest resourceVersion it saw of every managed object, per
+//! kind, and marks a kind *synced* once its watcher has listed it. `apply_module` then reads
+//! live resourceVersions from here instead of listing: the watch is an informer cache.
 
 use crate::objref::{ObjectKey, ObjectRef};
 use crate::prepare::Resolved;
 use kube::api::ApiResource;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::watch;
 
@@ -40,6 +44,10 @@ pub struct Tracker {
 struct State {
     objects: HashMap<ObjectKey, Tracked>,
     resources: HashMap<(String, String, String), ApiResource>,
+    /// Latest resourceVersion of every managed object the drift watch has seen present.
+    live: HashMap<ObjectKey, String>,
+    /// (group, kind) whose watcher has listed and is streaming: `live` is complete for them.
+    synced: HashSet<(String, String)>,
 }
 
 impl Default for Tracker {
@@ -125,24 +133,74 @@ impl Tracker {
         self.lock().objects.get(key).cloned()
     }
 
-    /// Tracked objects of one resource (group, plural).
-    pub fn objects_of(&self, group: &str, plural: &str) -> Vec<Tracked> {
-        let state = self.lock();
-        let kinds: Vec<&str> = state
-            .resources
-            .values()
-            .filter(|r| r.group == group && r.plural == plural)
-            .map(|r| r.kind.as_str())
-            .collect();
-        state
-            .objects
-            .values()
-            .filter(|t| {
-                crate::order::group_of(&t.object.api_version) == group
-                    && kinds.contains(&t.object.kind.as_str())
-            })
+    /// Records the latest state of a managed object seen by the watch (`None`: gone).
+    pub fn see(&self, key: ObjectKey, rv: Option<String>) {
+        let mut state = self.lock();
+        match rv {
+            Some(rv) => state.live.insert(key, rv),
+            None => state.live.remove(&key),
+        };
+    }
+
+    /// Replaces what is known of one kind by a fresh listing and marks it synced; returns the
+    /// keys that were known present and are missing from the listing (deleted meanwhile).
+    pub fn resync(
+        &self,
+        group: &str,
+        kind: &str,
+        listed: HashMap<ObjectKey, String>,
+    ) -> Vec<ObjectKey> {
+        let mut state = self.lock();
+        let of_kind = |k: &ObjectKey| k.0 == group && k.1 == kind;
+        let gone: Vec<ObjectKey> = state
+            .live
+            .keys()
+            .filter(|k| of_kind(k) && !listed.contains_key(*k))
             .cloned()
-            .collect()
+            .collect();
+        state.live.retain(|k, _| !of_kind(k));
+        state.live.extend(listed);
+        state.synced.insert((group.to_string(), kind.to_string()));
+        gone
+    }
+
+    /// Marks a kind (or, with `None`, every kind) as not synced: its watcher is relisting,
+    /// failing or stopped, so `live` may be stale for it.
+    pub fn unsync(&self, kind: Option<(&str, &str)>) {
+        let mut state = self.lock();
+        match kind {
+            Some((group, kind)) => {
+                state.synced.remove(&(group.to_string(), kind.to_string()));
+            }
+            None => state.synced.clear(),
+        }
+    }
+
+    /// The live resourceVersions of those `keys` that exist (all of one kind), if the watch has
+    /// that kind synced; `None` means "ask the server".
+    pub fn live_of(
+        &self,
+        group: &str,
+        kind: &str,
+        keys: &[ObjectKey],
+    ) -> Option<HashMap<ObjectKey, String>> {
+        let state = self.lock();
+        if !state
+            .synced
+            .contains(&(group.to_string(), kind.to_string()))
+        {
+            return None;
+        }
+        Some(
+            keys.iter()
+                .filter_map(|k| state.live.get(k).map(|rv| (k.clone(), rv.clone())))
+                .collect(),
+        )
+    }
+
+    /// The latest resourceVersion the watch saw of an object, `None` if gone or never seen.
+    pub fn live_rv(&self, key: &ObjectKey) -> Option<String> {
+        self.lock().live.get(key).cloned()
     }
 
     /// Every resource tracked so far.
@@ -162,5 +220,52 @@ fn remember(tracked: &mut Tracked, rv: String) {
     }
     while tracked.ours.len() > REMEMBERED_VERSIONS {
         tracked.ours.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: &str, name: &str) -> ObjectKey {
+        (String::new(), kind.into(), "ns".into(), name.into())
+    }
+
+    #[test]
+    fn live_view_is_only_offered_for_synced_kinds() {
+        let tracker = Tracker::default();
+        let keys = [key("ConfigMap", "a"), key("ConfigMap", "b")];
+        assert!(tracker.live_of("", "ConfigMap", &keys).is_none());
+        tracker.resync(
+            "",
+            "ConfigMap",
+            HashMap::from([(keys[0].clone(), "3".to_string())]),
+        );
+        let live = tracker.live_of("", "ConfigMap", &keys).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[&keys[0]], "3");
+        tracker.unsync(None);
+        assert!(tracker.live_of("", "ConfigMap", &keys).is_none());
+    }
+
+    #[test]
+    fn a_relist_reports_objects_that_vanished_and_keeps_other_kinds() {
+        let tracker = Tracker::default();
+        tracker.see(key("ConfigMap", "a"), Some("1".into()));
+        tracker.see(key("ConfigMap", "b"), Some("2".into()));
+        tracker.see(key("Secret", "s"), Some("3".into()));
+        let gone = tracker.resync(
+            "",
+            "ConfigMap",
+            HashMap::from([(key("ConfigMap", "b"), "4".into())]),
+        );
+        assert_eq!(gone, [key("ConfigMap", "a")]);
+        assert_eq!(
+            tracker.live_rv(&key("ConfigMap", "b")).as_deref(),
+            Some("4")
+        );
+        assert_eq!(tracker.live_rv(&key("Secret", "s")).as_deref(), Some("3"));
+        tracker.see(key("Secret", "s"), None);
+        assert!(tracker.live_rv(&key("Secret", "s")).is_none());
     }
 }

@@ -136,3 +136,49 @@ async fn a_delete_while_the_watch_reconnects_is_still_reported() {
     assert_eq!(event.objects[0].object.name, "a-0");
     assert_eq!(event.objects[0].change, DriftChange::Deleted);
 }
+
+#[tokio::test]
+async fn with_the_drift_watch_running_an_unchanged_apply_reads_only_the_inventory() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 10)).await;
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    h.reset();
+    let report = h.apply("mod-a", cms("a", 10)).await;
+    assert_eq!(report.unchanged.len(), 10);
+    let counts = h.emu.controls().counts();
+    assert_eq!(h.writes(), 0, "{counts:?}");
+    assert_eq!(h.count("list", "configmaps"), 0, "{counts:?}");
+    assert_eq!(h.count("get", "secrets"), 1, "{counts:?}");
+    assert_eq!(h.requests(), 1, "{counts:?}");
+}
+
+#[tokio::test]
+async fn with_the_drift_watch_running_a_foreign_edit_is_still_reverted() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 2)).await;
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    let patch = json!({"data": {"k": "tampered"}});
+    api.patch("a-1", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let event = next_event(&mut watch, Duration::from_secs(1))
+        .await
+        .expect("no drift event");
+    assert_eq!(event.objects[0].object.name, "a-1");
+    h.reset();
+    let report = h.apply("mod-a", cms("a", 2)).await;
+    assert_eq!(report.updated.len(), 1);
+    assert_eq!(report.unchanged.len(), 1);
+    // No list: the cached resourceVersion differs, so one GET and one dry-run decide.
+    assert_eq!(h.count("list", "configmaps"), 0);
+    assert_eq!(h.count("get", "configmaps"), 1);
+    assert_eq!(api.get("a-1").await.unwrap().data.unwrap()["k"], "v1");
+    assert!(
+        next_event(&mut watch, Duration::from_millis(600))
+            .await
+            .is_none()
+    );
+}
