@@ -15,6 +15,8 @@ use crate::shared::{Event, Shared};
 pub struct Host(pub Arc<Shared>);
 
 impl Host {
+    /// The values key of a module hook's module. Takes the modules lock: never call it while
+    /// holding that lock.
     fn module_key(&self, hook: &Hook) -> Option<String> {
         let name = hook.module.as_deref()?;
         self.0.modules().set.get(name).map(|m| m.key.clone())
@@ -40,8 +42,9 @@ impl Host {
 
 impl HookHost for Host {
     fn values(&self, hook: &Hook) -> Value {
+        let key = self.module_key(hook);
         let modules = self.0.modules();
-        match self.module_key(hook) {
+        match key {
             Some(key) => modules
                 .store
                 .module_values(&key)
@@ -51,8 +54,9 @@ impl HookHost for Host {
     }
 
     fn config_values(&self, hook: &Hook) -> Value {
+        let key = self.module_key(hook);
         let modules = self.0.modules();
-        match self.module_key(hook) {
+        match key {
             Some(key) => modules
                 .store
                 .module_config_values(&key)

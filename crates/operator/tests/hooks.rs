@@ -1,0 +1,141 @@
+//! Hooks through the operator: bash + jq hooks in `global-hooks/` and a module's `hooks/`
+//! change values and objects, and an `enabled` script decides about a module.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::{Cluster, NS, eventually};
+
+fn write_hook(path: &Path, config: &str, body: &str) {
+    std::fs::create_dir_all(path.parent().expect("hook dir")).expect("mkdir");
+    let script = format!(
+        "#!/usr/bin/env bash\nset -euo pipefail\nif [[ \"${{1:-}}\" == \"--config\" ]]; then\n  cat <<'CONFIG'\n{config}\nCONFIG\n  exit 0\nfi\n{body}\n"
+    );
+    std::fs::write(path, script).expect("write hook");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn require_jq() {
+    let ok = std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "jq is not on PATH: the test hooks are bash + jq; install it with `apt-get install jq` (scripts/test.sh does)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_patch_values_and_objects_and_enabled_scripts_decide() {
+    require_jq();
+    let c = Cluster::start("modules").await;
+    write_hook(
+        &c.global_hooks.join("001-cluster-name.sh"),
+        r#"{"configVersion": "v1", "onStartup": 1}"#,
+        r#"jq -n '[{"op":"add","path":"/global/clusterName","value":"from-global-hook"}]' > "$VALUES_JSON_PATCH_PATH""#,
+    );
+    let hooks = c.modules.join("020-echo-server/hooks");
+    write_hook(
+        &hooks.join("before-helm.sh"),
+        r#"{"configVersion": "v1", "beforeHelm": 1}"#,
+        r#"jq -n '[{"op":"add","path":"/echoServer/message","value":"patched by beforeHelm"}]' > "$VALUES_JSON_PATCH_PATH""#,
+    );
+    write_hook(
+        &hooks.join("after-helm.sh"),
+        r#"{"configVersion": "v1", "afterHelm": 1}"#,
+        r#"cat > "$KUBERNETES_PATCH_PATH" <<'EOF'
+{"operation": "CreateOrUpdate", "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "made-by-after-helm", "namespace": "addon-operator"}, "data": {"ok": "yes"}}}
+EOF"#,
+    );
+    write_hook(
+        &hooks.join("scale.sh"),
+        r#"{"configVersion": "v1", "kubernetes": [{"name": "scaler", "kind": "ConfigMap", "labelSelector": {"matchLabels": {"scale": "echo"}}, "jqFilter": ".data.replicas", "executeHookOnSynchronization": false}]}"#,
+        r#"replicas=$(jq -r '[.[] | select(.type == "Event") | .filterResult] | last // empty' "$BINDING_CONTEXT_PATH")
+if [[ -n "$replicas" ]]; then
+  jq -n --argjson r "$replicas" '[{"op":"add","path":"/echoServer/replicas","value":$r}]' > "$VALUES_JSON_PATCH_PATH"
+fi"#,
+    );
+    let optional = c.modules.join("030-optional");
+    std::fs::create_dir_all(optional.join("templates")).expect("mkdir");
+    std::fs::write(optional.join("values.yaml"), "optionalEnabled: true\n").expect("values");
+    std::fs::write(
+        optional.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: optional\n",
+    )
+    .expect("template");
+    write_hook(
+        &optional.join("enabled"),
+        "",
+        r#"echo false > "$MODULE_ENABLED_RESULT"; echo "not on this cluster" > "$MODULE_ENABLED_REASON""#,
+    );
+
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    let data = c
+        .jsonpath("configmap", "echo-server", "{.data}")
+        .expect("echo-server ConfigMap");
+    assert!(
+        data.contains("patched by beforeHelm"),
+        "beforeHelm values patch reached the render: {data}"
+    );
+    assert!(
+        data.contains("from-global-hook"),
+        "global onStartup patch reached the render: {data}"
+    );
+    assert!(
+        c.exists("configmap", "made-by-after-helm", NS),
+        "afterHelm object patch applied:\n{}",
+        op.logs()
+    );
+    assert!(
+        !c.exists("configmap", "optional", NS),
+        "the enabled script disabled the module"
+    );
+    let status = op.module_list().expect("module list");
+    assert_eq!(status["modules"]["optional"]["enabled"], false);
+    assert!(
+        status["modules"]["optional"]["enabledSource"]
+            .as_str()
+            .is_some_and(|s| s.contains("not on this cluster")),
+        "{status}"
+    );
+
+    c.kubectl(&[
+        "create",
+        "configmap",
+        "scaler",
+        "-n",
+        NS,
+        "--from-literal=replicas=6",
+    ]);
+    c.kubectl(&["label", "configmap", "scaler", "-n", NS, "scale=echo"]);
+    eventually(
+        "a kubernetes-bound hook's values patch re-renders the module",
+        || {
+            c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+                .as_deref()
+                == Some("6")
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_hook_config_stops_startup_naming_the_hook() {
+    let c = Cluster::start("modules").await;
+    write_hook(
+        &c.global_hooks.join("broken.sh"),
+        r#"{"configVersion": "v1", "schedule": [{"crontab": "not a crontab"}]}"#,
+        "true",
+    );
+    let mut op = c.operator(&[]);
+    let child = op.child.as_mut().expect("running");
+    let status = tokio::task::block_in_place(|| child.wait()).expect("operator exits");
+    assert!(!status.success());
+    let logs = op.logs();
+    assert!(logs.contains("broken.sh"), "{logs}");
+    assert!(logs.contains("crontab"), "{logs}");
+}
