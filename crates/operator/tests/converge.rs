@@ -287,3 +287,25 @@ async fn sigterm_finishes_and_exits_zero() {
     op.wait_converged().await;
     assert_eq!(op.terminate(), Some(0), "{}", op.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_removed_from_disk_is_deleted_on_the_next_start() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    op.terminate();
+    std::fs::remove_dir_all(c.modules.join("020-echo-server")).expect("remove module");
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    eventually("the removed module's objects are gone", || {
+        ECHO.iter().all(|(k, n)| !c.exists(k, n, NS))
+    })
+    .await;
+    assert!(!c.exists("secret", "addon-operator-inventory-echo-server", NS));
+    for (kind, name) in INGRESS {
+        assert!(
+            c.exists(kind, name, NS),
+            "{kind}/{name} of a remaining module was deleted"
+        );
+    }
+}

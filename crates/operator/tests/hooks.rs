@@ -139,3 +139,34 @@ async fn an_invalid_hook_config_stops_startup_naming_the_hook() {
     assert!(logs.contains("broken.sh"), "{logs}");
     assert!(logs.contains("crontab"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_values_patches_from_hooks_are_written_back_to_the_configmap() {
+    require_jq();
+    let c = Cluster::start("modules").await;
+    write_hook(
+        &c.modules.join("020-echo-server/hooks/remember.sh"),
+        r#"{"configVersion": "v1", "afterHelm": 1}"#,
+        r#"jq -n '[{"op":"add","path":"/echoServer/message","value":"remembered"}]' > "$CONFIG_VALUES_JSON_PATCH_PATH""#,
+    );
+    c.set_config(&[("global", "clusterName: kept\n")]);
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    eventually("the ConfigMap holds the hook's config values", || {
+        c.jsonpath("configmap", "addon-operator", "{.data.echoServer}")
+            .is_some_and(|v| v.contains("remembered"))
+    })
+    .await;
+    assert_eq!(
+        c.jsonpath("configmap", "addon-operator", "{.data.global}")
+            .as_deref(),
+        Some("clusterName: kept\n"),
+        "keys the hook did not touch are left as they were"
+    );
+    eventually("the persisted value is rendered", || {
+        c.jsonpath("configmap", "echo-server", "{.data.message}")
+            .as_deref()
+            == Some("remembered")
+    })
+    .await;
+}
