@@ -50,10 +50,8 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mode = if args.once { Mode::Once } else { Mode::Serve };
     let result = operate(client, &args.run, mode).await;
-    if args.once {
-        if let Ok(rows) = &result {
-            print_summary(rows, started.elapsed())?;
-        }
+    if let (true, Ok(rows)) = (args.once, &result) {
+        print_summary(rows, started.elapsed())?;
     }
     emulator.shutdown().await;
     result.map(|_| ())

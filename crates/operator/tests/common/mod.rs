@@ -196,18 +196,19 @@ impl OperatorProcess {
         let logs = self.log.clone();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.module_list() {
-                if status["converged"] == true {
-                    return;
-                }
+            if self
+                .module_list()
+                .is_some_and(|status| status["converged"] == true)
+            {
+                return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(code)) = child.try_wait() {
-                    panic!(
-                        "operator exited with {code}:\n{}",
-                        std::fs::read_to_string(&logs).unwrap_or_default()
-                    );
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(code)) = child.try_wait()
+            {
+                panic!(
+                    "operator exited with {code}:\n{}",
+                    std::fs::read_to_string(&logs).unwrap_or_default()
+                );
             }
             assert!(
                 Instant::now() < deadline,
