@@ -146,7 +146,7 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
         .stderr(Stdio::piped())
         .process_group(0);
     let spawned_at = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
+    let mut child = spawn(&mut cmd).await.map_err(|source| ExecError::Spawn {
         hook: hook.clone(),
         path: spec.program.to_path_buf(),
         source,
@@ -216,6 +216,21 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
         usage,
         spawned_at,
     })
+}
+
+/// Spawns, retrying briefly on `ETXTBSY`: a script written just before (a freshly installed
+/// hook) can still be open for writing in a child forked concurrently by another thread.
+async fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let mut attempt = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) && attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Poisoning only happens if a reader panicked mid-push; the data is still usable.

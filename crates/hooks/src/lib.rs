@@ -1,4 +1,67 @@
-//! hooks: work in progress.
+//! Hook engine compatible with shell-operator / addon-operator hooks.
+//!
+//! Existing hooks (bash + jq, or any executable) run unchanged: a hook prints its bindings for
+//! `--config`, and each run gets fresh temp files named by `BINDING_CONTEXT_PATH`, `VALUES_PATH`,
+//! `CONFIG_VALUES_PATH`, `VALUES_JSON_PATCH_PATH`, `CONFIG_VALUES_JSON_PATCH_PATH`,
+//! `KUBERNETES_PATCH_PATH` and `METRICS_PATH` (see `docs/hooks.md` for the protocol as
+//! implemented and where it differs from shell-operator).
+//!
+//! What it does: discovery ([`load_hooks`]), config validation ([`HookConfig::parse`], two
+//! stages: declared shape, then compiled jq filters/crontabs/selectors), execution in process
+//! groups with timeouts and resource usage, binding contexts in shell-operator's v1/v0 JSON
+//! ([`BindingContext`]), kubernetes bindings on kube-rs watchers with snapshots, schedule
+//! bindings, queues with combining and retries, object patches through kube-rs, hook metrics
+//! ([`MetricsStorage`]), `enabled` scripts ([`run_enabled_script`]) and native Rust hooks
+//! ([`NativeHook`], [`run_native`]).
+//!
+//! What it does not do: it knows nothing about values layering, schemas or charts. Values go in
+//! and patches come out through the [`HookHost`] trait the operator implements; the host may
+//! reject a patch, which fails the run before any object patch or metric is applied. It does
+//! not decide *when* lifecycle bindings run either: the operator calls
+//! [`HookEngine::run_order`], [`HookEngine::enable_kubernetes`] and
+//! [`HookEngine::enable_schedules`] in its startup and converge sequence.
+//!
+//! Principal types: [`HookEngine`] (hook sets, bindings, queues), [`Hook`] (executable +
+//! [`HookConfig`]), [`HookHost`] (values in/out), [`RunReport`]/[`RunEvent`] (outcomes),
+//! [`HookOutputs`] (parsed outputs).
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use futures::future::BoxFuture;
+//! use hooks::{EngineOptions, Hook, HookEngine, HookHost, HookSet, OrderBinding, ValuesPatches};
+//! use serde_json::{Value, json};
+//! use std::os::unix::fs::PermissionsExt;
+//! use std::sync::{Arc, Mutex};
+//!
+//! /// Keeps values in memory and applies every patch.
+//! struct Host(Mutex<Value>);
+//! impl HookHost for Host {
+//!     fn values(&self, _: &Hook) -> Value { self.0.lock().unwrap().clone() }
+//!     fn config_values(&self, _: &Hook) -> Value { json!({}) }
+//!     fn apply_values_patches<'a>(&'a self, _: &'a Hook, _: &'a str, p: &'a ValuesPatches)
+//!         -> BoxFuture<'a, Result<(), String>> {
+//!         Box::pin(async move {
+//!             json_patch::patch(&mut self.0.lock().unwrap(), &p.values).map_err(|e| e.to_string())
+//!         })
+//!     }
+//! }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let hook = dir.path().join("count.sh");
+//! std::fs::write(&hook, r#"#!/bin/sh
+//! if [ "$1" = --config ]; then echo '{"configVersion":"v1","onStartup":1}'; exit 0; fi
+//! echo '[{"op":"replace","path":"/global/runs","value":1}]' > "$VALUES_JSON_PATCH_PATH"
+//! "#).unwrap();
+//! std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+//!
+//! let host = Arc::new(Host(Mutex::new(json!({"global": {"runs": 0}}))));
+//! let engine = HookEngine::new(host.clone(), None, EngineOptions::default());
+//! engine.load(HookSet::Global, dir.path()).await.unwrap();
+//! let reports = engine.run_order(&HookSet::Global, OrderBinding::OnStartup).await.unwrap();
+//! assert_eq!(reports[0].hook, "count.sh");
+//! assert_eq!(*host.0.lock().unwrap(), json!({"global": {"runs": 1}}));
+//! # });
+//! ```
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 mod binding_context;
 mod config;

@@ -1,0 +1,307 @@
+//! Hook engine benchmarks: dispatch overhead and memory per watched object.
+//!
+//! Run: `cargo bench -p hooks --bench hook_engine` (prints a Markdown table; needs bash).
+//!
+//! - Dispatch: a trivial bash hook bound to ConfigMaps; for each of N ConfigMaps created through
+//!   the API, the engine's run report gives event observed → hook process spawned, and the whole
+//!   run (event observed → outputs applied). Baseline: the same script run directly with
+//!   `std::process::Command`, N times, in the same process.
+//! - Memory: 10,000 ConfigMaps in the emulator (a separate process, so its memory is not counted);
+//!   a fresh child process per mode enables one kubernetes binding and reports its RSS after the
+//!   Synchronization list: `jqFilter` + `keepFullObjectsInMemory: false`, full objects, and a
+//!   binding that selects nothing (baseline).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use futures::future::BoxFuture;
+use hooks::{EngineOptions, Hook, HookEngine, HookHost, HookSet, ValuesPatches};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DISPATCH_RUNS: usize = 200;
+const MEMORY_OBJECTS: usize = 10_000;
+
+struct NoValues;
+
+impl HookHost for NoValues {
+    fn values(&self, _: &Hook) -> Value {
+        json!({})
+    }
+    fn config_values(&self, _: &Hook) -> Value {
+        json!({})
+    }
+    fn apply_values_patches<'a>(
+        &'a self,
+        _: &'a Hook,
+        _: &'a str,
+        _: &'a ValuesPatches,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn main() {
+    match std::env::var("HOOK_BENCH_ROLE").as_deref() {
+        Ok("emulator") => emulator_child(),
+        Ok("memory") => memory_child(),
+        _ => parent(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client(url: &str) -> kube::Client {
+    kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap()
+}
+
+fn emulator_child() {
+    runtime().block_on(async {
+        let emu = kube_emulator::Emulator::start().await.unwrap();
+        println!("{}", emu.url());
+        // Serve until the parent closes our stdin.
+        tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new()))
+            .await
+            .unwrap()
+            .unwrap();
+    });
+}
+
+fn write_hook(dir: &Path, config: &str) -> std::path::PathBuf {
+    let p = dir.join("hook.sh");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/bash\nif [[ \"$1\" == --config ]]; then echo '{config}'; exit 0; fi\nexit 0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn memory_child() {
+    let url = std::env::var("HOOK_BENCH_URL").unwrap();
+    let mode = std::env::var("HOOK_BENCH_MODE").unwrap();
+    let binding = match mode.as_str() {
+        "jq" => {
+            r#"{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"mem"}},"jqFilter":".metadata.name","keepFullObjectsInMemory":false,"executeHookOnSynchronization":false}"#
+        }
+        "full" => {
+            r#"{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"mem"}},"executeHookOnSynchronization":false}"#
+        }
+        _ => {
+            r#"{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"none"}},"executeHookOnSynchronization":false}"#
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_hook(
+        dir.path(),
+        &format!(r#"{{"configVersion":"v1","kubernetes":[{binding}]}}"#),
+    );
+    runtime().block_on(async {
+        let engine = HookEngine::new(Arc::new(NoValues), Some(client(&url)), EngineOptions::default());
+        let hooks = engine.load(HookSet::Global, dir.path()).await.unwrap();
+        let before = rss_kib("VmRSS:");
+        let start = Instant::now();
+        engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+        let list = start.elapsed();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = rss_kib("VmRSS:");
+        println!(
+            "{}",
+            json!({"mode": mode, "objects": hooks[0].snapshot_len(), "rss_before_kib": before, "rss_after_kib": after,
+                   "hwm_kib": rss_kib("VmHWM:"), "list_ms": list.as_millis() as u64})
+        );
+    });
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn parent() {
+    let exe = std::env::current_exe().unwrap();
+    let mut emu = Command::new(&exe)
+        .env("HOOK_BENCH_ROLE", "emulator")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(emu.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url.trim().to_string();
+    let rt = runtime();
+    rt.block_on(dispatch(&url));
+    rt.block_on(create_configmaps(&url));
+    println!(
+        "\n| binding mode ({MEMORY_OBJECTS} ConfigMaps) | objects kept | RSS after list | per object (vs. empty binding) |"
+    );
+    println!("| --- | --- | --- | --- |");
+    let mut base = 0i64;
+    let mut per = Vec::new();
+    for mode in ["none", "jq", "full"] {
+        let out = Command::new(&exe)
+            .env("HOOK_BENCH_ROLE", "memory")
+            .env("HOOK_BENCH_MODE", mode)
+            .env("HOOK_BENCH_URL", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let after = r["rss_after_kib"].as_i64().unwrap();
+        if mode == "none" {
+            base = after;
+        }
+        let per_obj = (after - base) as f64 * 1024.0 / MEMORY_OBJECTS as f64;
+        per.push(per_obj);
+        println!(
+            "| {mode} | {} | {} MiB | {:.0} B |",
+            r["objects"],
+            after / 1024,
+            per_obj
+        );
+    }
+    println!(
+        "\nfull objects / jqFilter memory per object: {:.1}x",
+        per[2] / per[1]
+    );
+    drop(emu.stdin.take());
+    let _ = emu.wait();
+}
+
+async fn dispatch(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write_hook(
+        dir.path(),
+        r#"{"configVersion":"v1","kubernetes":[{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"dispatch"}},"executeHookOnSynchronization":false,"executeHookOnEvent":["Added"],"jqFilter":".metadata.name","keepFullObjectsInMemory":false}]}"#,
+    );
+    let client = client(url);
+    let engine = HookEngine::new(
+        Arc::new(NoValues),
+        Some(client.clone()),
+        EngineOptions::default(),
+    );
+    engine.load(HookSet::Global, dir.path()).await.unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let mut events = engine.run_events();
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client,
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("", "v1", "ConfigMap"),
+            "configmaps",
+        ),
+    );
+    let (mut observed_to_spawn, mut whole, mut write_to_spawn) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..DISPATCH_RUNS {
+        let cm: kube::api::DynamicObject =
+            serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("d{i}"), "labels": {"bench": "dispatch"}}}))
+            .unwrap();
+        let t0 = Instant::now();
+        api.create(&Default::default(), &cm).await.unwrap();
+        let ev = events.recv().await.unwrap();
+        let r = ev.result.unwrap();
+        observed_to_spawn.push(r.dispatch_latency);
+        whole.push(r.total);
+        write_to_spawn.push(r.spawned_at.saturating_duration_since(t0));
+    }
+    let mut direct = Vec::new();
+    for _ in 0..DISPATCH_RUNS {
+        let t0 = Instant::now();
+        let status = Command::new(&script).status().unwrap();
+        assert!(status.success());
+        direct.push(t0.elapsed());
+    }
+    for v in [
+        &mut observed_to_spawn,
+        &mut whole,
+        &mut write_to_spawn,
+        &mut direct,
+    ] {
+        v.sort();
+    }
+    println!("| measure ({DISPATCH_RUNS} runs, trivial bash hook) | p50 | p99 |");
+    println!("| --- | --- | --- |");
+    for (name, v) in [
+        (
+            "watch event observed → hook process spawned",
+            &observed_to_spawn,
+        ),
+        (
+            "API create returned → hook process spawned",
+            &write_to_spawn,
+        ),
+        (
+            "engine: event observed → run finished, outputs applied",
+            &whole,
+        ),
+        ("baseline: same script via std::process::Command", &direct),
+    ] {
+        println!(
+            "| {name} | {} | {} |",
+            ms(percentile(v, 0.5)),
+            ms(percentile(v, 0.99))
+        );
+    }
+    println!(
+        "\nwhole engine run / direct run (p50): {:.2}x",
+        percentile(&whole, 0.5).as_secs_f64() / percentile(&direct, 0.5).as_secs_f64()
+    );
+    engine.shutdown();
+}
+
+async fn create_configmaps(url: &str) {
+    use futures::StreamExt;
+    let client = client(url);
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client,
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("", "v1", "ConfigMap"),
+            "configmaps",
+        ),
+    );
+    let data: serde_json::Map<String, Value> = (0..8)
+        .map(|k| (format!("key-{k}"), json!(format!("value {k} ").repeat(12))))
+        .collect();
+    futures::stream::iter(0..MEMORY_OBJECTS)
+        .map(|i| {
+            let api = api.clone();
+            let cm: kube::api::DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("m{i}"), "labels": {"bench": "mem", "app": "memory-benchmark"},
+                             "annotations": {"note": "a typical small ConfigMap"}},
+                "data": data}))
+            .unwrap();
+            async move { api.create(&Default::default(), &cm).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .for_each(|_| async {})
+        .await;
+}
