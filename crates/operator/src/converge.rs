@@ -31,12 +31,12 @@ impl Operator {
         }
         let enabled = self.resolve_enabled().await;
         for (key, on) in &enabled {
-            if !on {
+            if !on && self.still_leading() {
                 self.disable_module(key).await;
             }
         }
         for (key, on) in &enabled {
-            if *on && self.needs_run(key) {
+            if *on && self.still_leading() && self.needs_run(key) {
                 self.run_module(key).await;
             }
         }
@@ -54,6 +54,14 @@ impl Operator {
             status.convergences += 1;
             tracing::info!(elapsed_ms = elapsed.as_millis() as u64, "modules converged");
         }
+    }
+
+    fn still_leading(&self) -> bool {
+        let leading = *self.leading.borrow();
+        if !leading {
+            tracing::warn!("lost the leader lease: not starting another module run");
+        }
+        leading
     }
 
     async fn run_global(&self, binding: OrderBinding) {

@@ -71,6 +71,9 @@ pub struct Operator {
     /// ConfigMap data as last seen or written.
     pub(crate) cm_data: BTreeMap<String, String>,
     pub(crate) runs: BTreeMap<String, ModuleRun>,
+    /// Leadership (always true without `--ha`); checked before every module run so a lost
+    /// lease stops work between two applies, not only between two events.
+    pub(crate) leading: watch::Receiver<bool>,
 }
 
 impl Operator {
@@ -81,6 +84,7 @@ impl Operator {
         client: Client,
         hooks: Arc<HookEngine>,
         settings: Settings,
+        leading: watch::Receiver<bool>,
     ) -> Self {
         let reconciler = Reconciler::new(client.clone(), settings.namespace.clone());
         let cm_api = Api::namespaced(client.clone(), &settings.namespace);
@@ -94,6 +98,7 @@ impl Operator {
             cm_api,
             cm_data: BTreeMap::new(),
             runs: BTreeMap::new(),
+            leading,
         }
     }
 
@@ -156,11 +161,8 @@ impl Operator {
     ///
     /// # Errors
     /// Leadership was lost: the caller must stop at once.
-    pub async fn run_loop(
-        &mut self,
-        mut shutdown: watch::Receiver<bool>,
-        mut leading: watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
+    pub async fn run_loop(&mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut leading = self.leading.clone();
         loop {
             if *shutdown.borrow() {
                 return Ok(());
@@ -171,7 +173,7 @@ impl Operator {
             let retry_at = self.next_retry();
             tokio::select! {
                 _ = shutdown.changed() => {}
-                _ = leading.changed() => {}
+                _ = changed_or_never(&mut leading) => {}
                 event = self.events.recv() => match event {
                     Some(event) => self.handle(event).await,
                     None => return Ok(()),
@@ -338,6 +340,14 @@ impl Operator {
                 error: None,
             });
         update(entry);
+    }
+}
+
+/// Resolves when the value changes; never, once the sender is gone (leadership that cannot
+/// change any more, e.g. without `--ha`).
+async fn changed_or_never(rx: &mut watch::Receiver<bool>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -111,7 +111,14 @@ pub async fn operate(
         retry_max: Duration::from_secs(30).max(Duration::from_secs_f64(args.module_retry_delay)),
         drift_debounce: Duration::from_millis(300),
     };
-    let mut operator = Operator::new(shared.clone(), events_rx, client, hooks.clone(), settings);
+    let mut operator = Operator::new(
+        shared.clone(),
+        events_rx,
+        client,
+        hooks.clone(),
+        settings,
+        leading,
+    );
     let result = async {
         operator.start().await?;
         if mode == Mode::Once {
@@ -121,7 +128,7 @@ pub async fn operate(
         if args.watch_files {
             crate::filewatch::spawn(shared.clone(), shutdown_rx.clone());
         }
-        operator.run_loop(shutdown_rx.clone(), leading).await
+        operator.run_loop(shutdown_rx.clone()).await
     }
     .await;
     hooks.shutdown();
@@ -142,8 +149,8 @@ async fn elect(
 ) -> anyhow::Result<watch::Receiver<bool>> {
     if !args.ha {
         shared.status().leader = true;
-        let (tx, rx) = watch::channel(true);
-        std::mem::forget(tx); // leadership never changes without --ha
+        // Without --ha leadership never changes; the sender is dropped on purpose.
+        let (_, rx) = watch::channel(true);
         return Ok(rx);
     }
     let identity = args.pod_name.clone().unwrap_or_else(default_identity);

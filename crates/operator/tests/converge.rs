@@ -309,3 +309,24 @@ async fn a_module_removed_from_disk_is_deleted_on_the_next_start() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_type_json_writes_one_json_object_per_line() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator_with_env(&[], &[("LOG_TYPE", "json"), ("LOG_LEVEL", "info")]);
+    op.wait_converged().await;
+    let logs = op.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("module converged")),
+        "{logs}"
+    );
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            value.get("level").is_some() && value.get("timestamp").is_some(),
+            "{line}"
+        );
+    }
+}

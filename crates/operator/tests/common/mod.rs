@@ -121,6 +121,11 @@ impl Cluster {
 
     /// Spawns `addon-operator run` against this cluster.
     pub fn operator(&self, extra: &[&str]) -> OperatorProcess {
+        self.operator_with_env(extra, &[])
+    }
+
+    /// Spawns `addon-operator run` with extra environment variables.
+    pub fn operator_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> OperatorProcess {
         let port = free_port();
         let log = self.dir.path().join(format!("operator-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -140,6 +145,7 @@ impl Cluster {
             .args(extra)
             .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
             .env_remove("KUBECONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file.try_clone().expect("log file clone"))
             .spawn()
