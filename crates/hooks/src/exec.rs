@@ -3,13 +3,15 @@
 //! # Guarantees
 //! - The process runs in its own process group; on timeout the whole group gets `SIGKILL`, and
 //!   after a normal exit any process the hook left running in its group is killed too, so no hook
-//!   outlives its run.
+//!   outlives its run. A run whose future is dropped (engine shutdown) kills the group as well.
+//!   The group is signalled only before the leader is reaped, so a recycled pid is never hit.
 //! - stdout and stderr are read concurrently, line by line, so a noisy hook cannot deadlock on a
 //!   full pipe; each line is logged with the hook, binding and queue.
 //! - CPU time and max RSS come from `wait4(2)` on the hook process (children it waited for are
 //!   included, as in `getrusage(RUSAGE_CHILDREN)`).
 
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -151,7 +153,12 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
         path: spec.program.to_path_buf(),
         source,
     })?;
-    let pgid = Pid::from_raw(child.id() as i32);
+    let leader = Arc::new(Leader {
+        pgid: Pid::from_raw(child.id() as i32),
+        reaped: Mutex::new(false),
+    });
+    // Dropping this future (engine shutdown) kills the group too.
+    let _guard = KillOnDrop(leader.clone());
     let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
     let captured = Arc::new(Mutex::new(String::new()));
     let mut readers = Vec::new();
@@ -168,16 +175,15 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
             Some(stderr_tail.clone()),
         ));
     }
-    let mut wait = tokio::task::spawn_blocking(move || child.wait4());
+    let waiter = leader.clone();
+    let mut wait = tokio::task::spawn_blocking(move || waiter.wait(&mut child));
     let (result, timed_out) = match tokio::time::timeout(spec.timeout, &mut wait).await {
         Ok(r) => (r, false),
         Err(_) => {
-            let _ = killpg(pgid, Signal::SIGKILL);
+            leader.kill_group();
             (wait.await, true)
         }
     };
-    // Whatever the hook left running in its group goes with it (and releases our pipes).
-    let _ = killpg(pgid, Signal::SIGKILL);
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
     }
@@ -216,6 +222,53 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
         usage,
         spawned_at,
     })
+}
+
+/// The hook process, leader of its own process group.
+///
+/// The group is only signalled while the leader is not reaped: an exited but unreaped leader
+/// (a zombie) keeps its pid — and so the group id — reserved, so `killpg` can never hit an
+/// unrelated group that reused the number.
+struct Leader {
+    pgid: Pid,
+    reaped: Mutex<bool>,
+}
+
+impl Leader {
+    /// `SIGKILL` to the whole group, unless the leader was already reaped.
+    fn kill_group(&self) {
+        let reaped = lock(&self.reaped);
+        if !*reaped {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+
+    /// Blocking: waits for the leader to exit, kills whatever it left running in its group
+    /// (which also releases our pipes), then reaps it with `wait4` for its resource usage.
+    fn wait(&self, child: &mut std::process::Child) -> std::io::Result<wait4::ResUse> {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        loop {
+            match waitid(Id::Pid(self.pgid), flags) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(std::io::Error::from(e)),
+                Ok(_) => break,
+            }
+        }
+        let mut reaped = lock(&self.reaped);
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        let res = child.wait4();
+        *reaped = true;
+        res
+    }
+}
+
+/// Kills the process group when a run is abandoned (its future dropped).
+struct KillOnDrop(Arc<Leader>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill_group();
+    }
 }
 
 /// Spawns, retrying briefly on `ETXTBSY`: a script written just before (a freshly installed
@@ -322,6 +375,38 @@ mod tests {
         let canon = dir.path().canonicalize().unwrap();
         assert_eq!(out.stdout, format!("42\n{}\n", canon.display()));
         assert!(out.usage.max_rss_bytes > 0);
+    }
+
+    fn running(pid: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        !stat.is_empty() && !stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_run_kills_its_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let p = script(
+            dir.path(),
+            &format!(
+                "sleep 300 & echo $! >> {0}; echo $$ >> {0}; sleep 300",
+                pids.display()
+            ),
+        );
+        let log = LogFields::default();
+        let run = run_process(spec(&p, dir.path(), &log, Duration::from_secs(60)));
+        let abandoned = tokio::time::timeout(Duration::from_millis(300), run).await;
+        assert!(abandoned.is_err(), "the run was still going");
+        let pids = std::fs::read_to_string(&pids).unwrap();
+        let pids: Vec<&str> = pids.lines().collect();
+        assert_eq!(pids.len(), 2);
+        for _ in 0..100 {
+            if pids.iter().all(|p| !running(p)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("hook processes {pids:?} still running");
     }
 
     #[tokio::test]
