@@ -151,6 +151,14 @@ impl Hook {
         out
     }
 
+    /// Number of objects held by the kubernetes binding at `index`.
+    pub(crate) fn snapshot_len_of(&self, index: usize) -> usize {
+        self.stores
+            .get(index)
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).objects.len())
+            .unwrap_or(0)
+    }
+
     /// Number of objects currently held by all kubernetes bindings of this hook.
     pub fn snapshot_len(&self) -> usize {
         self.stores

@@ -6,6 +6,7 @@
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
 use jaq_json::Val;
+use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 
@@ -97,7 +98,8 @@ impl JqFilter {
             filter: self.source.clone(),
             reason,
         };
-        let val: Val = serde_json::from_value(input.clone()).map_err(|e| run_err(e.to_string()))?;
+        // Deserializing from `&Value` builds the jaq value without cloning the input first.
+        let val = Val::deserialize(input).map_err(|e| run_err(e.to_string()))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut out = Vec::new();
         for item in self.filter.id.run((ctx, val)).map(unwrap_valr) {

@@ -147,7 +147,10 @@ impl Monitor {
                     }
                 },
                 Some((key, ev)) = st.streams.next(), if !st.streams.is_empty() => match ev {
-                    Ok(ev) => self.on_event(&mut st, &key, ev),
+                    Ok(ev) => {
+                        self.on_event(&mut st, &key, ev);
+                        self.queues.gauge_snapshot(&self.hook.name, &b.name, self.hook.snapshot_len_of(self.index));
+                    }
                     Err(e) => self.on_error(&e),
                 },
                 Some(ev) = async { match ns_stream.as_mut() { Some(s) => s.next().await, None => None } }, if ns_stream.is_some() => match ev {

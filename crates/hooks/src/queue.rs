@@ -118,8 +118,28 @@ impl Queues {
                 }
             }
             tasks.push_back(task);
+            self.gauge_queue_length(queue, tasks.len());
         }
         q.notify.notify_one();
+    }
+
+    /// `<prefix>tasks_queue_length{queue}`: tasks waiting in a queue.
+    fn gauge_queue_length(&self, queue: &str, len: usize) {
+        let name = format!("{}tasks_queue_length", self.runner.opts.metric_prefix);
+        self.runner
+            .metrics
+            .engine(&name, &[("queue", queue)], MetricAction::Set, len as f64);
+    }
+
+    /// `<prefix>kube_snapshot_objects{hook,binding}`: objects held by a kubernetes binding.
+    pub(crate) fn gauge_snapshot(&self, hook: &str, binding: &str, len: usize) {
+        let name = format!("{}kube_snapshot_objects", self.runner.opts.metric_prefix);
+        self.runner.metrics.engine(
+            &name,
+            &[("hook", hook), ("binding", binding)],
+            MetricAction::Set,
+            len as f64,
+        );
     }
 
     /// Drops queued tasks of hooks matching `pred` (a disabled module's hooks).
@@ -137,7 +157,7 @@ impl Queues {
             .sum()
     }
 
-    /// Stops every worker (a running hook process is killed when its future is dropped).
+    /// Stops every worker; a running hook's process group is killed as its run is dropped.
     pub(crate) fn shutdown(&self) {
         for w in lock(&self.workers).drain(..) {
             w.abort();
@@ -204,6 +224,8 @@ fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
 async fn worker(queues: Arc<Queues>, name: String, q: Arc<Queue>) {
     loop {
         let task = next_task(&q).await;
+        let waiting = lock(&q.tasks).len();
+        queues.gauge_queue_length(&name, waiting);
         run_task(&queues, &name, task).await;
     }
 }

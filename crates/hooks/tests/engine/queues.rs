@@ -73,6 +73,10 @@ async fn adjacent_events_of_a_busy_hook_are_combined_into_one_run() {
         reported += report.contexts;
     }
     assert_eq!(reported, 6, "run events report every combined context");
+    let waiting = engine
+        .metrics()
+        .engine_value("addon_operator_tasks_queue_length", &[("queue", "main")]);
+    assert_eq!(waiting, Some(0.0), "queue length gauge drained");
     engine.shutdown();
 }
 

@@ -104,6 +104,11 @@ async fn watch_drops_injected_mid_test_lose_and_repeat_no_event() {
         );
     }
     assert_eq!(events.len(), expected, "no duplicates: {events:#?}");
+    let held = engine.metrics().engine_value(
+        "addon_operator_kube_snapshot_objects",
+        &[("binding", "cms"), ("hook", "rec.sh")],
+    );
+    assert_eq!(held, Some(21.0), "snapshot size gauge");
     engine.shutdown();
 }
 
