@@ -82,23 +82,37 @@ fn requests(c: &mut Criterion) {
     let s = setup();
     let mut g = c.benchmark_group("emulator_10k_configmaps");
     g.measurement_time(Duration::from_secs(3)).sample_size(50);
-    g.bench_function("baseline_get_healthz", |b| b.iter(|| s.rt.block_on(healthz(&s.raw))));
-    g.bench_function("get_configmap", |b| b.iter(|| s.rt.block_on(s.cms.get("cm-04242")).unwrap()));
+    g.bench_function("baseline_get_healthz", |b| {
+        b.iter(|| s.rt.block_on(healthz(&s.raw)))
+    });
+    g.bench_function("get_configmap", |b| {
+        b.iter(|| s.rt.block_on(s.cms.get("cm-04242")).unwrap())
+    });
     let round = AtomicU64::new(0);
     let pp = PatchParams::apply("bench").force();
     g.bench_function("ssa_patch_configmap", |b| {
         b.iter(|| {
             let body = apply_body(round.fetch_add(1, Ordering::Relaxed));
-            s.rt.block_on(s.cms.patch("cm-00042", &pp, &Patch::Apply(body))).unwrap()
+            s.rt.block_on(s.cms.patch("cm-00042", &pp, &Patch::Apply(body)))
+                .unwrap()
         })
     });
     let seen = Arc::new(AtomicU64::new(0));
     let notify = Arc::new(Notify::new());
     let watchers: Vec<_> = s.rt.block_on(async {
-        let rv = s.cms.get("cm-00042").await.unwrap().metadata.resource_version.unwrap();
+        let rv = s
+            .cms
+            .get("cm-00042")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .unwrap();
         let mut handles = Vec::new();
         for _ in 0..WATCHERS {
-            let wp = WatchParams::default().fields("metadata.name=cm-00007").disable_bookmarks();
+            let wp = WatchParams::default()
+                .fields("metadata.name=cm-00007")
+                .disable_bookmarks();
             let mut stream = s.cms.watch(&wp, &rv).await.unwrap().boxed();
             let (seen, notify) = (seen.clone(), notify.clone());
             handles.push(tokio::spawn(async move {
@@ -111,12 +125,16 @@ fn requests(c: &mut Criterion) {
         handles
     });
     let writes = AtomicU64::new(0);
+    g.measurement_time(Duration::from_secs(5)).sample_size(30);
     g.bench_function("write_to_100_watchers", |b| {
         b.iter(|| {
             let n = writes.fetch_add(1, Ordering::Relaxed) + 1;
             s.rt.block_on(async {
                 let patch = Patch::Merge(json!({"data": {"n": n.to_string()}}));
-                s.cms.patch("cm-00007", &PatchParams::default(), &patch).await.unwrap();
+                s.cms
+                    .patch("cm-00007", &PatchParams::default(), &patch)
+                    .await
+                    .unwrap();
                 while seen.load(Ordering::SeqCst) < n * WATCHERS {
                     notify.notified().await;
                 }
@@ -172,7 +190,9 @@ fn throughput(s: &Setup) {
     let get = concurrent(&s.rt, 3, move |i| {
         let cms = cms.clone();
         async move {
-            cms.get(&format!("cm-{:05}", i % STORED as u64)).await.unwrap();
+            cms.get(&format!("cm-{:05}", i % STORED as u64))
+                .await
+                .unwrap();
         }
     });
     let cms = s.cms.clone();
@@ -181,13 +201,25 @@ fn throughput(s: &Setup) {
         async move {
             let name = format!("cm-{:05}", i % STORED as u64);
             let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"round": i.to_string()}});
-            cms.patch(&name, &PatchParams::apply("bench-concurrent").force(), &Patch::Apply(body)).await.unwrap();
+            cms.patch(
+                &name,
+                &PatchParams::apply("bench-concurrent").force(),
+                &Patch::Apply(body),
+            )
+            .await
+            .unwrap();
         }
     });
     println!("concurrent (16 clients, 3 s each, {STORED} ConfigMaps stored):");
     println!("  baseline GET /healthz : {floor:>8.0} req/s");
-    println!("  GET configmap         : {get:>8.0} req/s  ({:.2} x baseline)", get / floor);
-    println!("  SSA patch configmap   : {ssa:>8.0} req/s  ({:.2} x baseline)", ssa / floor);
+    println!(
+        "  GET configmap         : {get:>8.0} req/s  ({:.2} x baseline)",
+        get / floor
+    );
+    println!(
+        "  SSA patch configmap   : {ssa:>8.0} req/s  ({:.2} x baseline)",
+        ssa / floor
+    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -200,22 +232,28 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Resident memory of the emulator binary per 1,000 ConfigMaps (history included).
-fn memory() {
+/// Resident memory of the emulator binary per 1,000 ConfigMaps, with a watch history of
+/// `history` events (history entries share the stored objects).
+fn memory(history: usize) {
     let rt = Runtime::new().unwrap();
+    let _guard = rt.enter();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
-        .args(["--port", "0"])
+        .args(["--port", "0", "--watch-history", &history.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut url = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client(url.trim()), "default");
     let before = rss_kib(child.id());
     rt.block_on(fill(&cms, STORED));
     let after = rss_kib(child.id());
     let per_1000 = (after.saturating_sub(before)) as f64 / (STORED as f64 / 1000.0);
-    println!("memory: RSS {before} KiB empty -> {after} KiB with {STORED} ConfigMaps = {per_1000:.0} KiB per 1,000 ConfigMaps (including the 10,000-event watch history)");
+    println!(
+        "memory (--watch-history {history}): RSS {before} KiB empty -> {after} KiB with {STORED} ConfigMaps = {per_1000:.0} KiB per 1,000 ConfigMaps"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -225,5 +263,6 @@ criterion_group!(benches, requests);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    memory();
+    memory(10_000);
+    memory(100);
 }

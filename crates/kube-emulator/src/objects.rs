@@ -272,25 +272,15 @@ fn apply_patch(
                 return Err(ApiError::not_found(&info.group, &info.plural, name));
             }
             let mut created = apply::apply(None, &body, &w, o.force)?;
-            let managed = created["metadata"]["managedFields"].clone();
-            let create_opts = WriteOpts {
+            let managed = created["metadata"]["managedFields"].take();
+            // Validate and fill server metadata exactly as a create would, without storing.
+            let check = WriteOpts {
+                dry_run: true,
                 manager: String::new(),
                 manager_given: false,
                 ..o.clone()
             };
-            if let Some(m) = created["metadata"].as_object_mut() {
-                m.remove("managedFields");
-            }
-            created = create(
-                store,
-                info,
-                ns,
-                created,
-                &WriteOpts {
-                    dry_run: true,
-                    ..create_opts.clone()
-                },
-            )?;
+            created = create(store, info, ns, created, &check)?;
             created["metadata"]["managedFields"] = managed;
             if o.dry_run {
                 return Ok((created, true));

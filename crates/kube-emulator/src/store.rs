@@ -20,6 +20,8 @@ pub enum EventType {
     Modified,
     /// Object removed.
     Deleted,
+    /// The resource itself stopped being served (its CRD was deleted): watches on it end.
+    ResourceRemoved,
 }
 
 /// One change, as recorded in the history and broadcast to watches.
@@ -32,10 +34,10 @@ pub struct Event {
     /// What happened.
     pub kind: EventType,
     /// The object after the change (for Deleted: the last state, with the new rv).
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change (Modified only), so selector watches can tell
     /// "stopped matching" (→ DELETED) from "started matching" (→ ADDED).
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
 }
 
 /// Events after a resourceVersion, and the receiver for the ones that follow.
@@ -50,7 +52,8 @@ pub struct Store {
     /// Served resources (built-ins plus CRDs).
     pub registry: Registry,
     rv: u64,
-    objects: HashMap<ResKey, BTreeMap<ObjKey, Value>>,
+    /// Shared with the history: an unchanged object is never copied.
+    objects: HashMap<ResKey, BTreeMap<ObjKey, Arc<Value>>>,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
     compacted: u64,
@@ -91,6 +94,7 @@ impl Store {
         self.objects
             .get(key)?
             .get(&(ns.to_string(), name.to_string()))
+            .map(Arc::as_ref)
     }
 
     /// Objects of a resource in `ns` (all namespaces when `None`), sorted by (namespace, name).
@@ -104,14 +108,14 @@ impl Store {
             .into_iter()
             .flat_map(|m| m.iter())
             .filter(move |((ons, _), _)| ns.is_none_or(|n| n == ons))
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Every stored (resource, object) pair, for persistence and garbage collection.
     pub fn all(&self) -> impl Iterator<Item = (&ResKey, &Value)> {
         self.objects
             .iter()
-            .flat_map(|(k, m)| m.values().map(move |v| (k, v)))
+            .flat_map(|(k, m)| m.values().map(move |v| (k, v.as_ref())))
     }
 
     /// Stores `obj` under a new resourceVersion (set in the object) and emits ADDED or MODIFIED.
@@ -124,11 +128,12 @@ impl Store {
             meta::meta_str(&obj, "namespace").to_string(),
             meta::meta_str(&obj, "name").to_string(),
         );
+        let shared = Arc::new(obj);
         let old = self
             .objects
             .entry(key.clone())
             .or_default()
-            .insert(okey, obj.clone());
+            .insert(okey, shared.clone());
         let kind = if old.is_some() {
             EventType::Modified
         } else {
@@ -138,10 +143,10 @@ impl Store {
             rv,
             key: key.clone(),
             kind,
-            object: obj.clone(),
+            object: shared.clone(),
             old,
         });
-        obj
+        Arc::unwrap_or_clone(shared)
     }
 
     /// Loads an object as-is (persistence), without an event.
@@ -153,15 +158,16 @@ impl Store {
         self.objects
             .entry(key.clone())
             .or_default()
-            .insert(okey, obj);
+            .insert(okey, Arc::new(obj));
     }
 
     /// Removes an object, emitting DELETED carrying a new resourceVersion.
     pub fn remove(&mut self, key: &ResKey, ns: &str, name: &str) -> Option<Value> {
-        let mut obj = self
-            .objects
-            .get_mut(key)?
-            .remove(&(ns.to_string(), name.to_string()))?;
+        let mut obj = Arc::unwrap_or_clone(
+            self.objects
+                .get_mut(key)?
+                .remove(&(ns.to_string(), name.to_string()))?,
+        );
         self.rv += 1;
         let rv = self.rv;
         meta::metadata_mut(&mut obj)
@@ -170,16 +176,23 @@ impl Store {
             rv,
             key: key.clone(),
             kind: EventType::Deleted,
-            object: obj.clone(),
+            object: Arc::new(obj.clone()),
             old: None,
         });
         Some(obj)
     }
 
-    /// Drops every object of a resource without events (its CRD is gone, and watches on it end).
+    /// Drops every remaining object of a resource without events and ends the watches on
+    /// it (its CRD is gone).
     pub fn drop_resource(&mut self, key: &ResKey) {
         self.objects.remove(key);
-        self.changes += 1;
+        self.emit(Event {
+            rv: self.rv,
+            key: key.clone(),
+            kind: EventType::ResourceRemoved,
+            object: Arc::new(Value::Null),
+            old: None,
+        });
     }
 
     fn emit(&mut self, event: Event) {

@@ -44,11 +44,27 @@ const IMMUTABLE: &[(&str, &str, &[&str])] = &[
     ("apps", "deployments", &["/spec/selector"]),
     ("apps", "replicasets", &["/spec/selector"]),
     ("apps", "daemonsets", &["/spec/selector"]),
-    ("apps", "statefulsets", &["/spec/selector", "/spec/serviceName", "/spec/volumeClaimTemplates"]),
+    (
+        "apps",
+        "statefulsets",
+        &[
+            "/spec/selector",
+            "/spec/serviceName",
+            "/spec/volumeClaimTemplates",
+        ],
+    ),
     ("batch", "jobs", &["/spec/selector", "/spec/template"]),
     ("rbac.authorization.k8s.io", "rolebindings", &["/roleRef"]),
-    ("rbac.authorization.k8s.io", "clusterrolebindings", &["/roleRef"]),
-    ("apiextensions.k8s.io", "customresourcedefinitions", &["/spec/group", "/spec/names/plural", "/spec/scope"]),
+    (
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        &["/roleRef"],
+    ),
+    (
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        &["/spec/group", "/spec/names/plural", "/spec/scope"],
+    ),
     ("", "services", &["/spec/clusterIP"]),
 ];
 
@@ -85,13 +101,22 @@ pub fn validate_update(info: &ResourceInfo, old: &Value, new: &Value) -> ApiResu
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(&info.kind, &info.group, meta::meta_str(old, "name"), causes))
+        Err(ApiError::invalid(
+            &info.kind,
+            &info.group,
+            meta::meta_str(old, "name"),
+            causes,
+        ))
     }
 }
 
 fn immutable(field: &str, value: Option<&Value>) -> Cause {
     let shown = value.map(Value::to_string).unwrap_or_else(|| "null".into());
-    Cause::new("FieldValueInvalid", field, format!("Invalid value: {shown}: field is immutable"))
+    Cause::new(
+        "FieldValueInvalid",
+        field,
+        format!("Invalid value: {shown}: field is immutable"),
+    )
 }
 
 fn string_map_causes(obj: &Value, field: &str) -> Vec<Cause> {
@@ -138,7 +163,11 @@ fn crd_causes(obj: &Value) -> Vec<Cause> {
         ));
     }
     let builtin = crate::resources::Registry::builtin();
-    if builtin.all().iter().any(|r| r.group == group && r.plural == plural) {
+    if builtin
+        .all()
+        .iter()
+        .any(|r| r.group == group && r.plural == plural)
+    {
         causes.push(Cause::new(
             "FieldValueInvalid",
             "spec.names.plural",
@@ -230,7 +259,11 @@ mod tests {
         new["spec"]["selector"] = json!({"matchLabels": {"a": "2"}});
         let err = validate_update(deploy, &old, &new).unwrap_err();
         assert_eq!(err.causes[0].field, "spec.selector");
-        assert!(err.message.contains("field is immutable"), "{}", err.message);
+        assert!(
+            err.message.contains("field is immutable"),
+            "{}",
+            err.message
+        );
 
         let cm = reg.find("", "v1", "configmaps").unwrap();
         let old = json!({"metadata": {"name": "c"}, "data": {"a": "1"}, "immutable": true});
@@ -239,17 +272,26 @@ mod tests {
         let svc = reg.find("", "v1", "services").unwrap();
         let old = json!({"metadata": {"name": "s"}, "spec": {}});
         let new = json!({"metadata": {"name": "s"}, "spec": {"clusterIP": "10.0.0.1"}});
-        assert!(validate_update(svc, &old, &new).is_ok(), "an unset clusterIP may be set");
+        assert!(
+            validate_update(svc, &old, &new).is_ok(),
+            "an unset clusterIP may be set"
+        );
     }
 
     #[test]
     fn crds_must_not_shadow_builtins() {
         let reg = Registry::builtin();
-        let info = reg.find("apiextensions.k8s.io", "v1", "customresourcedefinitions").unwrap();
+        let info = reg
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap();
         let crd = json!({"metadata": {"name": "deployments.apps"}, "spec": {"group": "apps", "scope": "Namespaced",
             "names": {"plural": "deployments", "kind": "Deployment"}, "versions": [{"name": "v9", "storage": true}]}});
         let err = validate(info, &crd).unwrap_err();
-        assert!(err.causes.iter().any(|c| c.message.contains("built-in")), "{:?}", err.causes);
+        assert!(
+            err.causes.iter().any(|c| c.message.contains("built-in")),
+            "{:?}",
+            err.causes
+        );
     }
 
     #[test]

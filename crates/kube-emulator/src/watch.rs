@@ -59,7 +59,7 @@ impl Filter {
             }
             _ => return None,
         };
-        Some((kind, e.object.clone()))
+        Some((kind, e.object.as_ref().clone()))
     }
 
     fn line(&self, kind: &str, obj: Value) -> Bytes {
@@ -207,6 +207,9 @@ async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, Infallible>, Stream)
             }
             got = recv(&mut s.rx) => match got {
                 Ok(e) => {
+                    if e.kind == EventType::ResourceRemoved && e.key == s.filter.info.key() {
+                        return None;
+                    }
                     s.last_rv = e.rv;
                     if let Some((kind, obj)) = s.filter.translate(&e) {
                         let line = s.filter.line(kind, obj);

@@ -327,3 +327,57 @@ async fn streaming_list_watcher_should_receive_initial_events_then_changes() {
     task.abort();
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_crd_should_delete_its_objects_and_end_watches_on_it() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::DynamicObject;
+    use kube::core::{ApiResource, GroupVersionKind};
+    let emu = Emulator::start().await.unwrap();
+    let c = client(&emu);
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(common::widget_crd()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<DynamicObject> = Api::namespaced_with(c, "default", &ar);
+    let w: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}}),
+    )
+    .unwrap();
+    widgets.create(&PostParams::default(), &w).await.unwrap();
+    let rv = widgets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = widgets
+        .watch(&WatchParams::default().disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, WatchEvent::Deleted(ref o) if o.metadata.name.as_deref() == Some("w1"))
+    );
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the watch ends with its resource");
+    assert!(end.is_none());
+    emu.shutdown().await;
+}
