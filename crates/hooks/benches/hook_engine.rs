@@ -232,6 +232,24 @@ async fn dispatch(url: &str) {
         whole.push(r.total);
         write_to_spawn.push(r.spawned_at.saturating_duration_since(t0));
     }
+    // The same script as an onStartup hook run by `run_order`: no watch, no queue.
+    let order_dir = tempfile::tempdir().unwrap();
+    write_hook(order_dir.path(), r#"{"configVersion":"v1","onStartup":1}"#);
+    let offline = HookEngine::new(Arc::new(NoValues), None, EngineOptions::default());
+    offline
+        .load(HookSet::Global, order_dir.path())
+        .await
+        .unwrap();
+    let (mut order_call, mut spawn_to_exit) = (Vec::new(), Vec::new());
+    for _ in 0..DISPATCH_RUNS {
+        let t0 = Instant::now();
+        let r = offline
+            .run_order(&HookSet::Global, hooks::OrderBinding::OnStartup)
+            .await
+            .unwrap();
+        order_call.push(t0.elapsed());
+        spawn_to_exit.push(r[0].usage.wall);
+    }
     let mut direct = Vec::new();
     for _ in 0..DISPATCH_RUNS {
         let t0 = Instant::now();
@@ -244,6 +262,8 @@ async fn dispatch(url: &str) {
         &mut whole,
         &mut write_to_spawn,
         &mut direct,
+        &mut order_call,
+        &mut spawn_to_exit,
     ] {
         v.sort();
     }
@@ -261,6 +281,14 @@ async fn dispatch(url: &str) {
         (
             "engine: event observed → run finished, outputs applied",
             &whole,
+        ),
+        (
+            "engine: `run_order(onStartup)` call (no watch, no queue)",
+            &order_call,
+        ),
+        (
+            "engine: hook process spawned → exited, pipes drained",
+            &spawn_to_exit,
         ),
         ("baseline: same script via std::process::Command", &direct),
     ] {
