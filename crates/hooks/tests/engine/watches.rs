@@ -291,3 +291,111 @@ async fn unknown_kind_is_an_error_until_its_crd_exists() {
     .await;
     engine.shutdown();
 }
+
+const NS_SELECTOR_CONFIG: &str = r#"configVersion: v1
+kubernetes:
+- name: cms
+  kind: ConfigMap
+  namespace: {labelSelector: {matchLabels: {watch: "yes"}}}
+  nameSelector: {matchNames: [one, two]}
+  jqFilter: .metadata.name
+  keepFullObjectsInMemory: false"#;
+
+#[tokio::test]
+async fn namespaces_joining_and_leaving_a_label_selector_bring_and_take_their_objects() {
+    let env = env().await;
+    let out = env.out().join("events");
+    write_hook(
+        &env.hooks_dir(),
+        "ns.sh",
+        NS_SELECTOR_CONFIG,
+        &format!(
+            r#"jq -r '.[] | if .type == "Synchronization" then "Synchronization \([.objects[].filterResult] | join(","))"
+  else "\(.watchEvent) \(.filterResult)" end' "$BINDING_CONTEXT_PATH" >> {}"#,
+            out.display()
+        ),
+    );
+    env.apply(namespace("in", json!({"watch": "yes"}))).await;
+    env.apply(namespace("later", json!({}))).await;
+    for ns in ["in", "later"] {
+        for name in ["one", "two", "three"] {
+            env.apply(configmap(ns, name, json!({}), json!({}))).await;
+        }
+    }
+    let engine = env.engine();
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    assert_eq!(
+        lines(&out),
+        ["Synchronization one,two"],
+        "only selected names in labelled namespaces"
+    );
+    env.apply(namespace("later", json!({"watch": "yes"}))).await;
+    let joined = eventually("objects of the joining namespace arrive", 10, || async {
+        let l = lines(&out);
+        (l.len() >= 3).then_some(l)
+    })
+    .await;
+    assert_eq!(joined[1..], ["Added one", "Added two"]);
+    env.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "in"}}))
+        .await;
+    let left = eventually("objects of the leaving namespace go", 10, || async {
+        let l = lines(&out);
+        (l.len() >= 5).then_some(l)
+    })
+    .await;
+    assert_eq!(left[3..], ["Deleted one", "Deleted two"]);
+    engine.shutdown();
+}
+
+#[tokio::test]
+async fn disabling_a_module_stops_its_bindings_and_drops_its_snapshots() {
+    let env = env().await;
+    let out = env.out().join("runs");
+    let hooks_dir = env.dir.path().join("modules/001-m/hooks");
+    write_hook(
+        &hooks_dir,
+        "watch.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  namespace: {nameSelector: {matchNames: [default]}}\nschedule:\n- name: t\n  crontab: '*/1 * * * * *'",
+        &format!(
+            r#"jq -r '.[] | .type' "$BINDING_CONTEXT_PATH" >> {}"#,
+            out.display()
+        ),
+    );
+    let engine = env.engine();
+    let m = HookSet::Module("m".into());
+    let hooks = engine.load(m.clone(), &hooks_dir).await.unwrap();
+    engine.enable_kubernetes(&m).await.unwrap();
+    engine.enable_schedules(&m);
+    env.apply(configmap("default", "x", json!({}), json!({})))
+        .await;
+    eventually("event and tick", 10, || async {
+        let l = lines(&out);
+        (l.contains(&"Event".to_string()) && l.contains(&"Schedule".to_string())).then_some(())
+    })
+    .await;
+    engine.disable(&m);
+    assert_eq!(hooks[0].snapshot_len(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let before = lines(&out).len();
+    env.apply(configmap("default", "y", json!({}), json!({})))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        lines(&out).len(),
+        before,
+        "no runs after disable: {:?}",
+        lines(&out)
+    );
+    // Enabling again starts from a fresh Synchronization.
+    engine.enable_kubernetes(&m).await.unwrap();
+    assert_eq!(
+        lines(&out).last().map(String::as_str),
+        Some("Synchronization")
+    );
+    assert_eq!(hooks[0].snapshot_len(), 2);
+    engine.shutdown();
+}
