@@ -295,6 +295,11 @@ impl HookEngine {
             .remove_tasks(|h| hooks.iter().any(|x| std::ptr::eq(x.as_ref(), h)));
     }
 
+    /// Tasks waiting in each queue (not counting running ones), for status pages.
+    pub fn queue_lengths(&self) -> std::collections::BTreeMap<String, usize> {
+        self.queues.lengths()
+    }
+
     /// Tasks waiting in all queues (not counting running ones).
     pub fn pending_tasks(&self) -> usize {
         self.queues.pending()

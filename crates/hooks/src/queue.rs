@@ -149,6 +149,14 @@ impl Queues {
         }
     }
 
+    /// Tasks waiting (not running) per queue.
+    pub(crate) fn lengths(&self) -> std::collections::BTreeMap<String, usize> {
+        lock(&self.queues)
+            .iter()
+            .map(|(name, q)| (name.clone(), lock(&q.tasks).len()))
+            .collect()
+    }
+
     /// Number of tasks waiting (not running) in all queues.
     pub(crate) fn pending(&self) -> usize {
         lock(&self.queues)
