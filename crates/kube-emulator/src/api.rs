@@ -8,6 +8,7 @@ use crate::resources::ResourceInfo;
 use crate::route::{self, Route, Target};
 use crate::server::AppState;
 use crate::status::{ApiError, ApiResult, ErrorKind, json_response};
+use crate::table::Shape;
 use crate::{discovery, read, watch};
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
@@ -190,10 +191,10 @@ async fn resource(req: Req) -> ApiResult<Response> {
     Ok(response)
 }
 
-/// Whether the client asked for a `Table` (kubectl get does).
-fn accept(req: &Req) -> bool {
-    let a = req.header("accept");
-    a.contains("as=Table") && (a.contains("g=meta.k8s.io") || !a.contains("g="))
+/// The response shape the client asked for (kubectl get: Table; kube-rs metadata calls:
+/// PartialObjectMetadata).
+fn accept(req: &Req) -> Shape {
+    Shape::from_accept(req.header("accept"))
 }
 
 fn resolve(req: &Req) -> ApiResult<ResourceInfo> {

@@ -39,6 +39,7 @@
 mod admin;
 mod api;
 mod controls;
+mod defaults;
 mod discovery;
 mod error;
 mod kubeconfig;

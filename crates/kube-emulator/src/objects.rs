@@ -4,6 +4,7 @@
 //!
 //! Deletion, garbage collection, namespaces and CRD lifecycles live in [`crate::lifecycle`].
 
+use crate::defaults;
 use crate::lifecycle;
 use crate::meta;
 use crate::patch::apply::{self, Writer};
@@ -123,6 +124,7 @@ pub fn create(
         }
     }
     let name = meta::meta_str(&body, "name").to_string();
+    defaults::normalize(info, &mut body)?;
     validation::validate(info, &body)?;
     if info.namespaced
         && store
@@ -330,7 +332,12 @@ fn finish_write(
 ) -> ApiResult<Value> {
     if o.subresource == "status" {
         let status = new.get("status").cloned();
+        // Server-side apply computed the managers of this write; keep them.
+        let managed = new["metadata"].get("managedFields").cloned();
         new = old.clone();
+        if let Some(mf) = managed {
+            meta::metadata_mut(&mut new).insert("managedFields".into(), mf);
+        }
         match status {
             Some(s) => new["status"] = s,
             None => {
@@ -383,6 +390,7 @@ fn finish_write(
             causes,
         ));
     }
+    defaults::normalize(info, &mut new)?;
     validation::validate(info, &new)?;
     validation::validate_update(info, old, &new)?;
     record(old, &mut new);

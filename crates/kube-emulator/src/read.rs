@@ -10,7 +10,7 @@ use crate::route::Target;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::server::AppState;
 use crate::status::{ApiError, ApiResult, json_response};
-use crate::table;
+use crate::table::Shape;
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -40,7 +40,7 @@ pub fn get(
     ns: &str,
     name: &str,
     target: &Target,
-    as_table: bool,
+    shape: Shape,
 ) -> ApiResult<Response> {
     let scoped = if info.namespaced { ns } else { "" };
     let obj = st
@@ -51,15 +51,10 @@ pub fn get(
     if target.subresource.as_deref() == Some("scale") {
         return Ok(json_response(StatusCode::OK, &scale_of(&obj)));
     }
-    let obj = present(info, obj);
-    if as_table {
-        let rv = meta::meta_str(&obj, "resourceVersion").to_string();
-        return Ok(json_response(
-            StatusCode::OK,
-            &table::table(&[obj], &rv, None),
-        ));
-    }
-    Ok(json_response(StatusCode::OK, &obj))
+    Ok(json_response(
+        StatusCode::OK,
+        &shape.one(present(info, obj)),
+    ))
 }
 
 /// Continue tokens: hex of `namespace/name` of the last returned item.
@@ -99,7 +94,7 @@ pub fn list(
     info: &ResourceInfo,
     ns: Option<&str>,
     params: &Params,
-    as_table: bool,
+    shape: Shape,
 ) -> ApiResult<Response> {
     let sel = selectors(params)?;
     let limit: usize = match params.get("limit").filter(|s| !s.is_empty()) {
@@ -146,17 +141,7 @@ pub fn list(
         metadata["remainingItemCount"] = json!(remaining);
     }
     let items: Vec<Value> = items.into_iter().map(|o| present(info, o)).collect();
-    if as_table {
-        return Ok(json_response(
-            StatusCode::OK,
-            &table::table(
-                &items,
-                &rv,
-                metadata.get("continue").and_then(Value::as_str),
-            ),
-        ));
-    }
-    let body = json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": metadata, "items": items});
+    let body = shape.list(&info.kind, &info.api_version(), items, metadata);
     Ok(json_response(StatusCode::OK, &body))
 }
 

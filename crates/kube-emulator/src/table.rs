@@ -1,8 +1,83 @@
-//! `meta.k8s.io/v1` Table output, which `kubectl get` asks for: Name and Age columns for
-//! every resource (kube-apiserver adds per-kind columns; the emulator does not).
+//! Response shapes chosen by the `Accept` header: the object itself, a `meta.k8s.io/v1`
+//! Table (what `kubectl get` asks for: Name and Age columns for every resource;
+//! kube-apiserver adds per-kind columns, the emulator does not), or
+//! `PartialObjectMetadata` (what kube-rs `metadata_watcher`/`get_metadata` ask for).
 
 use crate::meta;
 use serde_json::{Value, json};
+
+/// What a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The object (or `<Kind>List`).
+    Object,
+    /// `Table`.
+    Table,
+    /// `PartialObjectMetadata` (or `PartialObjectMetadataList`).
+    Metadata,
+}
+
+impl Shape {
+    /// The shape the first acceptable `Accept` entry asks for; `Object` otherwise.
+    pub fn from_accept(accept: &str) -> Shape {
+        for part in accept.split(',') {
+            let meta_group = part.contains("g=meta.k8s.io") || !part.contains("g=");
+            if part.contains("as=Table") && meta_group {
+                return Shape::Table;
+            }
+            if part.contains("as=PartialObjectMetadata") && meta_group {
+                return Shape::Metadata;
+            }
+            if part.contains("json") || part.contains("*/*") {
+                return Shape::Object;
+            }
+        }
+        Shape::Object
+    }
+
+    /// One object (get, watch events) in this shape.
+    pub fn one(self, obj: Value) -> Value {
+        match self {
+            Shape::Object => obj,
+            Shape::Metadata => partial(&obj),
+            Shape::Table => {
+                let rv = meta::meta_str(&obj, "resourceVersion").to_string();
+                table(std::slice::from_ref(&obj), &rv, None)
+            }
+        }
+    }
+
+    /// A list in this shape; `list_meta` holds resourceVersion and continue.
+    pub fn list(self, kind: &str, api_version: &str, items: Vec<Value>, list_meta: Value) -> Value {
+        match self {
+            Shape::Object => {
+                json!({"kind": format!("{kind}List"), "apiVersion": api_version, "metadata": list_meta, "items": items})
+            }
+            Shape::Metadata => json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": list_meta,
+                "items": items.iter().map(partial).collect::<Vec<_>>(),
+            }),
+            Shape::Table => {
+                let rv = list_meta["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                table(
+                    &items,
+                    &rv,
+                    list_meta.get("continue").and_then(Value::as_str),
+                )
+            }
+        }
+    }
+}
+
+/// The `PartialObjectMetadata` of an object (its metadata, typed as meta.k8s.io/v1).
+pub fn partial(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
+}
 
 /// A Table of `objects` with list metadata.
 pub fn table(objects: &[Value], rv: &str, cont: Option<&str>) -> Value {
@@ -51,6 +126,26 @@ pub fn age(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accept_headers_should_choose_the_shape() {
+        let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(Shape::from_accept(kubectl), Shape::Table);
+        let kube_rs = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+        assert_eq!(Shape::from_accept(kube_rs), Shape::Metadata);
+        assert_eq!(
+            Shape::from_accept("application/vnd.kubernetes.protobuf, */*"),
+            Shape::Object
+        );
+        assert_eq!(Shape::from_accept(""), Shape::Object);
+        let p = Shape::Metadata
+            .one(json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {}}));
+        assert_eq!(
+            p,
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}})
+        );
+    }
 
     #[test]
     fn ages_should_read_like_kubectl() {

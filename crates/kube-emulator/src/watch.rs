@@ -4,12 +4,13 @@
 
 use crate::api::{Params, present, stream_response};
 use crate::meta;
+use crate::read;
 use crate::resources::ResourceInfo;
 use crate::selectors::Selectors;
 use crate::server::AppState;
 use crate::status::{ApiError, ApiResult};
 use crate::store::{Event, EventType};
-use crate::{read, table};
+use crate::table::Shape;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -28,7 +29,7 @@ struct Filter {
     info: ResourceInfo,
     ns: Option<String>,
     selectors: Selectors,
-    as_table: bool,
+    shape: Shape,
 }
 
 impl Filter {
@@ -64,11 +65,10 @@ impl Filter {
 
     fn line(&self, kind: &str, obj: Value) -> Bytes {
         let obj = present(&self.info, obj);
-        let object = if self.as_table && kind != "BOOKMARK" {
-            let rv = meta::meta_str(&obj, "resourceVersion").to_string();
-            table::table(std::slice::from_ref(&obj), &rv, None)
-        } else {
+        let object = if kind == "BOOKMARK" {
             obj
+        } else {
+            self.shape.one(obj)
         };
         let mut line =
             serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
@@ -114,7 +114,7 @@ pub fn serve(
     info: &ResourceInfo,
     ns: Option<&str>,
     params: &Params,
-    as_table: bool,
+    shape: Shape,
 ) -> ApiResult<Response> {
     let selectors = read::selectors(params)?;
     let timeout = match params.get("timeoutSeconds").filter(|s| !s.is_empty()) {
@@ -128,7 +128,7 @@ pub fn serve(
         info: info.clone(),
         ns: ns.map(str::to_string),
         selectors,
-        as_table,
+        shape,
     };
     let rv_param = params
         .get("resourceVersion")

@@ -270,3 +270,63 @@ async fn apply_with_a_stale_resource_version_should_conflict() {
     assert!(matches!(err, kube::Error::Api(s) if s.code == 409));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn status_apply_should_own_only_status_and_survive_main_applies() {
+    let emu = Emulator::start().await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(client(&emu), "default");
+    let spec = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "app", "image": "a"}]}}}});
+    deps.patch(
+        "web",
+        &PatchParams::apply("owner"),
+        &Patch::Apply(spec.clone()),
+    )
+    .await
+    .unwrap();
+    let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "status": {"replicas": 2}});
+    let st = deps
+        .patch_status(
+            "web",
+            &PatchParams::apply("controller"),
+            &Patch::Apply(status),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st.status.unwrap().replicas, Some(2));
+    let entry = st
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|m| m.manager.as_deref() == Some("controller"))
+        .unwrap();
+    assert_eq!(entry.subresource.as_deref(), Some("status"));
+    let again = deps
+        .patch("web", &PatchParams::apply("owner"), &Patch::Apply(spec))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status.unwrap().replicas,
+        Some(2),
+        "a main-resource apply leaves status alone"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn secrets_should_fold_string_data_on_every_write() {
+    use k8s_openapi::api::core::v1::Secret;
+    let emu = Emulator::start().await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client(&emu), "default");
+    let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "admin"}});
+    let out = secrets
+        .patch("creds", &PatchParams::apply("alpha"), &Patch::Apply(s))
+        .await
+        .unwrap();
+    assert_eq!(out.data.unwrap()["user"].0, b"admin".to_vec());
+    assert!(out.string_data.is_none());
+    assert_eq!(out.type_.as_deref(), Some("Opaque"));
+    emu.shutdown().await;
+}

@@ -381,3 +381,36 @@ async fn deleting_a_crd_should_delete_its_objects_and_end_watches_on_it() {
     assert!(end.is_none());
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_watcher_and_metadata_reads_should_get_partial_object_metadata() {
+    use kube::runtime::metadata_watcher;
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    cms.create(&PostParams::default(), &cm("m1", "x"))
+        .await
+        .unwrap();
+    let meta = cms.get_metadata("m1").await.unwrap();
+    assert_eq!(meta.types.unwrap().kind, "PartialObjectMetadata");
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let mut stream = metadata_watcher(cms.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("m1"));
+    cms.create(&PostParams::default(), &cm("m2", "x"))
+        .await
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.metadata.name.as_deref(), Some("m2"));
+    emu.shutdown().await;
+}
