@@ -384,7 +384,7 @@ async fn deleting_a_crd_should_delete_its_objects_and_end_watches_on_it() {
 
 #[tokio::test]
 async fn metadata_watcher_and_metadata_reads_should_get_partial_object_metadata() {
-    use kube::runtime::metadata_watcher;
+    use kube::core::PartialObjectMeta;
     let emu = Emulator::start().await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
     cms.create(&PostParams::default(), &cm("m1", "x"))
@@ -394,7 +394,8 @@ async fn metadata_watcher_and_metadata_reads_should_get_partial_object_metadata(
     assert_eq!(meta.types.unwrap().kind, "PartialObjectMetadata");
     let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
-    let mut stream = metadata_watcher(cms.clone(), watcher::Config::default())
+    let metas: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client(&emu), "default");
+    let mut stream = watcher(metas, watcher::Config::default())
         .applied_objects()
         .boxed();
     let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
