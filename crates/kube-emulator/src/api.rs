@@ -155,6 +155,15 @@ async fn resource(req: Req) -> ApiResult<Response> {
         return Err(err);
     }
     let info = resolve(&req)?;
+    if matches!(verb, "update" | "patch") && req.target.name.is_none() {
+        return Err(ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            format!(
+                "the server does not allow this method on the requested resource ({} on a collection of {})",
+                req.method, info.plural
+            ),
+        ));
+    }
     let ns = namespace_for(&info, &req, verb)?;
     let response = match verb {
         "get" => read::get(&req.st, &info, &ns, &name, &req.target, accept(&req)),

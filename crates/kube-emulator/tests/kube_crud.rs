@@ -485,3 +485,128 @@ async fn pagination_should_walk_every_object_once() {
     assert_eq!(by_name.items.len(), 1);
     emu.shutdown().await;
 }
+
+/// Sends a raw request and returns (HTTP code, Status reason).
+async fn raw(
+    c: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type)
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    let resp = c.send(req.map(kube::client::Body::from)).await.unwrap();
+    let code = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(resp.into_body()), usize::MAX)
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(status["kind"], "Status", "{status}");
+    assert_eq!(status["code"], code);
+    (
+        code,
+        status["reason"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn status_errors_should_carry_code_and_reason() {
+    let emu = Emulator::start().await.unwrap();
+    let c = client(&emu);
+    let cms = "/api/v1/namespaces/default/configmaps";
+    assert_eq!(
+        raw(&c, "GET", "/apis/nope.io/v1/things", "application/json", "").await,
+        (404, "NotFound".into())
+    );
+    assert_eq!(
+        raw(&c, "POST", cms, "application/json", "{not json").await,
+        (400, "BadRequest".into())
+    );
+    assert_eq!(
+        raw(&c, "PUT", cms, "application/json", "{}").await,
+        (405, "MethodNotAllowed".into())
+    );
+    raw_ok(&c, cms, r#"{"metadata":{"name":"a"}}"#).await;
+    let patch = format!("{cms}/a");
+    assert_eq!(
+        raw(&c, "PATCH", &patch, "text/plain", "{}").await,
+        (415, "UnsupportedMediaType".into())
+    );
+    assert_eq!(
+        raw(
+            &c,
+            "POST",
+            cms,
+            "application/json",
+            r#"{"metadata":{"name":"a"}}"#
+        )
+        .await,
+        (409, "AlreadyExists".into())
+    );
+    assert_eq!(
+        raw(
+            &c,
+            "POST",
+            cms,
+            "application/json",
+            r#"{"metadata":{"name":"A"}}"#
+        )
+        .await,
+        (422, "Invalid".into())
+    );
+    let stale = r#"{"metadata":{"name":"a","resourceVersion":"1"}}"#;
+    assert_eq!(
+        raw(&c, "PUT", &patch, "application/json", stale).await,
+        (409, "Conflict".into())
+    );
+    let yaml = "metadata:\n  name: from-yaml\ndata:\n  k: v\n";
+    let req = http::Request::post(cms)
+        .header("content-type", "application/yaml")
+        .body(yaml.as_bytes().to_vec())
+        .unwrap();
+    let created: ConfigMap = c.request(req).await.unwrap();
+    assert_eq!(created.data.unwrap()["k"], "v");
+    emu.shutdown().await;
+}
+
+async fn raw_ok(c: &kube::Client, path: &str, body: &str) {
+    let req = http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    let _: ConfigMap = c.request(req).await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_collection_should_delete_only_matching_objects() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}}}))
+                .unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=x"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c"]);
+    assert_eq!(emu.controls().count("deletecollection", "configmaps"), 1);
+    emu.shutdown().await;
+}
