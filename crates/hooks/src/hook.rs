@@ -1,7 +1,7 @@
 //! A loaded hook: its executable, validated config and per-binding snapshot state.
 
 use crate::binding_context::ObjectAndFilterResult;
-use crate::config::{HookConfig, HookScope};
+use crate::config::{HookConfig, HookScope, WatchEvent};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,6 +23,57 @@ pub(crate) struct StoredObject {
 #[derive(Debug, Default)]
 pub(crate) struct BindingStore {
     pub objects: BTreeMap<ObjKey, StoredObject>,
+}
+
+/// A change the hook should hear about.
+pub(crate) type Change = (WatchEvent, ObjectAndFilterResult);
+
+impl BindingStore {
+    /// Inserts or replaces an object: `Added` if new, `Modified` if its checksum changed,
+    /// nothing otherwise (the stored object is refreshed either way).
+    pub(crate) fn apply(&mut self, key: ObjKey, obj: StoredObject) -> Option<Change> {
+        let item = obj.item.clone();
+        let checksum = obj.checksum;
+        match self.objects.insert(key, obj) {
+            None => Some((WatchEvent::Added, item)),
+            Some(prev) if prev.checksum != checksum => Some((WatchEvent::Modified, item)),
+            Some(_) => None,
+        }
+    }
+
+    /// Removes an object: `Deleted` with its last state (`last`, else the stored one).
+    pub(crate) fn delete(&mut self, key: &ObjKey, last: Option<StoredObject>) -> Option<Change> {
+        let prev = self.objects.remove(key)?;
+        Some((
+            WatchEvent::Deleted,
+            last.map(|l| l.item).unwrap_or(prev.item),
+        ))
+    }
+
+    /// Replaces every object of `scope` (a namespace, or `""` for all) with a fresh list and
+    /// returns the differences: vanished objects first, then new and changed ones.
+    pub(crate) fn relist(
+        &mut self,
+        scope: &str,
+        listed: BTreeMap<ObjKey, StoredObject>,
+    ) -> Vec<(ObjKey, Change)> {
+        let vanished: Vec<ObjKey> = self
+            .objects
+            .keys()
+            .filter(|k| (scope.is_empty() || k.0 == scope) && !listed.contains_key(*k))
+            .cloned()
+            .collect();
+        let mut changes: Vec<(ObjKey, Change)> = vanished
+            .into_iter()
+            .filter_map(|k| self.delete(&k, None).map(|c| (k, c)))
+            .collect();
+        for (k, o) in listed {
+            if let Some(c) = self.apply(k.clone(), o) {
+                changes.push((k, c));
+            }
+        }
+        changes
+    }
 }
 
 /// Token bucket for `settings.executionMinInterval` / `executionBurst`.
@@ -171,6 +222,116 @@ impl Hook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    /// xorshift: deterministic pseudo-random sequences without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    fn obj(checksum: u64) -> StoredObject {
+        let item = ObjectAndFilterResult {
+            object: None,
+            filter_result: Some(Arc::new(serde_json::json!(checksum))),
+        };
+        StoredObject { item, checksum }
+    }
+
+    /// Replays a change onto the hook's view, failing on an impossible sequence.
+    fn replay(view: &mut BTreeMap<ObjKey, u64>, key: &ObjKey, change: &Change) {
+        let value = change
+            .1
+            .filter_result
+            .as_ref()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(u64::MAX);
+        match change.0 {
+            WatchEvent::Added => assert!(
+                view.insert(key.clone(), value).is_none(),
+                "Added twice: {key:?}"
+            ),
+            WatchEvent::Modified => {
+                let old = view.insert(key.clone(), value);
+                assert!(
+                    old.is_some_and(|o| o != value),
+                    "Modified without a change: {key:?}"
+                );
+            }
+            WatchEvent::Deleted => assert!(view.remove(key).is_some(), "Deleted unknown: {key:?}"),
+        }
+    }
+
+    /// Random writes while random scopes lose their watch and relist: the store follows the
+    /// cluster and the hook sees each change exactly once (no lost, repeated or empty events).
+    #[test]
+    fn events_and_relists_in_any_order_give_the_hook_a_consistent_view() {
+        let keys: Vec<ObjKey> = (0..2)
+            .flat_map(|n| (0..5).map(move |i| (format!("ns{n}"), format!("o{i}"))))
+            .collect();
+        for seed in 1..200u64 {
+            let mut rng = Rng(seed * 7919);
+            let (mut truth, mut view) = (BTreeMap::new(), BTreeMap::new());
+            let mut store = BindingStore::default();
+            let mut version = 0u64;
+            for _ in 0..60 {
+                // The scope whose watch drops this round: everything, one namespace, or none.
+                let dropped = match rng.next(4) {
+                    0 => Some(""),
+                    1 => Some("ns0"),
+                    _ => None,
+                };
+                for _ in 0..rng.next(6) {
+                    let k = keys[rng.next(keys.len() as u64) as usize].clone();
+                    version += 1;
+                    let next = match rng.next(3) {
+                        0 => None,
+                        1 => truth.get(&k).copied().or(Some(version)), // unchanged filter result
+                        _ => Some(version),
+                    };
+                    match next {
+                        Some(v) => truth.insert(k.clone(), v),
+                        None => truth.remove(&k),
+                    };
+                    if dropped.is_some_and(|s| s.is_empty() || k.0 == s) {
+                        continue; // this watch event is lost
+                    }
+                    let change = match next {
+                        Some(v) => store.apply(k.clone(), obj(v)),
+                        None => store.delete(&k, None),
+                    };
+                    if let Some(c) = change {
+                        replay(&mut view, &k, &c);
+                    }
+                }
+                if let Some(scope) = dropped {
+                    let listed = truth
+                        .iter()
+                        .filter(|(k, _)| scope.is_empty() || k.0 == scope)
+                        .map(|(k, v)| (k.clone(), obj(*v)))
+                        .collect();
+                    for (k, c) in store.relist(scope, listed) {
+                        replay(&mut view, &k, &c);
+                    }
+                }
+                let stored: BTreeMap<ObjKey, u64> = store
+                    .objects
+                    .iter()
+                    .map(|(k, o)| (k.clone(), o.checksum))
+                    .collect();
+                assert_eq!(stored, truth, "seed {seed}: the store follows the cluster");
+                assert_eq!(
+                    view, truth,
+                    "seed {seed}: the hook saw every change exactly once"
+                );
+            }
+        }
+    }
 
     #[test]
     fn rate_limiter_allows_a_burst_then_spaces_runs() {

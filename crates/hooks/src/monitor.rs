@@ -11,7 +11,7 @@
 
 use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult};
 use crate::config::{KubernetesBinding, WatchEvent};
-use crate::hook::{Hook, ObjKey, StoredObject};
+use crate::hook::{BindingStore, Change, Hook, ObjKey, StoredObject};
 use crate::queue::{Queues, SnapshotRequest, Task};
 use crate::resources::ResolvedResource;
 use futures::StreamExt;
@@ -258,59 +258,35 @@ impl Monitor {
 
     /// Brings the snapshot of one stream's scope in line with a fresh list, emitting the
     /// differences as events once synchronized.
+    fn store(&self) -> std::sync::MutexGuard<'_, BindingStore> {
+        self.hook.stores[self.index]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Brings the snapshot of one stream's scope in line with a fresh list, emitting the
+    /// differences once synchronized.
     fn reconcile_scope(&self, st: &mut State, key: &str, listed: BTreeMap<ObjKey, StoredObject>) {
-        let in_scope = |k: &ObjKey| key.is_empty() || k.0 == key;
-        let vanished: Vec<ObjKey> = {
-            let store = self.hook.stores[self.index]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            store
-                .objects
-                .keys()
-                .filter(|k| in_scope(k) && !listed.contains_key(*k))
-                .cloned()
-                .collect()
-        };
-        for k in vanished {
-            self.remove(st, &k, None);
-        }
-        for (k, item) in listed {
-            self.upsert(st, k, item);
-        }
+        let changes = self.store().relist(key, listed);
+        self.emit_all(st, changes.into_iter().map(|(_, c)| c));
     }
 
     fn upsert(&self, st: &mut State, key: ObjKey, item: StoredObject) {
-        let event_item = item.item.clone();
-        let checksum = item.checksum;
-        let prev = {
-            let mut store = self.hook.stores[self.index]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            store.objects.insert(key, item)
-        };
-        let event = match prev {
-            None => WatchEvent::Added,
-            Some(p) if p.checksum != checksum => WatchEvent::Modified,
-            Some(_) => return,
-        };
-        if st.synced {
-            self.emit(st, event, event_item);
-        }
+        let change = self.store().apply(key, item);
+        self.emit_all(st, change);
     }
 
     fn remove(&self, st: &mut State, key: &ObjKey, last: Option<StoredObject>) {
-        let prev = {
-            let mut store = self.hook.stores[self.index]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            store.objects.remove(key)
-        };
-        if let (true, Some(prev)) = (st.synced, prev) {
-            self.emit(
-                st,
-                WatchEvent::Deleted,
-                last.map(|l| l.item).unwrap_or(prev.item),
-            );
+        let change = self.store().delete(key, last);
+        self.emit_all(st, change);
+    }
+
+    /// Before the Synchronization the store fills silently; afterwards changes become events.
+    fn emit_all(&self, st: &mut State, changes: impl IntoIterator<Item = Change>) {
+        if st.synced {
+            for (event, object) in changes {
+                self.emit(st, event, object);
+            }
         }
     }
 
