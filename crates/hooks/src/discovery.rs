@@ -114,6 +114,9 @@ pub async fn load_hooks(
         };
         async move {
             let config = load_config(&path, &name, scope, timeout).await?;
+            if config.is_empty() {
+                tracing::warn!(hook = %name, "hook declares no binding; it will never run");
+            }
             Ok::<_, DiscoveryError>(Hook::new(
                 name,
                 path,

@@ -108,6 +108,7 @@ impl HookEngine {
 
     /// Finds and configures the hooks of `set` under `dir` (global: the global hooks directory;
     /// module: the module's `hooks/` directory) and registers them, replacing earlier ones.
+    /// Disable the set first if its bindings are running: running bindings keep the old hooks.
     pub async fn load(&self, set: HookSet, dir: &Path) -> Result<Vec<Arc<Hook>>, LoadError> {
         let module = match &set {
             HookSet::Global => None,

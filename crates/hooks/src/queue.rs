@@ -324,6 +324,30 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
 mod tests {
     use super::*;
 
+    fn ctx(binding: &str, group: Option<&str>) -> (BindingContext, SnapshotRequest) {
+        let c = BindingContext {
+            binding: binding.into(),
+            kind: crate::binding_context::ContextKind::Schedule,
+            group: group.map(Into::into),
+            snapshots: None,
+            version: crate::config::ConfigVersion::V1,
+        };
+        (c, SnapshotRequest::None)
+    }
+
+    #[test]
+    fn a_group_appears_once_at_its_last_position() {
+        let mut contexts = vec![
+            ctx("a", Some("g")),
+            ctx("b", None),
+            ctx("c", Some("g")),
+            ctx("d", Some("h")),
+        ];
+        dedup_groups(&mut contexts);
+        let names: Vec<&str> = contexts.iter().map(|(c, _)| c.binding.as_str()).collect();
+        assert_eq!(names, ["b", "c", "d"]);
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let (i, m) = (Duration::from_secs(5), Duration::from_secs(30));
