@@ -126,12 +126,19 @@ pub fn create(
     let name = meta::meta_str(&body, "name").to_string();
     defaults::normalize(info, &mut body)?;
     validation::validate(info, &body)?;
-    if info.namespaced
-        && store
-            .get(&(String::new(), "namespaces".into()), "", ns)
-            .is_none()
-    {
-        return Err(ApiError::not_found("", "namespaces", ns));
+    if info.namespaced {
+        let Some(namespace) = store.get(&(String::new(), "namespaces".into()), "", ns) else {
+            return Err(ApiError::not_found("", "namespaces", ns));
+        };
+        if !meta::meta_str(namespace, "deletionTimestamp").is_empty() {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    info.plural
+                ),
+            ));
+        }
     }
     if store
         .get(&info.key(), if info.namespaced { ns } else { "" }, &name)

@@ -390,7 +390,8 @@ impl Registry {
             .any(|r| r.group == group && r.version == version)
     }
 
-    /// Groups in discovery order with their versions, preferred (first registered) first.
+    /// Groups in discovery order with their versions, preferred first (Kubernetes version
+    /// priority: GA before beta before alpha, higher numbers first).
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for r in &self.resources {
@@ -402,6 +403,9 @@ impl Registry {
                 }
                 None => groups.push((r.group.clone(), vec![r.version.clone()])),
             }
+        }
+        for (_, versions) in groups.iter_mut() {
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         groups
     }
@@ -420,6 +424,29 @@ impl Registry {
     pub fn remove(&mut self, key: &ResKey) {
         self.resources.retain(|r| &r.key() != key);
     }
+}
+
+/// Sort key of a Kubernetes version string: `v2` > `v1` > `v1beta2` > `v1beta1` >
+/// `v1alpha1` > anything else.
+fn version_priority(v: &str) -> (u8, u32, u32) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<u32>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits.len()..];
+    let (level, minor) = if tail.is_empty() {
+        (3, 0)
+    } else if let Some(n) = tail.strip_prefix("beta") {
+        (2, n.parse().unwrap_or(0))
+    } else if let Some(n) = tail.strip_prefix("alpha") {
+        (1, n.parse().unwrap_or(0))
+    } else {
+        return (0, 0, 0);
+    };
+    (level, major, minor)
 }
 
 /// The `ResourceInfo`s (one per served version) of a CRD object.
@@ -483,6 +510,16 @@ mod tests {
             assert!(reg.find(g, v, p).is_some(), "{g}/{v}/{p}");
         }
         assert_eq!(reg.groups()[0], ("".to_string(), vec!["v1".to_string()]));
+    }
+
+    #[test]
+    fn versions_should_sort_by_kubernetes_priority() {
+        let mut vs = vec!["v1alpha1", "v1", "v2beta1", "v1beta2", "v2", "foo"];
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(
+            vs,
+            vec!["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]
+        );
     }
 
     #[test]

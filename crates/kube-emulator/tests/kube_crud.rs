@@ -389,6 +389,12 @@ async fn namespace_deletion_should_delete_its_objects_and_finalizers_should_hold
             .as_deref(),
         Some("Terminating")
     );
+    let late: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap();
+    assert_eq!(
+        error_code(cms.create(&PostParams::default(), &late).await.unwrap_err()),
+        (403, "Forbidden".into()),
+        "no new content in a terminating namespace"
+    );
 
     cms.patch(
         "held",
