@@ -37,7 +37,7 @@ impl HookHost for NoValues {
     fn apply_values_patches<'a>(
         &'a self,
         _: &'a Hook,
-        _: &'a str,
+        _: &'a [hooks::BindingContext],
         _: &'a ValuesPatches,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Ok(()) })

@@ -28,7 +28,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use futures::future::BoxFuture;
-//! use hooks::{EngineOptions, Hook, HookEngine, HookHost, HookSet, OrderBinding, ValuesPatches};
+//! use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, HookSet, OrderBinding, ValuesPatches};
 //! use serde_json::{Value, json};
 //! use std::os::unix::fs::PermissionsExt;
 //! use std::sync::{Arc, Mutex};
@@ -38,7 +38,7 @@
 //! impl HookHost for Host {
 //!     fn values(&self, _: &Hook) -> Value { self.0.lock().unwrap().clone() }
 //!     fn config_values(&self, _: &Hook) -> Value { json!({}) }
-//!     fn apply_values_patches<'a>(&'a self, _: &'a Hook, _: &'a str, p: &'a ValuesPatches)
+//!     fn apply_values_patches<'a>(&'a self, _: &'a Hook, _: &'a [BindingContext], p: &'a ValuesPatches)
 //!         -> BoxFuture<'a, Result<(), String>> {
 //!         Box::pin(async move {
 //!             json_patch::patch(&mut self.0.lock().unwrap(), &p.values).map_err(|e| e.to_string())

@@ -36,11 +36,14 @@ pub trait HookHost: Send + Sync + 'static {
     /// Config values the hook sees in `$CONFIG_VALUES_PATH`.
     fn config_values(&self, hook: &Hook) -> Value;
     /// Validates and applies the run's values patches (called only when one is non-empty).
-    /// `Err(reason)` rejects them and fails the run.
+    /// `contexts` are the run's binding contexts (binding names and kinds: addon-operator
+    /// re-runs a module after `afterHelm`/schedule/kubernetes patches but not after
+    /// `onStartup`, `beforeHelm` or `Synchronization`). `Err(reason)` rejects the patches and
+    /// fails the run.
     fn apply_values_patches<'a>(
         &'a self,
         hook: &'a Hook,
-        binding: &'a str,
+        contexts: &'a [BindingContext],
         patches: &'a ValuesPatches,
     ) -> BoxFuture<'a, Result<(), String>>;
 }
@@ -316,7 +319,7 @@ impl Runner {
                 config_values: outputs.config_values_patch,
             };
             self.host
-                .apply_values_patches(hook, &log.binding, &patches)
+                .apply_values_patches(hook, contexts, &patches)
                 .await
                 .map_err(|reason| RunError::ValuesRejected {
                     hook: hook.name.clone(),

@@ -1,7 +1,7 @@
 //! Test harness: an emulator, a kube client, a recording values host and hook-script helpers.
 
 use futures::future::BoxFuture;
-use hooks::{EngineOptions, Hook, HookEngine, HookHost, ValuesPatches};
+use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, ValuesPatches};
 use kube_emulator::Emulator;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -29,7 +29,7 @@ impl HookHost for TestHost {
     fn apply_values_patches<'a>(
         &'a self,
         hook: &'a Hook,
-        binding: &'a str,
+        contexts: &'a [BindingContext],
         p: &'a ValuesPatches,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
@@ -40,7 +40,7 @@ impl HookHost for TestHost {
                 .map_err(|e| e.to_string())?;
             self.applied.lock().unwrap().push((
                 hook.name.clone(),
-                binding.to_string(),
+                contexts[0].binding.clone(),
                 serde_json::to_value(&p.values).unwrap(),
                 serde_json::to_value(&p.config_values).unwrap(),
             ));
