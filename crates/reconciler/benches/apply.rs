@@ -125,6 +125,15 @@ async fn baseline_loop(client: &kube::Client, edit: usize) {
     }
 }
 
+/// `RECONCILER_BENCH_CONCURRENCY` overrides the per-stage concurrency (default 8).
+fn reconciler_for(client: &kube::Client) -> Reconciler {
+    let concurrency = std::env::var("RECONCILER_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    Reconciler::new(client.clone(), NS).with_concurrency(concurrency)
+}
+
 async fn reconcile_all(reconciler: &Reconciler, edit: usize) {
     for module in 0..MODULES {
         reconciler
@@ -163,18 +172,25 @@ struct Row {
     base: (Duration, u64, u64),
 }
 
-async fn cold_and_unchanged() -> (Row, Row) {
+/// Cold apply and unchanged re-apply; `watch`: with the drift watch running (as in the
+/// operator), whose cache replaces the per-kind LISTs.
+async fn cold_and_unchanged(watch: bool) -> (Row, Row) {
     let (mut cold, mut cold_base, mut warm, mut warm_base) = (vec![], vec![], vec![], vec![]);
     let (mut cold_req, mut cold_base_req, mut warm_req, mut warm_base_req) =
         ((0, 0), (0, 0), (0, 0), (0, 0));
     for _ in 0..REPEAT {
         let e = env().await;
-        let reconciler = Reconciler::new(e.client.clone(), NS);
+        let reconciler = reconciler_for(&e.client);
+        let _drift = watch.then(|| reconciler.drift_watch(Duration::from_millis(300)));
         e.reset();
         let t = Instant::now();
         reconcile_all(&reconciler, 0).await;
         cold.push(t.elapsed());
         cold_req = (e.requests(), e.writes());
+        if watch {
+            // Let the watchers catch up with the cold apply's events.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
         e.reset();
         let t = Instant::now();
         reconcile_all(&reconciler, 0).await;
@@ -193,14 +209,25 @@ async fn cold_and_unchanged() -> (Row, Row) {
         warm_base.push(t.elapsed());
         warm_base_req = (b.requests(), b.writes());
     }
+    let (cold_name, warm_name) = if watch {
+        (
+            "cold apply, drift watch on",
+            "re-apply unchanged, drift watch on",
+        )
+    } else {
+        (
+            "cold apply, no drift watch",
+            "re-apply unchanged, no drift watch",
+        )
+    };
     (
         Row {
-            scenario: "cold apply, 1000 objects",
+            scenario: cold_name,
             ours: (median(cold), cold_req.0, cold_req.1),
             base: (median(cold_base), cold_base_req.0, cold_base_req.1),
         },
         Row {
-            scenario: "re-apply unchanged, 1000 objects",
+            scenario: warm_name,
             ours: (median(warm), warm_req.0, warm_req.1),
             base: (median(warm_base), warm_base_req.0, warm_base_req.1),
         },
@@ -209,8 +236,10 @@ async fn cold_and_unchanged() -> (Row, Row) {
 
 async fn one_change() -> (Row, Duration, Duration) {
     let e = env().await;
-    let reconciler = Reconciler::new(e.client.clone(), NS);
+    let reconciler = reconciler_for(&e.client);
+    let _drift = reconciler.drift_watch(Duration::from_millis(300));
     reconcile_all(&reconciler, 0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (mut ours, mut base) = (vec![], vec![]);
     let (mut ours_req, mut base_req) = ((0, 0), (0, 0));
     for edit in 1..=EDITS {
@@ -257,11 +286,12 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (cold, unchanged) = cold_and_unchanged().await;
+        let (cold, unchanged) = cold_and_unchanged(false).await;
+        let (cold_watch, unchanged_watch) = cold_and_unchanged(true).await;
         let (change, p99_ours, p99_base) = one_change().await;
         println!("| scenario | reconciler: time | requests (writes) | baseline loop: time | requests (writes) | time ratio |");
         println!("|---|---|---|---|---|---|");
-        for row in [&cold, &unchanged, &change] {
+        for row in [&cold, &unchanged, &cold_watch, &unchanged_watch, &change] {
             println!(
                 "| {} | {} | {} ({}) | {} | {} ({}) | {} |",
                 row.scenario,
@@ -275,7 +305,7 @@ fn main() {
             );
         }
         println!(
-            "| one ConfigMap changed (p99) | {} | | {} | | {} |",
+            "| one ConfigMap changed, drift watch on (p99) | {} | | {} | | {} |",
             ms(p99_ours),
             ms(p99_base),
             ratio(p99_ours, p99_base)

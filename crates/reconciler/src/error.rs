@@ -26,10 +26,12 @@ pub enum ApplyError {
         previous: usize,
     },
     /// The API server does not serve the object's kind (discovery failed or found nothing).
-    #[error("module {module}: cannot resolve kind {api_version}/{kind} via discovery")]
+    #[error("module {module}: {object}: cannot resolve kind {kind} of {api_version} via discovery")]
     Discovery {
         /// Module name.
         module: String,
+        /// The object as rendered, `Kind/namespace/name` (namespace only if it was rendered).
+        object: String,
         /// `apiVersion` of the object.
         api_version: String,
         /// `kind` of the object.

@@ -102,7 +102,8 @@ impl Reconciler {
     ///
     /// Steps: prepare every object (labels, namespace, kind resolution, hash) → read the
     /// inventory → refuse an empty render → write a pending inventory if new objects will be
-    /// created → list the module's live objects per kind → apply stage by stage (waiting for
+    /// created → look up live resourceVersions (drift-watch cache or one list per kind; skipped
+    /// when the module has no inventory yet) → apply stage by stage (waiting for
     /// CRDs/Namespaces after the first), skipping unchanged objects → prune → write the final
     /// inventory (only if something changed).
     ///
@@ -144,7 +145,13 @@ impl Reconciler {
         if let Some(pending) = &pending {
             self.store.write(pending).await?;
         }
-        let live = self.observe(module, &prepared).await?;
+        // A module without an inventory has nothing recorded to compare against: every object
+        // is applied (server-side apply of identical content is a no-op on the server), so
+        // listing what is live would only cost requests.
+        let live = match &old {
+            Some(_) => self.observe(module, &prepared).await?,
+            None => HashMap::new(),
+        };
         let mut report = ApplyReport {
             module: module.to_string(),
             ..ApplyReport::default()
@@ -250,7 +257,7 @@ impl Reconciler {
             };
             let resolved = match hints.get(&gvk) {
                 Some(resolved) => resolved.clone(),
-                None => match self.resolve(module, &gvk).await {
+                None => match self.resolve(module, &gvk, &rendered_name(&object)).await {
                     Ok(resolved) => resolved,
                     Err(err) => {
                         errors.push(err);
@@ -288,9 +295,15 @@ impl Reconciler {
         }
     }
 
-    async fn resolve(&self, module: &str, gvk: &GroupVersionKind) -> Result<Resolved, ApplyError> {
+    async fn resolve(
+        &self,
+        module: &str,
+        gvk: &GroupVersionKind,
+        object: &str,
+    ) -> Result<Resolved, ApplyError> {
         let failed = |source| ApplyError::Discovery {
             module: module.to_string(),
+            object: object.to_string(),
             api_version: gvk.api_version(),
             kind: gvk.kind.clone(),
             source,
@@ -404,6 +417,7 @@ impl Reconciler {
             Err(source) => {
                 return Err(ApplyError::Discovery {
                     module: module.to_string(),
+                    object: object.to_string(),
                     api_version: object.api_version.clone(),
                     kind: object.kind.clone(),
                     source: Some(source),
@@ -420,6 +434,20 @@ impl Reconciler {
                 source,
             })
     }
+}
+
+/// `Kind/namespace/name` of a rendered object, with whatever parts it has.
+fn rendered_name(object: &Value) -> String {
+    let part = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    [
+        part(&object["kind"]),
+        part(&object["metadata"]["namespace"]),
+        part(&object["metadata"]["name"]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("/")
 }
 
 fn now() -> String {

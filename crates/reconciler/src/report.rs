@@ -21,7 +21,8 @@ pub struct ApplyReport {
     pub module: String,
     /// Inventory revision after the apply.
     pub revision: u64,
-    /// Objects that did not exist (or were not labelled as this module's) and were applied.
+    /// Objects not known to exist that were applied: created, or adopted (objects not labelled
+    /// as this module's, and every object of a module's first apply).
     pub created: Vec<ObjectRef>,
     /// Existing objects that differed and were applied.
     pub updated: Vec<ObjectRef>,

@@ -256,6 +256,7 @@ async fn invalid_objects_are_all_reported_and_nothing_is_applied() {
         .unwrap_err();
     assert!(matches!(err, ApplyError::Discovery { .. }), "{err}");
     assert!(err.to_string().contains("nothing.example.com/v1"), "{err}");
+    assert!(err.to_string().contains("module mod-a: Ghost/g:"), "{err}");
 }
 
 #[tokio::test]
