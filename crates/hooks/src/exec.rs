@@ -303,8 +303,19 @@ where
 {
     tokio::spawn(async move {
         let Ok(reader) = async_pipe(pipe) else { return };
-        let mut lines = BufReader::new(reader).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        // Raw lines, decoded lossily: a hook printing invalid UTF-8 must not stop the reader
+        // (a full pipe would block the hook until its timeout).
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string();
             if let Some(c) = &capture {
                 let mut c = lock(c);
                 c.push_str(&line);
@@ -407,6 +418,25 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("hook processes {pids:?} still running");
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_output_is_logged_lossily_and_does_not_block_the_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        // 1 MiB of invalid UTF-8 (more than a pipe buffer) followed by a marker line.
+        let p = script(
+            dir.path(),
+            "head -c 1048576 /dev/zero | tr '\\0' '\\377'; echo; echo done",
+        );
+        let log = LogFields::default();
+        let out = run_process(spec(&p, dir.path(), &log, Duration::from_secs(20)))
+            .await
+            .unwrap();
+        assert!(
+            out.stdout.ends_with("\ndone\n"),
+            "{}",
+            &out.stdout[out.stdout.len() - 20..]
+        );
     }
 
     #[tokio::test]
