@@ -71,14 +71,19 @@ fn decode_continue(token: &str) -> ApiResult<(String, String)> {
             "invalid continue token {token:?}: pass back the metadata.continue of the previous page"
         ))
     };
-    if !token.len().is_multiple_of(2) {
+    if !token.is_ascii() || !token.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| bad())?;
+    let bytes = token
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
     let s = String::from_utf8(bytes).map_err(|_| bad())?;
     let (ns, name) = s.split_once('/').ok_or_else(bad)?;
     Ok((ns.to_string(), name.to_string()))
@@ -220,5 +225,9 @@ mod tests {
             ("default".to_string(), "cm-1".to_string())
         );
         assert!(decode_continue("zz").is_err());
+        assert!(
+            decode_continue("é1").is_err(),
+            "non-ASCII tokens are rejected, not sliced"
+        );
     }
 }

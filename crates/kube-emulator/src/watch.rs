@@ -24,6 +24,9 @@ use tokio::time::Instant;
 /// Without `timeoutSeconds`, kube-apiserver picks 30–60 minutes; the emulator picks 30.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// Longer timeouts are clamped (a year), so the deadline never overflows.
+const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 /// What one watch stream sends.
 struct Filter {
     info: ResourceInfo,
@@ -119,8 +122,9 @@ pub fn serve(
     let selectors = read::selectors(params)?;
     let timeout = match params.get("timeoutSeconds").filter(|s| !s.is_empty()) {
         Some(s) => Duration::from_secs(
-            s.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?,
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?
+                .min(MAX_TIMEOUT_SECS),
         ),
         None => DEFAULT_TIMEOUT,
     };

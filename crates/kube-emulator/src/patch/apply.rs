@@ -129,7 +129,10 @@ pub fn apply(
     let new_set = FieldSet::from_object(config, w.scope, w.keyed_lists);
     let mut conflicts: Vec<(String, Vec<String>)> = Vec::new();
     for leaf in new_set.leaves() {
-        if leaf.last().is_some_and(|p| p.starts_with("k:")) {
+        // List items and (empty) maps merge; only scalars and atomic lists conflict.
+        let merges = leaf.last().is_some_and(|p| p.starts_with("k:"))
+            || value_at(config, &leaf).is_some_and(Value::is_object);
+        if merges {
             continue;
         }
         for e in &entries {
@@ -409,6 +412,85 @@ mod tests {
             .map(|c| c["name"].clone())
             .collect();
         assert_eq!(names, vec![json!("side")]);
+    }
+
+    /// xorshift64: a deterministic pseudo-random sequence without a dependency.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    #[test]
+    fn random_apply_sequences_should_keep_ownership_and_data_consistent() {
+        let managers = ["a", "b", "c"];
+        let keys = ["k0", "k1", "k2", "k3"];
+        for seed in 1..200u64 {
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut obj: Option<Value> = None;
+            for _ in 0..12 {
+                let manager = managers[(next(&mut rng) % 3) as usize];
+                let mut data = serde_json::Map::new();
+                for k in keys {
+                    if next(&mut rng) % 2 == 0 {
+                        data.insert(k.into(), json!(format!("v{}", next(&mut rng) % 2)));
+                    }
+                }
+                let force = next(&mut rng) % 3 == 0;
+                let config = cm(Value::Object(data.clone()));
+                // Expected conflicts: keys another manager owns with a different live value.
+                let live = obj.clone().unwrap_or_else(|| json!({}));
+                let mut expected: Vec<String> = Vec::new();
+                for e in entries_of(&live) {
+                    if e.manager == manager {
+                        continue;
+                    }
+                    for (k, v) in &data {
+                        let path = vec!["f:data".to_string(), format!("f:{k}")];
+                        if e.fields.has_leaf(&path) && live["data"].get(k) != Some(v) {
+                            expected.push(format!(".data.{k}"));
+                        }
+                    }
+                }
+                match apply(obj.as_ref(), &config, &writer(manager), force) {
+                    Ok(out) => {
+                        assert!(
+                            force || expected.is_empty(),
+                            "seed {seed}: missed conflicts {expected:?}"
+                        );
+                        for (k, v) in &data {
+                            assert_eq!(
+                                out["data"].get(k),
+                                Some(v),
+                                "seed {seed}: applied value wins"
+                            );
+                        }
+                        let owned: Vec<Entry> = entries_of(&out);
+                        if let Some(present) = out["data"].as_object() {
+                            for k in present.keys() {
+                                let path = vec!["f:data".to_string(), format!("f:{k}")];
+                                assert!(
+                                    owned.iter().any(|e| e.fields.has_leaf(&path)),
+                                    "seed {seed}: {k} has no owner"
+                                );
+                            }
+                        }
+                        obj = Some(out);
+                    }
+                    Err(err) => {
+                        let mut got: Vec<String> =
+                            err.causes.iter().map(|c| c.field.clone()).collect();
+                        got.sort();
+                        got.dedup();
+                        expected.sort();
+                        expected.dedup();
+                        assert!(!force, "seed {seed}: forced applies never conflict");
+                        assert_eq!(got, expected, "seed {seed}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
