@@ -433,11 +433,11 @@ mod tests {
                 let manager = managers[(next(&mut rng) % 3) as usize];
                 let mut data = serde_json::Map::new();
                 for k in keys {
-                    if next(&mut rng) % 2 == 0 {
+                    if next(&mut rng).is_multiple_of(2) {
                         data.insert(k.into(), json!(format!("v{}", next(&mut rng) % 2)));
                     }
                 }
-                let force = next(&mut rng) % 3 == 0;
+                let force = next(&mut rng).is_multiple_of(3);
                 let config = cm(Value::Object(data.clone()));
                 // Expected conflicts: keys another manager owns with a different live value.
                 let live = obj.clone().unwrap_or_else(|| json!({}));
