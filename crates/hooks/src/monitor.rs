@@ -292,21 +292,7 @@ impl Monitor {
 
     fn snapshot_request(&self) -> SnapshotRequest {
         let b = self.binding();
-        match &b.group {
-            Some(g) => SnapshotRequest::Names(
-                self.hook
-                    .config
-                    .kubernetes
-                    .iter()
-                    .filter(|k| k.group.as_ref() == Some(g))
-                    .map(|k| k.name.clone())
-                    .collect(),
-            ),
-            None if !b.include_snapshots_from.is_empty() => {
-                SnapshotRequest::Names(b.include_snapshots_from.clone())
-            }
-            None => SnapshotRequest::None,
-        }
+        SnapshotRequest::for_binding(&self.hook, b.group.as_deref(), &b.include_snapshots_from)
     }
 
     fn task(&self, kind: ContextKind) -> Task {

@@ -28,6 +28,31 @@ pub(crate) enum SnapshotRequest {
     Names(Vec<String>),
 }
 
+impl SnapshotRequest {
+    /// What a binding's contexts include: `includeSnapshotsFrom` merged with, for a binding in a
+    /// group, every kubernetes binding of that group (shell-operator's rule).
+    pub(crate) fn for_binding(hook: &Hook, group: Option<&str>, include: &[String]) -> Self {
+        let mut names: Vec<String> = include.to_vec();
+        if let Some(g) = group {
+            for k in hook
+                .config
+                .kubernetes
+                .iter()
+                .filter(|k| k.group.as_deref() == Some(g))
+            {
+                if !names.contains(&k.name) {
+                    names.push(k.name.clone());
+                }
+            }
+        }
+        if names.is_empty() && group.is_none() {
+            Self::None
+        } else {
+            Self::Names(names)
+        }
+    }
+}
+
 /// Outcome sent to whoever waits for a task (Synchronization with `waitForSynchronization`).
 pub(crate) type Done = oneshot::Sender<Result<RunReport, String>>;
 
@@ -333,6 +358,33 @@ mod tests {
             version: crate::config::ConfigVersion::V1,
         };
         (c, SnapshotRequest::None)
+    }
+
+    #[test]
+    fn group_snapshots_merge_with_include_snapshots_from() {
+        let cfg = crate::config::HookConfig::parse(
+            "configVersion: v1\nkubernetes:\n- {name: a, kind: Pod, group: g}\n- {name: b, kind: Pod}\n- {name: c, kind: Pod, group: g}\n",
+            "h",
+            crate::config::HookScope::Global,
+        )
+        .unwrap();
+        let hook = Hook::new(
+            "h".into(),
+            "/h".into(),
+            crate::config::HookScope::Global,
+            None,
+            cfg,
+        );
+        let SnapshotRequest::Names(n) =
+            SnapshotRequest::for_binding(&hook, Some("g"), &["b".into(), "a".into()])
+        else {
+            panic!("group bindings get snapshots")
+        };
+        assert_eq!(n, ["b", "a", "c"]);
+        assert!(matches!(
+            SnapshotRequest::for_binding(&hook, None, &[]),
+            SnapshotRequest::None
+        ));
     }
 
     #[test]

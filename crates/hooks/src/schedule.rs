@@ -20,20 +20,8 @@ pub(crate) async fn run_schedule(hook: Arc<Hook>, index: usize, queues: Arc<Queu
         };
         let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         tokio::time::sleep(wait).await;
-        let request = match &b.group {
-            Some(g) => SnapshotRequest::Names(
-                hook.config
-                    .kubernetes
-                    .iter()
-                    .filter(|k| k.group.as_ref() == Some(g))
-                    .map(|k| k.name.clone())
-                    .collect(),
-            ),
-            None if !b.include_snapshots_from.is_empty() => {
-                SnapshotRequest::Names(b.include_snapshots_from.clone())
-            }
-            None => SnapshotRequest::None,
-        };
+        let request =
+            SnapshotRequest::for_binding(&hook, b.group.as_deref(), &b.include_snapshots_from);
         let ctx = BindingContext {
             binding: b.name.clone(),
             kind: ContextKind::Schedule,

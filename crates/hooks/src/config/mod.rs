@@ -398,6 +398,22 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
         tracing::warn!(field = %format!("{path}.resynchronizationPeriod"), value = %p, "ignored: watches never need resynchronization here");
     }
     let names = k.name_selector.map(|n| n.match_names).unwrap_or_default();
+    let by_field_name = k.field_selector.as_ref().is_some_and(|f| {
+        f.match_expressions
+            .iter()
+            .any(|e| e.field == "metadata.name")
+    });
+    if !names.is_empty() && by_field_name {
+        errors.push(format!(
+            "{path}.nameSelector: fieldSelector 'metadata.name' and nameSelector.matchNames are mutually exclusive"
+        ));
+    }
+    if let Some(v) = k.api_version.as_deref().filter(|v| !v.is_empty()) {
+        let parts: Vec<&str> = v.split('/').collect();
+        if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
+            errors.push(format!("{path}.apiVersion: invalid {v:?} (expected version or group/version, e.g. v1, apps/v1)"));
+        }
+    }
     let mut field = k
         .field_selector
         .map(|f| field_selector(&f, &format!("{path}.fieldSelector"), errors))
@@ -414,6 +430,11 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
         ),
         None => (Vec::new(), None),
     };
+    // Like shell-operator, `waitForSynchronization: false` only counts with an explicit queue.
+    let wait = !(k.wait_for_synchronization == Some(false) && k.queue.is_some());
+    if k.wait_for_synchronization == Some(false) && k.queue.is_none() {
+        tracing::warn!(field = %format!("{path}.waitForSynchronization"), "false is ignored without an explicit queue");
+    }
     let queue = k.queue.unwrap_or_else(|| "main".into());
     KubernetesBinding {
         name: k.name.unwrap_or_else(|| "kubernetes".into()),
@@ -429,7 +450,7 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
         jq_filter: jq(k.jq_filter, path, errors),
         execute_hook_on_event: events,
         execute_hook_on_synchronization: k.execute_hook_on_synchronization.unwrap_or(true),
-        wait_for_synchronization: k.wait_for_synchronization.unwrap_or(true),
+        wait_for_synchronization: wait,
         keep_full_objects_in_memory: k.keep_full_objects_in_memory.unwrap_or(true),
         allow_failure: k.allow_failure,
         queue,
@@ -497,12 +518,19 @@ fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<String>) -> Settings
             .map_err(|e| errors.push(format!("settings.executionMinInterval: {e}")))
             .ok()
     });
-    if raw.execution_burst == Some(0) {
-        errors.push("settings.executionBurst: must be at least 1".into());
-    }
+    let burst = match raw.execution_burst {
+        None => 1,
+        Some(b) if b >= 1.0 && b.fract() == 0.0 && b <= f64::from(u32::MAX) => b as u32,
+        Some(b) => {
+            errors.push(format!(
+                "settings.executionBurst: must be a whole number of at least 1, got {b}"
+            ));
+            1
+        }
+    };
     Settings {
         execution_min_interval: interval,
-        execution_burst: raw.execution_burst.unwrap_or(1).max(1),
+        execution_burst: burst,
     }
 }
 

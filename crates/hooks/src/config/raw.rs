@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RawConfig {
     pub config_version: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub on_startup: Option<f64>,
     #[serde(default)]
     pub schedule: Vec<RawSchedule>,
@@ -20,11 +21,17 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub on_kubernetes_event: Vec<RawKubernetesV0>,
     pub settings: Option<RawSettings>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub before_all: Option<f64>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub after_all: Option<f64>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub before_helm: Option<f64>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub after_helm: Option<f64>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub before_delete_helm: Option<f64>,
+    #[serde(default, deserialize_with = "number_or_string")]
     pub after_delete_helm: Option<f64>,
     pub kubernetes_validating: Option<serde_json::Value>,
     pub kubernetes_mutating: Option<serde_json::Value>,
@@ -58,8 +65,11 @@ pub(crate) struct RawKubernetes {
     pub execute_hook_on_event: Option<Vec<String>>,
     /// Deprecated alias of `executeHookOnEvent`.
     pub watch_event: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "bool_or_string")]
     pub execute_hook_on_synchronization: Option<bool>,
+    #[serde(default, deserialize_with = "bool_or_string")]
     pub wait_for_synchronization: Option<bool>,
+    #[serde(default, deserialize_with = "bool_or_string")]
     pub keep_full_objects_in_memory: Option<bool>,
     pub resynchronization_period: Option<String>,
     #[serde(default)]
@@ -145,5 +155,41 @@ pub(crate) struct RawNamespaceSelector {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RawSettings {
     pub execution_min_interval: Option<String>,
-    pub execution_burst: Option<u32>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub execution_burst: Option<f64>,
+}
+
+/// shell-operator's Go structs hold some numbers and booleans as strings (`executionBurst: "2"`,
+/// `keepFullObjectsInMemory: "false"`), so both spellings are accepted.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Loose<T> {
+    Value(T),
+    Text(String),
+}
+
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<Loose<f64>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Loose::Value(v)) => Ok(Some(v)),
+        Some(Loose::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {t:?}"))),
+    }
+}
+
+fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Option::<Loose<bool>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Loose::Value(v)) => Ok(Some(v)),
+        Some(Loose::Text(t)) => match t.trim() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected true or false, got {t:?}"
+            ))),
+        },
+    }
 }

@@ -147,3 +147,50 @@ fn durations_follow_go_syntax() {
     assert_eq!(parse_duration("1h2m3s").unwrap(), Duration::from_secs(3723));
     assert!(parse_duration("3 seconds").is_err());
 }
+
+#[test]
+fn go_style_string_booleans_and_numbers_are_accepted() {
+    let cfg = parse(
+        r#"{"configVersion":"v1","onStartup":"5","settings":{"executionMinInterval":"1s","executionBurst":"3"},
+            "kubernetes":[{"kind":"Pod","keepFullObjectsInMemory":"false","executeHookOnSynchronization":"false"}]}"#,
+        HookScope::Global,
+    )
+    .unwrap();
+    assert_eq!(cfg.orders[&OrderBinding::OnStartup], 5.0);
+    assert_eq!(cfg.settings.execution_burst, 3);
+    assert!(!cfg.kubernetes[0].keep_full_objects_in_memory);
+    assert!(!cfg.kubernetes[0].execute_hook_on_synchronization);
+    let err = parse(
+        r#"{"configVersion":"v1","kubernetes":[{"kind":"Pod","keepFullObjectsInMemory":"nope"}]}"#,
+        HookScope::Global,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("expected true or false"), "{err}");
+}
+
+#[test]
+fn wait_for_synchronization_false_needs_an_explicit_queue() {
+    let cfg = parse(
+        "configVersion: v1\nkubernetes:\n- {kind: Pod, waitForSynchronization: false}\n- {kind: Pod, waitForSynchronization: false, queue: q}\n",
+        HookScope::Global,
+    )
+    .unwrap();
+    assert!(cfg.kubernetes[0].wait_for_synchronization);
+    assert!(!cfg.kubernetes[1].wait_for_synchronization);
+}
+
+#[test]
+fn name_selector_conflicts_with_a_metadata_name_field_selector_and_api_versions_are_checked() {
+    let err = parse(
+        "configVersion: v1\nkubernetes:\n- kind: Pod\n  apiVersion: a/b/c\n  nameSelector: {matchNames: [x]}\n  fieldSelector: {matchExpressions: [{field: metadata.name, operator: '=', value: x}]}\n",
+        HookScope::Global,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("kubernetes[0].nameSelector: fieldSelector 'metadata.name' and nameSelector.matchNames are mutually exclusive"), "{err}");
+    assert!(
+        err.contains("kubernetes[0].apiVersion: invalid \"a/b/c\""),
+        "{err}"
+    );
+}
