@@ -158,7 +158,11 @@ pub fn create(
     }
     m.insert("uid".into(), json!(meta::new_uid()));
     m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
-    m.insert("generation".into(), json!(1));
+    if info.generation {
+        m.insert("generation".into(), json!(1));
+    } else {
+        m.remove("generation");
+    }
     if info.status
         && let Some(map) = body.as_object_mut()
     {
@@ -369,6 +373,7 @@ fn finish_write(
     } else {
         generation
     };
+    let generation = info.generation.then_some(bumped);
     let m = meta::metadata_mut(&mut new);
     for k in [
         "uid",
@@ -387,7 +392,10 @@ fn finish_write(
         "resourceVersion".into(),
         old["metadata"]["resourceVersion"].clone(),
     );
-    m.insert("generation".into(), json!(bumped));
+    match generation {
+        Some(g) => m.insert("generation".into(), json!(g)),
+        None => m.remove("generation"),
+    };
     let causes: Vec<Cause> = meta::validate_labels(&new);
     if !causes.is_empty() {
         return Err(ApiError::invalid(
