@@ -5,7 +5,9 @@
 //! The operations of one run are applied as a batch. Every group named in the batch first loses
 //! the series that group created in earlier runs; then the operations are applied. Operations
 //! without `group` belong to the implicit group named after the hook, so a hook that emits
-//! metrics replaces its previous set each run. `{"group": g, "action": "expire"}` only clears.
+//! metrics replaces its previous set each run; histograms (`observe`) are the exception and
+//! keep accumulating. `{"group": g, "action": "expire"}` only clears (without `group`: the
+//! implicit group).
 
 use crate::outputs::{MetricAction, MetricOp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -66,8 +68,13 @@ impl MetricsStorage {
     /// Applies the metric operations of one successful run of `hook` (adds the `hook` label).
     pub fn apply_hook_ops(&self, hook: &str, ops: &[MetricOp]) {
         let mut store = self.hooks.lock().unwrap_or_else(|p| p.into_inner());
-        let group_of = |op: &MetricOp| op.group.clone().unwrap_or_else(|| hook.to_string());
-        let batch_groups: BTreeSet<String> = ops.iter().map(group_of).collect();
+        // Histograms never join the implicit group: expiring them each run would reset them.
+        let group_of = |op: &MetricOp| match (&op.group, op.action) {
+            (Some(g), _) => Some(g.clone()),
+            (None, MetricAction::Observe) => None,
+            (None, _) => Some(hook.to_string()),
+        };
+        let batch_groups: BTreeSet<String> = ops.iter().filter_map(group_of).collect();
         for g in &batch_groups {
             store.expire_group(hook, g);
         }
@@ -87,12 +94,14 @@ impl MetricsStorage {
                 tracing::warn!(hook, metric = %op.name, "metric already exists with another type; operation ignored");
                 continue;
             }
-            let key = (hook.to_string(), group_of(op));
-            store
-                .groups
-                .entry(key)
-                .or_default()
-                .insert((op.name.clone(), labels));
+            if let Some(group) = group_of(op) {
+                let key = (hook.to_string(), group);
+                store
+                    .groups
+                    .entry(key)
+                    .or_default()
+                    .insert((op.name.clone(), labels));
+            }
         }
     }
 
@@ -318,6 +327,26 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn ungrouped_series_are_replaced_each_run_but_histograms_accumulate() {
+        let m = MetricsStorage::new();
+        let run1 = r#"{"name":"g","action":"set","value":1,"labels":{"n":"old"}}
+{"name":"h","action":"observe","value":1,"buckets":[5]}"#;
+        m.apply_hook_ops("x", &parse_metrics(run1).unwrap());
+        let run2 = r#"{"name":"g","action":"set","value":2,"labels":{"n":"new"}}
+{"name":"h","action":"observe","value":2,"buckets":[5]}"#;
+        m.apply_hook_ops("x", &parse_metrics(run2).unwrap());
+        let text = m.render_hook_metrics();
+        assert!(
+            !text.contains("old") && text.contains("g{hook=\"x\",n=\"new\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("h_count{hook=\"x\"} 2"), "{text}");
+        m.apply_hook_ops("x", &parse_metrics(r#"{"action":"expire"}"#).unwrap());
+        let text = m.render_hook_metrics();
+        assert!(!text.contains("g{") && text.contains("h_count"), "{text}");
     }
 
     #[test]

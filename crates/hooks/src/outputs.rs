@@ -439,15 +439,16 @@ fn metric(raw: RawMetric) -> Result<MetricOp, String> {
         _ => return Err("exactly one of action, set or add is required".into()),
     };
     let value = value.ok_or("value: required for set, add and observe")?;
-    if action == MetricAction::Expire {
-        if raw.group.is_none() {
-            return Err("expire: requires group".into());
-        }
-    } else if raw.name.is_empty() {
-        return Err("name: required".into());
+    if action != MetricAction::Expire && raw.name.is_empty() {
+        return Err("name: required unless action is expire".into());
     }
-    if action == MetricAction::Observe && raw.group.is_some() {
-        return Err("observe: histograms cannot be grouped".into());
+    if action == MetricAction::Observe {
+        if raw.group.is_some() {
+            return Err("observe: histograms cannot be grouped".into());
+        }
+        if raw.buckets.is_none() {
+            return Err("buckets: required for observe".into());
+        }
     }
     Ok(MetricOp {
         name: raw.name,
@@ -550,9 +551,12 @@ mod tests {
                 .contains("metric 1: value")
         );
         assert!(
-            parse_metrics("{\"action\":\"expire\"}")
-                .unwrap_err()
-                .contains("requires group")
+            parse_metrics("{\"action\":\"expire\"}").is_ok(),
+            "expire without group clears the hook's implicit group"
         );
+        let no_buckets = parse_metrics("{\"name\":\"h\",\"action\":\"observe\",\"value\":1}");
+        assert!(no_buckets.unwrap_err().contains("buckets: required"));
+        let both = parse_metrics("{\"name\":\"a\",\"set\":1,\"add\":1}");
+        assert!(both.unwrap_err().contains("exactly one of"));
     }
 }

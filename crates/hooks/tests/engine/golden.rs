@@ -20,11 +20,13 @@ cp "$BINDING_CONTEXT_PATH" "{out}/$b-${{#files[@]}}.json""#,
 fn normalize(v: &mut Value) {
     match v {
         Value::Object(m) => {
+            // Server-managed metadata: differs between API servers and emulator versions.
             for k in [
                 "uid",
                 "resourceVersion",
                 "creationTimestamp",
                 "managedFields",
+                "generation",
             ] {
                 m.remove(k);
             }
