@@ -178,7 +178,7 @@ async fn resource(req: Req) -> ApiResult<Response> {
             &req.st,
             &info,
             opt_ns(&info, &req),
-            &req.params,
+            &named_watch_params(&req),
             accept(&req),
         ),
         "create" => create(&req, &info, &ns),
@@ -204,6 +204,20 @@ async fn resource(req: Req) -> ApiResult<Response> {
 /// PartialObjectMetadata).
 fn accept(req: &Req) -> Shape {
     Shape::from_accept(req.header("accept"))
+}
+
+/// A watch on a named object (`.../configmaps/x?watch=true`) watches that name only.
+fn named_watch_params(req: &Req) -> Params {
+    let mut params = req.params.clone();
+    if let Some(name) = &req.target.name {
+        let by_name = format!("metadata.name={name}");
+        let fields = match params.get("fieldSelector").filter(|f| !f.is_empty()) {
+            Some(f) => format!("{f},{by_name}"),
+            None => by_name,
+        };
+        params.insert("fieldSelector".into(), fields);
+    }
+    params
 }
 
 fn resolve(req: &Req) -> ApiResult<ResourceInfo> {

@@ -415,3 +415,29 @@ async fn metadata_watcher_and_metadata_reads_should_get_partial_object_metadata(
     assert_eq!(second.metadata.name.as_deref(), Some("m2"));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn watch_on_a_named_path_should_see_only_that_object() {
+    let emu = Emulator::start().await.unwrap();
+    let c = client(&emu);
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let path =
+        format!("/api/v1/namespaces/default/configmaps/mine?watch=true&resourceVersion={rv}");
+    let req = http::Request::get(path).body(Vec::new()).unwrap();
+    let mut stream = c.request_events::<ConfigMap>(req).await.unwrap().boxed();
+    cms.create(&PostParams::default(), &cm("other", "x"))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("mine", "x"))
+        .await
+        .unwrap();
+    assert_eq!(describe(&next_event(&mut stream).await), "ADDED mine");
+    emu.shutdown().await;
+}
