@@ -97,7 +97,18 @@ pub enum ObjectPatch {
         subresource: Option<String>,
         /// A missing object is skipped instead of failing the run.
         ignore_missing_object: bool,
+        /// `ignoreHookError`: a `status` patch applied even when the hook fails.
+        ignore_hook_error: bool,
     },
+}
+
+impl ObjectPatch {
+    /// Whether shell-operator applies this operation after a failed run: patches of the
+    /// `status` subresource marked `ignoreHookError`.
+    pub fn applies_on_hook_error(&self) -> bool {
+        matches!(self, ObjectPatch::Patch { subresource: Some(s), ignore_hook_error: true, .. }
+            if s.trim_start_matches('/') == "status")
+    }
 }
 
 /// The body of a patch operation.
@@ -296,12 +307,6 @@ fn inline_or_string(v: Value, field: &str) -> Result<Value, String> {
 }
 
 fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
-    if raw.ignore_hook_error {
-        return Err(
-            "ignoreHookError is not supported: operations are applied only after a successful run"
-                .into(),
-        );
-    }
     let target = |raw: &RawOperation| -> Result<ObjectRef, String> {
         let kind = raw
             .kind
@@ -326,6 +331,7 @@ fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
             patch: body,
             subresource: raw.subresource.clone(),
             ignore_missing_object: raw.ignore_missing_object,
+            ignore_hook_error: raw.ignore_hook_error,
         })
     };
     let delete = |propagation, raw: &RawOperation| {

@@ -88,6 +88,11 @@ impl OpCtx {
     }
 }
 
+/// shell-operator accepts `subresource: /status` as well as `status`.
+fn trim_slash(s: &str) -> &str {
+    s.trim_start_matches('/')
+}
+
 fn status_code(e: &kube::Error) -> Option<u16> {
     match e {
         kube::Error::Api(s) => Some(s.code),
@@ -146,7 +151,7 @@ impl Patcher<'_> {
                 object,
                 subresource,
             } => {
-                self.create(index, *mode, object, subresource.as_deref())
+                self.create(index, *mode, object, subresource.as_deref().map(trim_slash))
                     .await
             }
             ObjectPatch::Delete {
@@ -158,12 +163,13 @@ impl Patcher<'_> {
                 patch,
                 subresource,
                 ignore_missing_object,
+                ..
             } => {
                 self.patch(
                     index,
                     target,
                     patch,
-                    subresource.as_deref(),
+                    subresource.as_deref().map(trim_slash),
                     *ignore_missing_object,
                 )
                 .await

@@ -6,7 +6,7 @@ use crate::config::HookScope;
 use crate::exec::{ExecError, LogFields, ProcessSpec, Usage, run_process};
 use crate::hook::Hook;
 use crate::metrics::MetricsStorage;
-use crate::outputs::{MetricAction, OutputError, OutputPaths, read_outputs};
+use crate::outputs::{MetricAction, OutputError, OutputPaths, parse_object_patches, read_outputs};
 use crate::patcher::{PatchError, Patcher};
 use crate::resources::ResourceCatalog;
 use futures::future::BoxFuture;
@@ -238,6 +238,35 @@ impl Runner {
         }
     }
 
+    /// shell-operator applies `status` patches marked `ignoreHookError` even when the hook
+    /// failed (a hook reporting its failure in a custom resource's status). Problems are logged;
+    /// the run's own error is what the caller sees.
+    async fn apply_on_hook_error(&self, hook: &Hook, path: &std::path::Path) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let ops: Vec<_> = match parse_object_patches(&text) {
+            Ok(ops) => ops
+                .into_iter()
+                .filter(|op| op.applies_on_hook_error())
+                .collect(),
+            Err(e) => {
+                tracing::warn!(hook = %hook.name, error = %e, "failed hook: object patches unreadable, none applied");
+                return;
+            }
+        };
+        let (false, Some(client), Some(catalog)) = (ops.is_empty(), &self.client, &self.catalog)
+        else {
+            return;
+        };
+        let patcher = Patcher {
+            client,
+            catalog,
+            field_manager: &self.opts.field_manager,
+        };
+        if let Err(e) = patcher.apply_all(&ops).await {
+            tracing::warn!(hook = %hook.name, error = %e, "failed hook: ignoreHookError status patch failed");
+        }
+    }
+
     async fn run_inner(
         &self,
         hook: &Hook,
@@ -303,6 +332,10 @@ impl Runner {
             capture_stdout: false,
         })
         .await;
+        if out.is_err() {
+            self.apply_on_hook_error(hook, &paths.kubernetes_patch)
+                .await;
+        }
         // Outputs are read (and validated in full) before the temp dir goes away.
         let outputs = out.map_err(RunError::Exec).and_then(|o| {
             let parsed = read_outputs(&paths, &hook.name).map_err(RunError::Output)?;

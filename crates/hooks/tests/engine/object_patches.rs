@@ -195,3 +195,55 @@ async fn delete_variants_apply_their_propagation_policy() {
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
+
+#[tokio::test]
+async fn status_patches_marked_ignore_hook_error_apply_even_when_the_hook_fails() {
+    let env = env().await;
+    let engine = env.engine();
+    env.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
+    .await;
+    let dir = env.hooks_dir();
+    write_hook(
+        &dir,
+        "failing.sh",
+        "configVersion: v1\nonStartup: 1",
+        r#"cat >> "$KUBERNETES_PATCH_PATH" <<'OPS'
+operation: MergePatch
+apiVersion: apps/v1
+kind: Deployment
+namespace: default
+name: d
+subresource: /status
+ignoreHookError: true
+mergePatch: {status: {observedGeneration: 42}}
+---
+operation: MergePatch
+apiVersion: apps/v1
+kind: Deployment
+namespace: default
+name: d
+ignoreHookError: true
+mergePatch: {spec: {replicas: 5}}
+OPS
+exit 1"#,
+    );
+    engine.load(HookSet::Global, &dir).await.unwrap();
+    let err = engine
+        .run_order(&HookSet::Global, OrderBinding::OnStartup)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::Exec(_)), "{err}");
+    let d = get(&env.client, "apps/v1", "Deployment", Some("default"), "d")
+        .await
+        .unwrap();
+    assert_eq!(
+        d["status"]["observedGeneration"], 42,
+        "status patch applied despite the failure"
+    );
+    assert_eq!(
+        d["spec"]["replicas"], 1,
+        "only status patches apply on hook error"
+    );
+}
