@@ -93,6 +93,6 @@ pub use jq::{JqError, JqFilter};
 pub use metrics::MetricsStorage;
 pub use native::{NativeError, NativeHook, NativeInput, NativeOutput, run_native};
 pub use outputs::*;
-pub use patcher::PatchError;
+pub use patcher::{PatchError, PatchErrors};
 pub use resources::{ResolvedResource, ResourceError};
 pub use run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, ValuesPatches};

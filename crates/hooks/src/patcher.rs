@@ -13,6 +13,11 @@ const CONFLICT_RETRIES: usize = 5;
 /// How long a foreground `Delete` waits for the object to disappear.
 const FOREGROUND_DELETE_WAIT: Duration = Duration::from_secs(60);
 
+/// Every failed operation of one run, in file order.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct PatchErrors(pub Vec<PatchError>);
+
 /// A failed object operation.
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
@@ -108,12 +113,20 @@ fn describe(kind: &str, ns: Option<&str>, name: &str) -> String {
 }
 
 impl Patcher<'_> {
-    /// Applies every operation; the first failure stops and is returned.
-    pub(crate) async fn apply_all(&self, ops: &[ObjectPatch]) -> Result<(), PatchError> {
+    /// Applies every operation in order; like shell-operator, a failed operation does not stop
+    /// the later ones, and every failure is returned.
+    pub(crate) async fn apply_all(&self, ops: &[ObjectPatch]) -> Result<(), PatchErrors> {
+        let mut errors = Vec::new();
         for (i, op) in ops.iter().enumerate() {
-            self.apply(i + 1, op).await?;
+            if let Err(e) = self.apply(i + 1, op).await {
+                errors.push(e);
+            }
         }
-        Ok(())
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PatchErrors(errors))
+        }
     }
 
     async fn api_for(

@@ -7,7 +7,7 @@ use crate::exec::{ExecError, LogFields, ProcessSpec, Usage, run_process};
 use crate::hook::Hook;
 use crate::metrics::MetricsStorage;
 use crate::outputs::{MetricAction, OutputError, OutputPaths, parse_object_patches, read_outputs};
-use crate::patcher::{PatchError, Patcher};
+use crate::patcher::{PatchErrors, Patcher};
 use crate::resources::ResourceCatalog;
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -65,14 +65,14 @@ pub enum RunError {
         /// The host's reason.
         reason: String,
     },
-    /// An object patch failed (earlier operations of the same run stay applied).
+    /// Object patches failed (the other operations of the run were applied).
     #[error("hook {hook}: {source}")]
     Patch {
         /// Hook name.
         hook: String,
-        /// Cause.
+        /// Every failed operation (the others were applied).
         #[source]
-        source: Box<PatchError>,
+        source: Box<PatchErrors>,
     },
     /// The hook wrote object patches but the engine has no Kubernetes client.
     #[error("hook {hook}: object patches need a Kubernetes client")]

@@ -247,3 +247,28 @@ exit 1"#,
         "only status patches apply on hook error"
     );
 }
+
+#[tokio::test]
+async fn a_failed_operation_does_not_stop_later_ones_and_every_failure_is_reported() {
+    let env = env().await;
+    let engine = env.engine();
+    let err = run_ops(
+        &env,
+        &engine,
+        "operation: MergePatch\nkind: ConfigMap\nnamespace: default\nname: missing-1\nmergePatch: {data: {a: b}}\n---\n\
+         operation: Create\nobject: {apiVersion: v1, kind: ConfigMap, metadata: {name: made, namespace: default}}\n---\n\
+         operation: Delete\nkind: NoSuchKind\nname: x",
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("object patch 1 (MergePatch ConfigMap default/missing-1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("object patch 3 (Delete NoSuchKind x): unknown kind \"NoSuchKind\""),
+        "{text}"
+    );
+    assert!(cm_data(&env, "made").await.is_some(), "operation 2 applied");
+}
