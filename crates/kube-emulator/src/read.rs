@@ -9,7 +9,7 @@ use crate::resources::ResourceInfo;
 use crate::route::Target;
 use crate::selectors::{FieldSelector, LabelSelector, Selectors};
 use crate::server::AppState;
-use crate::status::{ApiError, ApiResult, json_response};
+use crate::status::{ApiError, ApiResult, ErrorKind, json_response};
 use crate::table::Shape;
 use axum::response::Response;
 use http::StatusCode;
@@ -55,6 +55,30 @@ pub fn get(
         StatusCode::OK,
         &shape.one(present(info, obj)),
     ))
+}
+
+/// The list `resourceVersion` rules the emulator can honour without snapshots:
+/// `resourceVersionMatch=Exact` is served only for the current version (older ones are
+/// gone: 410 Expired), and a version newer than the current one is an error (504, as
+/// kube-apiserver answers after waiting for it); everything else reads the current state.
+fn check_list_version(params: &Params, current: u64) -> ApiResult<()> {
+    let Some(rv) = params.get("resourceVersion").filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    let n: u64 = rv.parse().map_err(|_| {
+        ApiError::bad_request(format!("invalid resourceVersion {rv:?}: expected a number"))
+    })?;
+    let exact = params.get("resourceVersionMatch").map(String::as_str) == Some("Exact");
+    if exact && n != current {
+        return Err(ApiError::gone(n, current));
+    }
+    if n > current {
+        return Err(ApiError::new(
+            ErrorKind::Timeout,
+            format!("Too large resource version: {n}, current: {current}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Continue tokens: hex of `namespace/name` of the last returned item.
@@ -115,6 +139,7 @@ pub fn list(
         None => None,
     };
     let store = st.store();
+    check_list_version(params, store.current_rv())?;
     let rv = store.current_rv().to_string();
     let matching = store
         .list(&info.key(), ns)
@@ -216,6 +241,42 @@ pub fn patch_scale(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_resource_versions_should_follow_the_snapshotless_rules() {
+        let p = |rv: &str, exact: bool| {
+            let mut m = Params::new();
+            m.insert("resourceVersion".into(), rv.into());
+            if exact {
+                m.insert("resourceVersionMatch".into(), "Exact".into());
+            }
+            m
+        };
+        assert!(check_list_version(&p("0", false), 10).is_ok());
+        assert!(check_list_version(&p("5", false), 10).is_ok());
+        assert!(check_list_version(&p("10", true), 10).is_ok());
+        assert_eq!(
+            check_list_version(&p("5", true), 10)
+                .unwrap_err()
+                .kind
+                .code(),
+            410
+        );
+        assert_eq!(
+            check_list_version(&p("11", false), 10)
+                .unwrap_err()
+                .kind
+                .code(),
+            504
+        );
+        assert_eq!(
+            check_list_version(&p("x", false), 10)
+                .unwrap_err()
+                .kind
+                .code(),
+            400
+        );
+    }
 
     #[test]
     fn continue_tokens_should_round_trip() {

@@ -70,6 +70,8 @@ define_status_errors! {
     MethodNotAllowed => (405, "MethodNotAllowed"),
     /// The request body's content type is not supported for this verb.
     UnsupportedMediaType => (415, "UnsupportedMediaType"),
+    /// A requested resourceVersion is newer than the server's.
+    Timeout => (504, "Timeout"),
     /// Injected (or real) internal failure.
     InternalError => (500, "InternalError"),
     /// Injected throttling.
