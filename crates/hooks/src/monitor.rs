@@ -376,6 +376,11 @@ impl Monitor {
     }
 
     fn add_namespace(&self, st: &mut State, ns: &str) {
+        // `namespace.nameSelector` together with `labelSelector`: both must match.
+        let names = &self.binding().namespaces;
+        if !names.is_empty() && !names.iter().any(|n| n == ns) {
+            return;
+        }
         if let Some(set) = st.namespaces.as_mut() {
             set.insert(ns.to_string());
         }
