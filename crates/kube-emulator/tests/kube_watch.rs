@@ -441,3 +441,60 @@ async fn watch_on_a_named_path_should_see_only_that_object() {
     assert_eq!(describe(&next_event(&mut stream).await), "ADDED mine");
     emu.shutdown().await;
 }
+
+/// xorshift64: deterministic pseudo-random numbers without a dependency.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[tokio::test]
+async fn selector_reflector_should_match_the_server_after_random_changes_and_reconnects() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (reader, writer) = reflector::store();
+    let config = watcher::Config::default().labels("app=web");
+    let stream = reflector(writer, watcher(cms.clone(), config).default_backoff());
+    let task = tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    reader.wait_until_ready().await.unwrap();
+    let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+    for _ in 0..150 {
+        let name = format!("r{}", next_random(&mut rng) % 12);
+        let app = if next_random(&mut rng).is_multiple_of(2) {
+            "web"
+        } else {
+            "db"
+        };
+        match next_random(&mut rng) % 5 {
+            0 | 1 => {
+                let _ = cms.create(&PostParams::default(), &cm(&name, app)).await;
+            }
+            2 => {
+                let relabel = Patch::Merge(json!({"metadata": {"labels": {"app": app}}}));
+                let _ = cms.patch(&name, &PatchParams::default(), &relabel).await;
+            }
+            3 => {
+                let _ = cms.delete(&name, &DeleteParams::default()).await;
+            }
+            _ => emu.controls().close_watches(),
+        }
+    }
+    let want: BTreeSet<String> = cms
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    eventually(10, "the selector reflector matches the server", || {
+        let got = store_names(&reader);
+        let want = want.clone();
+        async move { got == want }
+    })
+    .await;
+    task.abort();
+    emu.shutdown().await;
+}
