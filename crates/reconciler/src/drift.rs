@@ -53,6 +53,7 @@ pub struct DriftEvent {
 type Observation = ObjectKey;
 
 /// A stream of [`DriftEvent`]s; dropping it stops every watcher.
+#[derive(Debug)]
 pub struct DriftWatch {
     events: mpsc::Receiver<DriftEvent>,
     task: JoinHandle<()>,

@@ -38,16 +38,27 @@ pub struct Reconciler {
     pub(crate) ready_timeout: Duration,
 }
 
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("namespace", &self.namespace)
+            .field("concurrency", &self.concurrency)
+            .field("ready_timeout", &self.ready_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Reconciler {
     /// A reconciler using `client`, keeping inventories in `namespace` (the operator namespace).
     pub fn new(client: Client, namespace: impl Into<String>) -> Self {
         let namespace = namespace.into();
+        let tracker = Arc::<Tracker>::default();
         Reconciler {
-            store: InventoryStore::new(client.clone(), &namespace),
+            store: InventoryStore::new(client.clone(), &namespace, tracker.clone()),
             client,
             namespace,
             discovery: Arc::default(),
-            tracker: Arc::default(),
+            tracker,
             concurrency: 8,
             ready_timeout: Duration::from_secs(60),
         }

@@ -72,16 +72,7 @@ impl Tracker {
         object: &ObjectRef,
         resolved: &Resolved,
     ) -> &'a mut Tracked {
-        let resource = &resolved.resource;
-        let rkey = (
-            resource.group.clone(),
-            resource.version.clone(),
-            resource.plural.clone(),
-        );
-        if let std::collections::hash_map::Entry::Vacant(slot) = state.resources.entry(rkey) {
-            slot.insert(resource.clone());
-            self.kinds.send_modify(|n| *n += 1);
-        }
+        self.add_resource(state, &resolved.resource);
         let tracked = state
             .objects
             .entry(object.key())
@@ -93,6 +84,25 @@ impl Tracker {
             });
         tracked.module = module.to_string();
         tracked
+    }
+
+    fn add_resource(&self, state: &mut State, resource: &ApiResource) {
+        let rkey = (
+            resource.group.clone(),
+            resource.version.clone(),
+            resource.plural.clone(),
+        );
+        if let std::collections::hash_map::Entry::Vacant(slot) = state.resources.entry(rkey) {
+            slot.insert(resource.clone());
+            self.kinds.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Has the drift watch watch a resource even before anything of it is applied (the
+    /// inventory Secrets, whose resourceVersions validate the in-memory inventory cache).
+    pub fn watch_resource(&self, resource: &ApiResource) {
+        let mut state = self.lock();
+        self.add_resource(&mut state, resource);
     }
 
     /// Marks a write of ours as started: events for the object are ours until it finishes.
