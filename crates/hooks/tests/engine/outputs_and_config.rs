@@ -147,3 +147,61 @@ echo '{"name":"made_total","action":"add","value":1}' > "$METRICS_PATH""#,
             .contains("made_total{hook=\"patcher.sh\"} 1")
     );
 }
+
+/// The `native_counter` example binary. `cargo test -p hooks` builds examples; a filtered run
+/// (`--test engine`) does not, so it is built here then.
+fn native_counter_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = debug_dir.join("examples").join("native_counter");
+    if !bin.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "hooks", "--example", "native_counter"])
+            .status()
+            .expect("run cargo to build the native_counter example");
+        assert!(
+            status.success(),
+            "cargo build --example native_counter failed"
+        );
+    }
+    assert!(bin.exists(), "{} missing after building it", bin.display());
+    bin
+}
+
+#[tokio::test]
+async fn a_native_hook_runs_through_a_two_line_script() {
+    let env = env().await;
+    env.apply(configmap("default", "a", json!({}), json!({})))
+        .await;
+    env.apply(configmap("default", "b", json!({}), json!({})))
+        .await;
+    let dir = env.hooks_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("native-counter");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec {} \"$@\"\n",
+            native_counter_binary().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let engine = env.engine();
+    engine.load(HookSet::Global, &dir).await.unwrap();
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    // Lifecycle bindings other than onStartup carry the snapshots of the hook's bindings.
+    let reports = engine
+        .run_order(&HookSet::Global, OrderBinding::BeforeAll)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].hook, "native-counter");
+    let values = env.host.values.lock().unwrap().clone();
+    assert_eq!(values["global"]["configMaps"], 2);
+    assert!(
+        engine
+            .metrics()
+            .render_hook_metrics()
+            .contains("native_counter_config_maps{hook=\"native-counter\"} 2")
+    );
+}
