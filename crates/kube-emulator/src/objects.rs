@@ -9,7 +9,7 @@ use crate::lifecycle;
 use crate::meta;
 use crate::patch::apply::{self, Writer};
 use crate::patch::fieldset::Scope;
-use crate::patch::{self, PatchType, strategic};
+use crate::patch::{self, Lists, PatchType, strategic};
 use crate::resources::ResourceInfo;
 use crate::status::{ApiError, ApiResult, Cause, ErrorKind};
 use crate::store::Store;
@@ -50,7 +50,11 @@ fn writer<'a>(info: &'a ResourceInfo, o: &'a WriteOpts, api_version: &'a str) ->
         api_version,
         subresource: &o.subresource,
         scope,
-        keyed_lists: info.builtin,
+        lists: if info.builtin {
+            Lists::Builtin
+        } else {
+            Lists::Custom(&info.list_types)
+        },
     }
 }
 

@@ -4,6 +4,7 @@
 //! resource reads and writes the same objects, with `apiVersion` rewritten on the way out
 //! (the `None` conversion strategy of CRDs, applied to built-ins too).
 
+use crate::patch::ListTypes;
 use serde_json::Value;
 
 /// Everything the emulator knows about one resource in one group/version.
@@ -35,6 +36,8 @@ pub struct ResourceInfo {
     /// Whether objects carry `metadata.generation` (workloads, CRDs, custom resources;
     /// not ConfigMaps, Secrets, Namespaces, RBAC, ...).
     pub generation: bool,
+    /// Associative and set lists declared by a CRD's schema (empty for built-ins).
+    pub list_types: ListTypes,
 }
 
 /// The storage key of a resource: (group, plural).
@@ -171,6 +174,7 @@ impl Registry {
                     scale: flags.contains('c'),
                     builtin: true,
                     generation: flags.contains('g'),
+                    list_types: ListTypes::default(),
                 },
             )
             .collect();
@@ -292,6 +296,7 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
             scale: v["subresources"]["scale"].is_object(),
             builtin: false,
             generation: true,
+            list_types: ListTypes::from_schema(&v["schema"]["openAPIV3Schema"]),
         })
         .collect()
 }

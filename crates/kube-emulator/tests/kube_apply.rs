@@ -330,3 +330,68 @@ async fn secrets_should_fold_string_data_on_every_write() {
     assert_eq!(out.type_.as_deref(), Some("Opaque"));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn custom_resource_lists_should_follow_the_crd_list_type_annotations() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{DynamicObject, PostParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let emu = Emulator::start().await.unwrap();
+    let c = client(&emu);
+    let mut crd = common::widget_crd();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "rules": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+                      "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            "tags": {"type": "array", "items": {"type": "string"}}}}}});
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(crd).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<DynamicObject> = Api::namespaced_with(c, "default", &ar);
+    let w = |spec: Value| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec});
+    let a = PatchParams::apply("alpha");
+    let b = PatchParams::apply("beta");
+    widgets
+        .patch(
+            "w",
+            &a,
+            &Patch::Apply(w(json!({"rules": [{"id": 1, "v": "a"}], "tags": ["x"]}))),
+        )
+        .await
+        .unwrap();
+    let both = widgets
+        .patch(
+            "w",
+            &b,
+            &Patch::Apply(w(json!({"rules": [{"id": 2, "v": "b"}]}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        both.data["spec"]["rules"].as_array().unwrap().len(),
+        2,
+        "map lists merge by key"
+    );
+    let err = widgets
+        .patch("w", &b, &Patch::Apply(w(json!({"tags": ["y"]}))))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(s) if s.code == 409),
+        "unannotated lists are atomic and conflict"
+    );
+    let dropped = widgets
+        .patch("w", &a, &Patch::Apply(w(json!({"tags": ["x"]}))))
+        .await
+        .unwrap();
+    assert_eq!(dropped.data["spec"]["rules"], json!([{"id": 2, "v": "b"}]));
+    emu.shutdown().await;
+}

@@ -9,12 +9,14 @@
 //!   changed and take those fields away from every other manager.
 //!
 //! # Caveats
-//! - Associative lists are recognised only for built-ins, by [`super::merge_key`]'s table
-//!   with a single key field (Kubernetes keys ports by port *and* protocol).
+//! - Associative lists are recognised by field name: for built-ins by
+//!   [`super::merge_key`]'s table, for custom resources by their CRD schema's
+//!   `x-kubernetes-list-type` annotations; one key field each (Kubernetes keys ports by
+//!   port *and* protocol).
 //! - No defaulting or schema: a field is "changed" when its JSON value differs.
 
+use super::Lists;
 use super::fieldset::{FieldSet, Scope, remove_at, value_at};
-use super::{is_set_list, merge_key};
 use crate::meta;
 use crate::status::{ApiError, Cause, ErrorKind};
 use serde_json::{Map, Value, json};
@@ -94,8 +96,8 @@ pub struct Writer<'a> {
     pub subresource: &'a str,
     /// Which part of the object the write covers.
     pub scope: Scope,
-    /// Whether lists are associative by the built-in merge-key table.
-    pub keyed_lists: bool,
+    /// How the resource's lists merge.
+    pub lists: Lists<'a>,
 }
 
 /// Renders a field-set path as Kubernetes prints it in conflicts (`.spec.containers[name="a"].image`).
@@ -126,7 +128,7 @@ pub fn apply(
 ) -> Result<Value, ApiError> {
     let base = live.cloned().unwrap_or_else(|| json!({}));
     let mut entries = entries_of(&base);
-    let new_set = FieldSet::from_object(config, w.scope, w.keyed_lists);
+    let new_set = FieldSet::from_object(config, w.scope, w.lists);
     let mut conflicts: Vec<(String, Vec<String>)> = Vec::new();
     for leaf in new_set.leaves() {
         // List items and (empty) maps merge; only scalars and atomic lists conflict.
@@ -155,7 +157,7 @@ pub fn apply(
         }
     }
     let mut out = base.clone();
-    merge_apply(&mut out, config, "", w.keyed_lists);
+    merge_apply(&mut out, config, "", w.lists);
     let previous = entries
         .iter()
         .find(|e| e.same_owner(w.manager, "Apply", w.subresource))
@@ -228,7 +230,7 @@ fn conflict_error(conflicts: &[(String, Vec<String>)], entries: &[Entry]) -> Api
 
 /// Merges an applied configuration into an object: maps recursively, keyed lists by key,
 /// set lists as unions, everything else replaced.
-fn merge_apply(live: &mut Value, cfg: &Value, field: &str, keyed: bool) {
+fn merge_apply(live: &mut Value, cfg: &Value, field: &str, lists: Lists) {
     match (live, cfg) {
         (Value::Object(l), Value::Object(c)) => {
             for (k, v) in c {
@@ -237,27 +239,27 @@ fn merge_apply(live: &mut Value, cfg: &Value, field: &str, keyed: bool) {
                     continue;
                 }
                 match l.get_mut(k) {
-                    Some(existing) => merge_apply(existing, v, k, keyed),
+                    Some(existing) => merge_apply(existing, v, k, lists),
                     None => {
                         l.insert(k.clone(), v.clone());
                     }
                 }
             }
         }
-        (Value::Array(l), Value::Array(c)) if keyed && is_set_list(field) => {
+        (Value::Array(l), Value::Array(c)) if lists.is_set(field) => {
             for item in c {
                 if !l.contains(item) {
                     l.push(item.clone());
                 }
             }
         }
-        (Value::Array(l), Value::Array(c)) if keyed => {
+        (Value::Array(l), Value::Array(c)) => {
             let all: Vec<Value> = l.iter().chain(c).cloned().collect();
-            match merge_key(field, &all) {
+            match lists.key(field, &all) {
                 Some(key) => {
                     for item in c {
                         match l.iter_mut().find(|x| x.get(key) == item.get(key)) {
-                            Some(existing) => merge_apply(existing, item, "", keyed),
+                            Some(existing) => merge_apply(existing, item, "", lists),
                             None => l.push(item.clone()),
                         }
                     }
@@ -275,8 +277,8 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer) {
     let empty = json!({});
     let old = old.unwrap_or(&empty);
     let mut entries = entries_of(old);
-    let new_set = FieldSet::from_object(new, w.scope, w.keyed_lists);
-    let old_set = FieldSet::from_object(old, w.scope, w.keyed_lists);
+    let new_set = FieldSet::from_object(new, w.scope, w.lists);
+    let old_set = FieldSet::from_object(old, w.scope, w.lists);
     let changed: Vec<Vec<String>> = new_set
         .leaves()
         .into_iter()
@@ -329,7 +331,7 @@ mod tests {
             api_version: "v1",
             subresource: "",
             scope: Scope::All,
-            keyed_lists: true,
+            lists: Lists::Builtin,
         }
     }
 

@@ -4,7 +4,7 @@
 //! key), or `v:<json>` (set-list value); a `.` entry marks a list item owned as a whole.
 //! Atomic lists and scalars are leaves.
 
-use super::{is_set_list, merge_key};
+use super::Lists;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ pub enum Scope {
 
 impl FieldSet {
     /// The fields present in `obj` (an applied configuration or a live object).
-    pub fn from_object(obj: &Value, scope: Scope, keyed_lists: bool) -> FieldSet {
+    pub fn from_object(obj: &Value, scope: Scope, lists: Lists) -> FieldSet {
         let mut set = FieldSet::default();
         let Some(map) = obj.as_object() else {
             return set;
@@ -69,9 +69,9 @@ impl FieldSet {
                 if meta.is_empty() {
                     continue;
                 }
-                value_set(&Value::Object(meta), k, keyed_lists)
+                value_set(&Value::Object(meta), k, lists)
             } else {
-                value_set(v, k, keyed_lists)
+                value_set(v, k, lists)
             };
             set.children.insert(format!("f:{k}"), child);
         }
@@ -184,25 +184,25 @@ impl FieldSet {
     }
 }
 
-fn value_set(v: &Value, field: &str, keyed_lists: bool) -> FieldSet {
+fn value_set(v: &Value, field: &str, lists: Lists) -> FieldSet {
     let mut set = FieldSet::default();
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 set.children
-                    .insert(format!("f:{k}"), value_set(c, k, keyed_lists));
+                    .insert(format!("f:{k}"), value_set(c, k, lists));
             }
         }
-        Value::Array(items) if keyed_lists && is_set_list(field) => {
+        Value::Array(items) if lists.is_set(field) => {
             for item in items {
                 set.children
                     .insert(format!("v:{item}"), FieldSet::default());
             }
         }
-        Value::Array(items) if keyed_lists => {
-            if let Some(key) = merge_key(field, items) {
+        Value::Array(items) => {
+            if let Some(key) = lists.key(field, items) {
                 for item in items {
-                    let mut child = value_set(item, "", keyed_lists);
+                    let mut child = value_set(item, "", lists);
                     child.itself = true;
                     set.children.insert(item_key(key, item), child);
                 }
@@ -312,7 +312,7 @@ mod tests {
             "metadata": {"name": "x", "labels": {"a": "1"}},
             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "i"}]}}},
             "status": {"replicas": 1}});
-        let set = FieldSet::from_object(&obj, Scope::NoStatus, true);
+        let set = FieldSet::from_object(&obj, Scope::NoStatus, Lists::Builtin);
         let j = set.to_json();
         assert_eq!(j["f:metadata"], json!({"f:labels": {"f:a": {}}}));
         let c = &j["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"];

@@ -1,8 +1,8 @@
 //! Patch engines: JSON merge patch, JSON patch, strategic merge patch and server-side apply.
 //!
 //! Built-in resources know the merge keys of their common lists (a static table, see
-//! [`merge_keys`]); custom resources treat every list as atomic, which is what
-//! kube-apiserver does for CRDs without `x-kubernetes-list-type: map`.
+//! [`merge_key`]); custom resources use their CRD schema's `x-kubernetes-list-type`
+//! annotations ([`ListTypes`]), and treat every other list as atomic, as kube-apiserver does.
 
 pub mod apply;
 pub mod fieldset;
@@ -10,6 +10,7 @@ pub mod strategic;
 
 use crate::status::{ApiError, ApiResult};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The patch types of the `Content-Type` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,87 @@ pub fn is_set_list(field: &str) -> bool {
     field == "finalizers"
 }
 
+/// The associative lists a CRD schema declares, by field name: `x-kubernetes-list-type:
+/// map` (with the first of `x-kubernetes-list-map-keys`) and `x-kubernetes-list-type: set`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListTypes {
+    /// Field name → merge key.
+    pub maps: BTreeMap<String, String>,
+    /// Field names of set lists.
+    pub sets: BTreeSet<String>,
+}
+
+impl ListTypes {
+    /// Collects the list annotations of an `openAPIV3Schema`.
+    ///
+    /// Lists are recognised by field name wherever they appear (an approximation of
+    /// kube-apiserver's per-path schema), and only the first map key is used.
+    pub fn from_schema(schema: &Value) -> ListTypes {
+        let mut out = ListTypes::default();
+        out.walk(schema, "");
+        out
+    }
+
+    fn walk(&mut self, schema: &Value, field: &str) {
+        match schema["x-kubernetes-list-type"].as_str() {
+            Some("map") => {
+                if let Some(key) = schema["x-kubernetes-list-map-keys"][0].as_str() {
+                    self.maps.insert(field.to_string(), key.to_string());
+                }
+            }
+            Some("set") => {
+                self.sets.insert(field.to_string());
+            }
+            _ => {}
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (name, sub) in props {
+                self.walk(sub, name);
+            }
+        }
+        if schema["items"].is_object() {
+            self.walk(&schema["items"], "");
+        }
+        if schema["additionalProperties"].is_object() {
+            self.walk(&schema["additionalProperties"], "");
+        }
+    }
+}
+
+/// How the lists of one resource merge in server-side apply.
+#[derive(Debug, Clone, Copy)]
+pub enum Lists<'a> {
+    /// Built-in resource: the static merge-key table.
+    Builtin,
+    /// Custom resource: its CRD schema's annotations (plus metadata's own lists).
+    Custom(&'a ListTypes),
+}
+
+impl<'a> Lists<'a> {
+    /// The merge key of list `field` with these `items`, if it is associative.
+    pub fn key(&self, field: &str, items: &[Value]) -> Option<&'a str> {
+        match self {
+            Lists::Builtin => merge_key(field, items),
+            Lists::Custom(types) => {
+                let key: &'a str = match types.maps.get(field) {
+                    Some(k) => k.as_str(),
+                    None if field == "ownerReferences" => "uid",
+                    None => return None,
+                };
+                items.iter().all(|i| i.get(key).is_some()).then_some(key)
+            }
+        }
+    }
+
+    /// Whether list `field` is a set of primitives.
+    pub fn is_set(&self, field: &str) -> bool {
+        match self {
+            Lists::Builtin => is_set_list(field),
+            Lists::Custom(types) => types.sets.contains(field) || is_set_list(field),
+        }
+    }
+}
+
 /// Applies an RFC 6902 JSON patch to a copy of `obj`.
 pub fn json_patch(obj: &Value, body: &Value) -> ApiResult<Value> {
     let patch: json_patch::Patch = serde_json::from_value(body.clone())
@@ -142,6 +224,26 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn crd_schemas_should_declare_map_and_set_lists() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "rules": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+                          "items": {"type": "object", "properties": {"hosts": {"type": "array", "x-kubernetes-list-type": "set"}}}},
+                "args": {"type": "array"}}}}});
+        let types = ListTypes::from_schema(&schema);
+        let lists = Lists::Custom(&types);
+        assert_eq!(lists.key("rules", &[json!({"id": 1})]), Some("id"));
+        assert_eq!(lists.key("rules", &[json!({"other": 1})]), None);
+        assert_eq!(lists.key("args", &[json!("a")]), None);
+        assert_eq!(
+            lists.key("containers", &[json!({"name": "a"})]),
+            None,
+            "no built-in table for custom resources"
+        );
+        assert!(lists.is_set("hosts") && lists.is_set("finalizers") && !lists.is_set("args"));
     }
 
     #[test]
