@@ -26,11 +26,12 @@ use std::process::{Child, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use axum::serve::ListenerExt;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube_emulator::Emulator;
+use kube_emulator::{AppState, Controls, Emulator};
 use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
@@ -207,9 +208,76 @@ struct Seen {
     at: Instant,
 }
 
+/// A running emulator: its URL, its counters, and what keeps it serving.
+struct Server {
+    url: String,
+    controls: Controls,
+    /// `Emulator::start` (plain mode) stops serving when dropped.
+    _emulator: Option<Emulator>,
+    /// The serving task (TCP_NODELAY mode); aborted on drop.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Server {
+    /// By default the emulator's router is served with TCP_NODELAY on every connection, as a
+    /// real API server is (Go sets it on every TCP connection). `Emulator::start` leaves Nagle
+    /// on, and then a burst of watch events can wait ~40 ms for the client's delayed ACK, which
+    /// measures the socket, not the operator. `CONVERGE_BENCH_EMULATOR=plain` uses
+    /// `Emulator::start` to see that effect.
+    async fn start() -> Result<Server> {
+        if std::env::var("CONVERGE_BENCH_EMULATOR").as_deref() == Ok("plain") {
+            let emu = Emulator::start().await.context("starting the emulator")?;
+            return Ok(Server {
+                url: emu.url(),
+                controls: emu.controls(),
+                _emulator: Some(emu),
+                task: None,
+            });
+        }
+        let state = AppState::new(kube_emulator::Config::default())
+            .context("creating the emulator state")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the emulator port")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let router = kube_emulator::app(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                eprintln!("bench: emulator stopped: {e}");
+            }
+        });
+        Ok(Server {
+            url,
+            controls: state.controls(),
+            _emulator: None,
+            task: Some(task),
+        })
+    }
+
+    fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: {}\n\
+             users:\n- name: emulator\n  user: {{}}\ncontexts:\n- name: emulator\n  context:\n    \
+             cluster: emulator\n    user: emulator\n    namespace: default\ncurrent-context: emulator\n",
+            self.url
+        )
+    }
+}
+
 /// A fresh emulator with the operator namespace and a ConfigMap watcher already synced.
 struct Cluster {
-    emu: Emulator,
+    emu: Server,
     client: kube::Client,
     kubeconfig: PathBuf,
     seen: mpsc::UnboundedReceiver<Seen>,
@@ -217,11 +285,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start(dir: &Path, label: &str) -> Result<Cluster> {
-        let emu = Emulator::start().await.context("starting the emulator")?;
+        let emu = Server::start().await?;
         let kubeconfig = dir.join(format!("kubeconfig-{label}"));
-        emu.write_kubeconfig(&kubeconfig)
-            .context("writing the kubeconfig")?;
-        let config = kube::Config::new(emu.url().parse().context("emulator URL")?);
+        write(&kubeconfig, &emu.kubeconfig())?;
+        let config = kube::Config::new(emu.url.parse().context("emulator URL")?);
         let client = kube::Client::try_from(config).context("kube client")?;
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))?;
         Api::<Namespace>::all(client.clone())
@@ -235,7 +302,7 @@ impl Cluster {
             .await
             .context("the ConfigMap watcher did not sync")?
             .context("the ConfigMap watcher stopped")?;
-        emu.controls().reset_counts();
+        emu.controls.reset_counts();
         Ok(Cluster {
             emu,
             client,
@@ -274,13 +341,13 @@ impl Cluster {
 
     /// Requests and writes since the last reset, minus the bench's `own` ConfigMap patches.
     fn requests(&self, own: u64) -> Requests {
-        let controls = self.emu.controls();
+        let controls = &self.emu.controls;
         let mut counts = controls.counts();
         if let Some(n) = counts.get_mut(&("patch".to_string(), "configmaps".to_string())) {
             *n = n.saturating_sub(own);
         }
         Requests {
-            total: counts.values().sum::<u64>().saturating_sub(own),
+            total: counts.values().sum::<u64>(),
             writes: controls.writes().saturating_sub(own),
             by_kind: counts,
         }
@@ -332,6 +399,8 @@ struct Outcome {
     cold_requests: Requests,
     edits: Vec<Duration>,
     edit_requests: Vec<Requests>,
+    /// Client-side completion of each edit (the baselines' last response), when known.
+    done: Vec<Duration>,
     /// Extra line for the report.
     note: String,
 }
@@ -413,7 +482,7 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
         .await
         .context("creating the addon-operator ConfigMap")?;
     cluster.drain();
-    cluster.emu.controls().reset_counts();
+    cluster.emu.controls.reset_counts();
     let start = Instant::now();
     let mut op = OperatorProcess::spawn(dir, &cluster, modules)?;
     let deadline = start + STEP_TIMEOUT;
@@ -430,7 +499,7 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
     let mut requests = Vec::new();
     for edit in edits {
         cluster.drain();
-        cluster.emu.controls().reset_counts();
+        cluster.emu.controls.reset_counts();
         let patch = json!({"data": {&edit.key: format!("value: {}\n", edit.value)}});
         let t0 = Instant::now();
         cluster
@@ -456,14 +525,16 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
         cold_requests,
         edits: times,
         edit_requests: requests,
+        done: Vec::new(),
         note,
     })
 }
 
-/// Writes `objects` as a v1 List for `kubectl apply -f`.
+/// Writes `objects` as a YAML stream of JSON documents for `kubectl apply -f` (a `v1 List`
+/// fails kubectl's client-side validation on the emulator, which serves no schema for `List`).
 fn write_list(path: &Path, objects: &[Value]) -> Result<PathBuf> {
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-    write(path, &list.to_string())?;
+    let docs: Vec<String> = objects.iter().map(Value::to_string).collect();
+    write(path, &docs.join("\n---\n"))?;
     Ok(path.to_path_buf())
 }
 
@@ -496,10 +567,10 @@ async fn bench_kubectl(
 ) -> Result<Outcome> {
     let mut cluster = Cluster::start(dir, "kubectl").await?;
     let cache = dir.join("kubectl-cache");
-    let cold_file = write_list(&dir.join("all.json"), all)?;
+    let cold_file = write_list(&dir.join("all.yaml"), all)?;
     let mut files = Vec::new();
     for (i, objects) in edit_objects.iter().enumerate() {
-        files.push(write_list(&dir.join(format!("edit-{i}.json")), objects)?);
+        files.push(write_list(&dir.join(format!("edit-{i}.yaml")), objects)?);
     }
     let start = Instant::now();
     kubectl_apply(&cluster, &cache, &cold_file).await?;
@@ -508,15 +579,17 @@ async fn bench_kubectl(
     let cold = done.max(last - start);
     let cold_requests = cluster.requests(0);
     let mut times = Vec::new();
+    let mut dones = Vec::new();
     let mut requests = Vec::new();
     for (edit, file) in edits.iter().zip(&files) {
         cluster.drain();
-        cluster.emu.controls().reset_counts();
+        cluster.emu.controls.reset_counts();
         let t0 = Instant::now();
         kubectl_apply(&cluster, &cache, file).await?;
         let done = t0.elapsed();
         let last = cluster.wait_values(&edit.expected()).await?;
         times.push(done.max(last - t0));
+        dones.push(done);
         requests.push(cluster.requests(0));
     }
     Ok(Outcome {
@@ -524,6 +597,7 @@ async fn bench_kubectl(
         cold_requests,
         edits: times,
         edit_requests: requests,
+        done: dones,
         note:
             "kubectl: one process per apply (discovery cached in a --cache-dir after the cold run)"
                 .into(),
@@ -557,15 +631,17 @@ async fn bench_loop(
     let cold = done.max(last - start);
     let cold_requests = cluster.requests(0);
     let mut times = Vec::new();
+    let mut dones = Vec::new();
     let mut requests = Vec::new();
     for (edit, objects) in edits.iter().zip(edit_objects) {
         cluster.drain();
-        cluster.emu.controls().reset_counts();
+        cluster.emu.controls.reset_counts();
         let t0 = Instant::now();
         apply_loop(&api, objects).await?;
         let done = t0.elapsed();
         let last = cluster.wait_values(&edit.expected()).await?;
         times.push(done.max(last - t0));
+        dones.push(done);
         requests.push(cluster.requests(0));
     }
     Ok(Outcome {
@@ -573,6 +649,7 @@ async fn bench_loop(
         cold_requests,
         edits: times,
         edit_requests: requests,
+        done: dones,
         note: String::new(),
     })
 }
@@ -669,6 +746,13 @@ fn print_report(operator: &Outcome, kubectl: &Outcome, minimum: &Outcome) {
         "operator cold requests: {}",
         summary(&operator.cold_requests)
     );
+    for (name, o) in [("kubectl", kubectl), ("minimum", minimum)] {
+        println!(
+            "{name}: last response of an edit p50 {}, p99 {}",
+            ms(percentile(&o.done, 50)),
+            ms(percentile(&o.done, 99))
+        );
+    }
     for note in [&operator.note, &kubectl.note, &minimum.note] {
         if !note.is_empty() {
             println!("{note}");

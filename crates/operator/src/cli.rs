@@ -38,12 +38,25 @@ pub enum Command {
     Run(RunArgs),
     /// Run the operator on an embedded API server: the module author's local loop.
     Dev(DevArgs),
+    /// Run a hook compiled into the binary through the hook protocol (no name: list them).
+    Hook(HookArgs),
     /// Ask a running operator about its modules.
     Module {
         /// What to ask.
         #[command(subcommand)]
         command: ModuleCommand,
     },
+}
+
+/// Arguments of `addon-operator hook`.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The native hook; omit it to list them.
+    pub name: Option<String>,
+
+    /// Arguments passed to the hook, e.g. `--config`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// `addon-operator module ...`.

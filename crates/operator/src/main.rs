@@ -16,6 +16,7 @@ mod logging;
 mod metrics;
 mod modulelist;
 mod moduleset;
+mod native;
 mod operator;
 mod render;
 mod run;
@@ -48,6 +49,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Render(args) => render::run(&args),
         Command::Run(args) => runtime()?.block_on(run::run(args)),
         Command::Dev(args) => runtime()?.block_on(dev::run(args)),
+        Command::Hook(args) => native::run(args.name.as_deref(), &args.args),
         Command::Module {
             command: ModuleCommand::List(args),
         } => runtime()?.block_on(modulelist::run(&args)),

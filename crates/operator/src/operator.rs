@@ -267,7 +267,12 @@ impl Operator {
 
     /// Loads the global hooks and every module's hooks; an invalid hook config is fatal.
     async fn load_hooks(&mut self) -> anyhow::Result<()> {
-        let dir = self.settings.global_hooks_dir.clone();
+        // Hooks run with their own directory as working directory, so they are started by
+        // absolute path.
+        let absolute = |dir: &std::path::Path| {
+            std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+        };
+        let dir = absolute(&self.settings.global_hooks_dir);
         if dir.is_dir() {
             let hooks = self
                 .hooks
@@ -282,7 +287,11 @@ impl Operator {
                 .set
                 .modules
                 .iter()
-                .filter_map(|m| m.hooks_dir.clone().map(|d| (m.name.clone(), d)))
+                .filter_map(|m| {
+                    m.hooks_dir
+                        .as_deref()
+                        .map(|d| (m.name.clone(), absolute(d)))
+                })
                 .collect()
         };
         for (name, dir) in module_dirs {

@@ -29,6 +29,21 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let enabled = enabled_modules(&loaded);
     loaded.store.set_enabled_modules(Some(enabled.clone()));
     let selected = select_modules(args, &loaded, &enabled)?;
+    for module in loaded
+        .set
+        .modules
+        .iter()
+        .filter(|m| selected.contains(&m.name))
+    {
+        if module.enabled_script.is_some() {
+            tracing::warn!(
+                module = %module.name,
+                "render runs no hooks and no enabled script; the module is rendered as its flags say \
+                 (disable it with --set {}Enabled=false)",
+                module.key
+            );
+        }
+    }
     let objects = render_modules(&loaded, &selected, &args.source.namespace)?;
     let mut out = std::io::stdout().lock();
     write_objects(&mut out, &objects, args.output)?;

@@ -29,7 +29,8 @@ fn dev(dir: &std::path::Path, extra: &[&str]) -> Command {
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_dir(&repo_root().join("modules"), &dir.path().join("modules"));
-    std::fs::create_dir_all(dir.path().join("global-hooks")).expect("global hooks");
+    // The shipped global hooks too: dev runs them from a relative directory.
+    copy_dir(&repo_root().join("global-hooks"), &dir.path().join("global-hooks"));
     dir
 }
 

@@ -170,3 +170,31 @@ async fn config_values_patches_from_hooks_are_written_back_to_the_configmap() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_native_hook_puts_the_cluster_uuid_into_global_values() {
+    let c = Cluster::start("modules").await;
+    common::copy_dir(&common::repo_root().join("global-hooks"), &c.global_hooks);
+    let template = c.modules.join("020-echo-server/templates/identity.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: identity\ndata:\n  uuid: {{#if Values.global.discovery}}{{quote Values.global.discovery.clusterUUID}}{{else}}\"unknown\"{{/if}}\n",
+    )
+    .expect("template");
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    let uid = c.kubectl(&[
+        "get",
+        "namespace",
+        "kube-system",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    assert!(!uid.is_empty());
+    eventually("the rendered ConfigMap carries the kube-system UID", || {
+        c.jsonpath("configmap", "identity", "{.data.uuid}")
+            .as_deref()
+            == Some(uid.as_str())
+    })
+    .await;
+}

@@ -208,7 +208,16 @@ fn missing_value_in_a_template_names_template_line_and_path() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [&["--help"][..], &["render", "--help"][..]] {
+    let commands: [&[&str]; 7] = [
+        &["--help"],
+        &["render", "--help"],
+        &["run", "--help"],
+        &["dev", "--help"],
+        &["hook", "--help"],
+        &["module", "--help"],
+        &["module", "list", "--help"],
+    ];
+    for args in commands {
         let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
             .args(args)
             .output()
@@ -216,4 +225,28 @@ fn every_subcommand_has_help() {
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     }
+}
+
+#[test]
+fn hook_subcommand_lists_native_hooks_and_prints_their_config() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let list = run(&["hook"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("discover-cluster-uuid"));
+    let config = run(&["hook", "discover-cluster-uuid", "--config"]);
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&config.stdout).expect("--config prints JSON");
+    assert_eq!(parsed["configVersion"], "v1");
+    let unknown = run(&["hook", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no native hook named \"nope\""));
+    let outside = run(&["hook", "discover-cluster-uuid"]);
+    assert!(
+        String::from_utf8_lossy(&outside.stderr).contains("BINDING_CONTEXT_PATH"),
+        "run outside the engine says what is missing"
+    );
 }
