@@ -11,7 +11,7 @@ use crate::queue::Queues;
 use crate::resources::{ResourceCatalog, ResourceError};
 use crate::run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, Runner};
 use crate::schedule::run_schedule;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -70,6 +70,8 @@ pub struct HookEngine {
     queues: Arc<Queues>,
     hooks: Mutex<HashMap<HookSet, Vec<Arc<Hook>>>>,
     tasks: Mutex<HashMap<HookSet, Vec<JoinHandle<()>>>>,
+    /// (set, "kubernetes" | "schedule") currently enabled: enabling twice is a no-op.
+    enabled: Mutex<HashSet<(HookSet, &'static str)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -92,6 +94,7 @@ impl HookEngine {
             runner,
             hooks: Mutex::default(),
             tasks: Mutex::default(),
+            enabled: Mutex::default(),
         }
     }
 
@@ -177,10 +180,24 @@ impl HookEngine {
     /// ones), starts the watchers, queues each binding's Synchronization and waits until those
     /// with `waitForSynchronization` have run.
     ///
+    /// Enabling an already enabled set does nothing; [`HookEngine::disable`] first to restart.
+    ///
     /// # Errors
-    /// An unknown kind (naming hook, binding and kind) — nothing of the set is started then — or
-    /// a waited-for Synchronization that failed with `allowFailure`.
+    /// An unknown kind (naming hook, binding and kind), or a waited-for Synchronization that
+    /// failed with `allowFailure`. The set is then disabled, so a retry starts clean.
     pub async fn enable_kubernetes(&self, set: &HookSet) -> Result<(), EngineError> {
+        if !lock(&self.enabled).insert((set.clone(), "kubernetes")) {
+            return Ok(());
+        }
+        let result = self.start_kubernetes(set).await;
+        if result.is_err() {
+            // Leave nothing half-started: a retry begins from a clean state.
+            self.disable(set);
+        }
+        result
+    }
+
+    async fn start_kubernetes(&self, set: &HookSet) -> Result<(), EngineError> {
         let hooks = self.hooks(set);
         let mut monitors = Vec::new();
         for hook in &hooks {
@@ -266,6 +283,9 @@ impl HookEngine {
 
     /// Starts the schedule bindings of `set`.
     pub fn enable_schedules(&self, set: &HookSet) {
+        if !lock(&self.enabled).insert((set.clone(), "schedule")) {
+            return;
+        }
         for hook in self.hooks(set) {
             hook.stopped.store(false, Ordering::SeqCst);
             for index in 0..hook.config.schedules.len() {
@@ -281,6 +301,7 @@ impl HookEngine {
     /// Stops the bindings of `set` (a disabled module): watchers and timers end, queued tasks are
     /// dropped, retries stop and snapshots are cleared. Lifecycle runs stay possible.
     pub fn disable(&self, set: &HookSet) {
+        lock(&self.enabled).retain(|(s, _)| s != set);
         for t in lock(&self.tasks).remove(set).unwrap_or_default() {
             t.abort();
         }

@@ -370,6 +370,9 @@ async fn disabling_a_module_stops_its_bindings_and_drops_its_snapshots() {
     let hooks = engine.load(m.clone(), &hooks_dir).await.unwrap();
     engine.enable_kubernetes(&m).await.unwrap();
     engine.enable_schedules(&m);
+    // Enabling again while running does nothing (no second watch, no second Synchronization).
+    engine.enable_kubernetes(&m).await.unwrap();
+    engine.enable_schedules(&m);
     env.apply(configmap("default", "x", json!({}), json!({})))
         .await;
     eventually("event and tick", 10, || async {
@@ -377,6 +380,17 @@ async fn disabling_a_module_stops_its_bindings_and_drops_its_snapshots() {
         (l.contains(&"Event".to_string()) && l.contains(&"Schedule".to_string())).then_some(())
     })
     .await;
+    let syncs = lines(&out)
+        .iter()
+        .filter(|l| *l == "Synchronization")
+        .count();
+    let events = lines(&out).iter().filter(|l| *l == "Event").count();
+    assert_eq!(
+        (syncs, events),
+        (1, 1),
+        "one watch per binding: {:?}",
+        lines(&out)
+    );
     engine.disable(&m);
     assert_eq!(hooks[0].snapshot_len(), 0);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
