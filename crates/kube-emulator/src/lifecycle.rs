@@ -210,29 +210,8 @@ pub fn remove_now(store: &mut Store, info: &ResourceInfo, ns: &str, name: &str) 
     Some(removed)
 }
 
-fn dependents(store: &Store, uid: &str) -> Vec<(ResKey, String, String)> {
-    if uid.is_empty() {
-        return Vec::new();
-    }
-    store
-        .all()
-        .filter(|(_, o)| {
-            o["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)))
-        })
-        .map(|(k, o)| {
-            (
-                k.clone(),
-                meta::meta_str(o, "namespace").to_string(),
-                meta::meta_str(o, "name").to_string(),
-            )
-        })
-        .collect()
-}
-
 fn delete_dependents(store: &mut Store, uid: &str, propagation: Propagation) {
-    for (key, ns, name) in dependents(store, uid) {
+    for (key, ns, name) in store.dependents(uid) {
         if let Some(info) = info_for(store, &key) {
             let opts = DeleteOpts {
                 propagation,
@@ -245,7 +224,7 @@ fn delete_dependents(store: &mut Store, uid: &str, propagation: Propagation) {
 }
 
 fn orphan_dependents(store: &mut Store, uid: &str) {
-    for (key, ns, name) in dependents(store, uid) {
+    for (key, ns, name) in store.dependents(uid) {
         if let Some(mut obj) = store.get(&key, &ns, &name).cloned() {
             if let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| r["uid"].as_str() != Some(uid));
@@ -296,10 +275,7 @@ fn finish_namespace(store: &mut Store, ns: &str) -> Option<Value> {
     {
         return None;
     }
-    if store
-        .all()
-        .any(|(_, o)| meta::meta_str(o, "namespace") == ns)
-    {
+    if store.namespace_len(ns) > 0 {
         return None;
     }
     store.remove(&key, "", ns)

@@ -7,7 +7,7 @@
 use crate::meta;
 use crate::resources::{Registry, ResKey};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -60,6 +60,22 @@ pub struct Store {
     tx: broadcast::Sender<Arc<Event>>,
     /// Bumped on every change; the persistence writer watches it.
     pub changes: u64,
+    /// Owner uid → its dependents, kept in step with `objects` (garbage collection).
+    owners: HashMap<String, BTreeSet<(ResKey, ObjKey)>>,
+    /// Namespace → number of objects in it (namespace termination).
+    per_namespace: HashMap<String, usize>,
+}
+
+/// The ownerReference uids of an object.
+fn owner_uids(obj: &Value) -> Vec<String> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r["uid"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Store {
@@ -75,6 +91,8 @@ impl Store {
             compacted: 1,
             tx,
             changes: 0,
+            owners: HashMap::new(),
+            per_namespace: HashMap::new(),
         }
     }
 
@@ -133,7 +151,8 @@ impl Store {
             .objects
             .entry(key.clone())
             .or_default()
-            .insert(okey, shared.clone());
+            .insert(okey.clone(), shared.clone());
+        self.reindex(key, &okey, old.as_deref(), Some(&shared));
         let kind = if old.is_some() {
             EventType::Modified
         } else {
@@ -155,19 +174,20 @@ impl Store {
             meta::meta_str(&obj, "namespace").to_string(),
             meta::meta_str(&obj, "name").to_string(),
         );
-        self.objects
+        let obj = Arc::new(obj);
+        let old = self
+            .objects
             .entry(key.clone())
             .or_default()
-            .insert(okey, Arc::new(obj));
+            .insert(okey.clone(), obj.clone());
+        self.reindex(key, &okey, old.as_deref(), Some(&obj));
     }
 
     /// Removes an object, emitting DELETED carrying a new resourceVersion.
     pub fn remove(&mut self, key: &ResKey, ns: &str, name: &str) -> Option<Value> {
-        let mut obj = Arc::unwrap_or_clone(
-            self.objects
-                .get_mut(key)?
-                .remove(&(ns.to_string(), name.to_string()))?,
-        );
+        let okey = (ns.to_string(), name.to_string());
+        let mut obj = Arc::unwrap_or_clone(self.objects.get_mut(key)?.remove(&okey)?);
+        self.reindex(key, &okey, Some(&obj), None);
         self.rv += 1;
         let rv = self.rv;
         meta::metadata_mut(&mut obj)
@@ -185,7 +205,9 @@ impl Store {
     /// Drops every remaining object of a resource without events and ends the watches on
     /// it (its CRD is gone).
     pub fn drop_resource(&mut self, key: &ResKey) {
-        self.objects.remove(key);
+        for (okey, obj) in self.objects.remove(key).unwrap_or_default() {
+            self.reindex(key, &okey, Some(&obj), None);
+        }
         self.emit(Event {
             rv: self.rv,
             key: key.clone(),
@@ -193,6 +215,51 @@ impl Store {
             object: Arc::new(Value::Null),
             old: None,
         });
+    }
+
+    /// Keeps the owner and namespace indexes in step with one object's change.
+    fn reindex(&mut self, key: &ResKey, okey: &ObjKey, old: Option<&Value>, new: Option<&Value>) {
+        let entry = (key.clone(), okey.clone());
+        for uid in old.map(owner_uids).unwrap_or_default() {
+            if let Some(set) = self.owners.get_mut(&uid) {
+                set.remove(&entry);
+                if set.is_empty() {
+                    self.owners.remove(&uid);
+                }
+            }
+        }
+        for uid in new.map(owner_uids).unwrap_or_default() {
+            self.owners.entry(uid).or_default().insert(entry.clone());
+        }
+        if okey.0.is_empty() {
+            return;
+        }
+        match (old.is_some(), new.is_some()) {
+            (false, true) => *self.per_namespace.entry(okey.0.clone()).or_default() += 1,
+            (true, false) => {
+                if let Some(n) = self.per_namespace.get_mut(&okey.0) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The objects whose ownerReferences name `uid`, as (resource, namespace, name).
+    pub fn dependents(&self, uid: &str) -> Vec<(ResKey, String, String)> {
+        self.owners
+            .get(uid)
+            .map(|set| {
+                set.iter()
+                    .map(|(k, (ns, name))| (k.clone(), ns.clone(), name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many objects live in namespace `ns`.
+    pub fn namespace_len(&self, ns: &str) -> usize {
+        self.per_namespace.get(ns).copied().unwrap_or(0)
     }
 
     fn emit(&mut self, event: Event) {
@@ -239,6 +306,22 @@ mod tests {
         let (past, _) = s.subscribe_from(2).unwrap();
         let kinds: Vec<_> = past.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec![EventType::Modified, EventType::Deleted]);
+    }
+
+    #[test]
+    fn owner_and_namespace_indexes_should_follow_changes() {
+        let mut s = Store::new(10);
+        let owned = |uid: &str| json!({"metadata": {"name": "a", "namespace": "d", "ownerReferences": [{"uid": uid}]}});
+        s.put(&key(), owned("u1"));
+        assert_eq!(s.dependents("u1").len(), 1);
+        assert_eq!(s.namespace_len("d"), 1);
+        s.put(&key(), owned("u2"));
+        assert!(s.dependents("u1").is_empty());
+        assert_eq!(s.dependents("u2")[0].2, "a");
+        assert_eq!(s.namespace_len("d"), 1);
+        s.remove(&key(), "d", "a");
+        assert!(s.dependents("u2").is_empty());
+        assert_eq!(s.namespace_len("d"), 0);
     }
 
     #[test]
