@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use hooks::{Hook, HookHost, HookScope, ValuesPatches};
+use hooks::{BindingContext, Hook, HookHost, HookScope, ValuesPatches};
 use serde_json::{Value, json};
 use values::{PatchSource, PatchTarget};
 
@@ -68,7 +68,7 @@ impl HookHost for Host {
     fn apply_values_patches<'a>(
         &'a self,
         hook: &'a Hook,
-        binding: &'a str,
+        contexts: &'a [BindingContext],
         patches: &'a ValuesPatches,
     ) -> BoxFuture<'a, Result<(), String>> {
         async move {
@@ -104,6 +104,7 @@ impl HookHost for Host {
                     }
                 }
             }
+            let binding = contexts.first().map_or("", |c| c.binding.as_str());
             tracing::debug!(hook = %hook.name, binding, changed, "values patches applied");
             if changed {
                 self.0.send(Event::ValuesChanged {
