@@ -1,6 +1,6 @@
 //! The drift watch: objects this reconciler applied that someone else changed or deleted.
 //!
-//! One label-selected watcher (`app.kubernetes.io/managed-by=addon-operator`) per resource
+//! One label-selected metadata-only watcher (`app.kubernetes.io/managed-by=addon-operator`) per resource
 //! the reconciler has applied; a new resource gets its watcher as soon as it is first applied.
 //! Observations are debounced and judged against the [`Tracker`]: an object whose latest
 //! observed resourceVersion is one our own write produced is not drift, nor is an object with a
@@ -12,7 +12,8 @@ use crate::prepare::{MANAGED_BY_LABEL, MANAGER};
 use crate::tracker::Tracker;
 use futures::{Stream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -214,9 +215,11 @@ async fn watch_resource(
 ) {
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
-    let mut events = watcher(api, config).default_backoff().boxed();
+    // Metadata only: name, namespace and resourceVersion are all the watch needs, and the
+    // server then sends (and we decode) a fraction of each object.
+    let mut events = metadata_watcher(api, config).default_backoff().boxed();
     let (group, kind) = (resource.group.as_str(), resource.kind.as_str());
-    let key_of = |o: &DynamicObject| -> ObjectKey {
+    let key_of = |o: &PartialObjectMeta<DynamicObject>| -> ObjectKey {
         (
             group.to_string(),
             kind.to_string(),
@@ -224,7 +227,9 @@ async fn watch_resource(
             o.metadata.name.clone().unwrap_or_default(),
         )
     };
-    let rv_of = |o: &DynamicObject| o.metadata.resource_version.clone().unwrap_or_default();
+    let rv_of = |o: &PartialObjectMeta<DynamicObject>| {
+        o.metadata.resource_version.clone().unwrap_or_default()
+    };
     let mut listed: HashMap<ObjectKey, String> = HashMap::new();
     while let Some(event) = events.next().await {
         let changed = match event {
