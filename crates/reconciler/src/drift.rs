@@ -13,7 +13,7 @@ use crate::tracker::Tracker;
 use futures::{Stream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
-use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -213,11 +213,11 @@ async fn watch_resource(
     tracker: Arc<Tracker>,
     obs: mpsc::UnboundedSender<Observation>,
 ) {
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
-    let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     // Metadata only: name, namespace and resourceVersion are all the watch needs, and the
     // server then sends (and we decode) a fraction of each object.
-    let mut events = metadata_watcher(api, config).default_backoff().boxed();
+    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &resource);
+    let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+    let mut events = watcher(api, config).default_backoff().boxed();
     let (group, kind) = (resource.group.as_str(), resource.kind.as_str());
     let key_of = |o: &PartialObjectMeta<DynamicObject>| -> ObjectKey {
         (
