@@ -38,6 +38,7 @@
 
 mod admin;
 mod api;
+mod columns;
 mod controls;
 mod defaults;
 mod discovery;

@@ -53,7 +53,7 @@ pub fn get(
     }
     Ok(json_response(
         StatusCode::OK,
-        &shape.one(present(info, obj)),
+        &shape.one(info, present(info, obj)),
     ))
 }
 
@@ -171,7 +171,7 @@ pub fn list(
         metadata["remainingItemCount"] = json!(remaining);
     }
     let items: Vec<Value> = items.into_iter().map(|o| present(info, o)).collect();
-    let body = shape.list(&info.kind, &info.api_version(), items, metadata);
+    let body = shape.list(info, items, metadata);
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -4,6 +4,7 @@
 //! resource reads and writes the same objects, with `apiVersion` rewritten on the way out
 //! (the `None` conversion strategy of CRDs, applied to built-ins too).
 
+use crate::columns::Column;
 use crate::patch::ListTypes;
 use serde_json::Value;
 
@@ -38,6 +39,8 @@ pub struct ResourceInfo {
     pub generation: bool,
     /// Associative and set lists declared by a CRD's schema (empty for built-ins).
     pub list_types: ListTypes,
+    /// A CRD version's `additionalPrinterColumns` (empty: the default columns).
+    pub printer_columns: Vec<Column>,
 }
 
 /// The storage key of a resource: (group, plural).
@@ -175,6 +178,7 @@ impl Registry {
                     builtin: true,
                     generation: flags.contains('g'),
                     list_types: ListTypes::default(),
+                    printer_columns: Vec::new(),
                 },
             )
             .collect();
@@ -297,6 +301,7 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
             builtin: false,
             generation: true,
             list_types: ListTypes::from_schema(&v["schema"]["openAPIV3Schema"]),
+            printer_columns: crate::columns::printer_columns(v),
         })
         .collect()
 }

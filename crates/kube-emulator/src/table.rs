@@ -1,9 +1,10 @@
 //! Response shapes chosen by the `Accept` header: the object itself, a `meta.k8s.io/v1`
-//! Table (what `kubectl get` asks for: Name and Age columns for every resource;
-//! kube-apiserver adds per-kind columns, the emulator does not), or
+//! Table (what `kubectl get` asks for; columns from [`crate::columns`]), or
 //! `PartialObjectMetadata` (what kube-rs `metadata_watcher`/`get_metadata` ask for).
 
+use crate::columns::{self, Column};
 use crate::meta;
+use crate::resources::ResourceInfo;
 use serde_json::{Value, json};
 
 /// What a read returns.
@@ -36,23 +37,26 @@ impl Shape {
     }
 
     /// One object (get, watch events) in this shape.
-    pub fn one(self, obj: Value) -> Value {
+    pub fn one(self, info: &ResourceInfo, obj: Value) -> Value {
         match self {
             Shape::Object => obj,
             Shape::Metadata => partial(&obj),
             Shape::Table => {
                 let rv = meta::meta_str(&obj, "resourceVersion").to_string();
-                table(std::slice::from_ref(&obj), &rv, None)
+                table(info, std::slice::from_ref(&obj), &rv, None)
             }
         }
     }
 
     /// A list in this shape; `list_meta` holds resourceVersion and continue.
-    pub fn list(self, kind: &str, api_version: &str, items: Vec<Value>, list_meta: Value) -> Value {
+    pub fn list(self, info: &ResourceInfo, items: Vec<Value>, list_meta: Value) -> Value {
         match self {
-            Shape::Object => {
-                json!({"kind": format!("{kind}List"), "apiVersion": api_version, "metadata": list_meta, "items": items})
-            }
+            Shape::Object => json!({
+                "kind": format!("{}List", info.kind),
+                "apiVersion": info.api_version(),
+                "metadata": list_meta,
+                "items": items,
+            }),
             Shape::Metadata => json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
@@ -65,6 +69,7 @@ impl Shape {
                     .unwrap_or_default()
                     .to_string();
                 table(
+                    info,
                     &items,
                     &rv,
                     list_meta.get("continue").and_then(Value::as_str),
@@ -80,33 +85,42 @@ pub fn partial(obj: &Value) -> Value {
 }
 
 /// A Table of `objects` with list metadata.
-pub fn table(objects: &[Value], rv: &str, cont: Option<&str>) -> Value {
+pub fn table(info: &ResourceInfo, objects: &[Value], rv: &str, cont: Option<&str>) -> Value {
     let now = meta::now_secs();
-    let rows: Vec<Value> = objects.iter().map(|o| row(o, now)).collect();
+    let cols = columns::columns(info);
+    let rows: Vec<Value> = objects.iter().map(|o| row(&cols, o, now)).collect();
     let mut metadata = json!({"resourceVersion": rv});
     if let Some(c) = cont {
         metadata["continue"] = json!(c);
     }
+    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name",
+        "description": "Name must be unique within a namespace.", "priority": 0})];
+    defs.extend(cols.iter().map(|c| {
+        let kind = if c.kind == "date" {
+            "string"
+        } else {
+            c.kind.as_str()
+        };
+        json!({"name": c.name, "type": kind, "format": "", "description": "", "priority": 0})
+    }));
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0},
-            {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is the time the object was created.", "priority": 0},
-        ],
+        "columnDefinitions": defs,
         "rows": rows,
     })
 }
 
-fn row(obj: &Value, now: i64) -> Value {
-    let created = meta::parse_rfc3339(meta::meta_str(obj, "creationTimestamp")).unwrap_or(now);
+fn row(cols: &[Column], obj: &Value, now: i64) -> Value {
     let mut metadata = obj["metadata"].clone();
     if let Some(m) = metadata.as_object_mut() {
         m.remove("managedFields");
     }
+    let mut cells = vec![json!(meta::meta_str(obj, "name"))];
+    cells.extend(cols.iter().map(|c| columns::cell(c, obj, now)));
     json!({
-        "cells": [meta::meta_str(obj, "name"), age(now - created)],
+        "cells": cells,
         "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata},
     })
 }
@@ -139,8 +153,9 @@ mod tests {
             Shape::Object
         );
         assert_eq!(Shape::from_accept(""), Shape::Object);
-        let p = Shape::Metadata
-            .one(json!({"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {}}));
+        let reg = crate::resources::Registry::builtin();
+        let cm = reg.find("", "v1", "configmaps").unwrap();
+        let p = Shape::Metadata.one(cm, json!({"kind": "ConfigMap", "metadata": {"name": "a"}}));
         assert_eq!(
             p,
             json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": "a"}})

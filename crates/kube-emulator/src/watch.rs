@@ -71,7 +71,7 @@ impl Filter {
         let object = if kind == "BOOKMARK" {
             obj
         } else {
-            self.shape.one(obj)
+            self.shape.one(&self.info, obj)
         };
         let mut line =
             serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();

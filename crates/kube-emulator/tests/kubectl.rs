@@ -166,6 +166,11 @@ fn kubectl_client_side_apply_get_label_patch_and_delete_should_work() {
     let again = c.ok(&["apply", "-f", file.to_str().unwrap()]);
     assert!(again.contains("deployment.apps/web unchanged"), "{again}");
 
+    let table = c.ok(&["get", "deployment", "web"]);
+    assert!(
+        table.contains("READY") && table.contains("0/1"),
+        "deployment columns: {table}"
+    );
     let yaml = c.ok(&["get", "deployment", "web", "-o", "yaml"]);
     assert!(
         yaml.contains("image: nginx:1.27")
@@ -417,6 +422,9 @@ spec:
     storage: true
     schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
     subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
 ";
 
 #[test]
@@ -439,7 +447,11 @@ fn kubectl_should_serve_a_crd_after_it_is_created() {
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 2}\n";
     c.ok_stdin(&["apply", "-f", "-"], widget);
     c.ok_stdin(&["apply", "-f", "-"], &widget.replace("size: 2", "size: 3"));
-    assert!(c.ok(&["get", "widgets"]).contains("w1"));
+    let table = c.ok(&["get", "widgets"]);
+    assert!(
+        table.contains("SIZE") && table.contains("w1") && table.contains(" 3 "),
+        "printer columns: {table}"
+    );
     assert_eq!(
         c.ok(&["get", "wd", "w1", "-o", "jsonpath={.spec.size}"]),
         "3"
