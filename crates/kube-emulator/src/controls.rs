@@ -140,7 +140,9 @@ impl Controls {
 
     /// Ends every open watch stream every `period`; `Duration::ZERO` stops it.
     ///
-    /// Must be called within a tokio runtime.
+    /// # Caveats
+    /// The timer runs on the current tokio runtime; called outside one, it logs an error
+    /// and does nothing.
     pub fn close_watches_every(&self, period: Duration) {
         let mut task = lock(&self.inner.close_task);
         if let Some(t) = task.take() {
@@ -149,8 +151,12 @@ impl Controls {
         if period.is_zero() {
             return;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("close_watches_every needs a tokio runtime; no timer started");
+            return;
+        };
         let tx = self.inner.close_tx.clone();
-        *task = Some(tokio::spawn(async move {
+        *task = Some(runtime.spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.tick().await;
             loop {
@@ -302,6 +308,11 @@ mod tests {
             .filter(|_| c.admit("get", "pods", ("", "pods", "p")).1.is_some())
             .count();
         assert_eq!(failed, 25);
+    }
+
+    #[test]
+    fn periodic_closing_outside_a_runtime_should_not_panic() {
+        Controls::new().close_watches_every(Duration::from_millis(10));
     }
 
     #[test]
