@@ -177,7 +177,7 @@ fn api_group(name: &str, versions: &[String]) -> Value {
         .iter()
         .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
         .collect();
-    json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": vs.clone(), "preferredVersion": vs[0]})
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": vs.clone(), "preferredVersion": vs.first()})
 }
 
 fn group_version(group: &str, version: &str) -> String {
