@@ -11,12 +11,11 @@
 //! # Caveats
 //! - Associative lists are recognised by field name: for built-ins by
 //!   [`super::merge_key`]'s table, for custom resources by their CRD schema's
-//!   `x-kubernetes-list-type` annotations; one key field each (Kubernetes keys ports by
-//!   port *and* protocol).
+//!   `x-kubernetes-list-type` annotations (ports by number and protocol).
 //! - No defaulting or schema: a field is "changed" when its JSON value differs.
 
-use super::Lists;
 use super::fieldset::{FieldSet, Scope, remove_at, value_at};
+use super::{Lists, same_item};
 use crate::meta;
 use crate::status::{ApiError, Cause, ErrorKind};
 use serde_json::{Map, Value, json};
@@ -255,10 +254,10 @@ fn merge_apply(live: &mut Value, cfg: &Value, field: &str, lists: Lists) {
         }
         (Value::Array(l), Value::Array(c)) => {
             let all: Vec<Value> = l.iter().chain(c).cloned().collect();
-            match lists.key(field, &all) {
-                Some(key) => {
+            match lists.keys(field, &all) {
+                Some(keys) => {
                     for item in c {
-                        match l.iter_mut().find(|x| x.get(key) == item.get(key)) {
+                        match l.iter_mut().find(|x| same_item(x, item, &keys)) {
                             Some(existing) => merge_apply(existing, item, "", lists),
                             None => l.push(item.clone()),
                         }
@@ -493,6 +492,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn service_ports_with_one_number_and_two_protocols_should_stay_apart() {
+        let svc = |ports: Value| json!({"metadata": {"name": "dns"}, "spec": {"ports": ports}});
+        let ports = json!([{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]);
+        let a = apply(None, &svc(ports.clone()), &writer("a"), false).unwrap();
+        let again = apply(Some(&a), &svc(ports.clone()), &writer("a"), false).unwrap();
+        assert_eq!(again["spec"]["ports"], ports);
+        let fields = &again["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:ports"];
+        assert!(
+            fields.get("k:{\"port\":53,\"protocol\":\"UDP\"}").is_some(),
+            "{fields}"
+        );
+        let only_udp = apply(
+            Some(&again),
+            &svc(json!([{"name": "dns", "port": 53, "protocol": "UDP"}])),
+            &writer("a"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            only_udp["spec"]["ports"],
+            json!([{"name": "dns", "port": 53, "protocol": "UDP"}])
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! key), or `v:<json>` (set-list value); a `.` entry marks a list item owned as a whole.
 //! Atomic lists and scalars are leaves.
 
-use super::Lists;
+use super::{Lists, key_value, same_item};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -200,11 +200,11 @@ fn value_set(v: &Value, field: &str, lists: Lists) -> FieldSet {
             }
         }
         Value::Array(items) => {
-            if let Some(key) = lists.key(field, items) {
+            if let Some(keys) = lists.keys(field, items) {
                 for item in items {
                     let mut child = value_set(item, "", lists);
                     child.itself = true;
-                    set.children.insert(item_key(key, item), child);
+                    set.children.insert(item_key(&keys, item), child);
                 }
             }
         }
@@ -213,13 +213,12 @@ fn value_set(v: &Value, field: &str, lists: Lists) -> FieldSet {
     set
 }
 
-/// The `k:` path element of a keyed list item.
-pub fn item_key(key: &str, item: &Value) -> String {
-    let mut m = Map::new();
-    m.insert(
-        key.to_string(),
-        item.get(key).cloned().unwrap_or(Value::Null),
-    );
+/// The `k:` path element of a keyed list item (`k:{"port":53,"protocol":"UDP"}`).
+pub fn item_key(keys: &[&str], item: &Value) -> String {
+    let m: Map<String, Value> = keys
+        .iter()
+        .map(|k| (k.to_string(), key_value(item, k)))
+        .collect();
     format!("k:{}", Value::Object(m))
 }
 
@@ -235,9 +234,9 @@ pub fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
 fn find_index(items: &[Value], p: &str) -> Option<usize> {
     if let Some(k) = p.strip_prefix("k:") {
         let keys: Map<String, Value> = serde_json::from_str(k).ok()?;
-        return items
-            .iter()
-            .position(|i| keys.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
+        let names: Vec<&str> = keys.keys().map(String::as_str).collect();
+        let wanted = Value::Object(keys.clone());
+        return items.iter().position(|i| same_item(i, &wanted, &names));
     }
     let want: Value = serde_json::from_str(p.strip_prefix("v:")?).ok()?;
     items.iter().position(|i| *i == want)

@@ -80,6 +80,21 @@ pub fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     keyed.then_some(key)
 }
 
+/// The value of key field `field` of a list item, with Kubernetes' default for a missing
+/// `protocol` (`TCP`) so that unset and explicit TCP name the same item.
+pub fn key_value(item: &Value, field: &str) -> Value {
+    match item.get(field) {
+        Some(v) => v.clone(),
+        None if field == "protocol" => Value::String("TCP".into()),
+        None => Value::Null,
+    }
+}
+
+/// Whether two list items have the same key.
+pub fn same_item(a: &Value, b: &Value, keys: &[&str]) -> bool {
+    keys.iter().all(|k| key_value(a, k) == key_value(b, k))
+}
+
 /// Primitive lists merged as sets (strategic merge patch) and owned per value (apply).
 pub fn is_set_list(field: &str) -> bool {
     field == "finalizers"
@@ -89,8 +104,8 @@ pub fn is_set_list(field: &str) -> bool {
 /// map` (with the first of `x-kubernetes-list-map-keys`) and `x-kubernetes-list-type: set`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListTypes {
-    /// Field name → merge key.
-    pub maps: BTreeMap<String, String>,
+    /// Field name → merge keys (`x-kubernetes-list-map-keys`).
+    pub maps: BTreeMap<String, Vec<String>>,
     /// Field names of set lists.
     pub sets: BTreeSet<String>,
 }
@@ -99,7 +114,7 @@ impl ListTypes {
     /// Collects the list annotations of an `openAPIV3Schema`.
     ///
     /// Lists are recognised by field name wherever they appear (an approximation of
-    /// kube-apiserver's per-path schema), and only the first map key is used.
+    /// kube-apiserver's per-path schema).
     pub fn from_schema(schema: &Value) -> ListTypes {
         let mut out = ListTypes::default();
         out.walk(schema, "");
@@ -109,8 +124,16 @@ impl ListTypes {
     fn walk(&mut self, schema: &Value, field: &str) {
         match schema["x-kubernetes-list-type"].as_str() {
             Some("map") => {
-                if let Some(key) = schema["x-kubernetes-list-map-keys"][0].as_str() {
-                    self.maps.insert(field.to_string(), key.to_string());
+                let keys: Vec<String> = schema["x-kubernetes-list-map-keys"]
+                    .as_array()
+                    .map(|ks| {
+                        ks.iter()
+                            .filter_map(|k| k.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    self.maps.insert(field.to_string(), keys);
                 }
             }
             Some("set") => {
@@ -142,19 +165,28 @@ pub enum Lists<'a> {
 }
 
 impl<'a> Lists<'a> {
-    /// The merge key of list `field` with these `items`, if it is associative.
-    pub fn key(&self, field: &str, items: &[Value]) -> Option<&'a str> {
-        match self {
-            Lists::Builtin => merge_key(field, items),
-            Lists::Custom(types) => {
-                let key: &'a str = match types.maps.get(field) {
-                    Some(k) => k.as_str(),
-                    None if field == "ownerReferences" => "uid",
-                    None => return None,
-                };
-                items.iter().all(|i| i.get(key).is_some()).then_some(key)
-            }
-        }
+    /// The key fields of list `field` with these `items`, if it is associative.
+    ///
+    /// Built-in ports are keyed by number *and* protocol, as in Kubernetes (so a DNS
+    /// Service's UDP and TCP port 53 stay two items); see [`key_value`] for defaults.
+    pub fn keys(&self, field: &str, items: &[Value]) -> Option<Vec<&'a str>> {
+        let keys: Vec<&'a str> = match self {
+            Lists::Builtin => match merge_key(field, items)? {
+                "containerPort" => vec!["containerPort", "protocol"],
+                "port" => vec!["port", "protocol"],
+                key => vec![key],
+            },
+            Lists::Custom(types) => match types.maps.get(field) {
+                Some(ks) => ks.iter().map(String::as_str).collect(),
+                None if field == "ownerReferences" => vec!["uid"],
+                None => return None,
+            },
+        };
+        let primary = keys.first()?;
+        items
+            .iter()
+            .all(|i| i.get(*primary).is_some())
+            .then_some(keys)
     }
 
     /// Whether list `field` is a set of primitives.
@@ -235,15 +267,30 @@ mod tests {
                 "args": {"type": "array"}}}}});
         let types = ListTypes::from_schema(&schema);
         let lists = Lists::Custom(&types);
-        assert_eq!(lists.key("rules", &[json!({"id": 1})]), Some("id"));
-        assert_eq!(lists.key("rules", &[json!({"other": 1})]), None);
-        assert_eq!(lists.key("args", &[json!("a")]), None);
+        assert_eq!(lists.keys("rules", &[json!({"id": 1})]), Some(vec!["id"]));
+        assert_eq!(lists.keys("rules", &[json!({"other": 1})]), None);
+        assert_eq!(lists.keys("args", &[json!("a")]), None);
         assert_eq!(
-            lists.key("containers", &[json!({"name": "a"})]),
+            lists.keys("containers", &[json!({"name": "a"})]),
             None,
             "no built-in table for custom resources"
         );
         assert!(lists.is_set("hosts") && lists.is_set("finalizers") && !lists.is_set("args"));
+    }
+
+    #[test]
+    fn apply_should_key_ports_by_number_and_protocol() {
+        let ports = [json!({"port": 53, "protocol": "UDP"}), json!({"port": 53})];
+        assert_eq!(
+            Lists::Builtin.keys("ports", &ports),
+            Some(vec!["port", "protocol"])
+        );
+        assert!(!same_item(&ports[0], &ports[1], &["port", "protocol"]));
+        assert!(same_item(
+            &ports[1],
+            &json!({"port": 53, "protocol": "TCP"}),
+            &["port", "protocol"]
+        ));
     }
 
     #[test]
