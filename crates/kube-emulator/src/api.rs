@@ -54,6 +54,7 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
                         .into_response();
                 }
             };
+            let method = parts.method.clone();
             let req = Req {
                 st,
                 target,
@@ -62,10 +63,15 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
                 params,
                 body: bytes.to_vec(),
             };
-            match resource(req).await {
+            let response = match resource(req).await {
                 Ok(resp) => resp,
-                Err(e) => e.into_response(),
-            }
+                Err(e) => {
+                    tracing::debug!(%method, uri = %parts.uri, code = e.kind.code(), message = %e.message, "kube-emulator request failed");
+                    return e.into_response();
+                }
+            };
+            tracing::debug!(%method, uri = %parts.uri, code = response.status().as_u16(), "kube-emulator request");
+            response
         }
     }
 }
