@@ -55,6 +55,7 @@ mod resources;
 mod route;
 mod selectors;
 mod server;
+mod simulate;
 mod status;
 mod store;
 mod table;

@@ -98,10 +98,18 @@ fn is_namespace(info: &ResourceInfo) -> bool {
     info.group.is_empty() && info.plural == "namespaces"
 }
 
-/// Side effects of a stored write: a CRD (re)defines its served resource.
+/// Side effects of a stored write: a CRD (re)defines its served resource; with workload
+/// simulation on, a workload whose spec changed gets the status its controller would set.
 pub fn after_write(store: &mut Store, info: &ResourceInfo, obj: &Value) {
     if is_crd(info) && meta::meta_str(obj, "deletionTimestamp").is_empty() {
         store.registry.add_crd(obj);
+    }
+    if store.simulate_workloads
+        && let Some(status) = crate::simulate::status_for(info, obj)
+    {
+        let mut updated = obj.clone();
+        updated["status"] = status;
+        store.put(&info.key(), updated);
     }
 }
 

@@ -22,6 +22,10 @@ struct Args {
     /// Watch events kept for resumption (older resourceVersions get 410 Gone).
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
+    /// Report workloads (Deployments, StatefulSets, ReplicaSets, DaemonSets, Jobs)
+    /// ready as soon as their spec changes, as their controllers would.
+    #[arg(long)]
+    simulate_workloads: bool,
 }
 
 #[tokio::main]
@@ -38,6 +42,7 @@ async fn main() -> ExitCode {
         port: args.port,
         state_file: args.state,
         watch_history: args.watch_history,
+        simulate_workloads: args.simulate_workloads,
         ..Config::default()
     };
     let emu = match Emulator::start_with(config).await {

@@ -26,6 +26,10 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Quiet time before a change is written to `state_file`.
     pub persist_debounce: Duration,
+    /// Report Deployments, StatefulSets, ReplicaSets, DaemonSets and Jobs ready/complete as
+    /// soon as their spec changes, as their controllers would (off by default: tests see
+    /// exactly what they wrote; `addon-operator dev` may turn it on).
+    pub simulate_workloads: bool,
 }
 
 impl Default for Config {
@@ -36,6 +40,7 @@ impl Default for Config {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(10),
             persist_debounce: Duration::from_millis(200),
+            simulate_workloads: false,
         }
     }
 }
@@ -74,6 +79,7 @@ impl AppState {
     /// [`Error::LoadState`] when the state file exists but cannot be read or parsed.
     pub fn new(config: Config) -> Result<AppState, Error> {
         let mut store = Store::new(config.watch_history);
+        store.simulate_workloads = config.simulate_workloads;
         if let Some(path) = &config.state_file {
             persistence::load(path, &mut store)?;
         }

@@ -60,6 +60,8 @@ pub struct Store {
     tx: broadcast::Sender<Arc<Event>>,
     /// Bumped on every change; the persistence writer watches it.
     pub changes: u64,
+    /// Whether workload status is simulated ([`crate::Config::simulate_workloads`]).
+    pub simulate_workloads: bool,
     /// Owner uid → its dependents, kept in step with `objects` (garbage collection).
     owners: HashMap<String, BTreeSet<(ResKey, ObjKey)>>,
     /// Namespace → number of objects in it (namespace termination).
@@ -91,6 +93,7 @@ impl Store {
             compacted: 1,
             tx,
             changes: 0,
+            simulate_workloads: false,
             owners: HashMap::new(),
             per_namespace: HashMap::new(),
         }

@@ -616,3 +616,48 @@ async fn delete_collection_should_delete_only_matching_objects() {
     assert_eq!(emu.controls().count("deletecollection", "configmaps"), 1);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn simulated_workloads_should_report_ready_status_per_generation() {
+    let config = kube_emulator::Config {
+        simulate_workloads: true,
+        ..Default::default()
+    };
+    let emu = Emulator::start_with(config).await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(client(&emu), "default");
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let status = deps.get("web").await.unwrap().status.unwrap();
+    assert_eq!(
+        (status.ready_replicas, status.observed_generation),
+        (Some(2), Some(1))
+    );
+    deps.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .unwrap();
+    let status = deps.get("web").await.unwrap().status.unwrap();
+    assert_eq!(
+        (status.available_replicas, status.observed_generation),
+        (Some(4), Some(2))
+    );
+
+    let plain = Emulator::start().await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(client(&plain), "default");
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    assert!(
+        deps.get("web").await.unwrap().status.is_none(),
+        "off by default"
+    );
+    emu.shutdown().await;
+    plain.shutdown().await;
+}

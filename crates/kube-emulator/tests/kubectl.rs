@@ -542,3 +542,13 @@ fn state_file_should_persist_objects_across_restarts() {
         "the resourceVersion counter continues after a restart"
     );
 }
+
+#[test]
+fn kubectl_rollout_status_should_finish_with_simulated_workloads() {
+    let c = Cluster::start_with(&["--simulate-workloads"]);
+    c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
+    let out = c.ok(&["rollout", "status", "deployment/web", "--timeout=10s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let table = c.ok(&["get", "deployment", "web"]);
+    assert!(table.contains("1/1"), "{table}");
+}
