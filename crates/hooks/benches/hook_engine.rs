@@ -217,8 +217,19 @@ async fn dispatch(url: &str) {
             "configmaps",
         ),
     );
+    // The same script as an onStartup hook run by `run_order`: no watch, no queue.
+    let order_dir = tempfile::tempdir().unwrap();
+    write_hook(order_dir.path(), r#"{"configVersion":"v1","onStartup":1}"#);
+    let offline = HookEngine::new(Arc::new(NoValues), None, EngineOptions::default());
+    offline
+        .load(HookSet::Global, order_dir.path())
+        .await
+        .unwrap();
     let (mut observed_to_spawn, mut whole, mut write_to_spawn) =
         (Vec::new(), Vec::new(), Vec::new());
+    let (mut order_call, mut spawn_to_exit, mut direct, mut direct_piped) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Each iteration measures every variant once, so load on the shared machine hits all alike.
     for i in 0..DISPATCH_RUNS {
         let cm: kube::api::DynamicObject =
             serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -231,17 +242,7 @@ async fn dispatch(url: &str) {
         observed_to_spawn.push(r.dispatch_latency);
         whole.push(r.total);
         write_to_spawn.push(r.spawned_at.saturating_duration_since(t0));
-    }
-    // The same script as an onStartup hook run by `run_order`: no watch, no queue.
-    let order_dir = tempfile::tempdir().unwrap();
-    write_hook(order_dir.path(), r#"{"configVersion":"v1","onStartup":1}"#);
-    let offline = HookEngine::new(Arc::new(NoValues), None, EngineOptions::default());
-    offline
-        .load(HookSet::Global, order_dir.path())
-        .await
-        .unwrap();
-    let (mut order_call, mut spawn_to_exit) = (Vec::new(), Vec::new());
-    for _ in 0..DISPATCH_RUNS {
+
         let t0 = Instant::now();
         let r = offline
             .run_order(&HookSet::Global, hooks::OrderBinding::OnStartup)
@@ -249,19 +250,25 @@ async fn dispatch(url: &str) {
             .unwrap();
         order_call.push(t0.elapsed());
         spawn_to_exit.push(r[0].usage.wall);
-    }
-    let mut direct = Vec::new();
-    for _ in 0..DISPATCH_RUNS {
+
         let t0 = Instant::now();
-        let status = Command::new(&script).status().unwrap();
-        assert!(status.success());
+        assert!(Command::new(&script).status().unwrap().success());
         direct.push(t0.elapsed());
+
+        // Same spawn options as the engine (own process group, piped output read to the end, cwd).
+        let t0 = Instant::now();
+        let mut cmd = Command::new(&script);
+        cmd.current_dir(dir.path()).stdin(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        assert!(cmd.output().unwrap().status.success());
+        direct_piped.push(t0.elapsed());
     }
     for v in [
         &mut observed_to_spawn,
         &mut whole,
         &mut write_to_spawn,
         &mut direct,
+        &mut direct_piped,
         &mut order_call,
         &mut spawn_to_exit,
     ] {
@@ -291,6 +298,10 @@ async fn dispatch(url: &str) {
             &spawn_to_exit,
         ),
         ("baseline: same script via std::process::Command", &direct),
+        (
+            "baseline with the engine's spawn options (process group, piped output)",
+            &direct_piped,
+        ),
     ] {
         println!(
             "| {name} | {} | {} |",
