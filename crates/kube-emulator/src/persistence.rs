@@ -91,3 +91,57 @@ pub async fn writer(st: AppState, path: PathBuf, debounce: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_state_file_is_an_empty_cluster_and_a_corrupt_one_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::new(10);
+        load(&dir.path().join("absent.json"), &mut store).unwrap();
+        assert_eq!(store.all().count(), 0);
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{not json").unwrap();
+        let err = load(&bad, &mut store).unwrap_err();
+        assert!(err.to_string().contains("bad.json"), "{err}");
+    }
+
+    #[test]
+    fn snapshots_should_restore_objects_crds_and_the_counter() {
+        let mut store = Store::new(10);
+        let crd = serde_json::json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com",
+            "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true}]}});
+        store.put(
+            &(
+                "apiextensions.k8s.io".into(),
+                "customresourcedefinitions".into(),
+            ),
+            crd,
+        );
+        store.put(
+            &("example.com".into(), "widgets".into()),
+            serde_json::json!({"metadata": {"name": "w", "namespace": "d"}}),
+        );
+        let text = serde_json::to_string(&snapshot(&store)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, text).unwrap();
+        let mut restored = Store::new(10);
+        load(&path, &mut restored).unwrap();
+        assert!(
+            restored
+                .registry
+                .find("example.com", "v1", "widgets")
+                .is_some()
+        );
+        assert!(
+            restored
+                .get(&("example.com".into(), "widgets".into()), "d", "w")
+                .is_some()
+        );
+        assert_eq!(restored.current_rv(), store.current_rv());
+    }
+}
