@@ -5,13 +5,15 @@
 //! kube-rs and `kubectl` work against it unchanged. It is a real server, not a mock: requests
 //! go over sockets, writes produce watch events, errors are `Status` objects with real codes.
 //! It does **not** run controllers (no Pods are scheduled, Deployments do not create
-//! ReplicaSets), admission webhooks, authentication or authorization, and it speaks JSON
-//! only (protobuf requests are refused, protobuf `Accept` headers are answered in JSON).
+//! ReplicaSets; [`Config::simulate_workloads`] can fake their readiness), admission
+//! webhooks, authentication or authorization, and it answers in JSON only (protobuf
+//! `Accept` headers get JSON; protobuf request bodies are decoded only for the kinds
+//! `kubectl create` sends that way). `docs/kube-emulator.md` lists every approximation.
 //!
 //! Principal types:
 //! - [`Emulator`]: a running server ([`Emulator::start`], [`Emulator::url`],
 //!   [`Emulator::kubeconfig`], [`Emulator::shutdown`]).
-//! - [`Config`]: port, state file, watch history size.
+//! - [`Config`]: port, state file, watch history size, bookmark period, workload simulation.
 //! - [`Controls`]: request counters and fault injection (also served under `/_emulator/`).
 //! - [`app`] builds the axum [`axum::Router`] from an [`AppState`], for embedding.
 //!
