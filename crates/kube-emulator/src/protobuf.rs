@@ -1,6 +1,6 @@
 //! A decoder for the Kubernetes protobuf envelope, for the few kinds whose typed clients
-//! send protobuf bodies: kubectl's `create namespace|configmap|secret|serviceaccount`
-//! generators post protobuf, not JSON.
+//! send protobuf bodies: kubectl's `create namespace|configmap|secret|serviceaccount|
+//! deployment|service` generators post protobuf, not JSON.
 //!
 //! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (type meta,
 //! raw object bytes). Objects are decoded by small field tables copied from the Kubernetes
@@ -15,7 +15,10 @@ use serde_json::{Map, Value, json};
 enum Kind {
     Str,
     Bytes,
+    /// A pointer integer (`*int32`): kept even when zero (`replicas: 0` means zero).
     Int,
+    /// A plain integer: Go's JSON omits it when zero, so the emulator does too.
+    IntNz,
     Bool,
     Time,
     Msg(&'static [Field]),
@@ -23,6 +26,10 @@ enum Kind {
     MapBytes,
     RepStr,
     RepMsg(&'static [Field]),
+    /// `map<string, Quantity>` (resource requirements): values rendered as strings.
+    MapQuantity,
+    /// `IntOrString`: `{type, intVal, strVal}` rendered as a number or a string.
+    IntOrString,
 }
 
 type Field = (u32, &'static str, Kind);
@@ -42,7 +49,7 @@ const OBJECT_META: &[Field] = &[
     (3, "namespace", Kind::Str),
     (5, "uid", Kind::Str),
     (6, "resourceVersion", Kind::Str),
-    (7, "generation", Kind::Int),
+    (7, "generation", Kind::IntNz),
     (8, "creationTimestamp", Kind::Time),
     (11, "labels", Kind::MapStr),
     (12, "annotations", Kind::MapStr),
@@ -87,6 +94,87 @@ const SERVICE_ACCOUNT: &[Field] = &[
     (4, "automountServiceAccountToken", Kind::Bool),
 ];
 
+const LABEL_SELECTOR: &[Field] = &[(1, "matchLabels", Kind::MapStr)];
+
+const CONTAINER_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "hostPort", Kind::IntNz),
+    (3, "containerPort", Kind::IntNz),
+    (4, "protocol", Kind::Str),
+];
+
+const ENV_VAR: &[Field] = &[(1, "name", Kind::Str), (2, "value", Kind::Str)];
+
+const CONTAINER: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "image", Kind::Str),
+    (3, "command", Kind::RepStr),
+    (4, "args", Kind::RepStr),
+    (5, "workingDir", Kind::Str),
+    (6, "ports", Kind::RepMsg(CONTAINER_PORT)),
+    (7, "env", Kind::RepMsg(ENV_VAR)),
+    (
+        8,
+        "resources",
+        Kind::Msg(&[
+            (1, "limits", Kind::MapQuantity),
+            (2, "requests", Kind::MapQuantity),
+        ]),
+    ),
+    (13, "terminationMessagePath", Kind::Str),
+    (14, "imagePullPolicy", Kind::Str),
+];
+
+const POD_SPEC: &[Field] = &[
+    (2, "containers", Kind::RepMsg(CONTAINER)),
+    (3, "restartPolicy", Kind::Str),
+    (7, "nodeSelector", Kind::MapStr),
+    (8, "serviceAccountName", Kind::Str),
+];
+
+const POD_TEMPLATE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "spec", Kind::Msg(POD_SPEC)),
+];
+
+const DEPLOYMENT: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "replicas", Kind::Int),
+            (2, "selector", Kind::Msg(LABEL_SELECTOR)),
+            (3, "template", Kind::Msg(POD_TEMPLATE)),
+            (4, "strategy", Kind::Msg(&[(1, "type", Kind::Str)])),
+        ]),
+    ),
+];
+
+const SERVICE_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "protocol", Kind::Str),
+    (3, "port", Kind::IntNz),
+    (4, "targetPort", Kind::IntOrString),
+    (5, "nodePort", Kind::IntNz),
+];
+
+const SERVICE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (1, "ports", Kind::RepMsg(SERVICE_PORT)),
+            (2, "selector", Kind::MapStr),
+            (3, "clusterIP", Kind::Str),
+            (4, "type", Kind::Str),
+            (5, "externalIPs", Kind::RepStr),
+            (11, "externalName", Kind::Str),
+        ]),
+    ),
+];
+
 const MAGIC: &[u8] = b"k8s\0";
 
 /// Decodes a protobuf request body into the JSON object it encodes.
@@ -117,6 +205,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         "ConfigMap" => CONFIG_MAP,
         "Secret" => SECRET,
         "ServiceAccount" => SERVICE_ACCOUNT,
+        "Deployment" => DEPLOYMENT,
+        "Service" => SERVICE,
         other => {
             return Err(ApiError::new(
                 ErrorKind::UnsupportedMediaType,
@@ -216,6 +306,11 @@ fn message(buf: &[u8], schema: &[Field]) -> ApiResult<Map<String, Value>> {
             (Kind::Int, Wire::Varint(v)) => {
                 obj.insert(name.into(), json!(v as i64));
             }
+            (Kind::IntNz, Wire::Varint(v)) => {
+                if v != 0 {
+                    obj.insert(name.into(), json!(v as i64));
+                }
+            }
             (Kind::Bool, Wire::Varint(v)) => {
                 obj.insert(name.into(), json!(v != 0));
             }
@@ -224,10 +319,10 @@ fn message(buf: &[u8], schema: &[Field]) -> ApiResult<Map<String, Value>> {
                     (1, Wire::Varint(s)) => Some(*s as i64),
                     _ => None,
                 });
-                obj.insert(
-                    name.into(),
-                    json!(crate::meta::format_rfc3339(secs.unwrap_or_default())),
-                );
+                // The zero time is Go's "unset".
+                if let Some(secs) = secs.filter(|s| *s != 0) {
+                    obj.insert(name.into(), json!(crate::meta::format_rfc3339(secs)));
+                }
             }
             (Kind::Msg(inner), Wire::Len(b)) => {
                 obj.insert(name.into(), Value::Object(message(b, inner)?));
@@ -249,6 +344,44 @@ fn message(buf: &[u8], schema: &[Field]) -> ApiResult<Map<String, Value>> {
                 if let Some(m) = map.as_object_mut() {
                     m.insert(key, value);
                 }
+            }
+            (Kind::MapQuantity, Wire::Len(b)) => {
+                let entry = message(
+                    b,
+                    &[
+                        (1, "k", Kind::Str),
+                        (2, "v", Kind::Msg(&[(1, "q", Kind::Str)])),
+                    ],
+                )?;
+                let key = entry
+                    .get("k")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let value = entry
+                    .get("v")
+                    .and_then(|v| v.get("q"))
+                    .cloned()
+                    .unwrap_or(json!("0"));
+                let map = obj.entry(name).or_insert_with(|| json!({}));
+                if let Some(m) = map.as_object_mut() {
+                    m.insert(key, value);
+                }
+            }
+            (Kind::IntOrString, Wire::Len(b)) => {
+                let ios = message(
+                    b,
+                    &[
+                        (1, "type", Kind::Int),
+                        (2, "int", Kind::Int),
+                        (3, "str", Kind::Str),
+                    ],
+                )?;
+                let value = match ios.get("type").and_then(Value::as_i64) {
+                    Some(1) => ios.get("str").cloned().unwrap_or(json!("")),
+                    _ => ios.get("int").cloned().unwrap_or(json!(0)),
+                };
+                obj.insert(name.into(), value);
             }
             (Kind::RepStr, Wire::Len(b)) => push(&mut obj, name, json!(utf8(b)?)),
             (Kind::RepMsg(inner), Wire::Len(b)) => {
@@ -294,7 +427,7 @@ mod tests {
 
     #[test]
     fn unsupported_kinds_should_be_refused_with_415() {
-        let type_meta = [len_field(1, b"apps/v1"), len_field(2, b"Deployment")].concat();
+        let type_meta = [len_field(1, b"batch/v1"), len_field(2, b"Job")].concat();
         let body = [MAGIC.to_vec(), len_field(1, &type_meta)].concat();
         assert_eq!(decode(&body).unwrap_err().kind.code(), 415);
         assert!(decode(b"nope").is_err());

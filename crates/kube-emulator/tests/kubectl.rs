@@ -398,6 +398,37 @@ fn kubectl_api_resources_and_namespaces_should_work() {
         "cQ== Opaque"
     );
     assert!(c.ok(&["get", "ns"]).contains("team-a"));
+    c.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--replicas=2",
+        "--port=80",
+    ]);
+    let spec = c.ok(&["-n", "team-a", "get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"]);
+    assert_eq!(spec, "2 nginx:1.27 80");
+    c.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "service",
+        "clusterip",
+        "web",
+        "--tcp=80:8080",
+    ]);
+    let svc = c.ok(&[
+        "-n",
+        "team-a",
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.ports[0].port}->{.spec.ports[0].targetPort} {.spec.selector.app}",
+    ]);
+    assert_eq!(svc, "80->8080 web");
     let missing = c.kubectl(&["-n", "nope", "create", "configmap", "c"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("namespaces \"nope\" not found"));
     c.ok(&["delete", "namespace", "team-a"]);
