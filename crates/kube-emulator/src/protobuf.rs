@@ -1,6 +1,7 @@
 //! A decoder for the Kubernetes protobuf envelope, for the few kinds whose typed clients
 //! send protobuf bodies: kubectl's `create namespace|configmap|secret|serviceaccount|
-//! deployment|service` generators post protobuf, not JSON.
+//! deployment|service|role|rolebinding|clusterrole|clusterrolebinding` generators post
+//! protobuf, not JSON.
 //!
 //! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (type meta,
 //! raw object bytes). Objects are decoded by small field tables copied from the Kubernetes
@@ -175,6 +176,40 @@ const SERVICE: &[Field] = &[
     ),
 ];
 
+const POLICY_RULE: &[Field] = &[
+    (1, "verbs", Kind::RepStr),
+    (2, "apiGroups", Kind::RepStr),
+    (3, "resources", Kind::RepStr),
+    (4, "resourceNames", Kind::RepStr),
+    (5, "nonResourceURLs", Kind::RepStr),
+];
+
+const ROLE: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "rules", Kind::RepMsg(POLICY_RULE)),
+];
+
+const SUBJECT: &[Field] = &[
+    (1, "kind", Kind::Str),
+    (2, "apiGroup", Kind::Str),
+    (3, "name", Kind::Str),
+    (4, "namespace", Kind::Str),
+];
+
+const ROLE_BINDING: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (2, "subjects", Kind::RepMsg(SUBJECT)),
+    (
+        3,
+        "roleRef",
+        Kind::Msg(&[
+            (1, "apiGroup", Kind::Str),
+            (2, "kind", Kind::Str),
+            (3, "name", Kind::Str),
+        ]),
+    ),
+];
+
 const MAGIC: &[u8] = b"k8s\0";
 
 /// Decodes a protobuf request body into the JSON object it encodes.
@@ -207,6 +242,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         "ServiceAccount" => SERVICE_ACCOUNT,
         "Deployment" => DEPLOYMENT,
         "Service" => SERVICE,
+        "Role" | "ClusterRole" => ROLE,
+        "RoleBinding" | "ClusterRoleBinding" => ROLE_BINDING,
         other => {
             return Err(ApiError::new(
                 ErrorKind::UnsupportedMediaType,

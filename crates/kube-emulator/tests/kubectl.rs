@@ -429,6 +429,34 @@ fn kubectl_api_resources_and_namespaces_should_work() {
         "jsonpath={.spec.ports[0].port}->{.spec.ports[0].targetPort} {.spec.selector.app}",
     ]);
     assert_eq!(svc, "80->8080 web");
+    c.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "role",
+        "reader",
+        "--verb=get,list",
+        "--resource=pods",
+    ]);
+    c.ok(&[
+        "-n",
+        "team-a",
+        "create",
+        "rolebinding",
+        "readers",
+        "--role=reader",
+        "--serviceaccount=team-a:robot",
+    ]);
+    let rb = c.ok(&[
+        "-n",
+        "team-a",
+        "get",
+        "rolebinding",
+        "readers",
+        "-o",
+        "jsonpath={.roleRef.name} {.subjects[0].kind}/{.subjects[0].name}",
+    ]);
+    assert_eq!(rb, "reader ServiceAccount/robot");
     let missing = c.kubectl(&["-n", "nope", "create", "configmap", "c"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("namespaces \"nope\" not found"));
     c.ok(&["delete", "namespace", "team-a"]);
