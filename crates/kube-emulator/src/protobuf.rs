@@ -1,6 +1,5 @@
 //! A decoder for the Kubernetes protobuf envelope, for the few kinds whose typed clients
-//! send protobuf bodies: kubectl's `create namespace|configmap|secret|serviceaccount|
-//! deployment|service|role|rolebinding|clusterrole|clusterrolebinding` generators post
+//! send protobuf bodies: kubectl's `create <kind>` generators, `run` and `expose` post
 //! protobuf, not JSON.
 //!
 //! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (type meta,
@@ -129,6 +128,7 @@ const CONTAINER: &[Field] = &[
 const POD_SPEC: &[Field] = &[
     (2, "containers", Kind::RepMsg(CONTAINER)),
     (3, "restartPolicy", Kind::Str),
+    (6, "dnsPolicy", Kind::Str),
     (7, "nodeSelector", Kind::MapStr),
     (8, "serviceAccountName", Kind::Str),
 ];
@@ -242,6 +242,7 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         "ServiceAccount" => SERVICE_ACCOUNT,
         "Deployment" => DEPLOYMENT,
         "Service" => SERVICE,
+        "Pod" => POD_TEMPLATE,
         "Role" | "ClusterRole" => ROLE,
         "RoleBinding" | "ClusterRoleBinding" => ROLE_BINDING,
         other => {

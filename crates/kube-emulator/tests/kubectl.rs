@@ -457,6 +457,37 @@ fn kubectl_api_resources_and_namespaces_should_work() {
         "jsonpath={.roleRef.name} {.subjects[0].kind}/{.subjects[0].name}",
     ]);
     assert_eq!(rb, "reader ServiceAccount/robot");
+    c.ok(&[
+        "-n",
+        "team-a",
+        "run",
+        "box",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "1",
+    ]);
+    let pod = c.ok(&[
+        "-n",
+        "team-a",
+        "get",
+        "pod",
+        "box",
+        "-o",
+        "jsonpath={.metadata.labels.run} {.spec.containers[0].args}",
+    ]);
+    assert_eq!(pod, r#"box ["sleep","1"]"#);
+    c.ok(&[
+        "-n",
+        "team-a",
+        "expose",
+        "deployment",
+        "web",
+        "--name=web2",
+        "--port=81",
+        "--target-port=8080",
+    ]);
     let missing = c.kubectl(&["-n", "nope", "create", "configmap", "c"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("namespaces \"nope\" not found"));
     c.ok(&["delete", "namespace", "team-a"]);
