@@ -162,11 +162,12 @@ async fn periodic_watch_closing_should_reconnect_watchers_without_losing_objects
             .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let watches = emu.controls().count("watch", "configmaps");
-    assert!(
-        watches >= 3,
-        "watches were closed and re-opened ({watches})"
-    );
+    let controls = emu.controls();
+    eventually(10, "watches closed and re-opened at least 3 times", || {
+        let watches = controls.count("watch", "configmaps");
+        async move { watches >= 3 }
+    })
+    .await;
     converges(&emu, &cms, &reader).await;
     task.abort();
     emu.shutdown().await;
