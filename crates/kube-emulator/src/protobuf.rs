@@ -1,5 +1,5 @@
 //! A decoder for the Kubernetes protobuf envelope, for the few kinds whose typed clients
-//! send protobuf bodies: kubectl's `create <kind>` generators, `run` and `expose` post
+//! send protobuf bodies: kubectl's `create <kind>` generators, `run`, `expose` and `auth can-i` post
 //! protobuf, not JSON.
 //!
 //! The envelope is the magic `k8s\0` followed by a `runtime.Unknown` message (type meta,
@@ -210,6 +210,34 @@ const ROLE_BINDING: &[Field] = &[
     ),
 ];
 
+const ACCESS_REVIEW: &[Field] = &[
+    (1, "metadata", Kind::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Kind::Msg(&[
+            (
+                1,
+                "resourceAttributes",
+                Kind::Msg(&[
+                    (1, "namespace", Kind::Str),
+                    (2, "verb", Kind::Str),
+                    (3, "group", Kind::Str),
+                    (4, "version", Kind::Str),
+                    (5, "resource", Kind::Str),
+                    (6, "subresource", Kind::Str),
+                    (7, "name", Kind::Str),
+                ]),
+            ),
+            (
+                2,
+                "nonResourceAttributes",
+                Kind::Msg(&[(1, "path", Kind::Str), (2, "verb", Kind::Str)]),
+            ),
+        ]),
+    ),
+];
+
 const MAGIC: &[u8] = b"k8s\0";
 
 /// Decodes a protobuf request body into the JSON object it encodes.
@@ -243,6 +271,7 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         "Deployment" => DEPLOYMENT,
         "Service" => SERVICE,
         "Pod" => POD_TEMPLATE,
+        "SelfSubjectAccessReview" => ACCESS_REVIEW,
         "Role" | "ClusterRole" => ROLE,
         "RoleBinding" | "ClusterRoleBinding" => ROLE_BINDING,
         other => {

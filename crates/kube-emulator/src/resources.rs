@@ -41,6 +41,8 @@ pub struct ResourceInfo {
     pub list_types: ListTypes,
     /// A CRD version's `additionalPrinterColumns` (empty: the default columns).
     pub printer_columns: Vec<Column>,
+    /// An access review: create-only, answered and never stored.
+    pub review: bool,
 }
 
 /// The storage key of a resource: (group, plural).
@@ -63,6 +65,9 @@ impl ResourceInfo {
 
     /// Verbs served on the main resource.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.review {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -89,7 +94,7 @@ impl ResourceInfo {
 }
 
 /// (group, version, plural, kind, namespaced, short names, flags: s=status c=scale
-/// a=category all g=metadata.generation maintained)
+/// a=category all g=metadata.generation maintained r=access review, create-only)
 type Row = (
     &'static str,
     &'static str,
@@ -140,6 +145,8 @@ const BUILTINS: &[Row] = &[
     ("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false, &[], "g"),
     ("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, &[], "g"),
     ("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, &[], ""),
+    ("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false, &[], "r"),
+    ("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false, &[], "r"),
 ];
 
 /// All served resources: built-ins first, then CRD-defined ones in creation order.
@@ -179,6 +186,7 @@ impl Registry {
                     generation: flags.contains('g'),
                     list_types: ListTypes::default(),
                     printer_columns: Vec::new(),
+                    review: flags.contains('r'),
                 },
             )
             .collect();
@@ -302,6 +310,7 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
             generation: true,
             list_types: ListTypes::from_schema(&v["schema"]["openAPIV3Schema"]),
             printer_columns: crate::columns::printer_columns(v),
+            review: false,
         })
         .collect()
 }

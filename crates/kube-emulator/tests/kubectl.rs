@@ -358,6 +358,7 @@ fn kubectl_api_resources_and_namespaces_should_work() {
             "api-resources lacks {needle}:\n{resources}"
         );
     }
+    assert_eq!(c.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
     let ns_line = resources
         .lines()
         .find(|l| l.starts_with("namespaces "))
