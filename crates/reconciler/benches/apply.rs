@@ -5,7 +5,8 @@
 //!
 //! Scenarios, each against a fresh in-process emulator on 127.0.0.1:
 //! - cold: every module applied once (`apply_module` per module, in order, like a first
-//!   converge) vs the baseline, a plain loop sending one server-side apply per object;
+//!   converge) vs the baseline, a plain loop sending one server-side apply per object (the same
+//!   labelled objects, the same field manager);
 //! - unchanged: the same set applied again vs the baseline loop re-sending every object;
 //! - both without and with the drift watch running (the operator runs it; its cache replaces
 //!   the per-kind LISTs);
@@ -121,10 +122,19 @@ async fn send_ssa(client: &kube::Client, object: &Value) {
     .unwrap();
 }
 
+/// The object as the reconciler sends it (its two labels), so both send the same bytes.
+fn labelled(mut object: Value, module: usize) -> Value {
+    object["metadata"]["labels"] = json!({
+        "app.kubernetes.io/managed-by": "addon-operator",
+        "addon-operator.io/module": format!("m{module}"),
+    });
+    object
+}
+
 async fn baseline_loop(client: &kube::Client, edit: usize) {
     for module in 0..MODULES {
         for object in module_objects(module, edit) {
-            send_ssa(client, &object).await;
+            send_ssa(client, &labelled(object, module)).await;
         }
     }
 }
@@ -262,7 +272,7 @@ async fn one_change() -> (Row, Duration, Duration) {
         assert_eq!(report.updated.len(), 1, "exactly one object changed");
         ours_req = (e.requests(), e.writes());
         // The minimum: one SSA request for the changed object (a different value again).
-        let changed = module_objects(module, edit + 1000).remove(2);
+        let changed = labelled(module_objects(module, edit + 1000).remove(2), module);
         e.reset();
         let t = Instant::now();
         send_ssa(&e.client, &changed).await;

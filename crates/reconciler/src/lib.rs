@@ -14,6 +14,11 @@
 //!   CRDs and Namespaces first, custom resources last), pure and usable without a cluster.
 //! - [`ApplyError`]: every failure names the module and the object.
 //!
+//! Unchanged objects are not written: an object is skipped when its content hash and live
+//! resourceVersion equal those recorded at our last apply, and dry-run-compared otherwise. The
+//! drift watch doubles as a cache of live resourceVersions (and of inventory Secrets), so with it
+//! running an unchanged module costs no request at all.
+//!
 //! See `docs/reconciler.md` for the change-detection trade-off and the crash-safety argument.
 //!
 //! ```

@@ -464,3 +464,17 @@ fn rendered_name(object: &Value) -> String {
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rendered_name_shows_whatever_identifies_the_object() {
+        let full = json!({"kind": "Widget", "metadata": {"namespace": "ns", "name": "w"}});
+        assert_eq!(rendered_name(&full), "Widget/ns/w");
+        let partial = json!({"kind": "Widget", "metadata": {"name": ""}});
+        assert_eq!(rendered_name(&partial), "Widget");
+    }
+}
