@@ -180,25 +180,12 @@ impl Reconciler {
         let (kept_entries, prune_errors): (Vec<_>, Vec<_>) = kept.into_iter().unzip();
         let mut objects = entries;
         objects.extend(kept_entries);
-        let mut inventory = Inventory {
-            module: module.to_string(),
-            revision: old.as_ref().map_or(0, |i| i.revision),
-            phase: Phase::Applied,
-            checksum: opts.checksum.clone(),
-            updated_at: now(),
-            objects,
-        };
-        let unchanged = old
-            .as_ref()
-            .is_some_and(|o| o.phase == Phase::Applied && o.same_content(&inventory))
-            && report.object_writes() == 0
-            && pending.is_none();
-        if !unchanged {
-            inventory.revision += 1;
-            self.store.write(&inventory).await?;
-            report.inventory_written = true;
-        }
-        report.revision = inventory.revision;
+        let changed = report.object_writes() > 0 || pending.is_some();
+        let (revision, written) = self
+            .record(module, old.as_ref(), objects, &opts.checksum, changed)
+            .await?;
+        report.revision = revision;
+        report.inventory_written = written;
         if prune_errors.is_empty() {
             Ok(report)
         } else {
@@ -207,6 +194,33 @@ impl Reconciler {
                 errors: prune_errors,
             })
         }
+    }
+
+    /// Writes the final inventory, unless nothing was written and it would record the same
+    /// objects, hashes and checksum as the stored one; returns (revision, written).
+    async fn record(
+        &self,
+        module: &str,
+        old: Option<&Inventory>,
+        objects: Vec<InventoryEntry>,
+        checksum: &str,
+        changed: bool,
+    ) -> Result<(u64, bool), ApplyError> {
+        let mut inventory = Inventory {
+            module: module.to_string(),
+            revision: old.map_or(0, |i| i.revision),
+            phase: Phase::Applied,
+            checksum: checksum.to_string(),
+            updated_at: now(),
+            objects,
+        };
+        let same = old.is_some_and(|o| o.phase == Phase::Applied && o.same_content(&inventory));
+        if same && !changed {
+            return Ok((inventory.revision, false));
+        }
+        inventory.revision += 1;
+        self.store.write(&inventory).await?;
+        Ok((inventory.revision, true))
     }
 
     /// Deletes every object of the module's inventory (reverse apply order, background
