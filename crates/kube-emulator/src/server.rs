@@ -184,6 +184,13 @@ impl Emulator {
         *state.inner.port.lock().unwrap_or_else(|e| e.into_inner()) = addr.port();
         let (tx, rx) = oneshot::channel::<()>();
         let router = app(state.clone());
+        // Like Go's net/http (and so kube-apiserver), no Nagle delay: a burst of watch events
+        // must not wait ~40 ms for an ACK before reaching the client.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
                 let _ = rx.await;

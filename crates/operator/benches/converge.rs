@@ -26,12 +26,11 @@ use std::process::{Child, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use axum::serve::ListenerExt;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube_emulator::{AppState, Controls, Emulator};
+use kube_emulator::{Controls, Emulator};
 use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
@@ -208,70 +207,26 @@ struct Seen {
     at: Instant,
 }
 
-/// A running emulator: its URL, its counters, and what keeps it serving.
+/// A running emulator: its URL, its counters, and what keeps it serving (it sets TCP_NODELAY
+/// like a real API server, so a burst of watch events is not held back by Nagle's algorithm).
 struct Server {
     url: String,
     controls: Controls,
-    /// `Emulator::start` (plain mode) stops serving when dropped.
-    _emulator: Option<Emulator>,
-    /// The serving task (TCP_NODELAY mode); aborted on drop.
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
+    emulator: Emulator,
 }
 
 impl Server {
-    /// By default the emulator's router is served with TCP_NODELAY on every connection, as a
-    /// real API server is (Go sets it on every TCP connection). `Emulator::start` leaves Nagle
-    /// on, and then a burst of watch events can wait ~40 ms for the client's delayed ACK, which
-    /// measures the socket, not the operator. `CONVERGE_BENCH_EMULATOR=plain` uses
-    /// `Emulator::start` to see that effect.
     async fn start() -> Result<Server> {
-        if std::env::var("CONVERGE_BENCH_EMULATOR").as_deref() == Ok("plain") {
-            let emu = Emulator::start().await.context("starting the emulator")?;
-            return Ok(Server {
-                url: emu.url(),
-                controls: emu.controls(),
-                _emulator: Some(emu),
-                task: None,
-            });
-        }
-        let state = AppState::new(kube_emulator::Config::default())
-            .context("creating the emulator state")?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the emulator port")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let router = kube_emulator::app(state.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                eprintln!("bench: emulator stopped: {e}");
-            }
-        });
+        let emulator = Emulator::start().await.context("starting the emulator")?;
         Ok(Server {
-            url,
-            controls: state.controls(),
-            _emulator: None,
-            task: Some(task),
+            url: emulator.url(),
+            controls: emulator.controls(),
+            emulator,
         })
     }
 
     fn kubeconfig(&self) -> String {
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: {}\n\
-             users:\n- name: emulator\n  user: {{}}\ncontexts:\n- name: emulator\n  context:\n    \
-             cluster: emulator\n    user: emulator\n    namespace: default\ncurrent-context: emulator\n",
-            self.url
-        )
+        self.emulator.kubeconfig()
     }
 }
 
