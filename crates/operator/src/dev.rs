@@ -21,9 +21,11 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
+    // Workloads report ready, so `kubectl rollout status` works against the dev cluster.
     let config = Config {
         port: args.api_port,
         state_file: Some(args.state.clone()),
+        simulate_workloads: true,
         ..Config::default()
     };
     let emulator = Emulator::start_with(config).await.with_context(|| {

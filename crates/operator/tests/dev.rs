@@ -30,7 +30,10 @@ fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_dir(&repo_root().join("modules"), &dir.path().join("modules"));
     // The shipped global hooks too: dev runs them from a relative directory.
-    copy_dir(&repo_root().join("global-hooks"), &dir.path().join("global-hooks"));
+    copy_dir(
+        &repo_root().join("global-hooks"),
+        &dir.path().join("global-hooks"),
+    );
     dir
 }
 
