@@ -2,7 +2,7 @@
 
 use crate::objref::ObjectRef;
 
-/// Options of one [`Reconciler::apply_module`] call.
+/// Options of one [`crate::Reconciler::apply_module`] call.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     /// The caller's checksum of the module's inputs (values and chart), stored in the inventory.
@@ -14,7 +14,7 @@ pub struct ApplyOptions {
     pub default_namespace: Option<String>,
 }
 
-/// What [`Reconciler::apply_module`] did, object by object.
+/// What [`crate::Reconciler::apply_module`] did, object by object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
     /// Module name.
@@ -46,7 +46,7 @@ impl ApplyReport {
     }
 }
 
-/// What [`Reconciler::delete_module`] did.
+/// What [`crate::Reconciler::delete_module`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeleteReport {
     /// Module name.
