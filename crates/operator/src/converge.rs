@@ -166,13 +166,11 @@ impl Operator {
         let Some(run) = self.runs.get(key) else {
             return true;
         };
-        if !run.started || run.checksum.is_none() {
-            return run.retry_at.is_none_or(|at| at <= Instant::now());
-        }
+        let current = self.current_checksum(key).ok();
         if let Some(at) = run.retry_at {
-            return at <= Instant::now();
+            return at <= Instant::now() || current != run.attempted;
         }
-        self.current_checksum(key).ok() != run.checksum
+        !run.started || run.checksum.is_none() || current != run.checksum
     }
 
     fn current_checksum(&self, key: &str) -> anyhow::Result<String> {

@@ -57,6 +57,9 @@ pub(crate) struct ModuleRun {
     pub failures: u32,
     /// When a failed module may be retried.
     pub retry_at: Option<Instant>,
+    /// Checksum the last attempt started with; a failed module whose inputs change since
+    /// (e.g. the ConfigMap fixes a bad value) runs at once instead of waiting for its backoff.
+    pub attempted: Option<String>,
 }
 
 /// The running operator.

@@ -330,3 +330,44 @@ async fn log_type_json_writes_one_json_object_per_line() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_module_runs_at_once_when_its_values_are_fixed() {
+    let c = Cluster::start("modules").await;
+    let templates = c.modules.join("030-needs-value/templates");
+    std::fs::create_dir_all(&templates).expect("mkdir");
+    std::fs::write(
+        c.modules.join("030-needs-value/values.yaml"),
+        "needsValueEnabled: true\n",
+    )
+    .expect("values");
+    std::fs::write(
+        templates.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: needs-value\ndata:\n  name: {{required \"set needsValue.name in the ConfigMap\" Values.needsValue.name}}\n",
+    )
+    .expect("template");
+    // A long backoff: only an input change can make the module run again within the test.
+    let mut op = c.operator(&["--module-retry-delay", "60"]);
+    op.wait_converged().await;
+    let status = op.module_list().expect("module list");
+    assert_eq!(
+        status["modules"]["needs-value"]["state"], "Failed",
+        "{status}"
+    );
+    assert!(
+        status["modules"]["needs-value"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("set needsValue.name")),
+        "{status}"
+    );
+    c.set_config(&[("needsValue", "name: fixed\n")]);
+    eventually(
+        "the fixed module converges without waiting for its backoff",
+        || {
+            c.jsonpath("configmap", "needs-value", "{.data.name}")
+                .as_deref()
+                == Some("fixed")
+        },
+    )
+    .await;
+}

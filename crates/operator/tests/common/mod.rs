@@ -141,7 +141,12 @@ impl Cluster {
             .args(["--listen-port", &port.to_string()])
             .arg("--tmp-dir")
             .arg(self.dir.path().join("tmp"))
-            .args(["--module-retry-delay", "0.3", "--hook-retry-delay", "0.3"])
+            .args(if extra.contains(&"--module-retry-delay") {
+                &[][..]
+            } else {
+                &["--module-retry-delay", "0.3"][..]
+            })
+            .args(["--hook-retry-delay", "0.3"])
             .args(extra)
             .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
             .env_remove("KUBECONFIG")
