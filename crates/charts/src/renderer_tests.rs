@@ -128,6 +128,48 @@ fn guarded_missing_values_render() {
 }
 
 #[test]
+fn strict_mode_in_blocks_defaults_and_partials_names_file_line_and_path() {
+    let (_d, m) = module(&[
+        (
+            "templates/_p.hbs",
+            "{{#if Values.demo.opt}}{{Values.demo.opt}}{{/if}}\n{{Values.demo.typo}}\n",
+        ),
+        (
+            "templates/each.yaml",
+            "kind: x\n{{#each Values.demo.ports}}- {{this}}\n{{/each}}",
+        ),
+        (
+            "templates/default.yaml",
+            "kind: x\nname: {{default Values.global.fallback \"\"}}\n",
+        ),
+        (
+            "templates/part.yaml",
+            "{{#unless Values.demo.off}}\n{{> p}}\n{{/unless}}",
+        ),
+    ]);
+    let msgs: Vec<String> = render_err(&m)
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let missing = |file: &str, at: &str, path: &str| {
+        format!("demo/templates/{file}:{at}: missing value `{path}` (strict mode")
+    };
+    let expected = [
+        missing("default.yaml", "2:7", "Values.global.fallback"),
+        missing("each.yaml", "2:1", "Values.demo.ports"),
+        missing("_p.hbs", "2:1", "Values.demo.typo"),
+    ];
+    assert_eq!(msgs.len(), expected.len(), "{msgs:#?}");
+    for (msg, want) in msgs.iter().zip(expected) {
+        assert!(
+            msg.starts_with(&want),
+            "{msg}\n  does not start with\n{want}"
+        );
+    }
+}
+
+#[test]
 fn all_problems_of_all_templates_are_reported() {
     let (_d, m) = module(&[
         ("templates/a.yaml", "{{Values.x}}"),

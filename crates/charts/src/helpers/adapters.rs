@@ -34,9 +34,9 @@ impl HelperDef for Simple {
         }
         const NULL: Value = Value::Null;
         let mut args = Vec::with_capacity(n);
-        for p in h.params() {
+        for (i, p) in h.params().iter().enumerate() {
             if p.is_value_missing() {
-                if !imp.accepts_missing {
+                if imp.may_be_missing != Some(i) {
                     return Err(RenderError::strict_error(p.relative_path()));
                 }
                 args.push(&NULL);

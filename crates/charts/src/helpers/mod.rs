@@ -41,8 +41,9 @@ pub(crate) struct Implementation {
     pub(crate) f: HelperFn,
     pub(crate) min_args: usize,
     pub(crate) max_args: Option<usize>,
-    /// Arguments may be missing values (strict mode does not fire; they arrive as null).
-    pub(crate) accepts_missing: bool,
+    /// Index of the one argument that may be a missing value (it arrives as null and strict
+    /// mode does not fire): the value being asked about, never a fallback or message.
+    pub(crate) may_be_missing: Option<usize>,
 }
 
 /// The `Values` every [`HelperSpec::example`] is rendered with (JSON).
@@ -53,16 +54,17 @@ const fn imp(f: HelperFn, min_args: usize, max_args: Option<usize>) -> Option<Im
         f,
         min_args,
         max_args,
-        accepts_missing: false,
+        may_be_missing: None,
     })
 }
 
-const fn imp_missing_ok(f: HelperFn, min: usize, max: usize) -> Option<Implementation> {
+/// Like [`imp`] with exactly `arity` arguments, of which the one at `missing` may be missing.
+const fn imp_missing_ok(f: HelperFn, arity: usize, missing: usize) -> Option<Implementation> {
     Some(Implementation {
         f,
-        min_args: min,
-        max_args: Some(max),
-        accepts_missing: true,
+        min_args: arity,
+        max_args: Some(arity),
+        may_be_missing: Some(missing),
     })
 }
 
@@ -124,8 +126,8 @@ pub const HELPERS: &[HelperSpec] = &[
         "default",
         "{{default 1 Values.missing}}",
         "1",
-        "VALUE unless it is missing or empty (null, false, 0, \"\", [] or {} — Sprig's rule, so `default 3 0` is 3), else DEFAULT. A missing VALUE is not a strict-mode error.",
-        imp_missing_ok(default, 2, 2)
+        "VALUE unless it is missing or empty (null, false, 0, \"\", [] or {} — Sprig's rule, so `default 3 0` is 3), else DEFAULT. A missing VALUE is not a strict-mode error; a missing DEFAULT is (a typo in the fallback must not render empty).",
+        imp_missing_ok(default, 2, 1)
     ),
     spec!(
         "quote",
@@ -152,7 +154,7 @@ pub const HELPERS: &[HelperSpec] = &[
         r#"{{required "name is required" Values.name}}"#,
         "web",
         "VALUE, or a render error with MESSAGE (and template, line) when it is missing, null or \"\".",
-        imp_missing_ok(required, 2, 2)
+        imp_missing_ok(required, 2, 1)
     ),
     spec!(
         "b64enc",
@@ -242,7 +244,7 @@ pub const HELPERS: &[HelperSpec] = &[
         r#"{{hasKey Values.labels "app"}}"#,
         "true",
         "Whether MAP has KEY; a missing or null MAP gives false (no strict-mode error).",
-        imp_missing_ok(has_key, 2, 2)
+        imp_missing_ok(has_key, 2, 0)
     ),
     spec!(
         "list",

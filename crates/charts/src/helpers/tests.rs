@@ -300,6 +300,23 @@ fn strict_mode_errors_name_the_missing_path() {
 }
 
 #[test]
+fn only_the_questioned_argument_may_be_missing() {
+    assert_eq!(r("{{default Values.name Values.nope}}"), "web");
+    assert_eq!(r("{{hasKey Values.nope \"app\"}}"), "false");
+    for (tpl, path) in [
+        ("{{default Values.nope \"\"}}", "Values.nope"),
+        ("{{default Values.nope Values.name}}", "Values.nope"),
+        ("{{required Values.msg Values.name}}", "Values.msg"),
+        ("{{hasKey Values.labels Values.key}}", "Values.key"),
+        ("{{#each Values.nope}}x{{/each}}", "Values.nope"),
+        ("{{#unless (eq Values.nope 1)}}x{{/unless}}", "Values.nope"),
+    ] {
+        let e = try_r(tpl).unwrap_err();
+        assert!(e.contains(path), "{tpl}: {e}");
+    }
+}
+
+#[test]
 fn wrong_argument_counts_show_the_signature() {
     let e = try_r("{{indent 2}}").unwrap_err();
     assert!(
