@@ -19,6 +19,13 @@
 //! - [`EnabledLayers`] resolves a module's enabled flag before its `enabled` script.
 //! - [`checksum`] hashes a module's values and chart files, independent of map key order.
 //!
+//! Schemas: OpenAPI as addon-operator reads it (implied `additionalProperties: false`,
+//! `default`, `nullable`, `x-extend`, `x-required-for-helm`). CEL `x-deckhouse-validations`
+//! and `$ref`s to other files are not supported and make the schema fail to load, naming the
+//! file and JSON pointer; `default`s inside `anyOf`/`oneOf` branches are not applied. A
+//! section without a schema file is not validated (as in addon-operator without
+//! `STRICT_CHECK_VALUES_MODE_ENABLED`).
+//!
 //! Every fallible operation reports all problems at once ([`Errors`]), each naming the section
 //! or ConfigMap key and the JSON path.
 //!

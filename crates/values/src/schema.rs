@@ -11,6 +11,20 @@
 //!
 //! Defaults are applied from the unprepared schema: a missing property with a `default` is set,
 //! then defaults recurse into every object that exists (or that a default just created).
+//! Defaults are taken from `properties`, `additionalProperties`, `items`, local `$ref`s and
+//! `allOf` branches; `default`s inside `anyOf`/`oneOf` branches are not applied (which branch
+//! applies is only known after validation; addon-operator ignores them too). The values are
+//! still validated against every branch, so this never lets an invalid value through.
+//!
+//! Not supported, and rejected when the schema is loaded (an error naming the section, file
+//! and JSON pointer) rather than silently validating less than the author wrote:
+//! `x-deckhouse-validations` (CEL rules) and `$ref` to another document (only `#/...`
+//! references inside the same file are resolved).
+//!
+//! A section without a schema file is not validated at all: without `config-values.yaml`
+//! any config values are accepted, without `values.yaml` any effective values. This is
+//! addon-operator's behaviour unless `STRICT_CHECK_VALUES_MODE_ENABLED` is set (not
+//! implemented here).
 
 use jsonschema::{Draft, Validator};
 use serde_json::{Map, Value};
@@ -40,33 +54,64 @@ const SCHEMA_SINGLES: &[&str] = &[
 /// Keywords whose value is an array of subschemas.
 const SCHEMA_ARRAYS: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
 
-/// Calls `visit` on `schema` and on every subschema below it, parents first.
-fn for_each_schema_mut(schema: &mut Value, visit: &mut dyn FnMut(&mut Map<String, Value>)) {
+/// Calls `visit` on `schema` and on every subschema below it, parents first, with the JSON
+/// pointer of each subschema inside `schema` (`""` for the root).
+fn for_each_schema_mut(schema: &mut Value, visit: &mut dyn FnMut(&str, &mut Map<String, Value>)) {
+    walk(schema, "", visit);
+}
+
+fn walk(schema: &mut Value, at: &str, visit: &mut dyn FnMut(&str, &mut Map<String, Value>)) {
     let Value::Object(map) = schema else { return };
-    visit(map);
-    for keyword in SCHEMA_MAPS {
-        if let Some(Value::Object(children)) = map.get_mut(*keyword) {
-            children
-                .values_mut()
-                .for_each(|child| for_each_schema_mut(child, visit));
-        }
-    }
-    for keyword in SCHEMA_SINGLES {
-        match map.get_mut(*keyword) {
-            Some(Value::Array(children)) => children
+    visit(at, map);
+    for (keyword, child) in map.iter_mut() {
+        let at = format!("{at}/{}", escape(keyword));
+        let kind = (
+            SCHEMA_MAPS.contains(&keyword.as_str()),
+            SCHEMA_SINGLES.contains(&keyword.as_str()),
+            SCHEMA_ARRAYS.contains(&keyword.as_str()),
+        );
+        match (kind, child) {
+            ((true, _, _), Value::Object(children)) => children
                 .iter_mut()
-                .for_each(|child| for_each_schema_mut(child, visit)),
-            Some(child) => for_each_schema_mut(child, visit),
-            None => {}
-        }
-    }
-    for keyword in SCHEMA_ARRAYS {
-        if let Some(Value::Array(children)) = map.get_mut(*keyword) {
-            children
+                .for_each(|(name, child)| walk(child, &format!("{at}/{}", escape(name)), visit)),
+            ((_, true, _) | (_, _, true), Value::Array(children)) => children
                 .iter_mut()
-                .for_each(|child| for_each_schema_mut(child, visit));
+                .enumerate()
+                .for_each(|(i, child)| walk(child, &format!("{at}/{i}"), visit)),
+            ((_, true, _), child) => walk(child, &at, visit),
+            _ => {}
         }
     }
+}
+
+/// Escapes one JSON pointer segment (RFC 6901).
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Schema features addon-operator supports and this crate does not. A schema using one is
+/// rejected when it is loaded, naming where, instead of silently checking less than its
+/// author wrote: CEL rules (`x-deckhouse-validations`) and `$ref`s to other documents.
+fn unsupported_features(schema: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for_each_schema_mut(&mut schema.clone(), &mut |at, map| {
+        let at = if at.is_empty() { "(root)" } else { at };
+        if map.contains_key("x-deckhouse-validations") {
+            found.push(format!(
+                "{at}: `x-deckhouse-validations` (CEL rules) is not supported and would not be \
+                 checked; express the rule with JSON Schema keywords or remove it"
+            ));
+        }
+        if let Some(Value::String(target)) = map.get("$ref")
+            && !target.starts_with('#')
+        {
+            found.push(format!(
+                "{at}: `$ref: {target}` points to another document; only references inside \
+                 the same file (`#/definitions/...`) are supported"
+            ));
+        }
+    });
+    found
 }
 
 /// Applies `x-extend: {schema: config-values.yaml}`: the values schema inherits the config
@@ -120,7 +165,7 @@ fn is_inherited_scalar(keyword: &str) -> bool {
 /// translated, `x-required-for-helm` merged into `required` if `for_render`, `x-*` stripped.
 pub fn prepare(schema: &Value, for_render: bool) -> Value {
     let mut prepared = schema.clone();
-    for_each_schema_mut(&mut prepared, &mut |map| {
+    for_each_schema_mut(&mut prepared, &mut |_, map| {
         if for_render {
             add_required_for_helm(map);
         }
@@ -281,7 +326,12 @@ impl SectionSchemas {
         config: Option<&Value>,
         values: Option<&Value>,
     ) -> Result<Self, Vec<Error>> {
-        let mut errors = Vec::new();
+        let mut errors = unsupported(section, "config-values.yaml", config);
+        errors.extend(unsupported(section, "values.yaml", values));
+        if !errors.is_empty() {
+            // The compiler's own message for the same problem would only repeat it, less clearly.
+            return Err(errors);
+        }
         let mut build = |source: &Value, file: &'static str, for_render: bool| {
             compile_one(section, file, &prepare(source, for_render))
                 .map_err(|e| errors.push(e))
@@ -349,6 +399,20 @@ impl SectionSchemas {
             .map(|v| collect(section, v, value))
             .unwrap_or_default()
     }
+}
+
+/// [`unsupported_features`] of one file, as compile errors.
+fn unsupported(section: &str, file: &'static str, schema: Option<&Value>) -> Vec<Error> {
+    schema
+        .map(unsupported_features)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|message| Error::SchemaCompile {
+            section: section.to_owned(),
+            file,
+            message,
+        })
+        .collect()
 }
 
 fn compile_one(section: &str, file: &'static str, schema: &Value) -> Result<Validator, Error> {

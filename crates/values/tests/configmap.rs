@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pretty_assertions::assert_eq;
 use serde_json::{Map, Value, json};
 use values::{ConfigValues, Maintenance, is_camel_key};
 

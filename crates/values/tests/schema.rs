@@ -2,6 +2,7 @@
 //! error reporting. Exercised through the store, the way the operator uses them.
 #![allow(clippy::unwrap_used)]
 
+use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use values::{
     Error, GlobalSpec, ModuleSpec, ValuesStore, apply_defaults, extend_values_schema,
@@ -235,4 +236,88 @@ fn invalid_schemas_are_reported_with_section_and_file() {
         "{}",
         text[1]
     );
+}
+
+#[test]
+fn unsupported_schema_features_are_rejected_naming_file_and_pointer() {
+    let config = json!({
+        "type": "object",
+        "x-deckhouse-validations": [{"expression": "self.a > 1", "message": "a > 1"}],
+        "properties": {"a": {"type": "integer"}}
+    });
+    let values = json!({
+        "type": "object",
+        "properties": {
+            "tls": {"$ref": "common.yaml#/definitions/tls"},
+            "list": {"type": "array", "items": [{"$ref": "#/definitions/ok"}, {"$ref": "other.json"}]}
+        },
+        "definitions": {"ok": {"type": "string"}}
+    });
+    let error = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(Some(config), Some(values), json!({}))],
+    )
+    .unwrap_err();
+    let text = messages(&error);
+    assert_eq!(text.len(), 3, "reported once each: {text:#?}");
+    assert!(text[0].starts_with(
+        "m: openapi/config-values.yaml: invalid schema: (root): `x-deckhouse-validations` (CEL rules) is not supported"
+    ), "{}", text[0]);
+    assert!(text.iter().any(|m| m.starts_with(
+        "m: openapi/values.yaml: invalid schema: /properties/tls: `$ref: common.yaml#/definitions/tls` points to another document"
+    )), "{text:#?}");
+    assert!(
+        text.iter().any(|m| m.starts_with(
+            "m: openapi/values.yaml: invalid schema: /properties/list/items/1: `$ref: other.json`"
+        )),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn defaults_come_from_all_of_but_not_from_any_of_or_one_of_branches_which_still_validate() {
+    let open = |property: Value| json!({"additionalProperties": true, "properties": property});
+    let values = json!({
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "allOf": [open(json!({"a": {"default": "x"}}))],
+        "anyOf": [open(json!({"b": {"default": 1}}))],
+        "oneOf": [open(json!({"b": {"default": 2}}))]
+    });
+    let store = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(None, Some(values.clone()), json!({}))],
+    )
+    .unwrap();
+    assert_eq!(store.module_values("m").unwrap()["m"], json!({"a": "x"}));
+    let error = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(None, Some(values), json!({"b": "not a number"}))],
+    )
+    .unwrap_err();
+    assert!(
+        messages(&error).iter().any(|m| m.starts_with("m: /b: ")),
+        "{:?}",
+        messages(&error)
+    );
+}
+
+#[test]
+fn sections_without_a_schema_accept_any_values_like_addon_operator() {
+    let mut store = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(None, None, json!({"anything": [1, {"goes": true}]}))],
+    )
+    .unwrap();
+    let data = std::collections::BTreeMap::from([(
+        "m".to_string(),
+        "unknownField: 1\nnested: {x: [true]}\n".to_string(),
+    )]);
+    let config = values::ConfigValues::decode(&data, &store.known_keys()).unwrap();
+    store.apply_config(config).unwrap();
+    assert_eq!(
+        store.module_values("m").unwrap()["m"],
+        json!({"anything": [1, {"goes": true}], "unknownField": 1, "nested": {"x": [true]}})
+    );
+    store.validate_for_render("m").unwrap();
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use values::{
     ConfigValues, EnabledSource, Error, GlobalSpec, ModuleSpec, Patch, PatchSource, PatchTarget,
