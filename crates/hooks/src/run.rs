@@ -124,6 +124,10 @@ pub struct EngineOptions {
     pub retry_initial: Duration,
     /// Retry delay cap (default 30 s).
     pub retry_max: Duration,
+    /// Upper bound of the random delay added to every retry (default 1 s, as addon-operator's
+    /// `rand(0–1 s)`), so hooks failing at the same moment do not retry in lockstep. Zero makes
+    /// retries deterministic (tests).
+    pub retry_jitter: Duration,
     /// Where per-run temp directories are created (default: the system temp dir).
     pub tmp_dir: PathBuf,
     /// Keep the temp files of each run (debugging, like `DEBUG_KEEP_TMP_FILES`).
@@ -140,6 +144,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(600),
             retry_initial: Duration::from_secs(5),
             retry_max: Duration::from_secs(30),
+            retry_jitter: Duration::from_secs(1),
             tmp_dir: std::env::temp_dir(),
             keep_tmp_files: false,
             field_manager: "addon-operator".into(),
