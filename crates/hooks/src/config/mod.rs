@@ -486,7 +486,11 @@ fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> Ku
         name: k.name.unwrap_or_else(|| "onKubernetesEvent".into()),
         api_version: None,
         kind: k.kind,
-        names: Vec::new(),
+        names: k
+            .object_name
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect(),
         label_selector: k
             .selector
             .and_then(|l| label_selector(&l, &format!("{path}.selector"), errors)),
@@ -495,7 +499,8 @@ fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> Ku
         namespace_label_selector: None,
         jq_filter: jq(k.jq_filter, path, errors),
         execute_hook_on_event: events,
-        // v0 has no Synchronization: existing objects arrive as `add` events.
+        // As SO's `HookConfigV0.ConvertAndCheck`, which leaves these false: no Synchronization
+        // run (objects existing at startup only fill the snapshot) and nothing to wait for.
         execute_hook_on_synchronization: false,
         wait_for_synchronization: false,
         keep_full_objects_in_memory: true,

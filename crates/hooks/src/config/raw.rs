@@ -88,6 +88,8 @@ pub(crate) struct RawKubernetesV0 {
     #[serde(default)]
     pub event: Vec<String>,
     pub selector: Option<RawLabelSelector>,
+    /// One object name (SO turns it into a `nameSelector`).
+    pub object_name: Option<String>,
     pub namespace_selector: Option<RawNamespaceSelectorV0>,
     pub jq_filter: Option<String>,
     #[serde(default)]

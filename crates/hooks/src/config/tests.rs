@@ -127,7 +127,7 @@ fn unknown_fields_are_a_parse_error_naming_the_field() {
 #[test]
 fn v0_on_kubernetes_event_is_supported() {
     let cfg = parse(
-        "onKubernetesEvent: [{kind: Pod, event: [add, delete], selector: {matchLabels: {a: b}}, namespaceSelector: {matchNames: [x]}}]\n",
+        "onKubernetesEvent: [{kind: Pod, event: [add, delete], objectName: p, selector: {matchLabels: {a: b}}, namespaceSelector: {matchNames: [x]}}]\n",
         HookScope::Global,
     )
     .unwrap();
@@ -138,6 +138,11 @@ fn v0_on_kubernetes_event_is_supported() {
         vec![WatchEvent::Added, WatchEvent::Deleted]
     );
     assert_eq!(k.namespaces, vec!["x".to_string()]);
+    assert_eq!(
+        k.names,
+        vec!["p".to_string()],
+        "objectName is a name selector"
+    );
     assert!(!k.execute_hook_on_synchronization);
 }
 
@@ -193,4 +198,14 @@ fn name_selector_conflicts_with_a_metadata_name_field_selector_and_api_versions_
         err.contains("kubernetes[0].apiVersion: invalid \"a/b/c\""),
         "{err}"
     );
+}
+
+#[test]
+fn resynchronization_period_is_accepted_and_ignored() {
+    let cfg = parse(
+        "configVersion: v1\nkubernetes: [{kind: Pod, resynchronizationPeriod: 10s}]\n",
+        HookScope::Global,
+    )
+    .unwrap();
+    assert_eq!(cfg.kubernetes.len(), 1);
 }
