@@ -1,7 +1,7 @@
 //! Test harness: an emulator, a kube client, a recording values host and hook-script helpers.
 
 use futures::future::BoxFuture;
-use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, ValuesPatches};
+use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, HookSet, ValuesPatches};
 use kube_emulator::Emulator;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -96,6 +96,8 @@ pub fn opts() -> EngineOptions {
         timeout: Duration::from_secs(20),
         retry_initial: Duration::from_millis(50),
         retry_max: Duration::from_millis(400),
+        // Deterministic retry timing; the jitter itself is unit-tested in `queue.rs`.
+        retry_jitter: Duration::ZERO,
         ..Default::default()
     }
 }
@@ -106,6 +108,21 @@ impl Env {
     }
     pub fn engine_with(&self, opts: EngineOptions) -> HookEngine {
         HookEngine::new(self.host.clone(), Some(self.client.clone()), opts)
+    }
+    /// An engine with the test options and the global hooks directory loaded.
+    pub async fn loaded_engine(&self) -> HookEngine {
+        let engine = self.engine();
+        engine
+            .load(HookSet::Global, &self.hooks_dir())
+            .await
+            .unwrap();
+        engine
+    }
+    /// [`Env::loaded_engine`] with the global kubernetes bindings enabled (Synchronization done).
+    pub async fn watching_engine(&self) -> HookEngine {
+        let engine = self.loaded_engine().await;
+        engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+        engine
     }
     pub fn hooks_dir(&self) -> PathBuf {
         self.dir.path().join("global-hooks")
@@ -149,6 +166,15 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until the file at `path` has at least `n` lines and returns them.
+pub async fn wait_lines(path: &Path, n: usize, what: &str, secs: u64) -> Vec<String> {
+    eventually(what, secs, || async {
+        let l = lines(path);
+        (l.len() >= n).then_some(l)
+    })
+    .await
 }
 
 /// Creates or replaces an object through the dynamic API (server-side apply, forced).

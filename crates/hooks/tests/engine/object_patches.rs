@@ -36,36 +36,22 @@ async fn create_variants_and_patch_variants_change_objects_as_documented() {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: p, namespace: default}}\ndata: {data}"
         )
     };
-    run_ops(
-        &env,
-        &engine,
-        &format!("operation: Create\nobject:\n{}", indent(&cm("{a: '1'}"))),
-    )
-    .await
-    .unwrap();
+    let create = |op: &str, data: &str| format!("operation: {op}\nobject:\n{}", indent(&cm(data)));
+    run_ops(&env, &engine, &create("Create", "{a: '1'}"))
+        .await
+        .unwrap();
     assert_eq!(cm_data(&env, "p").await, Some(json!({"a": "1"})));
-    let err = run_ops(
-        &env,
-        &engine,
-        &format!("operation: Create\nobject:\n{}", indent(&cm("{a: '2'}"))),
-    )
-    .await
-    .unwrap_err();
+    let err = run_ops(&env, &engine, &create("Create", "{a: '2'}"))
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("object patch 1 (Create ConfigMap default/p)"),
         "{err}"
     );
-    run_ops(
-        &env,
-        &engine,
-        &format!(
-            "operation: CreateIfNotExists\nobject:\n{}",
-            indent(&cm("{a: '3'}"))
-        ),
-    )
-    .await
-    .unwrap();
+    run_ops(&env, &engine, &create("CreateIfNotExists", "{a: '3'}"))
+        .await
+        .unwrap();
     assert_eq!(
         cm_data(&env, "p").await,
         Some(json!({"a": "1"})),

@@ -54,8 +54,7 @@ echo '{"operation":"Create","object":{"apiVersion":"v1","kind":"ConfigMap","meta
 echo '{"name":"m","action":"set","value":1}' > "$METRICS_PATH"
 echo 'this is not json' >> "$METRICS_PATH""#,
     );
-    let engine = env.engine();
-    engine.load(HookSet::Global, &dir).await.unwrap();
+    let engine = env.loaded_engine().await;
     let err = engine
         .run_order(&HookSet::Global, OrderBinding::OnStartup)
         .await
@@ -98,8 +97,7 @@ echo '[{"op":"add","path":"/global/fromConfig","value":true}]' > "$CONFIG_VALUES
 echo '{"operation":"Create","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"made","namespace":"default"}}}' > "$KUBERNETES_PATCH_PATH"
 echo '{"name":"made_total","action":"add","value":1}' > "$METRICS_PATH""#,
     );
-    let engine = env.engine();
-    engine.load(HookSet::Global, &dir).await.unwrap();
+    let engine = env.loaded_engine().await;
     env.host.reject.store(true, Ordering::SeqCst);
     let err = engine
         .run_order(&HookSet::Global, OrderBinding::OnStartup)
@@ -148,23 +146,14 @@ echo '{"name":"made_total","action":"add","value":1}' > "$METRICS_PATH""#,
     );
 }
 
-/// The `native_counter` example binary. `cargo test -p hooks` builds examples; a filtered run
-/// (`--test engine`) does not, so it is built here then.
+/// The `native_counter` binary of this crate: cargo builds it before the integration tests.
 fn native_counter_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = debug_dir.join("examples").join("native_counter");
-    if !bin.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "hooks", "--example", "native_counter"])
-            .status()
-            .expect("run cargo to build the native_counter example");
-        assert!(
-            status.success(),
-            "cargo build --example native_counter failed"
-        );
-    }
-    assert!(bin.exists(), "{} missing after building it", bin.display());
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_native_counter"));
+    assert!(
+        bin.exists(),
+        "{} missing: cargo builds it before the tests",
+        bin.display()
+    );
     bin
 }
 
@@ -187,9 +176,7 @@ async fn a_native_hook_runs_through_a_two_line_script() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let engine = env.engine();
-    engine.load(HookSet::Global, &dir).await.unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     // Lifecycle bindings other than onStartup carry the snapshots of the hook's bindings.
     let reports = engine
         .run_order(&HookSet::Global, OrderBinding::BeforeAll)

@@ -32,12 +32,7 @@ async fn adjacent_events_of_a_busy_hook_are_combined_into_one_run() {
             out.display()
         ),
     );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     let mut run_events = engine.run_events();
     for i in 0..6 {
         env.apply(configmap(
@@ -94,11 +89,7 @@ if [ "$n" -lt 2 ]; then echo "attempt $n failed" >&2; exit 1; fi"#,
             c = counter.display()
         ),
     );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
+    let engine = env.loaded_engine().await;
     let start = Instant::now();
     engine.enable_kubernetes(&HookSet::Global).await.unwrap();
     assert_eq!(lines(&counter), ["3"]);
@@ -144,9 +135,7 @@ async fn a_failing_queue_does_not_block_other_queues_and_allow_failure_is_not_re
             seen.display()
         ),
     );
-    let engine = env.engine();
-    engine.load(HookSet::Global, &dir).await.unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     engine.enable_schedules(&HookSet::Global);
     env.apply(configmap("default", "one", json!({}), json!({})))
         .await;
@@ -243,12 +232,7 @@ async fn execution_min_interval_spaces_runs_and_schedules_do_not_pile_up() {
         "configVersion: v1\nschedule:\n- name: t\n  crontab: '*/1 * * * * *'\n  queue: slow",
         "sleep 1.5",
     );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     engine.enable_schedules(&HookSet::Global);
     for i in 0..3 {
         env.apply(configmap(

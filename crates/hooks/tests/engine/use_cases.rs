@@ -45,12 +45,7 @@ async fn registry_secret_is_copied_into_every_new_namespace() {
         SECRET_COPIER_CONFIG,
         SECRET_COPIER_BODY,
     );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     // Synchronization copied it into the namespaces that existed.
     let copied = get(
         &env.client,
@@ -101,12 +96,7 @@ async fn network_policy_follows_the_namespace_label() {
         .await;
     env.apply(namespace("open", json!({}))).await;
     write_hook(&env.hooks_dir(), "netpol.sh", NETPOL_CONFIG, NETPOL_BODY);
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     let np = |ns: &'static str| {
         let client = env.client.clone();
         async move {
@@ -153,16 +143,9 @@ echo '{{"name":"hook_ticks_total","action":"add","value":1}}' >> "$METRICS_PATH"
             out = out.display()
         ),
     );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
+    let engine = env.loaded_engine().await;
     engine.enable_schedules(&HookSet::Global);
-    eventually("two ticks", 10, || async {
-        (lines(&out).len() >= 2).then_some(())
-    })
-    .await;
+    wait_lines(&out, 2, "two ticks", 10).await;
     let metrics = engine.metrics();
     let text = eventually("metric rendered", 5, || async {
         let t = metrics.render_hook_metrics();

@@ -24,6 +24,29 @@ fn recorder_body(out: &std::path::Path) -> String {
     )
 }
 
+/// Writes the recorder hook (`RECORDER_CONFIG`, `recorder_body`); returns its output file.
+fn write_recorder(env: &Env) -> std::path::PathBuf {
+    let out = env.out().join("events");
+    write_hook(
+        &env.hooks_dir(),
+        "rec.sh",
+        RECORDER_CONFIG,
+        &recorder_body(&out),
+    );
+    out
+}
+
+/// Creates or updates ConfigMap `default/<name>` selected by the recorder, with data `v`.
+async fn apply_watched(env: &Env, name: &str, v: &str) {
+    env.apply(configmap(
+        "default",
+        name,
+        json!({"watched": "yes"}),
+        json!({ "v": v }),
+    ))
+    .await
+}
+
 fn count(events: &[String]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for e in events {
@@ -35,56 +58,24 @@ fn count(events: &[String]) -> BTreeMap<String, usize> {
 #[tokio::test]
 async fn watch_drops_injected_mid_test_lose_and_repeat_no_event() {
     let env = env().await;
-    let out = env.out().join("events");
-    write_hook(
-        &env.hooks_dir(),
-        "rec.sh",
-        RECORDER_CONFIG,
-        &recorder_body(&out),
-    );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    env.apply(configmap(
-        "default",
-        "cm-0",
-        json!({"watched": "yes"}),
-        json!({"v": "0"}),
-    ))
-    .await;
+    let out = write_recorder(&env);
+    let engine = env.loaded_engine().await;
+    apply_watched(&env, "cm-0", "0").await;
     engine.enable_kubernetes(&HookSet::Global).await.unwrap();
     for i in 1..=20 {
-        env.apply(configmap(
-            "default",
-            &format!("cm-{i}"),
-            json!({"watched": "yes"}),
-            json!({"v": "0"}),
-        ))
-        .await;
+        apply_watched(&env, &format!("cm-{i}"), "0").await;
         if i % 5 == 0 {
             env.emu.controls().close_watches();
         }
     }
     for i in 1..=20 {
-        env.apply(configmap(
-            "default",
-            &format!("cm-{i}"),
-            json!({"watched": "yes"}),
-            json!({"v": "1"}),
-        ))
-        .await;
+        apply_watched(&env, &format!("cm-{i}"), "1").await;
         if i % 7 == 0 {
             env.emu.controls().close_watches();
         }
     }
     let expected = 1 + 20 + 20;
-    let events = eventually("every event delivered", 20, || async {
-        let l = lines(&out);
-        (l.len() >= expected).then_some(l)
-    })
-    .await;
+    let events = wait_lines(&out, expected, "every event delivered", 20).await;
     let counts = count(&events);
     assert_eq!(
         counts.get("Synchronization - cm-0"),
@@ -124,66 +115,22 @@ async fn a_relist_after_410_reports_only_the_differences() {
         .unwrap(),
     );
     let emu = &env.emu;
-    let out = env.out().join("events");
-    write_hook(
-        &env.hooks_dir(),
-        "rec.sh",
-        RECORDER_CONFIG,
-        &recorder_body(&out),
-    );
-    env.apply(configmap(
-        "default",
-        "keep",
-        json!({"watched": "yes"}),
-        json!({"v": "0"}),
-    ))
-    .await;
-    env.apply(configmap(
-        "default",
-        "change",
-        json!({"watched": "yes"}),
-        json!({"v": "0"}),
-    ))
-    .await;
-    env.apply(configmap(
-        "default",
-        "remove",
-        json!({"watched": "yes"}),
-        json!({"v": "0"}),
-    ))
-    .await;
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
-    eventually("synchronization ran", 10, || async {
-        (lines(&out).len() >= 3).then_some(())
-    })
-    .await;
+    let out = write_recorder(&env);
+    apply_watched(&env, "keep", "0").await;
+    apply_watched(&env, "change", "0").await;
+    apply_watched(&env, "remove", "0").await;
+    let engine = env.watching_engine().await;
+    wait_lines(&out, 3, "synchronization ran", 10).await;
     // While watches are closed, enough writes happen to push the resume point out of history.
     emu.controls().fail_next(1000, Some("watch"), None, 500);
     emu.controls().close_watches();
-    env.apply(configmap(
-        "default",
-        "change",
-        json!({"watched": "yes"}),
-        json!({"v": "1"}),
-    ))
-    .await;
+    apply_watched(&env, "change", "1").await;
     delete(
         &env.client,
         configmap("default", "remove", json!({}), json!({})),
     )
     .await;
-    env.apply(configmap(
-        "default",
-        "new",
-        json!({"watched": "yes"}),
-        json!({"v": "0"}),
-    ))
-    .await;
+    apply_watched(&env, "new", "0").await;
     for i in 0..5 {
         env.apply(configmap(
             "default",
@@ -194,11 +141,7 @@ async fn a_relist_after_410_reports_only_the_differences() {
         .await;
     }
     emu.controls().clear_faults();
-    let events = eventually("differences delivered", 30, || async {
-        let l = lines(&out);
-        (l.len() >= 6).then_some(l)
-    })
-    .await;
+    let events = wait_lines(&out, 6, "differences delivered", 30).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let events_after = lines(&out);
     assert_eq!(events, events_after, "nothing more arrives");
@@ -237,11 +180,7 @@ async fn unknown_kind_is_an_error_until_its_crd_exists() {
             env.out().join("runs").display()
         ),
     );
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
+    let engine = env.loaded_engine().await;
     let err = engine
         .enable_kubernetes(&HookSet::Global)
         .await
@@ -322,31 +261,18 @@ async fn namespaces_joining_and_leaving_a_label_selector_bring_and_take_their_ob
             env.apply(configmap(ns, name, json!({}), json!({}))).await;
         }
     }
-    let engine = env.engine();
-    engine
-        .load(HookSet::Global, &env.hooks_dir())
-        .await
-        .unwrap();
-    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    let engine = env.watching_engine().await;
     assert_eq!(
         lines(&out),
         ["Synchronization one,two"],
         "only selected names in labelled namespaces"
     );
     env.apply(namespace("later", json!({"watch": "yes"}))).await;
-    let joined = eventually("objects of the joining namespace arrive", 10, || async {
-        let l = lines(&out);
-        (l.len() >= 3).then_some(l)
-    })
-    .await;
+    let joined = wait_lines(&out, 3, "objects of the joining namespace arrive", 10).await;
     assert_eq!(joined[1..], ["Added one", "Added two"]);
     env.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "in"}}))
         .await;
-    let left = eventually("objects of the leaving namespace go", 10, || async {
-        let l = lines(&out);
-        (l.len() >= 5).then_some(l)
-    })
-    .await;
+    let left = wait_lines(&out, 5, "objects of the leaving namespace go", 10).await;
     assert_eq!(left[3..], ["Deleted one", "Deleted two"]);
     engine.shutdown();
 }

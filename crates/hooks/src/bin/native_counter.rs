@@ -8,7 +8,8 @@
 //! #!/bin/sh
 //! exec /path/to/native_counter "$@"
 //! ```
-#![allow(missing_docs)]
+//!
+//! The end-to-end test `a_native_hook_runs_through_a_two_line_script` runs it exactly so.
 
 use hooks::{NativeHook, NativeInput, NativeOutput, run_native};
 use serde_json::{Value, json};
