@@ -13,6 +13,7 @@ use pretty_assertions::assert_eq;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use values::{ConfigValues, Errors, GlobalSpec, ModuleSpec, ValuesStore};
 
 fn workspace_dir(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -200,6 +201,103 @@ fn ingress_nginx_values_drive_replicas_image_scheduling_and_service() {
         "true"
     );
     assert_eq!(find("ConfigMap")["data"]["use-forwarded-headers"], "true");
+}
+
+/// A values store built the way the operator builds it (common and module static values,
+/// both schemas), with `config` (a ConfigMap's data: key → YAML) applied.
+fn store_with_config(set: &ModuleSet, config: &[(&str, &str)]) -> Result<ValuesStore, Errors> {
+    let specs = set
+        .modules
+        .iter()
+        .map(|m| ModuleSpec {
+            key: m.key.clone(),
+            name: m.name.clone(),
+            common_values: set
+                .common_values
+                .get(&m.key)
+                .cloned()
+                .unwrap_or(Value::Null),
+            module_values: m.static_values.get(&m.key).cloned().unwrap_or(Value::Null),
+            config_schema: m.openapi.config_values.clone(),
+            values_schema: m.openapi.values.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let global = GlobalSpec {
+        static_values: set.common_values["global"].clone(),
+        ..Default::default()
+    };
+    let mut store = ValuesStore::new(global, specs)?;
+    let data = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    store.apply_config(ConfigValues::decode(&data, &store.known_keys())?)?;
+    Ok(store)
+}
+
+#[test]
+fn ingress_nginx_scheduling_and_resources_set_in_the_configmap_render_valid_pods() {
+    let set = load("modules");
+    let config = "nodeSelector: {node-role.kubernetes.io/frontend: \"\"}\n\
+        tolerations: [{key: dedicated, operator: Equal, value: frontend, effect: NoSchedule}, {operator: Exists}]\n\
+        resources: {requests: {cpu: 250m, memory: 256Mi}, limits: {cpu: 1, memory: 1Gi}}\n";
+    let store = store_with_config(&set, &[("ingressNginx", config)]).unwrap();
+    store.validate_for_render("ingressNginx").unwrap();
+    let module = set.get("ingress-nginx").unwrap();
+    let objs = ChartRenderer::new(module)
+        .unwrap()
+        .render(
+            &store.module_values("ingressNginx").unwrap(),
+            "d8-system",
+            &set.resource_scopes(),
+        )
+        .unwrap();
+    objs.iter().for_each(|o| assert!(check_builtin(&o.object)));
+    let deploy = objs
+        .iter()
+        .find(|o| o.object["kind"] == "Deployment")
+        .unwrap();
+    let pod = &deploy.object["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["nodeSelector"],
+        json!({"kubernetes.io/os": "linux", "node-role.kubernetes.io/frontend": ""}),
+        "maps merge with the schema default"
+    );
+    assert_eq!(
+        pod["tolerations"],
+        json!([{"key": "dedicated", "operator": "Equal", "value": "frontend", "effect": "NoSchedule"}, {"operator": "Exists"}])
+    );
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        json!({"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
+        "a number survives as a quantity"
+    );
+}
+
+#[test]
+fn ingress_nginx_rejects_misspelled_scheduling_values_naming_the_path() {
+    let set = load("modules");
+    let config = "tolerations: [{key: a, efect: NoSchedule}, {operator: Sometimes}]\n\
+        nodeSelector: {zone: 1}\nresources: {requests: {cpu: [1]}}\n";
+    let errors: Vec<String> = store_with_config(&set, &[("ingressNginx", config)])
+        .err()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for path in [
+        "/tolerations/0",
+        "/tolerations/1/operator",
+        "/nodeSelector/zone",
+        "/resources/requests/cpu",
+    ] {
+        let prefix = format!("ingressNginx: {path}: ");
+        assert!(
+            errors.iter().any(|e| e.starts_with(&prefix)),
+            "{prefix}: {errors:#?}"
+        );
+    }
 }
 
 #[test]
