@@ -3,7 +3,7 @@
 //!
 //! | request | effect |
 //! |---|---|
-//! | `GET /_emulator/counts` | `{"counts":[{"verb","resource","count"}],"writes":N,"injected":N}` |
+//! | `GET /_emulator/counts` | `{"counts":[{"verb","resource","count"}],"writes":N,"dryRuns":N,"injected":N}` |
 //! | `POST /_emulator/reset-counts` | zero the counters |
 //! | `POST /_emulator/close-watches` | end every watch stream now |
 //! | `POST /_emulator/close-watches-every?ms=N` | end watches every N ms (0 stops) |
@@ -97,7 +97,7 @@ async fn counts(State(st): State<AppState>) -> Response {
         .collect();
     json_response(
         StatusCode::OK,
-        &json!({"counts": list, "writes": c.writes(), "injected": c.injected()}),
+        &json!({"counts": list, "writes": c.writes(), "dryRuns": c.dry_runs(), "injected": c.injected()}),
     )
 }
 

@@ -150,10 +150,14 @@ async fn resource(req: Req) -> ApiResult<Response> {
     let watch = matches!(req.param("watch"), Some("true" | "1"));
     let verb = route::verb(&req.method, t, watch);
     let name = t.name.clone().unwrap_or_default();
-    let (latency, fault) =
-        req.st
-            .controls()
-            .admit(verb, &route::resource_name(t), (&t.group, &t.plural, &name));
+    // Counted as a dry-run whatever its value; an invalid one is rejected below, like any.
+    let dry_run = req.param("dryRun").is_some();
+    let (latency, fault) = req.st.controls().admit(
+        verb,
+        dry_run,
+        &route::resource_name(t),
+        (&t.group, &t.plural, &name),
+    );
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -67,6 +67,12 @@ impl Drop for Inner {
 /// `delete`, `deletecollection`); resources are plural names, with `/subresource` for
 /// subresource requests (`deployments/status`). A fault's resource filter matches both
 /// `deployments` and `deployments/status` when given as `deployments`.
+///
+/// A `dryRun=All` request stores nothing, so it is not a write: it is counted under its verb
+/// plus [`DRY_RUN_SUFFIX`] (`patch?dryRun`, see [`Controls::dry_run_verb`]), left out of
+/// [`Controls::writes`], and never takes the injected 409 of [`Controls::conflict_next_write`].
+/// Failure faults match it by its plain verb (`fail_next(1, Some("patch"), ..)` fails a dry-run
+/// patch too, as a failing server would).
 #[derive(Debug, Clone)]
 pub struct Controls {
     inner: Arc<Inner>,
@@ -80,6 +86,9 @@ impl Default for Controls {
 
 pub(crate) const WRITE_VERBS: &[&str] =
     &["create", "update", "patch", "delete", "deletecollection"];
+
+/// Appended to the verb of a `dryRun=All` request in the counters (`patch?dryRun`).
+pub const DRY_RUN_SUFFIX: &str = "?dryRun";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a counter lock leaves plain data; keep serving.
@@ -114,7 +123,24 @@ impl Controls {
             .unwrap_or(0)
     }
 
-    /// Write requests (create, update, patch, delete, deletecollection) served so far.
+    /// The counter label of a dry-run request of `verb`: `dry_run_verb("patch")` is
+    /// `"patch?dryRun"`, so `count(&Controls::dry_run_verb("patch"), "deployments")` counts
+    /// dry-run patches of Deployments.
+    pub fn dry_run_verb(verb: &str) -> String {
+        format!("{verb}{DRY_RUN_SUFFIX}")
+    }
+
+    /// Dry-run requests (any verb) served so far; [`Controls::writes`] leaves them out.
+    pub fn dry_runs(&self) -> u64 {
+        lock(&self.inner.counts)
+            .iter()
+            .filter(|((verb, _), _)| verb.ends_with(DRY_RUN_SUFFIX))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Write requests (create, update, patch, delete, deletecollection) served so far, not
+    /// counting dry-runs (they store nothing).
     pub fn writes(&self) -> u64 {
         lock(&self.inner.counts)
             .iter()
@@ -211,14 +237,22 @@ impl Controls {
     }
 
     /// Counts a request and decides its fault: the latency to add and an error to answer with.
+    /// A dry-run request is counted under [`Controls::dry_run_verb`] and never gets the
+    /// injected write conflict.
     pub(crate) fn admit(
         &self,
         verb: &str,
+        dry_run: bool,
         resource: &str,
         target: (&str, &str, &str),
     ) -> (Duration, Option<ApiError>) {
+        let label = if dry_run {
+            Controls::dry_run_verb(verb)
+        } else {
+            verb.to_string()
+        };
         *lock(&self.inner.counts)
-            .entry((verb.to_string(), resource.to_string()))
+            .entry((label, resource.to_string()))
             .or_insert(0) += 1;
         let mut faults = lock(&self.inner.faults);
         let latency = faults.latency;
@@ -251,7 +285,7 @@ impl Controls {
                 ErrorKind::InternalError,
                 format!("injected fault: internal error on {verb} {resource}"),
             )),
-            None if faults.conflict_next_write && WRITE_VERBS.contains(&verb) => {
+            None if faults.conflict_next_write && !dry_run && WRITE_VERBS.contains(&verb) => {
                 faults.conflict_next_write = false;
                 let (group, plural, name) = target;
                 Some(ApiError::conflict(group, plural, name))
@@ -269,33 +303,21 @@ impl Controls {
 mod tests {
     use super::*;
 
+    /// Admits one request on object `p` of `resource`; the injected error code, if any.
+    fn admit(c: &Controls, verb: &str, dry_run: bool, resource: &str) -> Option<u16> {
+        c.admit(verb, dry_run, resource, ("", resource, "p"))
+            .1
+            .map(|e| e.kind.code())
+    }
+
     #[test]
     fn fail_next_should_fail_exactly_n_matching_requests() {
         let c = Controls::new();
         c.fail_next(2, Some("get"), Some("configmaps"), 500);
-        assert!(
-            c.admit("list", "configmaps", ("", "configmaps", ""))
-                .1
-                .is_none()
-        );
-        assert_eq!(
-            c.admit("get", "configmaps", ("", "configmaps", "a"))
-                .1
-                .unwrap()
-                .kind
-                .code(),
-            500
-        );
-        assert!(
-            c.admit("get", "configmaps", ("", "configmaps", "a"))
-                .1
-                .is_some()
-        );
-        assert!(
-            c.admit("get", "configmaps", ("", "configmaps", "a"))
-                .1
-                .is_none()
-        );
+        assert_eq!(admit(&c, "list", false, "configmaps"), None);
+        assert_eq!(admit(&c, "get", false, "configmaps"), Some(500));
+        assert!(admit(&c, "get", false, "configmaps").is_some());
+        assert_eq!(admit(&c, "get", false, "configmaps"), None);
         assert_eq!(c.count("get", "configmaps"), 3);
         assert_eq!(c.injected(), 2);
     }
@@ -305,7 +327,7 @@ mod tests {
         let c = Controls::new();
         c.fail_percent(25, None, None, 429);
         let failed = (0..100)
-            .filter(|_| c.admit("get", "pods", ("", "pods", "p")).1.is_some())
+            .filter(|_| admit(&c, "get", false, "pods").is_some())
             .count();
         assert_eq!(failed, 25);
     }
@@ -319,16 +341,28 @@ mod tests {
     fn conflict_next_write_should_hit_only_one_write() {
         let c = Controls::new();
         c.conflict_next_write();
-        assert!(c.admit("get", "pods", ("", "pods", "p")).1.is_none());
+        assert_eq!(admit(&c, "get", false, "pods"), None);
         assert_eq!(
-            c.admit("patch", "pods", ("", "pods", "p"))
-                .1
-                .unwrap()
-                .kind
-                .code(),
-            409
+            admit(&c, "patch", true, "pods"),
+            None,
+            "a dry-run is not a write"
         );
-        assert!(c.admit("patch", "pods", ("", "pods", "p")).1.is_none());
+        assert_eq!(admit(&c, "patch", false, "pods"), Some(409));
+        assert_eq!(admit(&c, "patch", false, "pods"), None);
         assert_eq!(c.writes(), 2);
+    }
+
+    #[test]
+    fn dry_runs_should_be_counted_apart_from_writes_but_still_fail_by_verb() {
+        let c = Controls::new();
+        c.fail_next(1, Some("patch"), None, 500);
+        assert_eq!(admit(&c, "patch", true, "pods"), Some(500));
+        admit(&c, "create", true, "pods");
+        admit(&c, "patch", false, "pods");
+        assert_eq!(c.count("patch?dryRun", "pods"), 1);
+        assert_eq!(c.count(&Controls::dry_run_verb("create"), "pods"), 1);
+        assert_eq!(c.count("patch", "pods"), 1);
+        assert_eq!(c.dry_runs(), 2);
+        assert_eq!(c.writes(), 1);
     }
 }

@@ -64,7 +64,7 @@ mod table;
 mod validation;
 mod watch;
 
-pub use controls::Controls;
+pub use controls::{Controls, DRY_RUN_SUFFIX};
 pub use discovery::KUBERNETES_VERSION;
 pub use error::Error;
 pub use server::{AppState, Config, Emulator, app};

@@ -6,7 +6,7 @@ mod common;
 use common::{client, eventually};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube_emulator::Emulator;
 use serde_json::json;
@@ -191,5 +191,30 @@ async fn counters_should_show_no_writes_in_steady_state() {
         counts.get(&("list".to_string(), "configmaps".to_string())),
         Some(&1)
     );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn counters_should_count_dry_runs_apart_from_writes() {
+    let emu = Emulator::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    cms.create(&PostParams::default(), &cm("a")).await.unwrap();
+    emu.controls().reset_counts();
+    emu.controls().conflict_next_write();
+    let dry = PatchParams::apply("test").dry_run();
+    let patch = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
+    cms.patch("a", &dry, &Patch::Apply(&patch)).await.unwrap();
+    let c = emu.controls();
+    assert_eq!(c.count("patch?dryRun", "configmaps"), 1);
+    assert_eq!(c.count("patch", "configmaps"), 0);
+    assert_eq!((c.writes(), c.dry_runs()), (0, 1));
+    // The dry-run did not take the injected conflict: the next real write does.
+    let real = PatchParams::apply("test");
+    let err = cms
+        .patch("a", &real, &Patch::Apply(&patch))
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), 409);
+    assert_eq!(c.writes(), 1);
     emu.shutdown().await;
 }

@@ -251,7 +251,9 @@ async fn dry_run_should_validate_and_return_without_storing() {
     };
     cms.delete("d", &dp).await.unwrap();
     assert!(cms.get("d").await.is_ok());
-    assert_eq!(emu.controls().count("patch", "configmaps"), 1);
+    // Dry-runs are counted apart from writes.
+    assert_eq!(emu.controls().count("patch?dryRun", "configmaps"), 1);
+    assert_eq!(emu.controls().count("patch", "configmaps"), 0);
     emu.shutdown().await;
 }
 
