@@ -31,12 +31,12 @@ impl Operator {
         }
         let enabled = self.resolve_enabled().await;
         for (key, on) in &enabled {
-            if !on && self.still_leading() {
+            if !on && self.may_continue() {
                 self.disable_module(key).await;
             }
         }
         for (key, on) in &enabled {
-            if *on && self.still_leading() && self.needs_run(key) {
+            if *on && self.may_continue() && self.needs_run(key) {
                 self.run_module(key).await;
             }
         }
@@ -56,7 +56,13 @@ impl Operator {
         }
     }
 
-    fn still_leading(&self) -> bool {
+    /// False once the operator is stopping or lost the lease: the running step has finished,
+    /// no other starts.
+    fn may_continue(&self) -> bool {
+        if *self.shutdown.borrow() {
+            tracing::info!("stopping: not starting another module run");
+            return false;
+        }
         let leading = *self.leading.borrow();
         if !leading {
             tracing::warn!("lost the leader lease: not starting another module run");

@@ -44,6 +44,15 @@ pub struct Settings {
     pub drift_debounce: Duration,
 }
 
+/// When the operator must stop working.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// Leadership (always true without `--ha`).
+    pub leading: watch::Receiver<bool>,
+    /// Turns true on SIGTERM/SIGINT.
+    pub shutdown: watch::Receiver<bool>,
+}
+
 /// Per-module bookkeeping of the loop.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ModuleRun {
@@ -77,6 +86,8 @@ pub struct Operator {
     /// Leadership (always true without `--ha`); checked before every module run so a lost
     /// lease stops work between two applies, not only between two events.
     pub(crate) leading: watch::Receiver<bool>,
+    /// Turns true on SIGTERM/SIGINT; checked before every module run.
+    pub(crate) shutdown: watch::Receiver<bool>,
 }
 
 impl Operator {
@@ -87,7 +98,7 @@ impl Operator {
         client: Client,
         hooks: Arc<HookEngine>,
         settings: Settings,
-        leading: watch::Receiver<bool>,
+        control: Control,
     ) -> Self {
         let reconciler = Reconciler::new(client.clone(), settings.namespace.clone());
         let cm_api = Api::namespaced(client.clone(), &settings.namespace);
@@ -101,7 +112,8 @@ impl Operator {
             cm_api,
             cm_data: BTreeMap::new(),
             runs: BTreeMap::new(),
-            leading,
+            leading: control.leading,
+            shutdown: control.shutdown,
         }
     }
 
@@ -164,8 +176,9 @@ impl Operator {
     ///
     /// # Errors
     /// Leadership was lost: the caller must stop at once.
-    pub async fn run_loop(&mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run_loop(&mut self) -> anyhow::Result<()> {
         let mut leading = self.leading.clone();
+        let mut shutdown = self.shutdown.clone();
         loop {
             if *shutdown.borrow() {
                 return Ok(());

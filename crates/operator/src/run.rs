@@ -15,7 +15,7 @@ use crate::http::{self, HttpState};
 use crate::leader::{self, LeaseTiming};
 use crate::metrics::Metrics;
 use crate::moduleset::LoadedModules;
-use crate::operator::{Operator, Settings};
+use crate::operator::{Control, Operator, Settings};
 use crate::shared::Shared;
 use crate::status::ModuleStatus;
 
@@ -117,7 +117,10 @@ pub async fn operate(
         client,
         hooks.clone(),
         settings,
-        leading,
+        Control {
+            leading,
+            shutdown: shutdown_rx.clone(),
+        },
     );
     let result = async {
         operator.start().await?;
@@ -128,7 +131,7 @@ pub async fn operate(
         if args.watch_files {
             crate::filewatch::spawn(shared.clone(), shutdown_rx.clone());
         }
-        operator.run_loop(shutdown_rx.clone()).await
+        operator.run_loop().await
     }
     .await;
     hooks.shutdown();

@@ -281,6 +281,29 @@ async fn a_failing_module_does_not_block_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_converge_finishes_the_running_module_and_starts_no_other() {
+    let c = Cluster::start("modules").await;
+    c.emu.controls().set_latency(Duration::from_millis(60));
+    let mut op = c.operator(&[]);
+    eventually("ingress-nginx is being applied", || {
+        c.emu.controls().writes() >= 3
+    })
+    .await;
+    assert_eq!(op.terminate(), Some(0), "{}", op.logs());
+    c.emu.controls().set_latency(Duration::ZERO);
+    assert!(
+        c.exists("deployment", "ingress-nginx-controller", NS),
+        "the running apply finished:\n{}",
+        op.logs()
+    );
+    assert!(
+        !c.exists("deployment", "echo-server", NS),
+        "no module started after SIGTERM:\n{}",
+        op.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_and_exits_zero() {
     let c = Cluster::start("modules").await;
     let mut op = c.operator(&[]);
