@@ -6,10 +6,16 @@
 //! observed resourceVersion is one our own write produced is not drift, nor is an object with a
 //! write of ours in flight (judged again after the next debounce window). Objects we prune or
 //! delete are forgotten before the delete, so their deletion is not drift either.
+//!
+//! An object that carries `metadata.generation` (Deployments, CRDs, most custom resources) has
+//! drifted only when its generation, uid, labels or annotations differ from what our last write
+//! left: a controller writing its status (new resourceVersion, same generation) is not drift,
+//! which would otherwise cost a dry-run apply per debounce window. Objects without a generation
+//! (ConfigMaps, Secrets, RBAC) have drifted on any foreign resourceVersion.
 
 use crate::objref::{ObjectKey, ObjectRef};
 use crate::prepare::{MANAGED_BY_LABEL, MANAGER};
-use crate::tracker::Tracker;
+use crate::tracker::{Seen, Tracker};
 use futures::{Stream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
@@ -181,9 +187,9 @@ fn judge(
             retry.insert(key);
             continue;
         }
-        let change = match tracker.live_rv(&key) {
+        let change = match tracker.live(&key) {
             None => DriftChange::Deleted,
-            Some(rv) if tracked.ours.contains(&rv) => continue,
+            Some(live) if tracked.is_ours(&live) => continue,
             Some(_) => DriftChange::Modified,
         };
         by_module
@@ -227,14 +233,12 @@ async fn watch_resource(
             o.metadata.name.clone().unwrap_or_default(),
         )
     };
-    let rv_of = |o: &PartialObjectMeta<DynamicObject>| {
-        o.metadata.resource_version.clone().unwrap_or_default()
-    };
-    let mut listed: HashMap<ObjectKey, String> = HashMap::new();
+    let seen = |o: &PartialObjectMeta<DynamicObject>| Seen::from_meta(&o.metadata);
+    let mut listed: HashMap<ObjectKey, Seen> = HashMap::new();
     while let Some(event) = events.next().await {
         let changed = match event {
             Ok(watcher::Event::Apply(o)) => {
-                tracker.see(key_of(&o), Some(rv_of(&o)));
+                tracker.see(key_of(&o), Some(seen(&o)));
                 vec![key_of(&o)]
             }
             Ok(watcher::Event::Delete(o)) => {
@@ -247,7 +251,7 @@ async fn watch_resource(
                 continue;
             }
             Ok(watcher::Event::InitApply(o)) => {
-                listed.insert(key_of(&o), rv_of(&o));
+                listed.insert(key_of(&o), seen(&o));
                 continue;
             }
             Ok(watcher::Event::InitDone) => {
@@ -292,17 +296,37 @@ mod tests {
         (Tracker::default(), object, resolved)
     }
 
+    fn state(rv: &str, fingerprint: Option<u64>) -> Option<Seen> {
+        Some(Seen {
+            rv: rv.into(),
+            fingerprint,
+        })
+    }
+
     #[test]
     fn our_own_resource_version_is_not_drift_but_a_foreign_one_is() {
         let (tracker, object, resolved) = setup();
         tracker.begin("m", &object, &resolved);
-        tracker.finish("m", &object, &resolved, Some("5".into()));
-        tracker.see(object.key(), Some("5".into()));
+        tracker.finish("m", &object, &resolved, state("5", None));
+        tracker.see(object.key(), state("5", None));
         let seen = HashSet::from([object.key()]);
         assert!(judge(&tracker, seen.clone()).0.is_empty());
-        tracker.see(object.key(), Some("6".into()));
+        tracker.see(object.key(), state("6", None));
         let (events, _) = judge(&tracker, seen);
         assert_eq!(events[0].module, "m");
+        assert_eq!(events[0].objects[0].change, DriftChange::Modified);
+    }
+
+    #[test]
+    fn a_foreign_write_that_keeps_the_fingerprint_is_not_drift() {
+        let (tracker, object, resolved) = setup();
+        tracker.begin("m", &object, &resolved);
+        tracker.finish("m", &object, &resolved, state("5", Some(1)));
+        let seen = HashSet::from([object.key()]);
+        tracker.see(object.key(), state("6", Some(1)));
+        assert!(judge(&tracker, seen.clone()).0.is_empty(), "status-only");
+        tracker.see(object.key(), state("7", Some(2)));
+        let (events, _) = judge(&tracker, seen);
         assert_eq!(events[0].objects[0].change, DriftChange::Modified);
     }
 
@@ -314,7 +338,7 @@ mod tests {
         let (events, retry) = judge(&tracker, seen.clone());
         assert!(events.is_empty());
         assert_eq!(retry.len(), 1);
-        tracker.finish("m", &object, &resolved, Some("7".into()));
+        tracker.finish("m", &object, &resolved, state("7", None));
         let (events, _) = judge(&tracker, seen.clone());
         assert_eq!(events[0].objects[0].change, DriftChange::Deleted);
         tracker.forget(&object);

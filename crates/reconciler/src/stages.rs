@@ -10,6 +10,7 @@ use crate::plan;
 use crate::prepare::Prepared;
 use crate::reconciler::Reconciler;
 use crate::report::ApplyReport;
+use crate::tracker::Seen;
 use futures::{StreamExt, stream};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -120,7 +121,7 @@ impl Reconciler {
         let mut exists = live.is_some();
         match (action, live) {
             (plan::Action::Skip, Some(live)) => {
-                self.note_unchanged(module, p, &live.rv);
+                self.note_unchanged(module, p, &live.rv, live.object.as_ref());
                 return Ok(unchanged(live));
             }
             (plan::Action::DryRun, Some(live)) => {
@@ -138,7 +139,7 @@ impl Reconciler {
                     match dry {
                         Ok(dry) if plan::dry_run_is_noop(&dry, &current) => {
                             let rv = cluster::resource_version(&current).unwrap_or_default();
-                            self.note_unchanged(module, p, &rv);
+                            self.note_unchanged(module, p, &rv, Some(&current));
                             return Ok((Outcome::Unchanged, current));
                         }
                         // An immutable rejection is handled (and reported) by the real apply.
@@ -158,9 +159,9 @@ impl Reconciler {
         self.write(module, p, outcome).await
     }
 
-    fn note_unchanged(&self, module: &str, p: &Prepared, rv: &str) {
+    fn note_unchanged(&self, module: &str, p: &Prepared, rv: &str, current: Option<&Value>) {
         self.tracker
-            .observed(module, &p.object_ref, &p.resolved, rv.to_string());
+            .observed(module, &p.object_ref, &p.resolved, rv, current);
     }
 
     /// The real apply, with delete-and-recreate on immutable-field errors when opted in.
@@ -191,11 +192,9 @@ impl Reconciler {
                 });
             };
         }
-        let rv = result
-            .as_ref()
-            .ok()
-            .and_then(|(_, o)| cluster::resource_version(o));
-        self.tracker.finish(module, &p.object_ref, &p.resolved, rv);
+        let written = result.as_ref().ok().and_then(|(_, o)| Seen::from_value(o));
+        self.tracker
+            .finish(module, &p.object_ref, &p.resolved, written);
         if let Err(err) = &result
             && cluster::is_not_found(err)
         {

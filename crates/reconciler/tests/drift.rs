@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::{Harness, OPERATOR_NS, cm, cms};
+use common::{Harness, OPERATOR_NS, cm, cms, deployment};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube_emulator::Config;
 use reconciler::{DriftChange, DriftWatch};
 use serde_json::json;
 use std::time::Duration;
@@ -119,6 +121,55 @@ async fn our_own_applies_prunes_and_deletes_yield_no_drift() {
         .await
         .expect("no drift for the secret");
     assert_eq!(event.objects[0].object.kind, "Secret");
+}
+
+#[tokio::test]
+async fn a_status_only_update_is_not_drift_but_a_spec_or_label_change_is() {
+    // The emulator writes a Deployment's status after each spec change, as its controller would.
+    let h = Harness::start_with(Config {
+        simulate_workloads: true,
+        ..Config::default()
+    })
+    .await;
+    h.apply("mod-a", vec![deployment("x")]).await;
+    let api: Api<Deployment> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    let applied = api.get("d").await.unwrap();
+    assert!(applied.status.is_some(), "no simulated status");
+    let mut watch = h.reconciler.drift_watch(DEBOUNCE);
+    settle(&mut watch).await;
+    // A controller's status write: a new resourceVersion, the same generation.
+    let status = json!({"status": {"readyReplicas": 0, "replicas": 1}});
+    let updated = api
+        .patch_status("d", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version,
+        applied.metadata.resource_version
+    );
+    assert_eq!(updated.metadata.generation, applied.metadata.generation);
+    assert!(
+        next_event(&mut watch, Duration::from_millis(600))
+            .await
+            .is_none(),
+        "a status-only update was taken for drift"
+    );
+    let foreign = [
+        json!({"spec": {"replicas": 3}}),
+        json!({"metadata": {"labels": {"someone": "else"}}}),
+    ];
+    for patch in foreign {
+        api.patch("d", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let event = next_event(&mut watch, Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|| panic!("no drift event for {patch}"));
+        assert_eq!(event.objects[0].object.name, "d");
+        assert_eq!(event.objects[0].change, DriftChange::Modified);
+        h.apply("mod-a", vec![deployment("x")]).await;
+        settle(&mut watch).await;
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, PostParams};
-use kube_emulator::Emulator;
+use kube_emulator::{Config, Emulator};
 use reconciler::{ApplyOptions, Reconciler};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -22,7 +22,12 @@ pub struct Harness {
 impl Harness {
     /// Starts the emulator and creates the operator namespace.
     pub async fn start() -> Harness {
-        let emu = Emulator::start()
+        Harness::start_with(Config::default()).await
+    }
+
+    /// Starts the emulator with `config` and creates the operator namespace.
+    pub async fn start_with(config: Config) -> Harness {
+        let emu = Emulator::start_with(config)
             .await
             .expect("failed to start the kube emulator");
         let config = kube::Config::new(emu.url().parse().unwrap());
@@ -86,6 +91,14 @@ pub fn opts() -> ApplyOptions {
 /// A ConfigMap without a namespace (the reconciler defaults it to the operator namespace).
 pub fn cm(name: &str, value: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": value}})
+}
+
+/// A Deployment `d` whose selector and pod labels are `app: <app>`.
+pub fn deployment(app: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"app": app}},
+          "template": {"metadata": {"labels": {"app": app}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
 }
 
 /// `n` ConfigMaps `prefix-0..n`.
