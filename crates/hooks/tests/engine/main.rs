@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod execution;
 mod golden;
 mod object_patches;
 mod outputs_and_config;
