@@ -40,14 +40,13 @@ impl Operator {
                 self.run_module(key).await;
             }
         }
-        if full {
+        if full && !*self.shutdown.borrow() {
             self.run_global(OrderBinding::AfterAll).await;
             let elapsed = started.elapsed();
             self.shared.metrics.convergence_total.inc();
             self.shared
                 .metrics
                 .convergence_seconds
-                .with_label_values(&[] as &[&str])
                 .observe(elapsed.as_secs_f64());
             let mut status = self.shared.status();
             status.converged = true;

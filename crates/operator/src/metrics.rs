@@ -1,7 +1,7 @@
 //! The operator's own Prometheus metrics, named as in addon-operator (`addon_operator_` prefix).
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 
 /// Every metric the operator itself exports; hook metrics are rendered next to them.
@@ -28,7 +28,7 @@ pub struct Metrics {
     /// Completed full convergences.
     pub convergence_total: IntCounter,
     /// Duration of full convergences.
-    pub convergence_seconds: HistogramVec,
+    pub convergence_seconds: Histogram,
 }
 
 impl Metrics {
@@ -73,10 +73,10 @@ impl Metrics {
                 "convergence_total",
                 "Completed convergences of all modules.",
             )?,
-            convergence_seconds: HistogramVec::new(
-                HistogramOpts::new(name("convergence_seconds"), "Duration of convergences."),
-                &[],
-            )?,
+            convergence_seconds: Histogram::with_opts(HistogramOpts::new(
+                name("convergence_seconds"),
+                "Duration of convergences.",
+            ))?,
             registry,
         };
         metrics.register_all()?;

@@ -73,6 +73,18 @@ async fn first_converge_applies_every_shipped_object_with_ownership_labels() {
     let status = op.module_list().expect("module list answers");
     assert_eq!(status["modules"]["echo-server"]["state"], "Ready");
     assert_eq!(status["modules"]["ingress-nginx"]["objects"], 9);
+    let metrics = op.metrics();
+    for line in [
+        "addon_operator_convergence_total 1",
+        "addon_operator_mm_module_enabled{module=\"echo-server\"} 1",
+        "addon_operator_module_objects_applied_total{module=\"ingress-nginx\"} 9",
+        "addon_operator_module_run_seconds_count{module=\"echo-server\"} 1",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "missing {line:?} in /metrics:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
