@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use charts::{ChartRenderer, ModuleSet, RenderedObject, discover};
 use k8s_openapi::api::{apps, core, networking, rbac};
@@ -13,7 +14,9 @@ use pretty_assertions::assert_eq;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use values::{ConfigValues, Errors, GlobalSpec, ModuleSpec, ValuesStore};
+use values::{
+    ConfigValues, Errors, GlobalSpec, ModuleSpec, Patch, PatchSource, PatchTarget, ValuesStore,
+};
 
 fn workspace_dir(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -355,7 +358,7 @@ fn schema_defaults(schema: &Value) -> Option<Value> {
 
 #[test]
 fn module_values_yaml_matches_config_values_schema_defaults() {
-    for dir in ["modules", "examples/basic"] {
+    for dir in ["modules", "examples/basic", "examples/crd-and-hooks"] {
         let set = load(dir);
         for m in &set.modules {
             let Some(schema) = &m.openapi.config_values else {
@@ -391,4 +394,105 @@ fn basic_example_renders_with_partials_and_a_cluster_scoped_custom_kind() {
         json!({"apiVersion": "example.com/v1", "kind": "Widget",
         "metadata": {"name": "example-widget"}, "spec": {"size": "small"}})
     );
+}
+
+/// Runs `hook` (in its own directory, as the hook engine does) with `args` and `env`; fails
+/// with an install hint when bash or jq is missing.
+fn run_hook(hook: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let out = Command::new(hook)
+        .args(args)
+        .current_dir(hook.parent().unwrap())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (the example hooks need bash)", hook.display()));
+    assert!(
+        out.status.success(),
+        "{} failed (the example hooks need bash and jq: apt-get install jq): {}",
+        hook.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn namespaces_of(objs: &[RenderedObject]) -> Vec<(&str, &str)> {
+    objs.iter()
+        .map(|o| {
+            let meta = &o.object["metadata"];
+            (
+                o.object["kind"].as_str().unwrap(),
+                meta["namespace"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn crd_and_hooks_example_hook_output_drives_the_render() {
+    let set = load("examples/crd-and-hooks");
+    let module = set.get("backups").unwrap();
+    assert_eq!(module.crds.len(), 1);
+    let mut store = store_with_config(&set, &[("backups", "retentionDays: 30\n")]).unwrap();
+    let renderer = ChartRenderer::new(module).unwrap();
+    let render_store = |store: &ValuesStore| {
+        renderer
+            .render(
+                &store.module_values("backups").unwrap(),
+                "d8-system",
+                &set.resource_scopes(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let objs = render_store(&store);
+    assert_eq!(namespaces_of(&objs), vec![("BackupSchedule", "d8-system")]);
+    assert_eq!(
+        objs[0].object["spec"],
+        json!({"schedule": "0 3 * * *", "retentionDays": 30})
+    );
+
+    let hook = module.path.join("hooks/discover-namespaces");
+    let config: Value =
+        serde_yaml::from_slice(&run_hook(&hook, &["--config"], &[]).stdout).unwrap();
+    assert_eq!(config["configVersion"], "v1");
+    assert_eq!(config["kubernetes"][0]["kind"], "Namespace");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (context, patch_file) = (tmp.path().join("context.json"), tmp.path().join("patch"));
+    let snapshot = json!([{"binding": "namespaces", "type": "Group", "snapshots": {"namespaces": [
+        {"filterResult": "team-b"}, {"filterResult": "team-a"}]}}]);
+    std::fs::write(&context, snapshot.to_string()).unwrap();
+    std::fs::write(&patch_file, "").unwrap();
+    run_hook(
+        &hook,
+        &[],
+        &[
+            ("BINDING_CONTEXT_PATH", &context),
+            ("VALUES_JSON_PATCH_PATH", &patch_file),
+        ],
+    );
+    let operations: Vec<Value> = std::fs::read_to_string(&patch_file)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let patch: Patch = serde_json::from_value(Value::Array(operations)).unwrap();
+    let source = PatchSource::ModuleHook {
+        hook: "backups/hooks/discover-namespaces".into(),
+        key: "backups".into(),
+    };
+    store
+        .apply_patch(&source, PatchTarget::Values, &patch)
+        .unwrap();
+    assert_eq!(
+        namespaces_of(&render_store(&store)),
+        vec![
+            ("BackupSchedule", "d8-system"),
+            ("BackupSchedule", "team-a"),
+            ("BackupSchedule", "team-b")
+        ]
+    );
+    let internal = "internal: {namespaces: [x]}\n";
+    let errors = store_with_config(&set, &[("backups", internal)])
+        .err()
+        .unwrap();
+    assert!(errors.to_string().contains("backups: (root): "), "{errors}");
 }
