@@ -39,29 +39,21 @@ fn modules_are_sorted_by_order_then_name() {
 #[test]
 fn module_files_are_loaded_with_partials_apart_and_chart_files_tracked() {
     let d = tempfile::tempdir().unwrap();
-    let m = "010-cert-manager";
-    write(
-        d.path(),
-        &format!("{m}/Chart.yaml"),
-        "name: cm\nversion: 1.2.3\n",
-    );
-    write(
-        d.path(),
-        &format!("{m}/values.yaml"),
+    let write_module =
+        |rel: &str, text: &str| write(d.path(), &format!("010-cert-manager/{rel}"), text);
+    write_module("Chart.yaml", "name: cm\nversion: 1.2.3\n");
+    write_module(
+        "values.yaml",
         "certManager:\n  a: 1\ncertManagerEnabled: true\n",
     );
-    write(d.path(), &format!("{m}/templates/b.yaml"), "b");
-    write(d.path(), &format!("{m}/templates/sub/a.yml"), "a");
-    write(d.path(), &format!("{m}/templates/c.tpl"), "c");
-    write(d.path(), &format!("{m}/templates/_helpers.hbs"), "h");
-    write(d.path(), &format!("{m}/templates/NOTES.txt"), "ignored");
-    write(
-        d.path(),
-        &format!("{m}/openapi/config-values.yaml"),
-        "type: object\n",
-    );
-    write(d.path(), &format!("{m}/hooks/x.sh"), "#!/bin/sh\n");
-    write(d.path(), &format!("{m}/enabled"), "#!/bin/sh\n");
+    write_module("templates/b.yaml", "b");
+    write_module("templates/sub/a.yml", "a");
+    write_module("templates/c.tpl", "c");
+    write_module("templates/_helpers.hbs", "h");
+    write_module("templates/NOTES.txt", "ignored");
+    write_module("openapi/config-values.yaml", "type: object\n");
+    write_module("hooks/x.sh", "#!/bin/sh\n");
+    write_module("enabled", "#!/bin/sh\n");
     let set = discover(&[d.path().to_path_buf()]).unwrap();
     let module = set.get("cert-manager").unwrap();
     assert_eq!(module.key, "certManager");

@@ -77,24 +77,14 @@ mod tests {
 
     #[test]
     fn checksum_changes_with_values_paths_and_file_bytes() {
-        let base = checksum(&json!({"r": 1}), &files(&[("templates/a.yaml", "x")]));
+        let sum =
+            |r: i32, path: &str, text: &str| checksum(&json!({"r": r}), &files(&[(path, text)]));
+        let base = sum(1, "templates/a.yaml", "x");
         assert_eq!(base.len(), 64);
-        assert_ne!(
-            base,
-            checksum(&json!({"r": 2}), &files(&[("templates/a.yaml", "x")]))
-        );
-        assert_ne!(
-            base,
-            checksum(&json!({"r": 1}), &files(&[("templates/b.yaml", "x")]))
-        );
-        assert_ne!(
-            base,
-            checksum(&json!({"r": 1}), &files(&[("templates/a.yaml", "y")]))
-        );
-        assert_eq!(
-            base,
-            checksum(&json!({"r": 1}), &files(&[("templates/a.yaml", "x")]))
-        );
+        assert_ne!(base, sum(2, "templates/a.yaml", "x"));
+        assert_ne!(base, sum(1, "templates/b.yaml", "x"));
+        assert_ne!(base, sum(1, "templates/a.yaml", "y"));
+        assert_eq!(base, sum(1, "templates/a.yaml", "x"));
     }
 
     #[test]

@@ -77,7 +77,15 @@ enum KeyKind<'a> {
     Maintenance(&'a str),
 }
 
-fn classify<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, String> {
+/// What `key` names, or an error naming the key when it is not camelCase or names no module.
+fn classify<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, Error> {
+    classify_key(key, known).map_err(|message| Error::ConfigMapKey {
+        key: key.to_owned(),
+        message,
+    })
+}
+
+fn classify_key<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, String> {
     if key == GLOBAL_KEY {
         return Ok(KeyKind::Global);
     }
@@ -170,10 +178,7 @@ impl ConfigValues {
         raw: &str,
         known: &BTreeSet<String>,
     ) -> Result<(), Error> {
-        let kind = classify(key, known).map_err(|message| Error::ConfigMapKey {
-            key: key.to_owned(),
-            message,
-        })?;
+        let kind = classify(key, known)?;
         match kind {
             KeyKind::Global => self.global = parse_section(key, raw)?,
             KeyKind::Section(module) => {
@@ -274,10 +279,7 @@ impl ConfigValues {
         value: Value,
         known: &BTreeSet<String>,
     ) -> Result<(), Error> {
-        let kind = classify(key, known).map_err(|message| Error::ConfigMapKey {
-            key: key.to_owned(),
-            message,
-        })?;
+        let kind = classify(key, known)?;
         match (kind, value) {
             (KeyKind::Global, value) => self.global = section_value(key, value)?,
             (KeyKind::Section(module), value) => match section_value(key, value)? {

@@ -25,6 +25,15 @@ fn try_r(tpl: &str) -> Result<String, String> {
         .map_err(|e| format!("{e}"))
 }
 
+/// Asserts that rendering `tpl` fails with an error containing `needle`.
+#[track_caller]
+fn fails_with(tpl: &str, needle: &str) {
+    match try_r(tpl) {
+        Ok(out) => panic!("{tpl}: rendered {out:?}, expected an error containing {needle:?}"),
+        Err(e) => assert!(e.contains(needle), "{tpl}: {e}"),
+    }
+}
+
 #[test]
 fn every_documented_example_renders_to_its_documented_output() {
     for s in HELPERS.iter().filter(|s| !s.example.is_empty()) {
@@ -39,8 +48,7 @@ fn helper_names_are_unique_and_unvetted_builtins_are_gone() {
     names.dedup();
     assert_eq!(names.len(), HELPERS.len());
     for gone in ["log", "lte", "gte"] {
-        let err = try_r(&format!("{{{{{gone} 1 2}}}}")).unwrap_err();
-        assert!(err.contains(gone), "{gone}: {err}");
+        fails_with(&format!("{{{{{gone} 1 2}}}}"), gone);
     }
 }
 
@@ -91,16 +99,8 @@ fn indent_and_nindent_pad_every_line() {
         "    app: web\n    tier: front"
     );
     assert_eq!(r("{{nindent 0 \"a\"}}"), "\na");
-    assert!(
-        try_r("{{indent -1 \"a\"}}")
-            .unwrap_err()
-            .contains("must not be negative")
-    );
-    assert!(
-        try_r("{{indent 2 Values.labels}}")
-            .unwrap_err()
-            .contains("toYaml")
-    );
+    fails_with("{{indent -1 \"a\"}}", "must not be negative");
+    fails_with("{{indent 2 Values.labels}}", "toYaml");
 }
 
 #[test]
@@ -132,24 +132,15 @@ fn required_fails_with_the_message_when_value_is_absent() {
         "{{required \"need it\" Values.nope}}",
         "{{required \"need it\" \"\"}}",
     ] {
-        let e = try_r(tpl).unwrap_err();
-        assert!(e.contains("`required`: need it"), "{e}");
+        fails_with(tpl, "`required`: need it");
     }
 }
 
 #[test]
 fn b64enc_and_b64dec_round_trip_and_reject_garbage() {
     assert_eq!(r("{{b64dec (b64enc \"héllo\")}}"), "héllo");
-    assert!(
-        try_r("{{b64dec \"!!!\"}}")
-            .unwrap_err()
-            .contains("invalid base64")
-    );
-    assert!(
-        try_r("{{b64dec \"/w==\"}}")
-            .unwrap_err()
-            .contains("not UTF-8")
-    );
+    fails_with("{{b64dec \"!!!\"}}", "invalid base64");
+    fails_with("{{b64dec \"/w==\"}}", "not UTF-8");
 }
 
 #[test]
@@ -192,11 +183,7 @@ fn contains_checks_substrings() {
 fn has_key_tolerates_a_missing_map_but_not_a_non_map() {
     assert_eq!(r("{{hasKey Values.labels \"nope\"}}"), "false");
     assert_eq!(r("{{hasKey Values.missing \"app\"}}"), "false");
-    assert!(
-        try_r("{{hasKey Values.ports \"a\"}}")
-            .unwrap_err()
-            .contains("expected a map")
-    );
+    fails_with("{{hasKey Values.ports \"a\"}}", "expected a map");
 }
 
 #[test]
@@ -211,22 +198,14 @@ fn list_builds_arrays() {
 #[test]
 fn dict_builds_maps_and_rejects_odd_or_non_string_keys() {
     assert_eq!(r("{{toJson (dict \"n\" Values.name)}}"), r#"{"n":"web"}"#);
-    assert!(try_r("{{dict \"a\"}}").unwrap_err().contains("odd number"));
-    assert!(
-        try_r("{{dict 1 2}}")
-            .unwrap_err()
-            .contains("keys must be strings")
-    );
+    fails_with("{{dict \"a\"}}", "odd number");
+    fails_with("{{dict 1 2}}", "keys must be strings");
 }
 
 #[test]
 fn join_requires_a_list() {
     assert_eq!(r("{{join \"-\" (list \"a\" 1 true)}}"), "a-1-true");
-    assert!(
-        try_r("{{join \",\" Values.name}}")
-            .unwrap_err()
-            .contains("expected a list")
-    );
+    fails_with("{{join \",\" Values.name}}", "expected a list");
 }
 
 #[test]
@@ -249,11 +228,7 @@ fn ordering_helpers_compare_numbers_or_strings_only() {
         r("{{lt 1 1.5}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}"),
         "true true true false"
     );
-    assert!(
-        try_r("{{lt 1 \"2\"}}")
-            .unwrap_err()
-            .contains("can only compare")
-    );
+    fails_with("{{lt 1 \"2\"}}", "can only compare");
 }
 
 #[test]
@@ -294,8 +269,7 @@ fn strict_mode_errors_name_the_missing_path() {
         "{{upper Values.nope}}",
         "{{eq Values.nope 1}}",
     ] {
-        let e = try_r(tpl).unwrap_err();
-        assert!(e.contains("Values.nope"), "{tpl}: {e}");
+        fails_with(tpl, "Values.nope");
     }
 }
 
@@ -311,16 +285,14 @@ fn only_the_questioned_argument_may_be_missing() {
         ("{{#each Values.nope}}x{{/each}}", "Values.nope"),
         ("{{#unless (eq Values.nope 1)}}x{{/unless}}", "Values.nope"),
     ] {
-        let e = try_r(tpl).unwrap_err();
-        assert!(e.contains(path), "{tpl}: {e}");
+        fails_with(tpl, path);
     }
 }
 
 #[test]
 fn wrong_argument_counts_show_the_signature() {
-    let e = try_r("{{indent 2}}").unwrap_err();
-    assert!(
-        e.contains("`indent` got 1 argument(s), expected `indent N STRING`"),
-        "{e}"
+    fails_with(
+        "{{indent 2}}",
+        "`indent` got 1 argument(s), expected `indent N STRING`",
     );
 }
