@@ -238,6 +238,44 @@ pub fn configmap(ns: &str, name: &str, labels: Value, data: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, "labels": labels}, "data": data})
 }
 
+/// A `tracing` writer collecting JSON log lines in memory.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// The log events so far, as JSON objects (`fields.message`, `fields.<name>`).
+    pub fn lines(&self) -> Vec<Value> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// Captures the log events `filter` lets through (an `EnvFilter` directive) while the guard
+/// lives. Tokio tests run every task on the test's thread, so a thread-local subscriber sees the
+/// engine's and the in-process emulator's events.
+pub fn capture_logs(filter: &str) -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
 /// Lines of a file (empty when it does not exist yet).
 pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)

@@ -4,8 +4,6 @@
 use crate::common::*;
 use hooks::{EngineOptions, HookSet, OrderBinding};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 const ENV_VARS: [&str; 7] = [
     "BINDING_CONTEXT_PATH",
@@ -32,29 +30,6 @@ fn describe_run(out: &std::path::Path) -> String {
     )
 }
 
-/// A `tracing` writer collecting JSON log lines in memory.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn lines(&self) -> Vec<Value> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn each_run_gets_fresh_files_the_documented_environment_and_its_own_directory() {
     let env = env().await;
@@ -78,13 +53,7 @@ async fn each_run_gets_fresh_files_the_documented_environment_and_its_own_direct
         .unwrap();
     // The stdout/stderr lines go to the log with the hook, binding and queue fields. Tokio tests
     // run every task on this thread, so a thread-local subscriber sees the engine's log events.
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (logs, guard) = capture_logs("info");
     let mut reports = Vec::new();
     for _ in 0..2 {
         reports.extend(

@@ -334,3 +334,83 @@ async fn disabling_a_module_stops_its_bindings_and_drops_its_snapshots() {
     assert_eq!(hooks[0].snapshot_len(), 2);
     engine.shutdown();
 }
+
+/// The query parameter `key` of a request URI, percent-decoded.
+fn query_param(uri: &str, key: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    let raw = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))?;
+    let bytes = raw.replace('+', " ").into_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[tokio::test]
+async fn label_field_and_single_name_selectors_are_sent_to_the_api_server() {
+    let env = env().await;
+    let out = env.out().join("sync");
+    write_hook(
+        &env.hooks_dir(),
+        "sel.sh",
+        r#"configVersion: v1
+kubernetes:
+- name: sel
+  kind: ConfigMap
+  namespace: {nameSelector: {matchNames: [default]}}
+  nameSelector: {matchNames: [only]}
+  labelSelector: {matchExpressions: [{key: tier, operator: In, values: [web]}]}
+  fieldSelector: {matchExpressions: [{field: metadata.namespace, operator: Equals, value: default}]}
+  executeHookOnEvent: []"#,
+        &format!(
+            r#"jq -r '.[] | .objects[].object.metadata.name' "$BINDING_CONTEXT_PATH" >> {}"#,
+            out.display()
+        ),
+    );
+    for (name, tier) in [("only", "web"), ("other", "web"), ("only-db", "db")] {
+        env.apply(configmap("default", name, json!({"tier": tier}), json!({})))
+            .await;
+    }
+    let engine = env.loaded_engine().await;
+    let (logs, guard) = capture_logs("kube_emulator=debug");
+    engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    drop(guard);
+    assert_eq!(lines(&out), ["only"], "only the selected object");
+    let lists: Vec<String> = logs
+        .lines()
+        .iter()
+        .filter_map(|l| l["fields"]["uri"].as_str().map(String::from))
+        .filter(|uri| uri.starts_with("/api/v1/namespaces/default/configmaps?"))
+        .collect();
+    assert!(!lists.is_empty(), "ConfigMap list/watch requests logged");
+    for uri in &lists {
+        assert_eq!(
+            query_param(uri, "labelSelector").as_deref(),
+            Some("tier in (web)"),
+            "{uri}"
+        );
+        let mut fields: Vec<String> = query_param(uri, "fieldSelector")
+            .unwrap_or_default()
+            .split(',')
+            .map(String::from)
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["metadata.name=only", "metadata.namespace=default"],
+            "{uri}"
+        );
+    }
+    engine.shutdown();
+}
