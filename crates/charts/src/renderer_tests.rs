@@ -296,6 +296,29 @@ fn errors_inside_partials_name_the_partial_file() {
 }
 
 #[test]
+fn partials_come_only_from_the_module_templates_never_from_the_file_system() {
+    let (d, m) = module(&[
+        ("templates/a.yaml", "{{> ../../secret}}"),
+        ("templates/b.yaml", "{{> templates/_p}}"),
+        ("templates/c.yaml", "{{> (lookup Values.demo \"name\")}}"),
+        ("templates/_p.hbs", "p"),
+    ]);
+    fs::write(d.path().join("secret"), "leaked").unwrap();
+    fs::write(d.path().join("010-demo/templates/web"), "leaked").unwrap();
+    let msgs: Vec<String> = render_err(&m)
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(msgs.len(), 3, "{msgs:#?}");
+    assert!(msgs.iter().all(|m| !m.contains("leaked")), "{msgs:#?}");
+    for (msg, file) in msgs.iter().zip(["a.yaml", "b.yaml", "c.yaml"]) {
+        assert!(msg.starts_with(&format!("demo/templates/{file}:")), "{msg}");
+        assert!(msg.contains("not found"), "{msg}");
+    }
+}
+
+#[test]
 fn syntax_errors_are_reported_for_every_file_at_compile_time() {
     let (_d, m) = module(&[
         ("templates/a.yaml", "{{#if x}}\nno end\n"),
