@@ -290,6 +290,16 @@ fn respond(code: StatusCode, info: &ResourceInfo, obj: Value) -> Response {
     json_response(code, &present(info, obj))
 }
 
+/// The answer to a PUT or PATCH: 201 when it created the object, 200 otherwise.
+fn respond_written(info: &ResourceInfo, obj: Value, created: bool) -> Response {
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    respond(code, info, obj)
+}
+
 fn create(req: &Req, info: &ResourceInfo, ns: &str) -> ApiResult<Response> {
     if req.target.name.is_some() {
         return Err(ApiError::new(
@@ -330,15 +340,7 @@ fn update(req: &Req, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<Res
     let body = req.body_value(false)?;
     let o = req.write_opts()?;
     let (obj, created) = objects::update(&mut req.st.store(), info, ns, name, body, &o)?;
-    Ok(respond(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        info,
-        obj,
-    ))
+    Ok(respond_written(info, obj, created))
 }
 
 fn patch(req: &Req, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<Response> {
@@ -355,15 +357,7 @@ fn patch(req: &Req, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<Resp
         return crate::read::patch_scale(&req.st, info, ns, name, ptype, body, &o);
     }
     let (obj, created) = objects::patch(&mut req.st.store(), info, ns, name, ptype, body, &o)?;
-    Ok(respond(
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        info,
-        obj,
-    ))
+    Ok(respond_written(info, obj, created))
 }
 
 fn delete_opts(req: &Req) -> ApiResult<DeleteOpts> {

@@ -3,14 +3,12 @@
 
 mod common;
 
-use common::{client, eventually};
-use futures::StreamExt;
+use common::{error_code, eventually, reflect, start_with_configmaps, store_matches_server};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::{reflector, watcher};
 use kube_emulator::Emulator;
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 fn cm(name: &str) -> ConfigMap {
@@ -18,51 +16,19 @@ fn cm(name: &str) -> ConfigMap {
 }
 
 fn code(e: kube::Error) -> u16 {
-    match e {
-        kube::Error::Api(s) => s.code,
-        other => panic!("expected an API error, got {other:?}"),
-    }
+    error_code(e).0
 }
 
-/// Starts a reflector on default/configmaps and returns its reader.
-fn reflect(cms: &Api<ConfigMap>) -> (reflector::Store<ConfigMap>, tokio::task::JoinHandle<()>) {
-    let (reader, writer) = reflector::store();
-    let stream = reflector(
-        writer,
-        watcher(cms.clone(), watcher::Config::default()).default_backoff(),
-    );
-    (
-        reader,
-        tokio::spawn(stream.applied_objects().for_each(|_| async {})),
-    )
-}
-
+/// Clears the faults and waits until the reflector holds what the server has.
 async fn converges(emu: &Emulator, cms: &Api<ConfigMap>, reader: &reflector::Store<ConfigMap>) {
     emu.controls().clear_faults();
-    let want: BTreeSet<String> = cms
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    eventually(15, "reflector converges after the fault", || {
-        let got: BTreeSet<String> = reader
-            .state()
-            .iter()
-            .filter_map(|c| c.metadata.name.clone())
-            .collect();
-        let want = want.clone();
-        async move { got == want }
-    })
-    .await;
+    let what = "reflector converges after the fault";
+    store_matches_server(15, what, cms, reader, &ListParams::default()).await;
 }
 
 #[tokio::test]
 async fn fail_next_should_fail_matching_requests_and_the_watcher_should_recover() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     emu.controls()
         .fail_next(2, Some("get"), Some("configmaps"), 500);
     assert_eq!(code(cms.get("x").await.unwrap_err()), 500);
@@ -74,7 +40,7 @@ async fn fail_next_should_fail_matching_requests_and_the_watcher_should_recover(
     );
 
     emu.controls().fail_next(2, Some("list"), None, 429);
-    let (reader, task) = reflect(&cms);
+    let (reader, task) = reflect(&cms, watcher::Config::default());
     cms.create(&PostParams::default(), &cm("a")).await.unwrap();
     let controls = emu.controls();
     eventually(10, "both list failures were injected", || {
@@ -89,8 +55,7 @@ async fn fail_next_should_fail_matching_requests_and_the_watcher_should_recover(
 
 #[tokio::test]
 async fn fail_percent_should_fail_that_share_and_the_watcher_should_recover() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     emu.controls()
         .fail_percent(50, Some("create"), Some("configmaps"), 500);
     let mut failures = 0;
@@ -105,7 +70,7 @@ async fn fail_percent_should_fail_that_share_and_the_watcher_should_recover() {
     }
     assert_eq!(failures, 5);
     emu.controls().fail_percent(50, Some("watch"), None, 500);
-    let (reader, task) = reflect(&cms);
+    let (reader, task) = reflect(&cms, watcher::Config::default());
     for i in 0..3 {
         emu.controls().close_watches();
         cms.create(&PostParams::default(), &cm(&format!("w{i}")))
@@ -119,8 +84,7 @@ async fn fail_percent_should_fail_that_share_and_the_watcher_should_recover() {
 
 #[tokio::test]
 async fn conflict_next_write_should_reject_exactly_one_write() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     emu.controls().conflict_next_write();
     cms.list(&ListParams::default()).await.unwrap();
     assert_eq!(
@@ -138,8 +102,7 @@ async fn conflict_next_write_should_reject_exactly_one_write() {
 
 #[tokio::test]
 async fn latency_should_delay_requests() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     emu.controls().set_latency(Duration::from_millis(150));
     let t = Instant::now();
     cms.list(&ListParams::default()).await.unwrap();
@@ -150,9 +113,8 @@ async fn latency_should_delay_requests() {
 
 #[tokio::test]
 async fn periodic_watch_closing_should_reconnect_watchers_without_losing_objects() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
-    let (reader, task) = reflect(&cms);
+    let (emu, cms) = start_with_configmaps().await;
+    let (reader, task) = reflect(&cms, watcher::Config::default());
     reader.wait_until_ready().await.unwrap();
     emu.controls()
         .close_watches_every(Duration::from_millis(50));
@@ -175,8 +137,7 @@ async fn periodic_watch_closing_should_reconnect_watchers_without_losing_objects
 
 #[tokio::test]
 async fn counters_should_show_no_writes_in_steady_state() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     cms.create(&PostParams::default(), &cm("a")).await.unwrap();
     emu.controls().reset_counts();
     cms.get("a").await.unwrap();
@@ -196,8 +157,7 @@ async fn counters_should_show_no_writes_in_steady_state() {
 
 #[tokio::test]
 async fn counters_should_count_dry_runs_apart_from_writes() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     cms.create(&PostParams::default(), &cm("a")).await.unwrap();
     emu.controls().reset_counts();
     emu.controls().conflict_next_write();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::client;
+use common::{client, container_names, start_with_configmaps};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -32,8 +32,7 @@ fn managers(obj: &ConfigMap) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn apply_should_conflict_with_another_manager_unless_forced() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let a = PatchParams::apply("alpha");
     let created = cms
         .patch(
@@ -102,8 +101,7 @@ async fn apply_should_conflict_with_another_manager_unless_forced() {
 
 #[tokio::test]
 async fn fields_dropped_from_an_apply_should_be_removed() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let a = PatchParams::apply("alpha");
     cms.patch(
         "cfg",
@@ -138,8 +136,7 @@ async fn fields_dropped_from_an_apply_should_be_removed() {
 
 #[tokio::test]
 async fn apply_without_field_manager_should_be_a_bad_request() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let pp = PatchParams {
         field_manager: None,
         ..PatchParams::default()
@@ -157,8 +154,7 @@ async fn apply_without_field_manager_should_be_a_bad_request() {
 
 #[tokio::test]
 async fn update_managers_should_take_ownership_and_cause_apply_conflicts() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     cms.patch(
         "cfg",
         &PatchParams::apply("alpha"),
@@ -213,16 +209,7 @@ async fn apply_should_merge_containers_by_name_across_managers() {
         .patch("web", &PatchParams::apply("beta"), &Patch::Apply(side))
         .await
         .unwrap();
-    let names: Vec<String> = both
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap()
-        .containers
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let names = container_names(both);
     assert_eq!(names, vec!["app", "side"]);
     let updated = deps
         .patch(
@@ -244,8 +231,7 @@ async fn apply_should_merge_containers_by_name_across_managers() {
 
 #[tokio::test]
 async fn apply_with_a_stale_resource_version_should_conflict() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let first = cms
         .patch(
             "cfg",

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{client, widget_crd};
+use common::{
+    client, container_names, error_code, server_names, start_with_configmaps, widget_crd,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -12,18 +14,11 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Discovery;
 use kube_emulator::Emulator;
 use serde_json::json;
-
-fn error_code(e: kube::Error) -> (u16, String) {
-    match e {
-        kube::Error::Api(s) => (s.code, s.reason),
-        other => panic!("expected an API error, got {other:?}"),
-    }
-}
+use std::collections::BTreeSet;
 
 #[tokio::test]
 async fn typed_configmap_crud_should_round_trip_with_metadata() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let cm: ConfigMap = serde_json::from_value(
         json!({"metadata": {"name": "a", "labels": {"app": "x"}}, "data": {"k": "1"}}),
     )
@@ -117,8 +112,7 @@ async fn create_in_a_missing_namespace_should_be_not_found_and_generate_name_sho
 
 #[tokio::test]
 async fn invalid_objects_should_be_rejected_with_every_cause() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let cm: ConfigMap = serde_json::from_value(
         json!({"metadata": {"name": "Bad_Name", "labels": {"a": "not valid!"}}}),
     )
@@ -198,16 +192,7 @@ async fn deployment_generation_should_follow_spec_changes_and_status_should_need
         .patch("web", &pp, &Patch::Strategic(strategic))
         .await
         .unwrap();
-    let names: Vec<String> = merged
-        .spec
-        .unwrap()
-        .template
-        .spec
-        .unwrap()
-        .containers
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let names = container_names(merged);
     assert_eq!(names, vec!["app", "side"]);
 
     let jp: json_patch::Patch =
@@ -223,8 +208,7 @@ async fn deployment_generation_should_follow_spec_changes_and_status_should_need
 
 #[tokio::test]
 async fn dry_run_should_validate_and_return_without_storing() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let cm: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "d"}, "data": {"k": "1"}})).unwrap();
     let dry = PostParams {
@@ -321,13 +305,7 @@ async fn crd_should_serve_its_resource_for_every_version_until_deleted() {
 async fn aggregated_discovery_should_describe_builtins_and_crds() {
     let emu = Emulator::start().await.unwrap();
     let c = client(&emu);
-    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(widget_crd()).unwrap(),
-    )
-    .await
-    .unwrap();
+    common::create_widget_crd(&c).await;
     let discovery = Discovery::new(c).run_aggregated().await.unwrap();
     let (ar, caps) = discovery
         .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
@@ -416,8 +394,7 @@ async fn namespace_deletion_should_delete_its_objects_and_finalizers_should_hold
 
 #[tokio::test]
 async fn owner_references_should_cascade_in_background_and_orphan_on_request() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let mk = |name: &str, owner: Option<(&str, &str)>| -> ConfigMap {
         let mut meta = json!({"name": name});
         if let Some((oname, uid)) = owner {
@@ -468,8 +445,7 @@ async fn owner_references_should_cascade_in_background_and_orphan_on_request() {
 
 #[tokio::test]
 async fn pagination_should_walk_every_object_once() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     for i in 0..25 {
         let cm: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": format!("cm-{i:02}")}})).unwrap();
@@ -592,8 +568,7 @@ async fn raw_ok(c: &kube::Client, path: &str, body: &str) {
 
 #[tokio::test]
 async fn delete_collection_should_delete_only_matching_objects() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
         let cm: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}}}))
@@ -606,15 +581,8 @@ async fn delete_collection_should_delete_only_matching_objects() {
     )
     .await
     .unwrap();
-    let left: Vec<String> = cms
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    assert_eq!(left, vec!["c"]);
+    let left = server_names(&cms, &ListParams::default()).await;
+    assert_eq!(left, BTreeSet::from(["c".to_string()]));
     assert_eq!(emu.controls().count("deletecollection", "configmaps"), 1);
     emu.shutdown().await;
 }

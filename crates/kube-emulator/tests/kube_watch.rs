@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{client, eventually};
+use common::{
+    client, eventually, reflect, server_names, start_with_configmaps, store_matches_server,
+    store_names,
+};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
@@ -13,7 +16,6 @@ use kube::api::{
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube_emulator::{Config, Emulator};
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn cm(name: &str, app: &str) -> ConfigMap {
@@ -49,8 +51,7 @@ fn describe(e: &WatchEvent<ConfigMap>) -> String {
 
 #[tokio::test]
 async fn watch_from_a_resource_version_should_replay_later_events_in_order() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let pp = PostParams::default();
     cms.create(&pp, &cm("before", "x")).await.unwrap();
     let rv = cms
@@ -86,8 +87,7 @@ async fn watch_from_a_resource_version_should_replay_later_events_in_order() {
 
 #[tokio::test]
 async fn label_selector_watch_should_send_deleted_when_an_object_stops_matching() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     let rv = cms
         .list(&ListParams::default())
         .await
@@ -186,39 +186,15 @@ async fn bookmarks_and_timeouts_should_be_honoured() {
     emu.shutdown().await;
 }
 
-async fn server_names(cms: &Api<ConfigMap>) -> BTreeSet<String> {
-    cms.list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect()
-}
-
-fn store_names(reader: &reflector::Store<ConfigMap>) -> BTreeSet<String> {
-    reader
-        .state()
-        .iter()
-        .filter_map(|c| c.metadata.name.clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn reflector_should_stay_complete_through_forced_reconnects() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     for i in 0..20 {
         cms.create(&PostParams::default(), &cm(&format!("pre-{i}"), "x"))
             .await
             .unwrap();
     }
-    let (reader, writer) = reflector::store();
-    let stream = reflector(
-        writer,
-        watcher(cms.clone(), watcher::Config::default()).default_backoff(),
-    );
-    let task = tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    let (reader, task) = reflect(&cms, watcher::Config::default());
     reader.wait_until_ready().await.unwrap();
     for round in 0..5 {
         emu.controls().close_watches();
@@ -229,13 +205,8 @@ async fn reflector_should_stay_complete_through_forced_reconnects() {
             .await
             .unwrap();
     }
-    let want = server_names(&cms).await;
-    eventually(10, "reflector matches the server", || {
-        let reader = reader.clone();
-        let want = want.clone();
-        async move { store_names(&reader) == want }
-    })
-    .await;
+    let all = ListParams::default();
+    store_matches_server(10, "reflector matches the server", &cms, &reader, &all).await;
     assert!(
         emu.controls().count("watch", "configmaps") >= 2,
         "the watch was re-established"
@@ -277,7 +248,7 @@ async fn watcher_should_relist_after_410_and_converge() {
     }
     cms.delete("first", &DeleteParams::default()).await.unwrap();
     let lists_before = emu.controls().count("list", "configmaps");
-    let want = server_names(&cms).await;
+    let want = server_names(&cms, &ListParams::default()).await;
     let lists_after_check = emu.controls().count("list", "configmaps");
     let drive = async {
         while store_names(&reader) != want {
@@ -296,19 +267,13 @@ async fn watcher_should_relist_after_410_and_converge() {
 
 #[tokio::test]
 async fn streaming_list_watcher_should_receive_initial_events_then_changes() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     for i in 0..3 {
         cms.create(&PostParams::default(), &cm(&format!("s{i}"), "x"))
             .await
             .unwrap();
     }
-    let (reader, writer) = reflector::store();
-    let stream = reflector(
-        writer,
-        watcher(cms.clone(), watcher::Config::default().streaming_lists()).default_backoff(),
-    );
-    let task = tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    let (reader, task) = reflect(&cms, watcher::Config::default().streaming_lists());
     reader.wait_until_ready().await.unwrap();
     assert_eq!(store_names(&reader).len(), 3);
     assert_eq!(
@@ -335,13 +300,8 @@ async fn deleting_a_crd_should_delete_its_objects_and_end_watches_on_it() {
     use kube::core::{ApiResource, GroupVersionKind};
     let emu = Emulator::start().await.unwrap();
     let c = client(&emu);
+    common::create_widget_crd(&c).await;
     let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
-    crds.create(
-        &PostParams::default(),
-        &serde_json::from_value(common::widget_crd()).unwrap(),
-    )
-    .await
-    .unwrap();
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("example.com", "v1", "Widget"),
         "widgets",
@@ -385,8 +345,7 @@ async fn deleting_a_crd_should_delete_its_objects_and_end_watches_on_it() {
 #[tokio::test]
 async fn metadata_watcher_and_metadata_reads_should_get_partial_object_metadata() {
     use kube::core::PartialObjectMeta;
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
+    let (emu, cms) = start_with_configmaps().await;
     cms.create(&PostParams::default(), &cm("m1", "x"))
         .await
         .unwrap();
@@ -452,12 +411,8 @@ fn next_random(state: &mut u64) -> u64 {
 
 #[tokio::test]
 async fn selector_reflector_should_match_the_server_after_random_changes_and_reconnects() {
-    let emu = Emulator::start().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
-    let (reader, writer) = reflector::store();
-    let config = watcher::Config::default().labels("app=web");
-    let stream = reflector(writer, watcher(cms.clone(), config).default_backoff());
-    let task = tokio::spawn(stream.applied_objects().for_each(|_| async {}));
+    let (emu, cms) = start_with_configmaps().await;
+    let (reader, task) = reflect(&cms, watcher::Config::default().labels("app=web"));
     reader.wait_until_ready().await.unwrap();
     let mut rng = 0x2545_F491_4F6C_DD1D_u64;
     for _ in 0..150 {
@@ -481,20 +436,9 @@ async fn selector_reflector_should_match_the_server_after_random_changes_and_rec
             _ => emu.controls().close_watches(),
         }
     }
-    let want: BTreeSet<String> = cms
-        .list(&ListParams::default().labels("app=web"))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    eventually(10, "the selector reflector matches the server", || {
-        let got = store_names(&reader);
-        let want = want.clone();
-        async move { got == want }
-    })
-    .await;
+    let web = ListParams::default().labels("app=web");
+    let what = "the selector reflector matches the server";
+    store_matches_server(10, what, &cms, &reader, &web).await;
     task.abort();
     emu.shutdown().await;
 }

@@ -2,7 +2,13 @@
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube_emulator::Emulator;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -10,6 +16,94 @@ use std::time::Duration;
 pub fn client(emu: &Emulator) -> kube::Client {
     let url = emu.url().parse().expect("emulator url is a valid URI");
     kube::Client::try_from(kube::Config::new(url)).expect("kube client builds for http urls")
+}
+
+/// An emulator on an ephemeral port and a client for the ConfigMaps of its `default` namespace.
+pub async fn start_with_configmaps() -> (Emulator, Api<ConfigMap>) {
+    let emu = Emulator::start().await.expect("the emulator starts");
+    let cms = Api::namespaced(client(&emu), "default");
+    (emu, cms)
+}
+
+/// The status code and reason of an API error.
+pub fn error_code(e: kube::Error) -> (u16, String) {
+    match e {
+        kube::Error::Api(s) => (s.code, s.reason),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Names of the ConfigMaps the server lists with `params`.
+pub async fn server_names(cms: &Api<ConfigMap>, params: &ListParams) -> BTreeSet<String> {
+    cms.list(params)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect()
+}
+
+/// Names of the ConfigMaps in a reflector's store.
+pub fn store_names(reader: &reflector::Store<ConfigMap>) -> BTreeSet<String> {
+    reader
+        .state()
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect()
+}
+
+/// Starts a reflector (with the default backoff) on `cms`; returns its reader and the task
+/// driving it (abort it to stop).
+pub fn reflect(
+    cms: &Api<ConfigMap>,
+    config: watcher::Config,
+) -> (reflector::Store<ConfigMap>, tokio::task::JoinHandle<()>) {
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(cms.clone(), config).default_backoff());
+    (
+        reader,
+        tokio::spawn(stream.applied_objects().for_each(|_| async {})),
+    )
+}
+
+/// Waits up to `secs` until the reflector's store holds exactly what the server lists with
+/// `params`.
+pub async fn store_matches_server(
+    secs: u64,
+    what: &str,
+    cms: &Api<ConfigMap>,
+    reader: &reflector::Store<ConfigMap>,
+    params: &ListParams,
+) {
+    let want = server_names(cms, params).await;
+    eventually(secs, what, || {
+        let got = store_names(reader);
+        let want = want.clone();
+        async move { got == want }
+    })
+    .await;
+}
+
+/// Creates the [`widget_crd`] through `client`.
+pub async fn create_widget_crd(client: &kube::Client) -> CustomResourceDefinition {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = serde_json::from_value(widget_crd()).unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap()
+}
+
+/// The container names of a Deployment's pod template, in order.
+pub fn container_names(deployment: k8s_openapi::api::apps::v1::Deployment) -> Vec<String> {
+    deployment
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
 }
 
 /// Polls `check` every 20 ms until it returns true, failing after `secs` seconds.
