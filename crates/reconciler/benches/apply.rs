@@ -23,7 +23,7 @@
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube_emulator::Emulator;
-use reconciler::{ApplyOptions, Reconciler};
+use reconciler::{ApplyOptions, ApplyReport, Reconciler};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -150,15 +150,20 @@ fn reconciler_for(client: &kube::Client) -> Reconciler {
 
 async fn reconcile_all(reconciler: &Reconciler, edit: usize) {
     for module in 0..MODULES {
-        reconciler
-            .apply_module(
-                &format!("m{module}"),
-                module_objects(module, edit),
-                &ApplyOptions::default(),
-            )
-            .await
-            .unwrap();
+        apply_edit(reconciler, module, edit).await;
     }
+}
+
+/// Applies module `m<module>` as rendered for `edit`.
+async fn apply_edit(reconciler: &Reconciler, module: usize, edit: usize) -> ApplyReport {
+    reconciler
+        .apply_module(
+            &format!("m{module}"),
+            module_objects(module, edit),
+            &ApplyOptions::default(),
+        )
+        .await
+        .unwrap()
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -260,14 +265,7 @@ async fn one_change() -> (Row, Duration, Duration) {
         let module = edit % MODULES;
         e.reset();
         let t = Instant::now();
-        let report = reconciler
-            .apply_module(
-                &format!("m{module}"),
-                module_objects(module, edit),
-                &ApplyOptions::default(),
-            )
-            .await
-            .unwrap();
+        let report = apply_edit(&reconciler, module, edit).await;
         ours.push(t.elapsed());
         assert_eq!(report.updated.len(), 1, "exactly one object changed");
         ours_req = (e.requests(), e.writes());

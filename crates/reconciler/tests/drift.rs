@@ -23,14 +23,32 @@ async fn next_event(watch: &mut DriftWatch, within: Duration) -> Option<reconcil
         .flatten()
 }
 
+/// Asserts that the watch reports no drift within `within`.
+async fn assert_quiet(watch: &mut DriftWatch, within: Duration, what: &str) {
+    if let Some(event) = next_event(watch, within).await {
+        panic!("{what}: {event:?}");
+    }
+}
+
+/// The next drift event; fails the test if none comes within `within`.
+async fn expect_event(
+    watch: &mut DriftWatch,
+    within: Duration,
+    what: &str,
+) -> reconciler::DriftEvent {
+    next_event(watch, within)
+        .await
+        .unwrap_or_else(|| panic!("{what}"))
+}
+
 /// Lets the watchers list before the test acts, so their initial state is in.
 async fn settle(watch: &mut DriftWatch) {
-    assert!(
-        next_event(watch, Duration::from_millis(500))
-            .await
-            .is_none(),
-        "unexpected drift at start"
-    );
+    assert_quiet(
+        watch,
+        Duration::from_millis(500),
+        "unexpected drift at start",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -41,9 +59,12 @@ async fn deleting_a_managed_object_yields_a_drift_event_within_a_second() {
     settle(&mut watch).await;
     let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
     api.delete("a-1", &DeleteParams::default()).await.unwrap();
-    let event = next_event(&mut watch, Duration::from_secs(1))
-        .await
-        .expect("no drift event within 1 s");
+    let event = expect_event(
+        &mut watch,
+        Duration::from_secs(1),
+        "no drift event within 1 s",
+    )
+    .await;
     assert_eq!(event.module, "mod-a");
     assert_eq!(event.objects.len(), 1);
     assert_eq!(event.objects[0].object.name, "a-1");
@@ -51,11 +72,7 @@ async fn deleting_a_managed_object_yields_a_drift_event_within_a_second() {
     // Re-applying repairs it without another drift event.
     let report = h.apply("mod-a", cms("a", 3)).await;
     assert_eq!(report.created.len(), 1);
-    assert!(
-        next_event(&mut watch, Duration::from_millis(600))
-            .await
-            .is_none()
-    );
+    assert_quiet(&mut watch, Duration::from_millis(600), "unexpected drift").await;
 }
 
 #[tokio::test]
@@ -72,9 +89,12 @@ async fn a_foreign_edit_yields_a_modified_event_debounced_per_module() {
             .await
             .unwrap();
     }
-    let event = next_event(&mut watch, Duration::from_secs(1))
-        .await
-        .expect("no drift event within 1 s");
+    let event = expect_event(
+        &mut watch,
+        Duration::from_secs(1),
+        "no drift event within 1 s",
+    )
+    .await;
     assert_eq!(event.module, "mod-a");
     let names: Vec<_> = event
         .objects
@@ -88,11 +108,7 @@ async fn a_foreign_edit_yields_a_modified_event_debounced_per_module() {
             .iter()
             .all(|o| o.change == DriftChange::Modified)
     );
-    assert!(
-        next_event(&mut watch, Duration::from_millis(500))
-            .await
-            .is_none()
-    );
+    assert_quiet(&mut watch, Duration::from_millis(500), "unexpected drift").await;
 }
 
 #[tokio::test]
@@ -108,18 +124,17 @@ async fn our_own_applies_prunes_and_deletes_yield_no_drift() {
     h.apply("mod-a", objects).await;
     h.apply("mod-b", cms("b", 2)).await;
     h.reconciler.delete_module("mod-b").await.unwrap();
-    assert!(
-        next_event(&mut watch, Duration::from_millis(800))
-            .await
-            .is_none()
-    );
+    assert_quiet(&mut watch, Duration::from_millis(800), "unexpected drift").await;
     // The watch is still alive: a foreign delete of the new kind is seen.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(h.client.clone(), OPERATOR_NS);
     secrets.delete("s", &DeleteParams::default()).await.unwrap();
-    let event = next_event(&mut watch, Duration::from_secs(1))
-        .await
-        .expect("no drift for the secret");
+    let event = expect_event(
+        &mut watch,
+        Duration::from_secs(1),
+        "no drift for the secret",
+    )
+    .await;
     assert_eq!(event.objects[0].object.kind, "Secret");
 }
 
@@ -148,12 +163,12 @@ async fn a_status_only_update_is_not_drift_but_a_spec_or_label_change_is() {
         applied.metadata.resource_version
     );
     assert_eq!(updated.metadata.generation, applied.metadata.generation);
-    assert!(
-        next_event(&mut watch, Duration::from_millis(600))
-            .await
-            .is_none(),
-        "a status-only update was taken for drift"
-    );
+    assert_quiet(
+        &mut watch,
+        Duration::from_millis(600),
+        "a status-only update was taken for drift",
+    )
+    .await;
     let foreign = [
         json!({"spec": {"replicas": 3}}),
         json!({"metadata": {"labels": {"someone": "else"}}}),
@@ -162,9 +177,8 @@ async fn a_status_only_update_is_not_drift_but_a_spec_or_label_change_is() {
         api.patch("d", &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .unwrap();
-        let event = next_event(&mut watch, Duration::from_secs(1))
-            .await
-            .unwrap_or_else(|| panic!("no drift event for {patch}"));
+        let what = format!("no drift event for {patch}");
+        let event = expect_event(&mut watch, Duration::from_secs(1), &what).await;
         assert_eq!(event.objects[0].object.name, "d");
         assert_eq!(event.objects[0].change, DriftChange::Modified);
         h.apply("mod-a", vec![deployment("x")]).await;
@@ -181,9 +195,12 @@ async fn a_delete_while_the_watch_reconnects_is_still_reported() {
     h.emu.controls().close_watches();
     let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
     api.delete("a-0", &DeleteParams::default()).await.unwrap();
-    let event = next_event(&mut watch, Duration::from_secs(2))
-        .await
-        .expect("no drift after the watch restarted");
+    let event = expect_event(
+        &mut watch,
+        Duration::from_secs(2),
+        "no drift after the watch restarted",
+    )
+    .await;
     assert_eq!(event.objects[0].object.name, "a-0");
     assert_eq!(event.objects[0].change, DriftChange::Deleted);
 }
@@ -214,9 +231,7 @@ async fn with_the_drift_watch_running_a_foreign_edit_is_still_reverted() {
     api.patch("a-1", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
-    let event = next_event(&mut watch, Duration::from_secs(1))
-        .await
-        .expect("no drift event");
+    let event = expect_event(&mut watch, Duration::from_secs(1), "no drift event").await;
     assert_eq!(event.objects[0].object.name, "a-1");
     h.reset();
     let report = h.apply("mod-a", cms("a", 2)).await;
@@ -227,11 +242,7 @@ async fn with_the_drift_watch_running_a_foreign_edit_is_still_reverted() {
     assert_eq!(h.count("get", "configmaps"), 1);
     assert_eq!(h.count("get", "secrets"), 0);
     assert_eq!(api.get("a-1").await.unwrap().data.unwrap()["k"], "v1");
-    assert!(
-        next_event(&mut watch, Duration::from_millis(600))
-            .await
-            .is_none()
-    );
+    assert_quiet(&mut watch, Duration::from_millis(600), "unexpected drift").await;
 }
 
 #[tokio::test]
