@@ -111,6 +111,23 @@ async fn jq_patch_retries_on_conflict() {
 }
 
 #[tokio::test]
+async fn create_or_update_retries_on_conflict() {
+    let env = env().await;
+    let engine = env.engine();
+    env.apply(configmap("default", "u", json!({}), json!({"n": "1"})))
+        .await;
+    env.emu.controls().conflict_next_write();
+    run_ops(&env, &engine, "operation: CreateOrUpdate\nobject: {apiVersion: v1, kind: ConfigMap, metadata: {name: u, namespace: default}, data: {n: '2'}}").await.unwrap();
+    assert_eq!(cm_data(&env, "u").await, Some(json!({"n": "2"})));
+    assert_eq!(
+        env.emu.controls().injected(),
+        1,
+        "the conflict was injected"
+    );
+    engine.shutdown();
+}
+
+#[tokio::test]
 async fn status_subresource_is_patched_separately() {
     let env = env().await;
     let engine = env.engine();

@@ -359,6 +359,7 @@ fn query_param(uri: &str, key: &str) -> Option<String> {
 
 #[tokio::test]
 async fn label_field_and_single_name_selectors_are_sent_to_the_api_server() {
+    // `kind` also matches case-insensitively (here: the singular name in lower case).
     let env = env().await;
     let out = env.out().join("sync");
     write_hook(
@@ -367,7 +368,7 @@ async fn label_field_and_single_name_selectors_are_sent_to_the_api_server() {
         r#"configVersion: v1
 kubernetes:
 - name: sel
-  kind: ConfigMap
+  kind: configmap
   namespace: {nameSelector: {matchNames: [default]}}
   nameSelector: {matchNames: [only]}
   labelSelector: {matchExpressions: [{key: tier, operator: In, values: [web]}]}
