@@ -296,3 +296,8 @@ fn wrong_argument_counts_show_the_signature() {
         "`indent` got 1 argument(s), expected `indent N STRING`",
     );
 }
+
+#[test]
+fn long_comments_may_contain_closing_braces() {
+    assert_eq!(r("a{{!-- {{#each}} x }} --}}b{{! short }}c"), "abc");
+}
