@@ -209,3 +209,72 @@ fn resynchronization_period_is_accepted_and_ignored() {
     .unwrap();
     assert_eq!(cfg.kubernetes.len(), 1);
 }
+
+#[test]
+fn lifecycle_bindings_and_the_remaining_binding_fields_are_compiled() {
+    let module = parse(
+        r#"
+configVersion: v1
+beforeHelm: 1
+afterHelm: 2
+beforeDeleteHelm: 3
+afterDeleteHelm: 4
+schedule:
+- {crontab: "0 * * * *", allowFailure: true, group: g}
+kubernetes:
+- name: pods
+  kind: Pod
+  namespace: {nameSelector: {matchNames: [a, b]}}
+  executeHookOnSynchronization: false
+  waitForSynchronization: false
+  allowFailure: true
+  queue: pods
+  group: g
+  includeSnapshotsFrom: [pods]
+"#,
+        HookScope::Module,
+    )
+    .unwrap();
+    let orders: Vec<(OrderBinding, f64)> = module.orders.iter().map(|(b, o)| (*b, *o)).collect();
+    assert_eq!(
+        orders.len(),
+        4,
+        "every module lifecycle binding: {orders:?}"
+    );
+    for (binding, order) in [
+        (OrderBinding::BeforeHelm, 1.0),
+        (OrderBinding::AfterHelm, 2.0),
+        (OrderBinding::BeforeDeleteHelm, 3.0),
+        (OrderBinding::AfterDeleteHelm, 4.0),
+    ] {
+        assert_eq!(module.orders[&binding], order);
+    }
+    let s = &module.schedules[0];
+    assert_eq!(
+        (
+            s.name.as_str(),
+            s.allow_failure,
+            s.group.as_deref(),
+            s.queue.as_str()
+        ),
+        ("schedule", true, Some("g"), "main")
+    );
+    let k = &module.kubernetes[0];
+    assert_eq!(k.namespaces, ["a", "b"]);
+    assert!(!k.execute_hook_on_synchronization && !k.wait_for_synchronization && k.allow_failure);
+    assert_eq!(
+        (
+            k.queue.as_str(),
+            k.group.as_deref(),
+            k.include_snapshots_from.as_slice()
+        ),
+        ("pods", Some("g"), ["pods".to_string()].as_slice())
+    );
+    let global = parse(
+        "configVersion: v1\nbeforeAll: 1\nafterAll: 2\n",
+        HookScope::Global,
+    )
+    .unwrap();
+    assert_eq!(global.orders[&OrderBinding::BeforeAll], 1.0);
+    assert_eq!(global.orders[&OrderBinding::AfterAll], 2.0);
+}
