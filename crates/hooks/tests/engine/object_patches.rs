@@ -99,31 +99,31 @@ async fn create_variants_and_patch_variants_change_objects_as_documented() {
 }
 
 #[tokio::test]
-async fn jq_patch_retries_on_conflict() {
+async fn jq_patch_and_create_or_update_retry_on_conflict() {
     let env = env().await;
     let engine = env.engine();
-    env.apply(configmap("default", "c", json!({}), json!({"n": "1"})))
-        .await;
-    env.emu.controls().conflict_next_write();
-    run_ops(&env, &engine, "operation: JQPatch\nkind: ConfigMap\nnamespace: default\nname: c\njqFilter: '.data.n = \"2\"'").await.unwrap();
-    assert_eq!(cm_data(&env, "c").await, Some(json!({"n": "2"})));
-    engine.shutdown();
-}
-
-#[tokio::test]
-async fn create_or_update_retries_on_conflict() {
-    let env = env().await;
-    let engine = env.engine();
-    env.apply(configmap("default", "u", json!({}), json!({"n": "1"})))
-        .await;
-    env.emu.controls().conflict_next_write();
-    run_ops(&env, &engine, "operation: CreateOrUpdate\nobject: {apiVersion: v1, kind: ConfigMap, metadata: {name: u, namespace: default}, data: {n: '2'}}").await.unwrap();
-    assert_eq!(cm_data(&env, "u").await, Some(json!({"n": "2"})));
-    assert_eq!(
-        env.emu.controls().injected(),
-        1,
-        "the conflict was injected"
-    );
+    for (name, op) in [
+        (
+            "c",
+            "operation: JQPatch\nkind: ConfigMap\nnamespace: default\nname: c\njqFilter: '.data.n = \"2\"'",
+        ),
+        (
+            "u",
+            "operation: CreateOrUpdate\nobject: {apiVersion: v1, kind: ConfigMap, metadata: {name: u, namespace: default}, data: {n: '2'}}",
+        ),
+    ] {
+        env.apply(configmap("default", name, json!({}), json!({"n": "1"})))
+            .await;
+        let injected = env.emu.controls().injected();
+        env.emu.controls().conflict_next_write();
+        run_ops(&env, &engine, op).await.unwrap();
+        assert_eq!(cm_data(&env, name).await, Some(json!({"n": "2"})), "{op}");
+        assert_eq!(
+            env.emu.controls().injected(),
+            injected + 1,
+            "the conflict was injected: {op}"
+        );
+    }
     engine.shutdown();
 }
 
@@ -131,10 +131,7 @@ async fn create_or_update_retries_on_conflict() {
 async fn status_subresource_is_patched_separately() {
     let env = env().await;
     let engine = env.engine();
-    env.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
-        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
-        .await;
+    apply_deployment(&env).await;
     run_ops(
         &env,
         &engine,
@@ -195,6 +192,14 @@ async fn delete_variants_apply_their_propagation_policy() {
     engine.shutdown();
 }
 
+/// Creates Deployment `default/d` with one replica.
+async fn apply_deployment(env: &Env) {
+    env.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
+        .await
+}
+
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
@@ -203,10 +208,7 @@ fn indent(s: &str) -> String {
 async fn status_patches_marked_ignore_hook_error_apply_even_when_the_hook_fails() {
     let env = env().await;
     let engine = env.engine();
-    env.apply(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
-        "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
-    .await;
+    apply_deployment(&env).await;
     let dir = env.hooks_dir();
     write_hook(
         &dir,
