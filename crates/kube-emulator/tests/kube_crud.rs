@@ -6,15 +6,20 @@ mod common;
 use common::{
     client, container_names, error_code, server_names, start_with_configmaps, widget_crd,
 };
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Discovery;
 use kube_emulator::Emulator;
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 #[tokio::test]
 async fn typed_configmap_crud_should_round_trip_with_metadata() {
@@ -235,9 +240,43 @@ async fn dry_run_should_validate_and_return_without_storing() {
     };
     cms.delete("d", &dp).await.unwrap();
     assert!(cms.get("d").await.is_ok());
+    let mut stored = cms.get("d").await.unwrap();
+    stored.data = Some([("k".to_string(), "4".to_string())].into());
+    let replaced = cms.replace("d", &dry, &stored).await.unwrap();
+    assert_eq!(replaced.data.unwrap()["k"], "4");
+    assert_eq!(cms.get("d").await.unwrap().data.unwrap()["k"], "1");
+    // Invalid input is still rejected on a dry-run.
+    let mut invalid = stored.clone();
+    invalid.metadata.labels = Some([("bad key!".to_string(), "v".to_string())].into());
+    let err = cms.replace("d", &dry, &invalid).await.unwrap_err();
+    assert_eq!(error_code(err).0, 422);
     // Dry-runs are counted apart from writes.
     assert_eq!(emu.controls().count("patch?dryRun", "configmaps"), 1);
     assert_eq!(emu.controls().count("patch", "configmaps"), 0);
+    // No dry-run produced a watch event: the first event after the object's creation is the
+    // real patch below.
+    let rv = stored.metadata.resource_version.clone().unwrap();
+    let mut events = cms
+        .watch(&WatchParams::default().disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.patch(
+        "d",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "3"}})),
+    )
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let WatchEvent::Modified(cm) = first else {
+        panic!("expected the real patch first, got {first:?}");
+    };
+    assert_eq!(cm.data.unwrap()["k"], "3");
     emu.shutdown().await;
 }
 
