@@ -670,3 +670,47 @@ async fn simulated_workloads_should_report_ready_status_per_generation() {
     emu.shutdown().await;
     plain.shutdown().await;
 }
+
+#[tokio::test]
+async fn strategic_merge_should_merge_ports_env_volumes_and_mounts_by_key() {
+    let emu = Emulator::start().await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(client(&emu), "default");
+    let d = json!({"metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "containers": [{"name": "app", "image": "nginx",
+                "ports": [{"containerPort": 80}],
+                "env": [{"name": "A", "value": "1"}],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}}});
+    deps.create(&PostParams::default(), &serde_json::from_value(d).unwrap())
+        .await
+        .unwrap();
+    let patch = json!({"spec": {"template": {"spec": {
+        "volumes": [{"name": "cache", "emptyDir": {}}],
+        "containers": [{"name": "app",
+            "ports": [{"containerPort": 443}],
+            "env": [{"name": "A", "value": "2"}, {"name": "B", "value": "3"}],
+            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]}]}}}});
+    let merged = deps
+        .patch("web", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    let pod = serde_json::to_value(merged.spec.unwrap().template.spec.unwrap()).unwrap();
+    let keys = |list: &serde_json::Value, key: &str| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[key].to_string().trim_matches('"').to_string())
+            .collect()
+    };
+    let app = &pod["containers"][0];
+    // Merged by key, new items appended after the existing ones (as kube-apiserver does).
+    assert_eq!(keys(&pod["volumes"], "name"), ["data", "cache"]);
+    assert_eq!(keys(&app["ports"], "containerPort"), ["80", "443"]);
+    assert_eq!(keys(&app["env"], "value"), ["2", "3"]);
+    assert_eq!(keys(&app["env"], "name"), ["A", "B"]);
+    assert_eq!(keys(&app["volumeMounts"], "mountPath"), ["/data", "/cache"]);
+    assert_eq!(app["image"], "nginx", "fields outside the patch are kept");
+    emu.shutdown().await;
+}
