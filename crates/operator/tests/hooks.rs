@@ -198,3 +198,48 @@ async fn the_shipped_native_hook_puts_the_cluster_uuid_into_global_values() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crd_and_hooks_example_converges_and_follows_labelled_namespaces() {
+    require_jq();
+    let c = Cluster::start("examples/crd-and-hooks").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    let status = op.module_list().expect("module list");
+    assert_eq!(
+        status["modules"]["backups"]["state"],
+        "Ready",
+        "{status}\n{}",
+        op.logs()
+    );
+    assert!(
+        c.kubectl_raw(&["get", "crd", "backupschedules.backups.example.com"])
+            .status
+            .success()
+    );
+    assert!(
+        c.exists("backupschedules", "backups", NS),
+        "the custom resource follows its CRD"
+    );
+    c.kubectl(&["create", "namespace", "team-a"]);
+    c.kubectl(&[
+        "label",
+        "namespace",
+        "team-a",
+        "backups.example.com/enabled=true",
+    ]);
+    eventually("a BackupSchedule appears in the labelled namespace", || {
+        c.exists("backupschedules", "backups", "team-a")
+    })
+    .await;
+    c.kubectl(&[
+        "label",
+        "namespace",
+        "team-a",
+        "backups.example.com/enabled-",
+    ]);
+    eventually("it is pruned when the label goes", || {
+        !c.exists("backupschedules", "backups", "team-a")
+    })
+    .await;
+}

@@ -250,3 +250,47 @@ fn hook_subcommand_lists_native_hooks_and_prints_their_config() {
         "run outside the engine says what is missing"
     );
 }
+
+#[test]
+fn render_of_the_crd_and_hooks_example_matches_the_golden_file() {
+    assert_golden(
+        "example-crd-and-hooks.yaml",
+        &stdout_ok(&["--modules-dir", "examples/crd-and-hooks"]),
+    );
+}
+
+#[test]
+fn a_module_values_file_contributes_only_its_own_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let templates = dir.path().join("010-demo/templates");
+    std::fs::create_dir_all(&templates).expect("mkdir");
+    std::fs::write(
+        dir.path().join("010-demo/values.yaml"),
+        "demoEnabled: true\ndemo:\n  own: 1\nglobal:\n  sneaky: true\nother:\n  foreign: 2\n",
+    )
+    .expect("write values");
+    std::fs::write(
+        templates.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  values: {{quote (toJson Values)}}\n",
+    )
+    .expect("write template");
+    let out = stdout_ok(&[
+        "--modules-dir",
+        dir.path().to_str().expect("utf-8 path"),
+        "-o",
+        "json",
+    ]);
+    let objects: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON");
+    let values: serde_json::Value =
+        serde_json::from_str(objects[0]["data"]["values"].as_str().expect("a string"))
+            .expect("values JSON");
+    assert_eq!(values["demo"], serde_json::json!({"own": 1}));
+    assert!(
+        values.get("other").is_none(),
+        "another key of the module's values.yaml leaked: {values}"
+    );
+    assert!(
+        values["global"].get("sneaky").is_none(),
+        "a module's values.yaml cannot set global: {values}"
+    );
+}
