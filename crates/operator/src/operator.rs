@@ -88,6 +88,17 @@ pub struct Operator {
     pub(crate) leading: watch::Receiver<bool>,
     /// Turns true on SIGTERM/SIGINT; checked before every module run.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// The ConfigMap and drift watch tasks, aborted on drop so nothing keeps watching a
+    /// cluster (or the embedded API server) after the operator stopped.
+    watches: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        for task in &self.watches {
+            task.abort();
+        }
+    }
 }
 
 impl Operator {
@@ -114,6 +125,7 @@ impl Operator {
             runs: BTreeMap::new(),
             leading: control.leading,
             shutdown: control.shutdown,
+            watches: Vec::new(),
         }
     }
 
@@ -154,10 +166,11 @@ impl Operator {
     }
 
     /// Spawns the ConfigMap and drift watches that feed the loop.
-    pub fn spawn_watches(&self) {
+    /// They stop when the operator is dropped.
+    pub fn spawn_watches(&mut self) {
         let shared = self.shared.clone();
         let stream = configmap::watch(self.cm_api.clone(), &self.settings.config_map);
-        tokio::spawn(async move {
+        let configmap = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(data) = futures::StreamExt::next(&mut stream).await {
                 shared.send(Event::ConfigMap(data));
@@ -165,11 +178,12 @@ impl Operator {
         });
         let shared = self.shared.clone();
         let mut drift = self.reconciler.drift_watch(self.settings.drift_debounce);
-        tokio::spawn(async move {
+        let drift = tokio::spawn(async move {
             while let Some(event) = drift.recv().await {
                 shared.send(Event::Drift(event.module));
             }
         });
+        self.watches.extend([configmap, drift]);
     }
 
     /// Reacts to events until `shutdown` turns true or `leading` turns false.

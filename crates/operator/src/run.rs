@@ -71,6 +71,8 @@ pub async fn operate(
         timeout: Duration::from_secs_f64(args.hook_timeout),
         retry_initial: Duration::from_secs_f64(args.hook_retry_delay),
         retry_max: Duration::from_secs(30).max(Duration::from_secs_f64(args.hook_retry_delay)),
+        // addon-operator adds up to 1 s; never more than the first delay itself.
+        retry_jitter: Duration::from_secs_f64(args.hook_retry_delay.clamp(0.0, 1.0)),
         tmp_dir: args.tmp_dir.clone(),
         ..EngineOptions::default()
     };
@@ -134,6 +136,7 @@ pub async fn operate(
         operator.run_loop().await
     }
     .await;
+    drop(operator);
     hooks.shutdown();
     shutdown_tx.send_replace(true);
     result?;

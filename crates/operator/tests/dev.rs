@@ -121,6 +121,11 @@ fn dev_rerenders_a_module_when_its_template_changes() {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let status = child.wait().expect("dev exits");
-    assert!(status.success(), "dev exits 0 on SIGTERM");
+    let out = child.wait_with_output().expect("dev exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dev exits 0 on SIGTERM:\n{stderr}");
+    assert!(
+        !stderr.contains("watch failed"),
+        "watches outlived the embedded API server:\n{stderr}"
+    );
 }
