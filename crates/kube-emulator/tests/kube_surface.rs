@@ -7,7 +7,7 @@ mod common;
 use common::{client, server_names, start_with_configmaps};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
 use kube_emulator::{Emulator, KUBERNETES_VERSION};
@@ -255,5 +255,35 @@ async fn list_selectors_should_support_every_operator() {
         server_names(&everywhere, &not_a).await,
         BTreeSet::from(["b".to_string(), "c".to_string()])
     );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crd_status_subresource_should_be_served_where_declared() {
+    let emu = Emulator::start().await.unwrap();
+    let c = client(&emu);
+    common::create_widget_crd(&c).await;
+    let api_for = |version: &str| -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk("example.com", version, "Widget");
+        let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "widgets");
+        Api::namespaced_with(c.clone(), "default", &ar)
+    };
+    let (v1, v2) = (api_for("v1"), api_for("v2"));
+    let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1",
+        "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}))
+    .unwrap();
+    v1.create(&PostParams::default(), &w).await.unwrap();
+    let status = Patch::Merge(json!({"status": {"ready": true}}));
+    let pp = PatchParams::default();
+    let patched = v1.patch_status("w", &pp, &status).await.unwrap();
+    assert_eq!(patched.data["status"]["ready"], true);
+    // With the subresource, a main-resource write leaves status alone.
+    let main = Patch::Merge(json!({"spec": {"size": 2}, "status": {"ready": false}}));
+    let after = v1.patch("w", &pp, &main).await.unwrap();
+    assert_eq!(after.data["status"]["ready"], true);
+    assert_eq!(after.data["spec"]["size"], 2);
+    // v2 declares no status subresource.
+    let err = v2.patch_status("w", &pp, &status).await.unwrap_err();
+    assert_eq!(common::error_code(err).0, 404);
     emu.shutdown().await;
 }
