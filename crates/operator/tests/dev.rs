@@ -78,9 +78,11 @@ fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
 #[test]
 fn dev_rerenders_a_module_when_its_template_changes() {
     let dir = workdir();
+    // stderr goes to a file, never to an unread pipe that could fill up and block the child.
+    let log = dir.path().join("dev.log");
     let mut child = dev(dir.path(), &[])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("dev starts");
     let kubeconfig = dir.path().join(".addon-operator/kubeconfig");
@@ -121,9 +123,9 @@ fn dev_rerenders_a_module_when_its_template_changes() {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let out = child.wait_with_output().expect("dev exits");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "dev exits 0 on SIGTERM:\n{stderr}");
+    let status = child.wait().expect("dev exits");
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "dev exits 0 on SIGTERM:\n{stderr}");
     assert!(
         !stderr.contains("watch failed"),
         "watches outlived the embedded API server:\n{stderr}"
