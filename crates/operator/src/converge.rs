@@ -178,6 +178,12 @@ impl Operator {
         !run.started || run.checksum.is_none() || current != run.checksum
     }
 
+    /// The kebab-case name of the module with values key `key`.
+    fn module_name(&self, key: &str) -> String {
+        let modules = self.shared.modules();
+        modules.store.module_name(key).unwrap_or(key).to_string()
+    }
+
     fn current_checksum(&self, key: &str) -> anyhow::Result<String> {
         let modules = self.shared.modules();
         let module = modules.set.by_key(key).context("unknown module")?;
@@ -188,13 +194,9 @@ impl Operator {
     /// (prune included), `afterHelm`. Failures mark the module failed and schedule a retry.
     pub(crate) async fn run_module(&mut self, key: &str) {
         let started = Instant::now();
-        let name = self
-            .shared
-            .modules()
-            .store
-            .module_name(key)
-            .unwrap_or(key)
-            .to_string();
+        let name = self.module_name(key);
+        let attempted = self.current_checksum(key).ok();
+        self.runs.entry(key.to_string()).or_default().attempted = attempted;
         let outcome = self.run_module_steps(key, &name).await;
         let elapsed = started.elapsed();
         self.shared
@@ -320,13 +322,7 @@ impl Operator {
     /// A disabled module: if it ran or left an inventory, `beforeDeleteHelm`, delete its
     /// objects, `afterDeleteHelm`, and stop its bindings.
     async fn disable_module(&mut self, key: &str) {
-        let name = self
-            .shared
-            .modules()
-            .store
-            .module_name(key)
-            .unwrap_or(key)
-            .to_string();
+        let name = self.module_name(key);
         let was = self.runs.get(key).and_then(|r| r.enabled);
         if was == Some(false) {
             return;

@@ -395,6 +395,20 @@ async fn a_failed_module_runs_at_once_when_its_values_are_fixed() {
             .is_some_and(|e| e.contains("set needsValue.name")),
         "{status}"
     );
+    // An unrelated change converges other modules but does not retry the failed one early.
+    c.set_config(&[("echoServer", "replicas: 2\n")]);
+    eventually("the unrelated edit applies", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("2")
+    })
+    .await;
+    assert_eq!(
+        op.logs().matches("module run failed").count(),
+        1,
+        "{}",
+        op.logs()
+    );
     c.set_config(&[("needsValue", "name: fixed\n")]);
     eventually(
         "the fixed module converges without waiting for its backoff",
