@@ -18,6 +18,8 @@ struct Prepared {
     objects: Vec<Value>,
     checksum: String,
     allow_empty: bool,
+    /// `<key>Maintenance: NoResourceReconciliation`: render and hooks run, nothing is applied.
+    maintenance: bool,
 }
 
 impl Operator {
@@ -186,8 +188,7 @@ impl Operator {
 
     fn current_checksum(&self, key: &str) -> anyhow::Result<String> {
         let modules = self.shared.modules();
-        let module = modules.set.by_key(key).context("unknown module")?;
-        Ok(modules.store.module_checksum(key, module.chart_files())?)
+        checksum_of(&modules, key)
     }
 
     /// One module run: onStartup and bindings the first time, `beforeHelm`, render, apply
@@ -227,9 +228,13 @@ impl Operator {
                     .with_label_values(&[name.as_str()])
                     .inc_by(report.pruned.len() as u64);
                 tracing::info!(module = %name, applied, unchanged = report.unchanged.len(), pruned = report.pruned.len(), elapsed_ms = elapsed.as_millis() as u64, "module converged");
+                let maintenance = in_maintenance(&self.shared.modules(), key);
                 self.set_status(key, |s| {
                     s.state = ModuleState::Ready;
-                    s.objects = total;
+                    s.maintenance = maintenance;
+                    if !maintenance {
+                        s.objects = total;
+                    }
                     s.objects_applied = applied;
                     s.last_run_ms = elapsed.as_millis() as u64;
                     s.checksum = checksum;
@@ -284,16 +289,23 @@ impl Operator {
             .await
             .context("beforeHelm hook failed")?;
         let prepared = self.prepare(key)?;
-        let opts = ApplyOptions {
-            checksum: prepared.checksum.clone(),
-            allow_empty: prepared.allow_empty,
-            default_namespace: None,
+        let report = if prepared.maintenance {
+            tracing::info!(module = %name, "maintenance NoResourceReconciliation: rendered, nothing applied");
+            reconciler::ApplyReport {
+                module: prepared.name.clone(),
+                ..Default::default()
+            }
+        } else {
+            let opts = ApplyOptions {
+                checksum: prepared.checksum.clone(),
+                allow_empty: prepared.allow_empty,
+                default_namespace: None,
+            };
+            self.reconciler
+                .apply_module(&prepared.name, prepared.objects, &opts)
+                .await
+                .with_context(|| format!("applying module {name}"))?
         };
-        let report = self
-            .reconciler
-            .apply_module(&prepared.name, prepared.objects, &opts)
-            .await
-            .with_context(|| format!("applying module {name}"))?;
         self.hooks
             .run_order(&set, OrderBinding::AfterHelm)
             .await
@@ -310,12 +322,12 @@ impl Operator {
             .into_iter()
             .map(|o| o.object)
             .collect();
-        let checksum = modules.store.module_checksum(key, module.chart_files())?;
         Ok(Prepared {
             name: module.name.clone(),
             objects,
-            checksum,
+            checksum: checksum_of(&modules, key)?,
             allow_empty: module.chart.allow_empty_render,
+            maintenance: in_maintenance(&modules, key),
         })
     }
 
@@ -399,6 +411,10 @@ impl Operator {
         if !ready {
             return;
         }
+        if in_maintenance(&self.shared.modules(), &key) {
+            tracing::info!(module = %name, "maintenance NoResourceReconciliation: drift left alone");
+            return;
+        }
         let result = async {
             let prepared = self.prepare(&key)?;
             let opts = ApplyOptions {
@@ -466,6 +482,24 @@ impl Operator {
             }
         }
     }
+}
+
+/// The module's checksum (values + chart files), marked when it is in maintenance so that
+/// entering or leaving maintenance counts as a change and re-runs the module.
+fn checksum_of(modules: &crate::moduleset::LoadedModules, key: &str) -> anyhow::Result<String> {
+    let module = modules.set.by_key(key).context("unknown module")?;
+    let checksum = modules.store.module_checksum(key, module.chart_files())?;
+    Ok(if in_maintenance(modules, key) {
+        format!("{checksum}+maintenance")
+    } else {
+        checksum
+    })
+}
+
+/// Whether `<key>Maintenance: NoResourceReconciliation` is set.
+fn in_maintenance(modules: &crate::moduleset::LoadedModules, key: &str) -> bool {
+    modules.store.config_values().maintenance.get(key)
+        == Some(&values::Maintenance::NoResourceReconciliation)
 }
 
 /// Capped exponential backoff: `initial`, 2×, 4×, … up to `max`.

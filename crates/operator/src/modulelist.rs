@@ -30,13 +30,18 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
             )?;
             for r in rows {
                 let err = r.error.as_deref().unwrap_or("");
+                // A trailing `*` marks maintenance (NoResourceReconciliation).
+                let state = format!("{:?}{}", r.state, if r.maintenance { "*" } else { "" });
                 writeln!(
                     out,
                     "{:<28} {:<8} {:<9} {:>8}  {err}",
-                    r.name,
-                    r.enabled,
-                    format!("{:?}", r.state),
-                    r.objects
+                    r.name, r.enabled, state, r.objects
+                )?;
+            }
+            if status.modules.values().any(|r| r.maintenance) {
+                writeln!(
+                    out,
+                    "* maintenance: NoResourceReconciliation (rendered, nothing applied)"
                 )?;
             }
         }

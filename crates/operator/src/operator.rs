@@ -377,6 +377,7 @@ impl Operator {
                 last_run_ms: 0,
                 checksum: String::new(),
                 error: None,
+                maintenance: false,
             });
         update(entry);
     }

@@ -45,6 +45,9 @@ pub struct ModuleStatus {
     pub checksum: String,
     /// The last error, if the last run failed.
     pub error: Option<String>,
+    /// `<key>Maintenance: NoResourceReconciliation`: rendered and hooks run, nothing applied.
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 /// The operator's state as a whole.

@@ -420,3 +420,42 @@ async fn a_failed_module_runs_at_once_when_its_values_are_fixed() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_mode_applies_nothing_until_it_is_lifted() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    c.set_config(&[
+        ("echoServerMaintenance", "NoResourceReconciliation"),
+        ("echoServer", "replicas: 4\n"),
+    ]);
+    eventually("module list shows maintenance", || {
+        op.module_list()
+            .is_some_and(|s| s["modules"]["echo-server"]["maintenance"] == true)
+    })
+    .await;
+    c.kubectl(&["delete", "configmap", "echo-server", "-n", NS]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref(),
+        Some("1"),
+        "nothing applied in maintenance"
+    );
+    assert!(
+        !c.exists("configmap", "echo-server", NS),
+        "drift is left alone in maintenance"
+    );
+    c.set_config(&[("echoServerMaintenance", "")]);
+    eventually("lifting maintenance applies the pending change", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("4")
+    })
+    .await;
+    eventually("and repairs the drift", || {
+        c.exists("configmap", "echo-server", NS)
+    })
+    .await;
+}
