@@ -46,6 +46,44 @@ pub enum Command {
         #[command(subcommand)]
         command: ModuleCommand,
     },
+    /// Ask a running operator about the global values.
+    Global {
+        /// What to ask.
+        #[command(subcommand)]
+        command: GlobalCommand,
+    },
+}
+
+/// `addon-operator global ...`.
+#[derive(Debug, Subcommand)]
+pub enum GlobalCommand {
+    /// The effective global values, as global hooks see them.
+    Values(ValuesArgs),
+}
+
+/// Arguments of `module values` and `global values`.
+#[derive(Debug, Args)]
+pub struct ValuesArgs {
+    /// Base URL of the operator's HTTP endpoint.
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_URL",
+        default_value = "http://127.0.0.1:9650"
+    )]
+    pub url: String,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    pub output: ValuesFormat,
+}
+
+/// Output format of `values`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValuesFormat {
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
 }
 
 /// Arguments of `addon-operator hook`.
@@ -64,6 +102,14 @@ pub struct HookArgs {
 pub enum ModuleCommand {
     /// One row per module: enabled, state, objects, last error.
     List(ModuleListArgs),
+    /// A module's effective values (`global` plus its own key), as its templates see them.
+    Values {
+        /// The module's name or values key.
+        name: String,
+        /// Where and how.
+        #[command(flatten)]
+        args: ValuesArgs,
+    },
 }
 
 /// Arguments of `addon-operator module list`.

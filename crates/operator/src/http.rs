@@ -1,4 +1,5 @@
-//! The operator's HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/modules`.
+//! The operator's HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/modules`,
+//! `/values/global` and `/values/module/<name>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/modules", get(modules))
+        .route("/values/global", get(global_values))
+        .route("/values/module/{name}", get(module_values))
         .with_state(state)
 }
 
@@ -56,6 +59,27 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 
 async fn modules(State(state): State<HttpState>) -> impl IntoResponse {
     Json(state.shared.status().clone())
+}
+
+/// The effective global values (`{"global": ...}`), as global hooks see them.
+async fn global_values(State(state): State<HttpState>) -> impl IntoResponse {
+    Json(state.shared.modules().store.global_values())
+}
+
+/// A module's effective values (`{"global": ..., "<key>": ...}`), as its templates and hooks
+/// see them; the module's name or values key.
+async fn module_values(
+    State(state): State<HttpState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let modules = state.shared.modules();
+    let Some(key) = modules.find(&name).map(|m| m.key.clone()) else {
+        return (StatusCode::NOT_FOUND, format!("no module named {name:?}\n")).into_response();
+    };
+    match modules.store.module_values(&key) {
+        Ok(values) => Json(values).into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+    }
 }
 
 /// Binds `addr` and serves until `shutdown` turns true. Returns the bound address.

@@ -27,7 +27,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ModuleCommand};
+use crate::cli::{Cli, Command, GlobalCommand, ModuleCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,6 +50,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(args) => runtime()?.block_on(run::run(args)),
         Command::Dev(args) => runtime()?.block_on(dev::run(args)),
         Command::Hook(args) => native::run(args.name.as_deref(), &args.args),
+        Command::Module {
+            command: ModuleCommand::Values { name, args },
+        } => runtime()?.block_on(modulelist::values(Some(&name), &args)),
+        Command::Global {
+            command: GlobalCommand::Values(args),
+        } => runtime()?.block_on(modulelist::values(None, &args)),
         Command::Module {
             command: ModuleCommand::List(args),
         } => runtime()?.block_on(modulelist::run(&args)),

@@ -1,10 +1,11 @@
-//! `addon-operator module list`: asks a running operator's `/modules` endpoint.
+//! `addon-operator module list|values` and `global values`: ask a running operator's HTTP
+//! endpoint.
 
 use std::io::Write;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{ListFormat, ModuleListArgs};
+use crate::cli::{ListFormat, ModuleListArgs, ValuesArgs, ValuesFormat};
 use crate::status::OperatorStatus;
 
 /// Runs the command.
@@ -45,6 +46,24 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `module values <name>` (`module = Some`) or `global values`: prints the effective values.
+pub async fn values(module: Option<&str>, args: &ValuesArgs) -> anyhow::Result<()> {
+    let base = args.url.trim_end_matches('/');
+    let url = match module {
+        Some(name) => format!("{base}/values/module/{name}"),
+        None => format!("{base}/values/global"),
+    };
+    let body = fetch(&url).await?;
+    let values: serde_json::Value =
+        serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        ValuesFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?,
+        ValuesFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&values)?)?,
     }
     Ok(())
 }

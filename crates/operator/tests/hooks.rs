@@ -103,6 +103,23 @@ fi"#,
         "{status}"
     );
 
+    let global = op.client(&["global", "values", "-o", "json"]);
+    let global: serde_json::Value =
+        serde_json::from_slice(&global.stdout).expect("global values JSON");
+    assert_eq!(global["global"]["clusterName"], "from-global-hook");
+    let module = op.client(&["module", "values", "echo-server", "-o", "json"]);
+    let module: serde_json::Value =
+        serde_json::from_slice(&module.stdout).expect("module values JSON");
+    assert_eq!(module["echoServer"]["message"], "patched by beforeHelm");
+    assert_eq!(module["global"]["clusterName"], "from-global-hook");
+    let unknown = op.client(&["module", "values", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no module named"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
     c.kubectl(&[
         "create",
         "configmap",

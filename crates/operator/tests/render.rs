@@ -208,7 +208,9 @@ fn missing_value_in_a_template_names_template_line_and_path() {
 
 #[test]
 fn every_subcommand_has_help() {
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 9] = [
+        &["module", "values", "--help"],
+        &["global", "values", "--help"],
         &["--help"],
         &["render", "--help"],
         &["run", "--help"],

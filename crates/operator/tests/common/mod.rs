@@ -179,6 +179,16 @@ impl OperatorProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Runs an `addon-operator` client command (`module values x`, `global values`) against
+    /// this operator, with `--url` appended.
+    pub fn client(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .args(args)
+            .args(["--url", &self.url()])
+            .output()
+            .expect("the client runs")
+    }
+
     /// `addon-operator module list -o json` against this operator.
     pub fn module_list(&self) -> Option<serde_json::Value> {
         let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
