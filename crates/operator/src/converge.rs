@@ -186,7 +186,7 @@ impl Operator {
         modules.store.module_name(key).unwrap_or(key).to_string()
     }
 
-    fn current_checksum(&self, key: &str) -> anyhow::Result<String> {
+    pub(crate) fn current_checksum(&self, key: &str) -> anyhow::Result<String> {
         let modules = self.shared.modules();
         checksum_of(&modules, key)
     }

@@ -13,7 +13,8 @@ use tokio::sync::watch;
 
 use crate::shared::{Event, Shared};
 
-type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
+/// Path → (size, mtime) of every file below some directories.
+pub type Fingerprint = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
 
 /// Spawns the poller; it sends [`Event::FilesChanged`] after an edit settles.
 pub fn spawn(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -34,7 +35,8 @@ pub fn spawn(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     });
 }
 
-fn fingerprint(dirs: &[PathBuf]) -> Fingerprint {
+/// The fingerprint of every file below `dirs` (missing dirs contribute nothing).
+pub fn fingerprint(dirs: &[PathBuf]) -> Fingerprint {
     let mut files = Fingerprint::new();
     for dir in dirs {
         walk(dir, &mut files, 0);

@@ -18,6 +18,7 @@ mod modulelist;
 mod moduleset;
 mod native;
 mod operator;
+mod reload;
 mod render;
 mod run;
 mod shared;

@@ -91,6 +91,8 @@ pub struct Operator {
     /// The ConfigMap and drift watch tasks, aborted on drop so nothing keeps watching a
     /// cluster (or the embedded API server) after the operator stopped.
     watches: Vec<tokio::task::JoinHandle<()>>,
+    /// Fingerprint of each module's `hooks/` when it was loaded, so `dev` reloads edited hooks.
+    pub(crate) hook_fingerprints: BTreeMap<String, crate::filewatch::Fingerprint>,
 }
 
 impl Drop for Operator {
@@ -126,6 +128,7 @@ impl Operator {
             leading: control.leading,
             shutdown: control.shutdown,
             watches: Vec::new(),
+            hook_fingerprints: BTreeMap::new(),
         }
     }
 
@@ -297,11 +300,6 @@ impl Operator {
 
     /// Loads the global hooks and every module's hooks; an invalid hook config is fatal.
     async fn load_hooks(&mut self) -> anyhow::Result<()> {
-        // Hooks run with their own directory as working directory, so they are started by
-        // absolute path.
-        let absolute = |dir: &std::path::Path| {
-            std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
-        };
         let dir = absolute(&self.settings.global_hooks_dir);
         if dir.is_dir() {
             let hooks = self
@@ -311,26 +309,31 @@ impl Operator {
                 .context("loading global hooks")?;
             tracing::info!(count = hooks.len(), dir = %dir.display(), "global hooks loaded");
         }
-        let module_dirs: Vec<(String, std::path::PathBuf)> = {
-            let modules = self.shared.modules();
-            modules
-                .set
-                .modules
-                .iter()
-                .filter_map(|m| {
-                    m.hooks_dir
-                        .as_deref()
-                        .map(|d| (m.name.clone(), absolute(d)))
-                })
-                .collect()
-        };
-        for (name, dir) in module_dirs {
+        for (name, dir) in self.module_hook_dirs() {
             self.hooks
                 .load(HookSet::Module(name.clone()), &dir)
                 .await
                 .with_context(|| format!("loading hooks of module {name}"))?;
+            self.hook_fingerprints
+                .insert(name, crate::filewatch::fingerprint(&[dir]));
         }
         Ok(())
+    }
+
+    /// Every module's `hooks/` directory, absolute (hooks run in their own directory, so they
+    /// are started by absolute path).
+    pub(crate) fn module_hook_dirs(&self) -> Vec<(String, std::path::PathBuf)> {
+        let modules = self.shared.modules();
+        modules
+            .set
+            .modules
+            .iter()
+            .filter_map(|m| {
+                m.hooks_dir
+                    .as_deref()
+                    .map(|d| (m.name.clone(), absolute(d)))
+            })
+            .collect()
     }
 
     async fn ensure_namespace(&self) -> anyhow::Result<()> {
@@ -383,6 +386,11 @@ impl Operator {
     }
 }
 
+/// `dir` made absolute, as hooks need (they run in their own directory).
+fn absolute(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// Resolves when the value changes; never, once the sender is gone (leadership that cannot
 /// change any more, e.g. without `--ha`).
 async fn changed_or_never(rx: &mut watch::Receiver<bool>) {
@@ -395,35 +403,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-impl Operator {
-    /// Re-reads the module set from disk (the `dev` file watch) keeping config values, then
-    /// re-runs the modules whose checksum changed. A broken edit is reported and the last good
-    /// module set stays in use.
-    pub(crate) async fn reload_files(&mut self) {
-        let source = {
-            let modules = self.shared.modules();
-            modules.source.clone()
-        };
-        let reloaded = crate::moduleset::LoadedModules::load(&source).and_then(|mut fresh| {
-            let config = self.shared.modules().store.config_values().clone();
-            fresh
-                .store
-                .apply_config(config)
-                .context("config values do not fit the edited modules")?;
-            Ok(fresh)
-        });
-        match reloaded {
-            Ok(fresh) => {
-                *self.shared.modules() = fresh;
-                tracing::info!("module files changed; re-rendering what changed");
-                self.converge(false).await;
-            }
-            Err(err) => {
-                tracing::error!(error = %format!("{err:#}"), "module files changed but cannot be loaded; keeping the last good set")
-            }
-        }
     }
 }

@@ -20,7 +20,7 @@ fn dev(dir: &std::path::Path, extra: &[&str]) -> Command {
             "tmp",
         ])
         .args(extra)
-        .env("LOG_LEVEL", "warn")
+        .env("LOG_LEVEL", "info")
         .env_remove("KUBECONFIG")
         .env_remove("ADDON_OPERATOR_MODULES_DIR");
     cmd
@@ -78,6 +78,12 @@ fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
 #[test]
 fn dev_rerenders_a_module_when_its_template_changes() {
     let dir = workdir();
+    // The shipped global hook's value must survive the reload of the edited module files.
+    std::fs::write(
+        dir.path().join("modules/020-echo-server/templates/identity.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: identity\ndata:\n  uuid: {{#if Values.global.discovery}}{{quote Values.global.discovery.clusterUUID}}{{else}}\"unknown\"{{/if}}\n",
+    )
+    .expect("identity template");
     // stderr goes to a file, never to an unread pipe that could fill up and block the child.
     let log = dir.path().join("dev.log");
     let mut child = dev(dir.path(), &[])
@@ -120,6 +126,25 @@ fn dev_rerenders_a_module_when_its_template_changes() {
     wait("the edit is applied", &|| {
         get("{.data.edited}").as_deref() == Some("yes")
     });
+    let identity = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "get",
+            "configmap",
+            "identity",
+            "-n",
+            "addon-operator",
+            "-o",
+            "jsonpath={.data.uuid}",
+        ])
+        .output()
+        .expect("kubectl runs");
+    let uuid = String::from_utf8_lossy(&identity.stdout).into_owned();
+    assert!(
+        !uuid.is_empty() && uuid != "unknown",
+        "hook values survive a reload, got {uuid:?}"
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -130,4 +155,84 @@ fn dev_rerenders_a_module_when_its_template_changes() {
         !stderr.contains("watch failed"),
         "watches outlived the embedded API server:\n{stderr}"
     );
+}
+
+#[test]
+fn dev_reloads_an_edited_module_hook() {
+    let dir = workdir();
+    let hook = dir.path().join("modules/020-echo-server/hooks/message.sh");
+    let write_hook = |config: &str, message: &str| {
+        std::fs::create_dir_all(hook.parent().expect("hooks dir")).expect("mkdir");
+        let script = format!(
+            "#!/usr/bin/env bash\nif [[ \"${{1:-}}\" == \"--config\" ]]; then echo '{config}'; exit 0; fi\n\
+             echo '[{{\"op\":\"add\",\"path\":\"/echoServer/message\",\"value\":\"{message}\"}}]' > \"$VALUES_JSON_PATCH_PATH\"\n"
+        );
+        std::fs::write(&hook, script).expect("write hook");
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    };
+    let good = r#"{"configVersion":"v1","beforeHelm":1}"#;
+    write_hook(good, "first");
+    let log = dir.path().join("dev.log");
+    let mut child = dev(dir.path(), &[])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("dev starts");
+    let kubeconfig = dir.path().join(".addon-operator/kubeconfig");
+    let message = || {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "get",
+                "configmap",
+                "echo-server",
+                "-n",
+                "addon-operator",
+                "-o",
+                "jsonpath={.data.message}",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            let logs = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("the first hook's value is rendered", &|| {
+        message().as_deref() == Some("first")
+    });
+    write_hook(
+        r#"{"configVersion":"v1","beforeHelm":"not a number"}"#,
+        "broken",
+    );
+    wait("the broken hook is reported", &|| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("module hooks cannot be loaded")
+    });
+    assert_eq!(
+        message().as_deref(),
+        Some("first"),
+        "nothing is re-rendered with a broken hook:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    write_hook(good, "second edit");
+    wait("the edited hook's value is rendered", &|| {
+        message().as_deref() == Some("second edit")
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("dev exits").success());
 }

@@ -390,6 +390,57 @@ impl ValuesStore {
         }
     }
 
+    /// Carries the hooks' in-memory state of `previous` (values patch logs, enabled-flag
+    /// patches and `global.enabledModules`) into this store, which was built from edited module
+    /// files (`addon-operator dev`), so an edit does not silently drop what hooks computed.
+    /// Sections that no longer exist are skipped.
+    ///
+    /// # Errors
+    /// The old patches no longer fit the new schemas (every problem is listed); this store is
+    /// unchanged then.
+    pub fn adopt_hook_state(&mut self, previous: &ValuesStore) -> Result<ConfigChange, Errors> {
+        let logs: Vec<(String, Vec<PatchOperation>)> = std::iter::once(&previous.global)
+            .chain(previous.modules.values().map(|m| &m.section))
+            .filter(|s| self.section(&s.name).is_ok())
+            .map(|s| (s.name.clone(), s.patches.clone()))
+            .collect();
+        let saved = self.swap_patch_logs(logs);
+        match self.candidate(&self.config, None) {
+            Ok(candidate) => {
+                let enabled_before = self.enabled_states();
+                self.enabled_patches = previous
+                    .enabled_patches
+                    .iter()
+                    .filter(|(key, _)| self.modules.contains_key(*key))
+                    .map(|(key, flag)| (key.clone(), *flag))
+                    .collect();
+                self.enabled_modules = previous.enabled_modules.clone();
+                let mut change = ConfigChange::default();
+                self.commit(candidate, &mut change);
+                change.enabled = self.enabled_changes(&enabled_before);
+                Ok(change)
+            }
+            Err(errors) => {
+                self.swap_patch_logs(saved);
+                Err(errors)
+            }
+        }
+    }
+
+    /// Replaces the patch logs of the named sections, returning the replaced ones.
+    fn swap_patch_logs(
+        &mut self,
+        logs: Vec<(String, Vec<PatchOperation>)>,
+    ) -> Vec<(String, Vec<PatchOperation>)> {
+        let mut replaced = Vec::new();
+        for (name, log) in logs {
+            if let Ok(section) = self.section_mut(&name) {
+                replaced.push((name, std::mem::replace(&mut section.patches, log)));
+            }
+        }
+        replaced
+    }
+
     /// Sets the list published as `global.enabledModules` (the operator computes it after the
     /// `enabled` scripts); `None` removes it.
     pub fn set_enabled_modules(&mut self, modules: Option<Vec<String>>) {

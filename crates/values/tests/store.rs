@@ -544,3 +544,54 @@ fn store_and_errors_can_cross_threads_and_convert_to_anyhow_style_errors() {
         Box::new(store().module_values("ghost").unwrap_err());
     assert_eq!(boxed.to_string(), "unknown module values key \"ghost\"");
 }
+
+#[test]
+fn a_rebuilt_store_adopts_the_hook_state_of_the_previous_one() {
+    let mut old = store();
+    old.apply_patch(
+        &module_hook(),
+        PatchTarget::Values,
+        &patch(json!([{"op": "replace", "path": "/echoServer/replicas", "value": 4}])),
+    )
+    .unwrap();
+    old.apply_patch(
+        &global_hook(),
+        PatchTarget::Values,
+        &patch(json!([
+            {"op": "add", "path": "/global/discovery/ready", "value": true},
+            {"op": "add", "path": "/otherEnabled", "value": true}
+        ])),
+    )
+    .unwrap();
+    old.set_enabled_modules(Some(vec!["echo-server".into()]));
+
+    let mut fresh = store();
+    let change = fresh.adopt_hook_state(&old).unwrap();
+    assert_eq!(change.modules, BTreeSet::from(["echoServer".to_string()]));
+    assert!(change.global);
+    assert_eq!(
+        fresh.module_values("echoServer").unwrap(),
+        old.module_values("echoServer").unwrap()
+    );
+    assert_eq!(fresh.global_values(), old.global_values());
+    assert_eq!(fresh.enabled_states(), old.enabled_states());
+
+    // New files whose schema no longer accepts the patched value: nothing is adopted.
+    let mut strict = echo_server();
+    strict.config_schema = Some(json!({
+        "type": "object",
+        "properties": {"replicas": {"type": "integer", "maximum": 2, "default": 1}, "resources": {"type": "object", "default": {}}}
+    }));
+    let mut rebuilt = ValuesStore::new(global_spec(), vec![strict, other()]).unwrap();
+    let before = rebuilt.module_values("echoServer").unwrap();
+    let errors = rebuilt.adopt_hook_state(&old).unwrap_err();
+    assert!(
+        errors.to_string().contains("echoServer: /replicas"),
+        "{errors}"
+    );
+    assert_eq!(
+        rebuilt.module_values("echoServer").unwrap(),
+        before,
+        "a failed adoption changes nothing"
+    );
+}
