@@ -46,12 +46,25 @@ pub enum Command {
         #[command(subcommand)]
         command: ModuleCommand,
     },
+    /// Ask a running operator about its hook queues.
+    Queue {
+        /// What to ask.
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Ask a running operator about the global values.
     Global {
         /// What to ask.
         #[command(subcommand)]
         command: GlobalCommand,
     },
+}
+
+/// `addon-operator queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Tasks waiting in each hook queue.
+    List(ModuleListArgs),
 }
 
 /// `addon-operator global ...`.

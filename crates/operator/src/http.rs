@@ -1,5 +1,5 @@
 //! The operator's HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/modules`,
-//! `/values/global` and `/values/module/<name>`.
+//! `/queues`, `/values/global` and `/values/module/<name>`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +22,8 @@ pub struct HttpState {
     pub shared: Arc<Shared>,
     /// Hook metrics.
     pub hook_metrics: Arc<MetricsStorage>,
+    /// The hook engine, for its queues.
+    pub hooks: Arc<hooks::HookEngine>,
 }
 
 /// The router, separate from serving it so tests can drive it.
@@ -31,6 +33,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/modules", get(modules))
+        .route("/queues", get(queues))
         .route("/values/global", get(global_values))
         .route("/values/module/{name}", get(module_values))
         .with_state(state)
@@ -59,6 +62,14 @@ async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 
 async fn modules(State(state): State<HttpState>) -> impl IntoResponse {
     Json(state.shared.status().clone())
+}
+
+/// Tasks waiting in each hook queue (`main` and named queues).
+/// `main` always exists; named queues appear once a binding used them.
+async fn queues(State(state): State<HttpState>) -> impl IntoResponse {
+    let mut lengths = state.hooks.queue_lengths();
+    lengths.entry("main".to_string()).or_insert(0);
+    Json(lengths)
 }
 
 /// The effective global values (`{"global": ...}`), as global hooks see them.

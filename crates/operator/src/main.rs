@@ -28,7 +28,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, GlobalCommand, ModuleCommand};
+use crate::cli::{Cli, Command, GlobalCommand, ModuleCommand, QueueCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -54,6 +54,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Module {
             command: ModuleCommand::Values { name, args },
         } => runtime()?.block_on(modulelist::values(Some(&name), &args)),
+        Command::Queue {
+            command: QueueCommand::List(args),
+        } => runtime()?.block_on(modulelist::queues(&args)),
         Command::Global {
             command: GlobalCommand::Values(args),
         } => runtime()?.block_on(modulelist::values(None, &args)),

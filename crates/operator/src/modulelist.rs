@@ -1,5 +1,5 @@
-//! `addon-operator module list|values` and `global values`: ask a running operator's HTTP
-//! endpoint.
+//! `addon-operator module list|values`, `queue list` and `global values`: ask a running
+//! operator's HTTP endpoint.
 
 use std::io::Write;
 
@@ -44,6 +44,26 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
                     out,
                     "* maintenance: NoResourceReconciliation (rendered, nothing applied)"
                 )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `queue list`: tasks waiting in each hook queue.
+pub async fn queues(args: &ModuleListArgs) -> anyhow::Result<()> {
+    let url = format!("{}/queues", args.url.trim_end_matches('/'));
+    let body = fetch(&url).await?;
+    let queues: std::collections::BTreeMap<String, usize> =
+        serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&queues)?)?,
+        ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&queues)?)?,
+        ListFormat::Text => {
+            writeln!(out, "{:<28} {:>7}", "QUEUE", "WAITING")?;
+            for (queue, waiting) in &queues {
+                writeln!(out, "{queue:<28} {waiting:>7}")?;
             }
         }
     }

@@ -97,6 +97,7 @@ pub async fn operate(
         let state = HttpState {
             shared: shared.clone(),
             hook_metrics: hooks.metrics(),
+            hooks: hooks.clone(),
         };
         let bound = http::serve(addr, state, shutdown_rx.clone()).await?;
         tracing::info!(address = %bound, "serving /metrics, /healthz, /readyz, /modules");

@@ -112,6 +112,13 @@ fi"#,
         serde_json::from_slice(&module.stdout).expect("module values JSON");
     assert_eq!(module["echoServer"]["message"], "patched by beforeHelm");
     assert_eq!(module["global"]["clusterName"], "from-global-hook");
+    let queues = op.client(&["queue", "list", "-o", "json"]);
+    let queues: serde_json::Value =
+        serde_json::from_slice(&queues.stdout).expect("queue list JSON");
+    assert!(
+        queues.get("main").is_some_and(serde_json::Value::is_u64),
+        "{queues}"
+    );
     let unknown = op.client(&["module", "values", "nope"]);
     assert!(!unknown.status.success());
     assert!(

@@ -208,7 +208,8 @@ fn missing_value_in_a_template_names_template_line_and_path() {
 
 #[test]
 fn every_subcommand_has_help() {
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 10] = [
+        &["queue", "list", "--help"],
         &["module", "values", "--help"],
         &["global", "values", "--help"],
         &["--help"],
