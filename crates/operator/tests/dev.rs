@@ -75,31 +75,42 @@ fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
     );
 }
 
-#[test]
-fn dev_rerenders_a_module_when_its_template_changes() {
-    let dir = workdir();
-    // The shipped global hook's value must survive the reload of the edited module files.
-    std::fs::write(
-        dir.path().join("modules/020-echo-server/templates/identity.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: identity\ndata:\n  uuid: {{#if Values.global.discovery}}{{quote Values.global.discovery.clusterUUID}}{{else}}\"unknown\"{{/if}}\n",
-    )
-    .expect("identity template");
-    // stderr goes to a file, never to an unread pipe that could fill up and block the child.
-    let log = dir.path().join("dev.log");
-    let mut child = dev(dir.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("dev starts");
-    let kubeconfig = dir.path().join(".addon-operator/kubeconfig");
-    let get = |jsonpath: &str| {
+/// A running `addon-operator dev` in `dir`; stderr goes to a file, never to an unread pipe
+/// that could fill up and block the child.
+struct DevProcess {
+    child: std::process::Child,
+    kubeconfig: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl DevProcess {
+    fn start(dir: &std::path::Path) -> DevProcess {
+        let log = dir.join("dev.log");
+        let child = dev(dir, &[])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("dev starts");
+        DevProcess {
+            child,
+            kubeconfig: dir.join(".addon-operator/kubeconfig"),
+            log,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A jsonpath of a ConfigMap in the operator namespace, or None while it does not exist.
+    fn configmap(&self, name: &str, jsonpath: &str) -> Option<String> {
         Command::new("kubectl")
             .arg("--kubeconfig")
-            .arg(&kubeconfig)
+            .arg(&self.kubeconfig)
             .args([
                 "get",
                 "configmap",
-                "echo-server",
+                name,
                 "-n",
                 "addon-operator",
                 "-o",
@@ -109,51 +120,83 @@ fn dev_rerenders_a_module_when_its_template_changes() {
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    let wait = |what: &str, check: &dyn Fn() -> bool| {
+    }
+
+    /// Polls `check` for up to 20 s; the failure message carries dev's log.
+    fn wait(&self, what: &str, check: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-    };
-    wait("dev converged", &|| get("{.data.message}").is_some());
+    }
+
+    /// SIGTERM; asserts exit code 0 and returns the log.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().expect("dev exits");
+        let logs = self.logs();
+        assert!(status.success(), "dev exits 0 on SIGTERM:\n{logs}");
+        logs
+    }
+}
+
+#[test]
+fn dev_rerenders_a_module_when_its_template_changes() {
+    let dir = workdir();
+    // The shipped global hook's value must survive the reload of the edited module files.
+    std::fs::write(
+        dir.path().join("modules/020-echo-server/templates/identity.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: identity\ndata:\n  uuid: {{#if Values.global.discovery}}{{quote Values.global.discovery.clusterUUID}}{{else}}\"unknown\"{{/if}}\n",
+    )
+    .expect("identity template");
+    let dev = DevProcess::start(dir.path());
+    dev.wait("dev converged", || {
+        dev.configmap("echo-server", "{.data.message}").is_some()
+    });
     let template = dir
         .path()
         .join("modules/020-echo-server/templates/configmap.yaml");
     let text = std::fs::read_to_string(&template).expect("template");
     std::fs::write(&template, format!("{text}  edited: \"yes\"\n")).expect("edit template");
-    wait("the edit is applied", &|| {
-        get("{.data.edited}").as_deref() == Some("yes")
+    dev.wait("the edit is applied", || {
+        dev.configmap("echo-server", "{.data.edited}").as_deref() == Some("yes")
     });
-    let identity = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args([
-            "get",
-            "configmap",
-            "identity",
-            "-n",
-            "addon-operator",
-            "-o",
-            "jsonpath={.data.uuid}",
-        ])
-        .output()
-        .expect("kubectl runs");
-    let uuid = String::from_utf8_lossy(&identity.stdout).into_owned();
+    let uuid = dev
+        .configmap("identity", "{.data.uuid}")
+        .unwrap_or_default();
     assert!(
         !uuid.is_empty() && uuid != "unknown",
         "hook values survive a reload, got {uuid:?}"
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("dev exits");
-    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "dev exits 0 on SIGTERM:\n{stderr}");
+    let rollout = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&dev.kubeconfig)
+        .args([
+            "rollout",
+            "status",
+            "deployment/echo-server",
+            "-n",
+            "addon-operator",
+            "--timeout=20s",
+        ])
+        .output()
+        .expect("kubectl runs");
     assert!(
-        !stderr.contains("watch failed"),
-        "watches outlived the embedded API server:\n{stderr}"
+        rollout.status.success(),
+        "workloads report ready in dev: {}",
+        String::from_utf8_lossy(&rollout.stderr)
+    );
+    let logs = dev.stop();
+    assert!(
+        !logs.contains("watch failed"),
+        "watches outlived the embedded API server:\n{logs}"
     );
 }
 
@@ -173,66 +216,27 @@ fn dev_reloads_an_edited_module_hook() {
     };
     let good = r#"{"configVersion":"v1","beforeHelm":1}"#;
     write_hook(good, "first");
-    let log = dir.path().join("dev.log");
-    let mut child = dev(dir.path(), &[])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("dev starts");
-    let kubeconfig = dir.path().join(".addon-operator/kubeconfig");
-    let message = || {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args([
-                "get",
-                "configmap",
-                "echo-server",
-                "-n",
-                "addon-operator",
-                "-o",
-                "jsonpath={.data.message}",
-            ])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    let wait = |what: &str, check: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !check() {
-            let logs = std::fs::read_to_string(&log).unwrap_or_default();
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting until {what}:\n{logs}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait("the first hook's value is rendered", &|| {
+    let dev = DevProcess::start(dir.path());
+    let message = || dev.configmap("echo-server", "{.data.message}");
+    dev.wait("the first hook's value is rendered", || {
         message().as_deref() == Some("first")
     });
     write_hook(
         r#"{"configVersion":"v1","beforeHelm":"not a number"}"#,
         "broken",
     );
-    wait("the broken hook is reported", &|| {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("module hooks cannot be loaded")
+    dev.wait("the broken hook is reported", || {
+        dev.logs().contains("module hooks cannot be loaded")
     });
     assert_eq!(
         message().as_deref(),
         Some("first"),
         "nothing is re-rendered with a broken hook:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        dev.logs()
     );
     write_hook(good, "second edit");
-    wait("the edited hook's value is rendered", &|| {
+    dev.wait("the edited hook's value is rendered", || {
         message().as_deref() == Some("second edit")
     });
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert!(child.wait().expect("dev exits").success());
+    dev.stop();
 }
