@@ -129,6 +129,29 @@ impl Patcher<'_> {
         }
     }
 
+    /// The error context and the API of an operation on an existing object.
+    async fn target(
+        &self,
+        index: usize,
+        op: &'static str,
+        t: &ObjectRef,
+    ) -> Result<(OpCtx, Api<DynamicObject>), PatchError> {
+        let ctx = OpCtx {
+            index,
+            op,
+            target: describe(&t.kind, t.namespace.as_deref(), &t.name),
+        };
+        let api = self
+            .api_for(
+                &ctx,
+                t.api_version.as_deref(),
+                &t.kind,
+                t.namespace.as_deref(),
+            )
+            .await?;
+        Ok((ctx, api))
+    }
+
     async fn api_for(
         &self,
         ctx: &OpCtx,
@@ -292,19 +315,7 @@ impl Patcher<'_> {
             DeletePropagation::Background => ("DeleteInBackground", PropagationPolicy::Background),
             DeletePropagation::Orphan => ("DeleteNonCascading", PropagationPolicy::Orphan),
         };
-        let ctx = OpCtx {
-            index,
-            op,
-            target: describe(&t.kind, t.namespace.as_deref(), &t.name),
-        };
-        let api = self
-            .api_for(
-                &ctx,
-                t.api_version.as_deref(),
-                &t.kind,
-                t.namespace.as_deref(),
-            )
-            .await?;
+        let (ctx, api) = self.target(index, op, t).await?;
         let dp = DeleteParams {
             propagation_policy: Some(policy),
             ..Default::default()
@@ -347,19 +358,7 @@ impl Patcher<'_> {
             PatchBody::Json(_) => "JSONPatch",
             PatchBody::Jq(_) => "JQPatch",
         };
-        let ctx = OpCtx {
-            index,
-            op,
-            target: describe(&t.kind, t.namespace.as_deref(), &t.name),
-        };
-        let api = self
-            .api_for(
-                &ctx,
-                t.api_version.as_deref(),
-                &t.kind,
-                t.namespace.as_deref(),
-            )
-            .await?;
+        let (ctx, api) = self.target(index, op, t).await?;
         let pp = PatchParams {
             field_manager: Some(self.field_manager.into()),
             ..Default::default()
