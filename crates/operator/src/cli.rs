@@ -74,9 +74,9 @@ pub enum GlobalCommand {
     Values(ValuesArgs),
 }
 
-/// Arguments of `module values` and `global values`.
-#[derive(Debug, Args)]
-pub struct ValuesArgs {
+/// The running operator a client command asks.
+#[derive(Debug, Clone, Args)]
+pub struct OperatorUrl {
     /// Base URL of the operator's HTTP endpoint.
     #[arg(
         long,
@@ -84,6 +84,14 @@ pub struct ValuesArgs {
         default_value = "http://127.0.0.1:9650"
     )]
     pub url: String,
+}
+
+/// Arguments of `module values` and `global values`.
+#[derive(Debug, Args)]
+pub struct ValuesArgs {
+    /// Where the operator is.
+    #[command(flatten)]
+    pub operator: OperatorUrl,
 
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
@@ -128,13 +136,9 @@ pub enum ModuleCommand {
 /// Arguments of `addon-operator module list`.
 #[derive(Debug, Args)]
 pub struct ModuleListArgs {
-    /// Base URL of the operator's HTTP endpoint.
-    #[arg(
-        long,
-        env = "ADDON_OPERATOR_URL",
-        default_value = "http://127.0.0.1:9650"
-    )]
-    pub url: String,
+    /// Where the operator is.
+    #[command(flatten)]
+    pub operator: OperatorUrl,
 
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]

@@ -10,7 +10,7 @@ use crate::status::OperatorStatus;
 
 /// Runs the command.
 pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
-    let url = format!("{}/modules", args.url.trim_end_matches('/'));
+    let url = format!("{}/modules", args.operator.url.trim_end_matches('/'));
     let body = fetch(&url).await?;
     let status: OperatorStatus =
         serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
@@ -52,7 +52,7 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
 
 /// `queue list`: tasks waiting in each hook queue.
 pub async fn queues(args: &ModuleListArgs) -> anyhow::Result<()> {
-    let url = format!("{}/queues", args.url.trim_end_matches('/'));
+    let url = format!("{}/queues", args.operator.url.trim_end_matches('/'));
     let body = fetch(&url).await?;
     let queues: std::collections::BTreeMap<String, usize> =
         serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
@@ -72,7 +72,7 @@ pub async fn queues(args: &ModuleListArgs) -> anyhow::Result<()> {
 
 /// `module values <name>` (`module = Some`) or `global values`: prints the effective values.
 pub async fn values(module: Option<&str>, args: &ValuesArgs) -> anyhow::Result<()> {
-    let base = args.url.trim_end_matches('/');
+    let base = args.operator.url.trim_end_matches('/');
     let url = match module {
         Some(name) => format!("{base}/values/module/{name}"),
         None => format!("{base}/values/global"),
