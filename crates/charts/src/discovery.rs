@@ -11,7 +11,6 @@ use crate::chart::ChartMeta;
 use crate::error::{DiscoveryError, DiscoveryProblem};
 use crate::names::parse_module_dir_name;
 use crate::objects::{RenderedObject, ResourceScopes};
-use crate::yaml;
 
 /// Extensions of files under `templates/` that are rendered (or, with a leading `_`, partials).
 const TEMPLATE_EXTENSIONS: &[&str] = &["yaml", "yml", "tpl", "hbs"];
@@ -300,7 +299,7 @@ fn load_yaml_file(path: &Path, problems: &mut Vec<DiscoveryProblem>) -> Option<V
 }
 
 fn parse_yaml(path: &Path, text: &str, problems: &mut Vec<DiscoveryProblem>) -> Option<Value> {
-    match yaml::parse_one(text) {
+    match yaml_json::parse_one(text) {
         Ok(v) => Some(v),
         Err(source) => {
             problems.push(DiscoveryProblem::Yaml {
@@ -463,7 +462,7 @@ fn load_crds(
         };
         files.insert(rel.clone(), text.clone().into_bytes());
         let source = format!("{module}/{rel}");
-        let (docs, err) = yaml::parse_stream(&text);
+        let (docs, err) = yaml_json::parse_stream(&text);
         if let Some((idx, source)) = err {
             problems.push(DiscoveryProblem::Invalid {
                 path: path.clone(),

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::yaml::YamlError;
+use yaml_json::YamlError;
 
 /// One problem found while discovering or loading modules.
 #[derive(Debug, thiserror::Error)]

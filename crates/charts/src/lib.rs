@@ -47,7 +47,6 @@ mod helpers;
 mod names;
 mod objects;
 mod renderer;
-mod yaml;
 
 pub use chart::{ALLOW_EMPTY_RENDER_ANNOTATION, ChartMeta};
 pub use discovery::{
@@ -58,4 +57,4 @@ pub use helpers::{EXAMPLE_VALUES, HELPERS, HelperSpec, helpers_markdown_table};
 pub use names::{UNNUMBERED_ORDER, kebab_case, validate_name, values_key};
 pub use objects::{RenderedObject, ResourceScopes, api_group};
 pub use renderer::{ChartRenderer, render};
-pub use yaml::YamlError;
+pub use yaml_json::YamlError;

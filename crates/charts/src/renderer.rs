@@ -10,7 +10,6 @@ use crate::discovery::Module;
 use crate::error::{RenderError, RenderErrors};
 use crate::helpers;
 use crate::objects::{DuplicateCheck, RenderedObject, ResourceScopes, normalize};
-use crate::yaml;
 
 /// A module's templates compiled into a handlebars registry with the vetted helpers,
 /// HTML escaping off and strict mode on. Compile once, render many times; it is `Send` and
@@ -117,7 +116,7 @@ impl ChartRenderer {
                     continue;
                 }
             };
-            let (docs, yaml_err) = yaml::parse_stream(&text);
+            let (docs, yaml_err) = yaml_json::parse_stream(&text);
             for (i, mut doc) in docs.into_iter().enumerate() {
                 if doc.is_null() {
                     continue;

@@ -10,12 +10,22 @@ use serde_json::{Map, Number, Value};
 /// Why a YAML document could not become JSON.
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
-    /// The text is not valid YAML.
+    /// The text is not valid YAML (the message carries line and column).
     #[error("invalid YAML: {0}")]
     Syntax(#[source] serde_yaml::Error),
     /// The YAML holds something JSON cannot (a mapping used as a key, NaN, infinity).
     #[error("YAML value cannot be represented as JSON: {0}")]
     NotJson(String),
+}
+
+impl YamlError {
+    /// One-based (line, column) of a syntax error, when the parser knows it.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        match self {
+            YamlError::Syntax(e) => e.location().map(|l| (l.line(), l.column())),
+            YamlError::NotJson(_) => None,
+        }
+    }
 }
 
 /// Parses one YAML document; an empty document is `Value::Null`.
@@ -24,6 +34,26 @@ pub enum YamlError {
 /// [`YamlError`] when the text is not YAML or not representable as JSON.
 pub fn parse_one(text: &str) -> Result<Value, YamlError> {
     let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(YamlError::Syntax)?;
+    to_json(v)
+}
+
+/// Parses one YAML document from bytes (request bodies, files read whole); an empty document
+/// is `Value::Null`.
+///
+/// # Errors
+/// [`YamlError`] when the bytes are not YAML or not representable as JSON.
+pub fn from_slice(bytes: &[u8]) -> Result<Value, YamlError> {
+    let v: serde_yaml::Value = serde_yaml::from_slice(bytes).map_err(YamlError::Syntax)?;
+    to_json(v)
+}
+
+/// Parses one YAML document from a reader (a file or stdin).
+///
+/// # Errors
+/// [`YamlError`] when the input is not YAML (including I/O errors, which serde_yaml reports as
+/// syntax errors) or not representable as JSON.
+pub fn from_reader(reader: impl std::io::Read) -> Result<Value, YamlError> {
+    let v: serde_yaml::Value = serde_yaml::from_reader(reader).map_err(YamlError::Syntax)?;
     to_json(v)
 }
 
@@ -127,6 +157,22 @@ mod tests {
     fn scalar_keys_are_stringified_and_tags_dropped() {
         let v = parse_one("1: a\ntrue: b\nc: !foo 3\nd: 1.5\n").unwrap();
         assert_eq!(v, json!({"1": "a", "true": "b", "c": 3, "d": 1.5}));
+    }
+
+    #[test]
+    fn bytes_and_readers_parse_like_text() {
+        let text = "1: a\nlist: [1, 2]\n";
+        let expected = json!({"1": "a", "list": [1, 2]});
+        assert_eq!(from_slice(text.as_bytes()).unwrap(), expected);
+        assert_eq!(from_reader(text.as_bytes()).unwrap(), expected);
+        assert_eq!(from_slice(b"").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn syntax_errors_carry_their_position() {
+        let err = parse_one("a: 1\nb: [\n").unwrap_err();
+        let (line, _column) = err.location().unwrap();
+        assert_eq!(line, 3, "{err}");
     }
 
     #[test]
