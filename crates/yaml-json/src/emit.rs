@@ -16,14 +16,16 @@ pub struct EmitError(String);
 
 /// Writes `value` as one block-style YAML document (no `---` header, trailing newline).
 /// Strings that YAML 1.1 or 1.2 would read as anything but that string are double-quoted;
-/// multi-line strings become literal blocks (`|`). Key order is kept.
+/// multi-line strings become literal blocks (`|`) when every one of them reads back unchanged
+/// that way (see [`literal_blocks_are_exact`]); otherwise all strings are double-quoted. Key
+/// order is kept.
 ///
 /// # Errors
 /// [`EmitError`] only if the emitter fails, which a JSON value cannot make it do.
 pub fn to_string(value: &Value) -> Result<String, EmitError> {
     let mut out = String::new();
     let mut emitter = YamlEmitter::new(&mut out);
-    emitter.multiline_strings(true);
+    emitter.multiline_strings(!value.is_string() && literal_blocks_are_exact(value));
     emitter
         .dump(&to_yaml(value))
         .map_err(|e| EmitError(format!("{e:?}")))?;
@@ -37,6 +39,28 @@ pub fn to_string(value: &Value) -> Result<String, EmitError> {
         body.push('\n');
     }
     Ok(body)
+}
+
+/// True if yaml-rust2 can write every multi-line string of `value` as a literal block that
+/// reads back as the same string. Its emitter writes a block line by line and relies on
+/// indentation detection and the default chomping, so it would corrupt: a key (a block cannot
+/// be a key), a carriage return (dropped by `lines()`), a first non-empty line that starts
+/// with a space or tab (taken as indentation), and a string without a non-empty line or with
+/// more than one final newline (clipped to one).
+fn literal_blocks_are_exact(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .all(|(k, v)| !k.contains('\n') && literal_blocks_are_exact(v)),
+        Value::Array(items) => items.iter().all(literal_blocks_are_exact),
+        Value::String(s) if s.contains('\n') => {
+            let first = s.lines().find(|line| !line.is_empty());
+            !s.contains('\r')
+                && !s.ends_with("\n\n")
+                && first.is_some_and(|line| !line.starts_with([' ', '\t']))
+        }
+        _ => true,
+    }
 }
 
 fn to_yaml(value: &Value) -> Yaml {
@@ -94,6 +118,37 @@ mod tests {
         assert!(text.contains("text: |\n"), "{text}");
         let back = crate::parse_one(&text).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn strings_a_literal_block_would_change_are_quoted_instead() {
+        for tricky in [
+            "\n \n0x1",
+            "  indented\nsecond\n",
+            "two final newlines\n\n",
+            "\n",
+            "\n\n",
+            "crlf\r\nline\r\n",
+            "\tTab first\nline",
+        ] {
+            let v = json!({"ok": "plain\nblock\n", "s": tricky, "l": [tricky]});
+            let text = to_string(&v).unwrap();
+            assert_eq!(crate::parse_one(&text).unwrap(), v, "{tricky:?}:\n{text}");
+        }
+        let text = to_string(&json!("top\nlevel\n")).unwrap();
+        assert_eq!(
+            crate::parse_one(&text).unwrap(),
+            json!("top\nlevel\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn keys_that_span_lines_are_quoted_not_written_as_blocks() {
+        let v = json!({"a\nb": {"c": "two\nlines\n"}, "list": [{"x\ny": 1}]});
+        let text = to_string(&v).unwrap();
+        assert!(text.starts_with("\"a\\nb\":"), "{text}");
+        assert_eq!(crate::parse_one(&text).unwrap(), v, "{text}");
     }
 
     #[test]
