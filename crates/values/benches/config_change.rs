@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
             let merged: Vec<Value> = edits[n % 2]
                 .values()
                 .map(|yaml| {
-                    let config: Value = serde_yaml::from_str(yaml).unwrap();
+                    let config: Value = yaml_json::parse_one(yaml).unwrap();
                     merge_layers([&statics, &config])
                 })
                 .collect();

@@ -2,7 +2,9 @@
 //!
 //! Keys: `global` (YAML map), `<key>` (YAML map with the module's config values),
 //! `<key>Enabled` (`"true"`/`"false"` exactly), `<key>Maintenance` (`NoResourceReconciliation` or
-//! empty). A decode collects every problem and rejects the whole ConfigMap.
+//! empty). A decode collects every problem and rejects the whole ConfigMap. YAML is read and
+//! written through `yaml_json`, like everywhere else in the workspace. Errors name the key and
+//! the expected form, never the value.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -10,7 +12,7 @@ use std::io::Read;
 use serde_json::Value;
 
 use crate::checksum::canonical;
-use crate::error::{Error, Errors, type_name};
+use crate::error::{Error, Errors, KeyProblem, type_name};
 
 /// ConfigMap key of the global section.
 pub const GLOBAL_KEY: &str = "global";
@@ -55,12 +57,24 @@ pub struct ConfigValues {
 /// Stands for the whole `--config-values` document in errors.
 const DOCUMENT: &str = "(document)";
 
-fn document_yaml_error(source: serde_yaml::Error) -> Errors {
+fn document_yaml_error(source: yaml_json::YamlError) -> Errors {
     Error::ConfigMapYaml {
         key: DOCUMENT.to_owned(),
         source,
     }
     .into()
+}
+
+/// The `data` of a ConfigMap manifest (`kind: ConfigMap`), or the document itself.
+fn configmap_data(document: Value) -> Value {
+    let is_manifest = document.get("kind").and_then(Value::as_str) == Some("ConfigMap")
+        && document.get("apiVersion").is_some();
+    match document {
+        Value::Object(mut manifest) if is_manifest => {
+            manifest.remove("data").unwrap_or(Value::Null)
+        }
+        other => other,
+    }
 }
 
 /// True if `key` is lowerCamel: an ASCII lower-case letter, then ASCII letters and digits.
@@ -79,18 +93,22 @@ enum KeyKind<'a> {
 
 /// What `key` names, or an error naming the key when it is not camelCase or names no module.
 fn classify<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, Error> {
-    classify_key(key, known).map_err(|message| Error::ConfigMapKey {
-        key: key.to_owned(),
-        message,
-    })
+    classify_key(key, known).map_err(|problem| key_error(key, problem))
 }
 
-fn classify_key<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, String> {
+fn key_error(key: &str, problem: KeyProblem) -> Error {
+    Error::ConfigMapKey {
+        key: key.to_owned(),
+        problem,
+    }
+}
+
+fn classify_key<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, KeyProblem> {
     if key == GLOBAL_KEY {
         return Ok(KeyKind::Global);
     }
     if !is_camel_key(key) {
-        return Err("not a lowerCamel key (expected `global`, `<moduleKey>`, `<moduleKey>Enabled` or `<moduleKey>Maintenance`, e.g. `certManager`)".into());
+        return Err(KeyProblem::NotCamel);
     }
     if known.contains(key) {
         return Ok(KeyKind::Section(key));
@@ -107,12 +125,12 @@ fn classify_key<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a
     {
         return Ok(KeyKind::Maintenance(module));
     }
-    Err("unknown key: no module has this values key".into())
+    Err(KeyProblem::Unknown)
 }
 
 /// Parses a YAML section; empty or `null` means "not set".
 pub(crate) fn parse_section(key: &str, yaml: &str) -> Result<Option<Value>, Error> {
-    let value: Value = serde_yaml::from_str(yaml).map_err(|source| Error::ConfigMapYaml {
+    let value = yaml_json::parse_one(yaml).map_err(|source| Error::ConfigMapYaml {
         key: key.to_owned(),
         source,
     })?;
@@ -123,10 +141,12 @@ fn section_value(key: &str, value: Value) -> Result<Option<Value>, Error> {
     match value {
         Value::Null => Ok(None),
         Value::Object(_) => Ok(Some(value)),
-        other => Err(Error::ConfigMapKey {
-            key: key.to_owned(),
-            message: format!("expected a yaml map, got {}", type_name(&other)),
-        }),
+        other => Err(key_error(
+            key,
+            KeyProblem::NotAMap {
+                found: type_name(&other),
+            },
+        )),
     }
 }
 
@@ -134,10 +154,7 @@ fn parse_flag(key: &str, raw: &str) -> Result<bool, Error> {
     match raw {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(Error::ConfigMapKey {
-            key: key.to_owned(),
-            message: format!("expected \"true\" or \"false\", got {other:?}"),
-        }),
+        _ => Err(key_error(key, KeyProblem::NotAFlag)),
     }
 }
 
@@ -145,10 +162,7 @@ fn parse_maintenance(key: &str, raw: &str) -> Result<Option<Maintenance>, Error>
     match raw.trim() {
         "" => Ok(None),
         "NoResourceReconciliation" => Ok(Some(Maintenance::NoResourceReconciliation)),
-        other => Err(Error::ConfigMapKey {
-            key: key.to_owned(),
-            message: format!("expected \"NoResourceReconciliation\" or empty, got {other:?}"),
-        }),
+        _ => Err(key_error(key, KeyProblem::NotAMaintenanceMode)),
     }
 }
 
@@ -207,7 +221,7 @@ impl ConfigValues {
     pub fn encode(&self) -> Result<BTreeMap<String, String>, Error> {
         let mut data = BTreeMap::new();
         let to_yaml = |key: &str, value: &Value| {
-            serde_yaml::to_string(&canonical(value)).map_err(|source| Error::Encode {
+            yaml_json::to_string(&canonical(value)).map_err(|source| Error::Encode {
                 key: key.to_owned(),
                 source,
             })
@@ -230,13 +244,18 @@ impl ConfigValues {
         Ok(data)
     }
 
-    /// Parses a `--config-values` YAML document: the ConfigMap's decoded shape, with sections
-    /// as nested maps and flags as booleans (`echoServer: {replicas: 2}`, `echoServerEnabled: false`).
+    /// Parses a `--config-values` YAML document. Each key may be written in either shape:
+    /// - the ConfigMap's `data`, as `kubectl get configmap -o yaml` shows it: sections as YAML
+    ///   strings and flags as strings (`echoServer: "replicas: 2\n"`,
+    ///   `echoServerEnabled: "false"`); a whole ConfigMap manifest (`kind: ConfigMap` with
+    ///   `data:`) is read through its `data`;
+    /// - the decoded shape: sections as nested maps and flags as booleans
+    ///   (`echoServer: {replicas: 2}`, `echoServerEnabled: false`).
     ///
     /// # Errors
     /// The same rules as [`ConfigValues::decode`], every problem collected.
     pub fn from_yaml_str(yaml: &str, known: &BTreeSet<String>) -> Result<Self, Errors> {
-        let document = serde_yaml::from_str(yaml).map_err(document_yaml_error)?;
+        let document = yaml_json::parse_one(yaml).map_err(document_yaml_error)?;
         Self::from_document(document, known)
     }
 
@@ -245,30 +264,46 @@ impl ConfigValues {
     /// # Errors
     /// A read failure is reported as bad YAML of the document; otherwise as `from_yaml_str`.
     pub fn from_yaml_reader(reader: impl Read, known: &BTreeSet<String>) -> Result<Self, Errors> {
-        let document = serde_yaml::from_reader(reader).map_err(document_yaml_error)?;
+        let document = yaml_json::from_reader(reader).map_err(document_yaml_error)?;
         Self::from_document(document, known)
     }
 
     fn from_document(document: Value, known: &BTreeSet<String>) -> Result<Self, Errors> {
-        let entries = match document {
+        let entries = match configmap_data(document) {
             Value::Null => return Ok(Self::default()),
             Value::Object(entries) => entries,
             other => {
-                return Err(Error::ConfigMapKey {
-                    key: DOCUMENT.to_owned(),
-                    message: format!("expected a yaml map, got {}", type_name(&other)),
-                }
-                .into());
+                let problem = KeyProblem::NotAMap {
+                    found: type_name(&other),
+                };
+                return Err(key_error(DOCUMENT, problem).into());
             }
         };
         let mut config = ConfigValues::default();
         let mut errors = Errors::default();
         for (key, value) in entries {
-            if let Err(error) = config.set_entry(&key, value, known) {
+            if let Err(error) = config.set_document_entry(&key, value, known) {
                 errors.push(error);
             }
         }
         errors.into_result(config)
+    }
+
+    /// One entry of a `--config-values` document: a section written as a YAML string (the
+    /// ConfigMap's `data` shape) is parsed first, anything else is set as it is.
+    fn set_document_entry(
+        &mut self,
+        key: &str,
+        value: Value,
+        known: &BTreeSet<String>,
+    ) -> Result<(), Error> {
+        let value = match (classify(key, known)?, value) {
+            (KeyKind::Global | KeyKind::Section(_), Value::String(yaml)) => {
+                parse_section(key, &yaml)?.unwrap_or(Value::Null)
+            }
+            (_, value) => value,
+        };
+        self.set_entry(key, value, known)
     }
 
     /// Sets one decoded entry (`global`, `<key>`, `<key>Enabled`, `<key>Maintenance`) from a
@@ -310,10 +345,10 @@ impl ConfigValues {
                 self.maintenance.remove(module);
             }
             (_, other) => {
-                return Err(Error::ConfigMapKey {
-                    key: key.to_owned(),
-                    message: format!("expected true/false or a string, got {}", type_name(&other)),
-                });
+                let problem = KeyProblem::NotAScalar {
+                    found: type_name(&other),
+                };
+                return Err(key_error(key, problem));
             }
         }
         Ok(())

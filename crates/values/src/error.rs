@@ -8,14 +8,15 @@ use std::fmt;
 /// concerns, and, where it applies, the JSON pointer inside that section.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A value does not satisfy its OpenAPI schema.
+    /// A value does not satisfy its OpenAPI schema. The message names the constraint and
+    /// the value's type, never the value: config values hold secrets.
     #[error("{section}: {path}: {message}")]
     Schema {
         /// `global` or the module's values key.
         section: String,
         /// JSON pointer inside the section (`(root)` for the section itself).
         path: String,
-        /// What the schema expected.
+        /// What the schema expected, e.g. `does not match "^[a-z]+$"`.
         message: String,
     },
     /// An OpenAPI schema could not be compiled.
@@ -38,31 +39,41 @@ pub enum Error {
         /// JSON type that was found instead.
         found: &'static str,
     },
+    /// A `<key>Enabled` flag in a static values file is not a boolean.
+    #[error("{file}: {flag}: expected true or false, got {found}")]
+    StaticFlag {
+        /// The values file (`modules/values.yaml` or the module's `values.yaml`).
+        file: String,
+        /// The flag key, e.g. `echoServerEnabled`.
+        flag: String,
+        /// JSON type that was found instead.
+        found: &'static str,
+    },
     /// A ConfigMap key is unknown, not camelCase, or its value is malformed.
-    #[error("configmap key {key:?}: {message}")]
+    #[error("configmap key {key:?}: {problem}")]
     ConfigMapKey {
         /// The offending ConfigMap data key.
         key: String,
         /// What is wrong and the expected form.
-        message: String,
+        problem: KeyProblem,
     },
     /// A ConfigMap value is not valid YAML.
     #[error("configmap key {key:?}: invalid yaml")]
     ConfigMapYaml {
         /// The ConfigMap data key holding the YAML.
         key: String,
-        /// The YAML parser's error.
+        /// The YAML parser's error (line and column, never the text).
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_json::YamlError,
     },
     /// Encoding values back to YAML failed.
     #[error("configmap key {key:?}: cannot encode as yaml")]
     Encode {
         /// The ConfigMap data key being written.
         key: String,
-        /// The YAML serializer's error.
+        /// The YAML emitter's error.
         #[source]
-        source: serde_yaml::Error,
+        source: yaml_json::EmitError,
     },
     /// A hook patched a path it is not allowed to touch.
     #[error("hook {hook}: patch path {path:?} is not allowed: {allowed}")]
@@ -84,22 +95,25 @@ pub enum Error {
         source: json_patch::PatchError,
     },
     /// A patch operation is well-formed but not usable here (e.g. a non-boolean `*Enabled`).
-    #[error("hook {hook}: patch path {path:?}: {message}")]
+    #[error("hook {hook}: patch path {path:?}: {problem}")]
     PatchInvalid {
         /// The hook that produced the patch.
         hook: String,
         /// The offending JSON pointer.
         path: String,
         /// What is wrong.
-        message: String,
+        problem: PatchProblem,
     },
-    /// A `--set key.path=value` argument is malformed or names an unknown key.
-    #[error("--set {arg:?}: {message}")]
+    /// A `--set key.path=value` argument is malformed or names an unknown key. The message
+    /// names the argument by position and its path, never the value.
+    #[error("--set #{arg}{}: {problem}", path.as_ref().map(|p| format!(" {p}")).unwrap_or_default())]
     Set {
-        /// The argument as given.
-        arg: String,
+        /// 1-based position of the argument among the `--set` arguments.
+        arg: usize,
+        /// The `key.path` of the assignment, when the argument has one.
+        path: Option<String>,
         /// What is wrong and the expected form.
-        message: String,
+        problem: SetProblem,
     },
     /// A module values key is not known to the store.
     #[error("unknown module values key {key:?}")]
@@ -115,6 +129,81 @@ pub enum Error {
         /// The module name of the second registration.
         name: String,
     },
+}
+
+/// What is wrong with one ConfigMap data key or its value (never quoting the value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    /// The key is neither `global` nor lowerCamel.
+    #[error(
+        "not a lowerCamel key (expected `global`, `<moduleKey>`, `<moduleKey>Enabled` or \
+         `<moduleKey>Maintenance`, e.g. `certManager`)"
+    )]
+    NotCamel,
+    /// The key is lowerCamel but names no module, flag or maintenance key.
+    #[error("unknown key: no module has this values key")]
+    Unknown,
+    /// A section (`global`, `<moduleKey>`) holds something other than a map.
+    #[error("expected a yaml map, got {found}")]
+    NotAMap {
+        /// JSON type that was found instead.
+        found: &'static str,
+    },
+    /// A `<moduleKey>Enabled` value is not exactly `true` or `false`.
+    #[error("expected \"true\" or \"false\" (lower-case)")]
+    NotAFlag,
+    /// A `<moduleKey>Maintenance` value is not a known mode.
+    #[error("expected \"NoResourceReconciliation\" or empty")]
+    NotAMaintenanceMode,
+    /// A flag or maintenance entry of a `--config-values` document is a list or map.
+    #[error("expected true/false or a string, got {found}")]
+    NotAScalar {
+        /// JSON type that was found instead.
+        found: &'static str,
+    },
+}
+
+/// What is wrong with a hook's patch operation that the permission rule allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchProblem {
+    /// `move`, `copy` or `test` on a `*Enabled` flag.
+    #[error("only add, replace and remove are supported on enabled flags")]
+    FlagOperation,
+    /// A `*Enabled` flag set to something other than a boolean.
+    #[error("an enabled flag must be true or false, got {found}")]
+    FlagNotBoolean {
+        /// JSON type that was given.
+        found: &'static str,
+    },
+    /// A `move`/`copy` between an enabled flag and a values section.
+    #[error("move/copy between an enabled flag and values is not supported")]
+    FlagAndValues,
+}
+
+/// What is wrong with one `--set` assignment.
+#[derive(Debug, thiserror::Error)]
+pub enum SetProblem {
+    /// No `=` between path and value.
+    #[error("missing `=` (expected key.path=value, e.g. echoServer.replicas=3)")]
+    MissingEquals,
+    /// `a..b`, a leading `.` or an empty path.
+    #[error("empty path segment (expected key.path=value, e.g. echoServer.replicas=3)")]
+    EmptySegment,
+    /// `list[0` without `]`.
+    #[error("unclosed `[` (expected key.list[0]=value)")]
+    UnclosedIndex,
+    /// `list[x]`: the index is not a number.
+    #[error("array index is not a number (expected key.list[0]=value)")]
+    BadIndex,
+    /// `list[0]x`: text after an index that is not `.` or `[`.
+    #[error("unexpected text after an index (expected key.list[0].field=value)")]
+    TextAfterIndex,
+    /// `[0]=x`: the path does not start with a ConfigMap key.
+    #[error("the path must start with a key (expected key.path=value, e.g. echoServer.replicas=3)")]
+    NoLeadingKey,
+    /// The assignment is well-formed but its result is not acceptable config values.
+    #[error("{0}")]
+    Rejected(Box<Error>),
 }
 
 /// Every problem found by one operation; the operation changed nothing.

@@ -6,6 +6,9 @@
 //! operator feeds it what discovery, the ConfigMap watch and hooks produce.
 //!
 //! # Overview
+//! - [`GlobalSpec::from_files`] and [`ModuleSpec::from_files`] take the module set's static
+//!   [`ValuesFile`]s as discovery read them (raw documents) and pick and layer their sections
+//!   and `<key>Enabled` flags; this crate is the only place values are layered.
 //! - [`ValuesStore`] is built from a [`GlobalSpec`] and [`ModuleSpec`]s (static values, static
 //!   enabled flags, schemas). It layers each section as DESIGN.md says — static → defaults of
 //!   `config-values.yaml` → config values → defaults of `values.yaml` → hook patches — with maps
@@ -27,7 +30,9 @@
 //! `STRICT_CHECK_VALUES_MODE_ENABLED`).
 //!
 //! Every fallible operation reports all problems at once ([`Errors`]), each naming the section
-//! or ConfigMap key and the JSON path.
+//! or ConfigMap key and the JSON path. No message quotes a value: schema violations name the
+//! constraint (`/password: does not match "^[A-Za-z0-9]{20,}$"`), config errors the key and the
+//! expected form, because values hold passwords and tokens.
 //!
 //! # Example
 //! ```
@@ -77,17 +82,20 @@ mod checksum;
 mod configmap;
 mod enabled;
 mod error;
+mod files;
 mod merge;
 mod patch;
 mod schema;
 mod section;
 mod set;
 mod store;
+mod violation;
 
 pub use checksum::{canonical, checksum};
 pub use configmap::{ConfigValues, Maintenance, is_camel_key};
 pub use enabled::{EnabledLayers, EnabledSource, EnabledState};
-pub use error::{Error, Errors};
+pub use error::{Error, Errors, KeyProblem, PatchProblem, SetProblem};
+pub use files::ValuesFile;
 pub use json_patch::Patch;
 pub use merge::{merge_into, merge_layers};
 pub use patch::{PatchSource, PatchTarget};

@@ -1,4 +1,8 @@
 //! Deep merge of values layers: maps merge key by key, arrays and scalars replace.
+//!
+//! This is the workspace's one layering implementation: static values files
+//! ([`crate::ValuesFile`]), schema defaults, config values and the store's sections all merge
+//! through [`merge_into`], so every layer follows the same rule.
 
 use serde_json::Value;
 

@@ -5,7 +5,7 @@ use json_patch::{Patch, PatchOperation};
 use serde_json::{Map, Value};
 
 use crate::configmap::{ENABLED_SUFFIX, GLOBAL_KEY};
-use crate::error::Error;
+use crate::error::{Error, PatchProblem, type_name};
 
 /// Who produced a patch; decides which paths it may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,10 +135,10 @@ pub(crate) fn split(source: &PatchSource, patch: &Patch) -> Result<SplitPatch, V
             Ok(addressed) => match addressed.as_slice() {
                 [Addressed::Enabled(key)] => match enabled_flag(op) {
                     Ok(flag) => split.enabled.push((key.clone(), flag)),
-                    Err(message) => errors.push(Error::PatchInvalid {
+                    Err(problem) => errors.push(Error::PatchInvalid {
                         hook: source.hook().to_owned(),
                         path: op.path().to_string(),
-                        message,
+                        problem,
                     }),
                 },
                 all if all.iter().all(|a| !matches!(a, Addressed::Enabled(_))) => {
@@ -147,8 +147,7 @@ pub(crate) fn split(source: &PatchSource, patch: &Patch) -> Result<SplitPatch, V
                 _ => errors.push(Error::PatchInvalid {
                     hook: source.hook().to_owned(),
                     path: op.path().to_string(),
-                    message: "move/copy between an enabled flag and values is not supported"
-                        .to_owned(),
+                    problem: PatchProblem::FlagAndValues,
                 }),
             },
         }
@@ -160,17 +159,19 @@ pub(crate) fn split(source: &PatchSource, patch: &Patch) -> Result<SplitPatch, V
     }
 }
 
-fn enabled_flag(op: &PatchOperation) -> Result<Option<bool>, String> {
+fn enabled_flag(op: &PatchOperation) -> Result<Option<bool>, PatchProblem> {
     let value = match op {
         PatchOperation::Add(add) => &add.value,
         PatchOperation::Replace(replace) => &replace.value,
         PatchOperation::Remove(_) => return Ok(None),
-        _ => return Err("only add, replace and remove are supported on enabled flags".into()),
+        _ => return Err(PatchProblem::FlagOperation),
     };
     value
         .as_bool()
         .map(Some)
-        .ok_or_else(|| format!("an enabled flag must be true or false, got {value}"))
+        .ok_or(PatchProblem::FlagNotBoolean {
+            found: type_name(value),
+        })
 }
 
 /// Applies `ops` to `section` (addressed as `/<name>/...`) atomically: on error `section` is

@@ -438,7 +438,7 @@ fn collect(section: &str, validator: &Validator, value: &Value) -> Vec<Error> {
                 } else {
                     path.to_owned()
                 },
-                message: e.to_string(),
+                message: crate::violation::describe(&e),
             }
         })
         .collect()

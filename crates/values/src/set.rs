@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use crate::configmap::ConfigValues;
-use crate::error::{Error, Errors};
+use crate::error::{Error, Errors, SetProblem};
 
 /// One step of a `--set` path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,29 +32,68 @@ pub struct SetAssignment {
     pub value: Value,
 }
 
-/// Parses one `--set` argument into its assignments.
+/// One assignment of a `--set` argument before parsing: its path as written and its value.
+type RawAssignment = (String, String);
+
+impl SetAssignment {
+    /// The path as `helm --set` spells it (`echoServer.list[0].name`), for errors.
+    pub fn written_path(&self) -> String {
+        let mut out = self.key.clone();
+        for segment in &self.path {
+            match segment {
+                SetSegment::Key(key) => {
+                    out.push('.');
+                    out.push_str(&key.replace('.', "\\."));
+                }
+                SetSegment::Index(index) => out.push_str(&format!("[{index}]")),
+            }
+        }
+        out
+    }
+}
+
+/// Parses one `--set` argument into its assignments; `position` is its 1-based position among
+/// the `--set` arguments, used to name it in errors.
 ///
 /// # Errors
-/// A missing `=`, an empty path segment or a malformed `[index]`, naming the argument.
-pub fn parse_set(arg: &str) -> Result<Vec<SetAssignment>, Error> {
-    let fail = |message: &str| Error::Set {
-        arg: arg.to_owned(),
-        message: format!("{message} (expected key.path=value, e.g. echoServer.replicas=3)"),
-    };
-    split_unescaped(arg, ',')
+/// [`Error::Set`] for a missing `=`, an empty path segment or a malformed `[index]`, naming
+/// the argument's position and path but never its value.
+pub fn parse_set(arg: &str, position: usize) -> Result<Vec<SetAssignment>, Error> {
+    raw_assignments(arg, position)?
         .into_iter()
-        .map(|part| {
-            let (path, raw) = part.split_once('=').ok_or_else(|| fail("missing `=`"))?;
-            let mut segments = parse_path(path).map_err(|m| fail(&m))?;
+        .map(|(path, raw)| {
+            let fail = |problem| Error::Set {
+                arg: position,
+                path: Some(path.clone()),
+                problem,
+            };
+            let mut segments = parse_path(&path).map_err(fail)?;
             let Some(SetSegment::Key(key)) = (!segments.is_empty()).then(|| segments.remove(0))
             else {
-                return Err(fail("the path must start with a key"));
+                return Err(fail(SetProblem::NoLeadingKey));
             };
             Ok(SetAssignment {
                 key,
                 path: segments,
-                value: typed_value(raw),
+                value: typed_value(&raw),
             })
+        })
+        .collect()
+}
+
+/// Splits an argument into `(path, value)` pairs. A part without `=` is an error that names
+/// only the argument's position: its text may be a mistyped value.
+fn raw_assignments(arg: &str, position: usize) -> Result<Vec<RawAssignment>, Error> {
+    split_unescaped(arg, ',')
+        .into_iter()
+        .map(|part| {
+            part.split_once('=')
+                .map(|(path, raw)| (path.to_owned(), raw.to_owned()))
+                .ok_or(Error::Set {
+                    arg: position,
+                    path: None,
+                    problem: SetProblem::MissingEquals,
+                })
         })
         .collect()
 }
@@ -88,7 +127,7 @@ fn split_unescaped(text: &str, separator: char) -> Vec<String> {
     parts
 }
 
-fn parse_path(path: &str) -> Result<Vec<SetSegment>, String> {
+fn parse_path(path: &str) -> Result<Vec<SetSegment>, SetProblem> {
     let mut segments = Vec::new();
     for dotted in split_unescaped(path, '.') {
         let (name, indexes) = match dotted.find('[') {
@@ -96,22 +135,18 @@ fn parse_path(path: &str) -> Result<Vec<SetSegment>, String> {
             None => (dotted.as_str(), ""),
         };
         if name.is_empty() {
-            return Err(format!("empty path segment in {path:?}"));
+            return Err(SetProblem::EmptySegment);
         }
         segments.push(SetSegment::Key(name.to_owned()));
         let mut rest = indexes;
         while let Some(inner) = rest.strip_prefix('[') {
-            let (number, after) = inner
-                .split_once(']')
-                .ok_or_else(|| format!("unclosed `[` in {path:?}"))?;
-            let index = number
-                .parse()
-                .map_err(|_| format!("bad array index {number:?} in {path:?}"))?;
+            let (number, after) = inner.split_once(']').ok_or(SetProblem::UnclosedIndex)?;
+            let index = number.parse().map_err(|_| SetProblem::BadIndex)?;
             segments.push(SetSegment::Index(index));
             rest = after;
         }
         if !rest.is_empty() {
-            return Err(format!("unexpected {rest:?} after an index in {path:?}"));
+            return Err(SetProblem::TextAfterIndex);
         }
     }
     Ok(segments)
@@ -181,9 +216,9 @@ impl ConfigValues {
     ) -> Result<(), Errors> {
         let mut next = self.clone();
         let mut errors = Errors::default();
-        for arg in args {
-            let arg = arg.as_ref();
-            let assignments = match parse_set(arg) {
+        for (index, arg) in args.iter().enumerate() {
+            let position = index + 1;
+            let assignments = match parse_set(arg.as_ref(), position) {
                 Ok(assignments) => assignments,
                 Err(error) => {
                     errors.push(error);
@@ -191,10 +226,12 @@ impl ConfigValues {
                 }
             };
             for assignment in assignments {
+                let path = assignment.written_path();
                 if let Err(error) = next.apply_assignment(assignment, known) {
                     errors.push(Error::Set {
-                        arg: arg.to_owned(),
-                        message: error.to_string(),
+                        arg: position,
+                        path: Some(path),
+                        problem: SetProblem::Rejected(Box::new(error)),
                     });
                 }
             }
@@ -252,7 +289,7 @@ mod tests {
 
     #[test]
     fn paths_support_escapes_indexes_and_several_assignments() {
-        let parsed = parse_set(r"a.b\.c[1][0]=x,d=2").unwrap();
+        let parsed = parse_set(r"a.b\.c[1][0]=x,d=2", 1).unwrap();
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0].key, "a");
         assert_eq!(
@@ -264,13 +301,49 @@ mod tests {
             ]
         );
         assert_eq!(parsed[1].value, json!(2));
-        assert_eq!(parse_set(r#"a.b="x,y""#).unwrap()[0].value, json!("x,y"));
-        for bad in ["a.b", "a..b=1", "a[x]=1", "a[1=1", "=1", "a[1]x=1"] {
-            let error = parse_set(bad).unwrap_err().to_string();
+        assert_eq!(parsed[0].written_path(), r"a.b\.c[1][0]");
+        assert_eq!(parse_set(r#"a.b="x,y""#, 1).unwrap()[0].value, json!("x,y"));
+        let cases = [
+            ("a.b", "--set #3: missing `=`"),
+            ("a..b=1", "--set #3 a..b: empty path segment"),
+            ("a[x]=1", "--set #3 a[x]: array index is not a number"),
+            ("a[1=1", "--set #3 a[1: unclosed `[`"),
+            ("=1", "--set #3 : empty path segment"),
+            ("a[1]x=1", "--set #3 a[1]x: unexpected text after an index"),
+        ];
+        for (bad, expected) in cases {
+            let error = parse_set(bad, 3).unwrap_err().to_string();
             assert!(
-                error.contains(bad) && error.contains("expected key.path=value"),
-                "{error}"
+                error.starts_with(expected) && error.contains("(expected key"),
+                "{bad}: {error}"
             );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_argument_and_path_but_never_the_value() {
+        let known = BTreeSet::from(["echoServer".to_owned()]);
+        let errors = ConfigValues::default()
+            .apply_set_args(
+                &[
+                    "echoServer=SECRET-MARKER",
+                    "echoServerEnabled=SECRET-MARKER",
+                    "SECRET-MARKER",
+                    "echoServer.a=1,SECRET-MARKER",
+                ],
+                &known,
+            )
+            .unwrap_err();
+        let text = errors.to_string();
+        assert_eq!(errors.len(), 4, "{text}");
+        assert!(!text.contains("SECRET-MARKER"), "{text}");
+        for expected in [
+            "--set #1 echoServer: configmap key \"echoServer\": expected a yaml map, got a string",
+            "--set #2 echoServerEnabled: configmap key \"echoServerEnabled\": expected \"true\"",
+            "--set #3: missing `=`",
+            "--set #4: missing `=`",
+        ] {
+            assert!(text.contains(expected), "{expected} not in {text}");
         }
     }
 
@@ -279,7 +352,7 @@ mod tests {
         let mut target = json!({"keep": 1});
         set_at(
             &mut target,
-            &parse_set("x.l[2].k=v").unwrap()[0].path,
+            &parse_set("x.l[2].k=v", 1).unwrap()[0].path,
             json!("v"),
         );
         assert_eq!(target, json!({"keep": 1, "l": [null, null, {"k": "v"}]}));

@@ -76,7 +76,7 @@ fn decode_collects_every_problem_and_rejects_the_whole_configmap() {
         ("\"echoServer\"", "expected a yaml map, got an array"),
         (
             "\"echoServerEnabled\"",
-            "expected \"true\" or \"false\", got \"True\"",
+            "expected \"true\" or \"false\" (lower-case)",
         ),
         ("\"certManagerMaintenance\"", "NoResourceReconciliation"),
         ("\"unknownModule\"", "unknown key"),
@@ -125,7 +125,7 @@ fn encode_is_stable_and_sorted_regardless_of_insertion_order() {
     assert_eq!(encoded, encode(second));
     assert_eq!(
         encoded["echoServer"],
-        "a:\n  y:\n  - 2\n  - 1\n  z: 1\nb: 1\n"
+        "a:\n  \"y\":\n    - 2\n    - 1\n  z: 1\nb: 1\n"
     );
 }
 
@@ -251,6 +251,74 @@ fn config_values_document_is_the_decoded_configmap_shape() {
 }
 
 #[test]
+fn config_values_document_may_be_shaped_like_the_configmap_data() {
+    let expected = ConfigValues::decode(
+        &data(&[
+            ("global", "clusterName: x"),
+            ("echoServer", "replicas: 2\nimage:\n  tag: \"off\"\n"),
+            ("echoServerEnabled", "false"),
+            ("ingressNginx", ""),
+        ]),
+        &known(),
+    )
+    .unwrap();
+    let data_shape = "global: |\n  clusterName: x\nechoServer: |\n  replicas: 2\n  image:\n    tag: \"off\"\nechoServerEnabled: \"false\"\ningressNginx: \"\"\n";
+    assert_eq!(
+        ConfigValues::from_yaml_str(data_shape, &known()).unwrap(),
+        expected
+    );
+    let manifest = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: addon-operator\ndata:\n{}",
+        data_shape
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+    );
+    assert_eq!(
+        ConfigValues::from_yaml_str(&manifest, &known()).unwrap(),
+        expected
+    );
+    let mixed = "global:\n  clusterName: x\nechoServer: |\n  replicas: 2\n  image: {tag: \"off\"}\nechoServerEnabled: false\n";
+    assert_eq!(
+        ConfigValues::from_yaml_str(mixed, &known()).unwrap(),
+        expected
+    );
+
+    let errors = ConfigValues::from_yaml_str("echoServer: \"a: [\"\nglobal: \"- 1\"\n", &known())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("configmap key \"echoServer\": invalid yaml"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("configmap key \"global\": expected a yaml map, got an array"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn decode_errors_never_quote_a_value() {
+    const MARKER: &str = "SECRET-MARKER-9f3a";
+    let errors = ConfigValues::decode(
+        &data(&[
+            ("global", &format!("pw: [{MARKER}")),
+            ("echoServer", MARKER),
+            ("echoServerEnabled", MARKER),
+            ("certManagerMaintenance", MARKER),
+        ]),
+        &known(),
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 4, "{errors}");
+    assert!(!errors.to_string().contains(MARKER), "{errors}");
+    let document = format!("echoServerEnabled: [{MARKER}]\nglobal: {MARKER}\n");
+    let errors = ConfigValues::from_yaml_str(&document, &known()).unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors}");
+    assert!(!errors.to_string().contains(MARKER), "{errors}");
+}
+
+#[test]
 fn set_arguments_produce_what_the_configmap_would() {
     let mut from_set = ConfigValues::default();
     from_set
@@ -317,10 +385,10 @@ fn set_arguments_layer_over_a_config_file_and_reject_bad_input_atomically() {
     let text = errors.to_string();
     assert_eq!(errors.len(), 4, "{text}");
     for needle in [
-        "\"echoServerEnabled=maybe\"",
-        "\"unknown.a=1\"",
-        "\"echoServer=3\"",
-        "\"noequals\"",
+        "--set #2 echoServerEnabled: ",
+        "--set #3 unknown.a: ",
+        "--set #4 echoServer: ",
+        "--set #5: missing `=`",
     ] {
         assert!(text.contains(needle), "{needle} in {text}");
     }

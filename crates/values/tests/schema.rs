@@ -88,18 +88,98 @@ fn unknown_fields_anywhere_are_rejected_with_their_paths() {
     .unwrap_err();
     let text = messages(&error);
     assert_eq!(text.len(), 3, "{text:?}");
-    assert!(
-        text.iter()
-            .any(|m| m.starts_with("m: /nested: ") && m.contains("typo"))
+    for expected in [
+        "m: /nested: unknown key(s) \"typo\" (the schema allows no other keys)",
+        "m: /list/1: unknown key(s) \"c\" (the schema allows no other keys)",
+        "m: (root): unknown key(s) \"extra\" (the schema allows no other keys)",
+    ] {
+        assert!(
+            text.iter().any(|m| m == expected),
+            "{expected} not in {text:#?}"
+        );
+    }
+}
+
+/// Issue 8 §5: config values and values a hook produced are rejected naming the path and the
+/// constraint, never the value (they hold passwords).
+#[test]
+fn schema_errors_name_path_and_constraint_but_never_the_value() {
+    const MARKER: &str = "SECRET-MARKER-9f3a";
+    let config_schema = json!({
+        "type": "object",
+        "properties": {
+            "password": {"type": "string", "pattern": "^[A-Za-z0-9]{20,}$"},
+            "mode": {"type": "string", "enum": ["fast", "safe"]},
+            "replicas": {"type": "integer"},
+            "name": {"type": "string", "minLength": 40},
+            "address": {"type": "string", "format": "ipv4"}
+        }
+    });
+    let mut store = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(Some(config_schema), None, json!({}))],
+    )
+    .unwrap();
+    let config = values::ConfigValues::from_yaml_str(
+        &format!(
+            "m:\n  password: {MARKER}-\n  mode: {MARKER}\n  replicas: {MARKER}\n  name: {MARKER}\n  address: {MARKER}\n  extraKey: {MARKER}\n"
+        ),
+        &store.known_keys(),
+    )
+    .unwrap();
+    let errors = store.apply_config(config).unwrap_err();
+    let text = messages(&errors);
+    for expected in [
+        "m: /password: does not match \"^[A-Za-z0-9]{20,}$\"",
+        "m: /mode: must be one of [\"fast\",\"safe\"]",
+        "m: /replicas: expected integer, got a string",
+        "m: /name: must be at least 40 character(s) long",
+        "m: /address: is not a valid \"ipv4\"",
+    ] {
+        assert!(
+            text.iter().any(|m| m == expected),
+            "{expected} not in {text:#?}"
+        );
+    }
+    let unknown: Vec<_> = text
+        .iter()
+        .filter(|m| m.contains("unknown key(s) \"extraKey\""))
+        .collect();
+    assert_eq!(
+        unknown.len(),
+        1,
+        "the extra key is named (keys are structure): {text:#?}"
     );
-    assert!(
-        text.iter()
-            .any(|m| m.starts_with("m: /list/1: ") && m.contains("'c'"))
+
+    // A hook's values patch is checked by the same schemas, with the same messages.
+    let values_schema =
+        json!({"type": "object", "properties": {"token": {"type": "string", "maxLength": 4}}});
+    let mut store = ValuesStore::new(
+        GlobalSpec::default(),
+        vec![module(None, Some(values_schema), json!({}))],
+    )
+    .unwrap();
+    let patch: values::Patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/m/token", "value": MARKER}
+    ]))
+    .unwrap();
+    let source = values::PatchSource::ModuleHook {
+        hook: "hooks/set-token".into(),
+        key: "m".into(),
+    };
+    let errors = store
+        .apply_patch(&source, values::PatchTarget::Values, &patch)
+        .unwrap_err();
+    assert_eq!(
+        messages(&errors),
+        ["m: /token: must be at most 4 character(s) long"]
     );
-    assert!(
-        text.iter()
-            .any(|m| m.starts_with("m: (root): ") && m.contains("extra"))
-    );
+    for text in [text.join("\n"), errors.to_string()] {
+        assert!(
+            !text.contains(MARKER),
+            "a value leaked into an error: {text}"
+        );
+    }
 }
 
 #[test]
