@@ -95,6 +95,17 @@ impl Module {
     }
 }
 
+/// A modules dir's own `values.yaml` (`global:`, per-module sections and `<key>Enabled`
+/// flags), as read. Discovery does not layer these files: the values crate does, with the
+/// module's own `values.yaml` ([`Module::static_values`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonValuesFile {
+    /// `<dir>/values.yaml`.
+    pub path: PathBuf,
+    /// The whole YAML document (`Value::Null` when empty).
+    pub document: Value,
+}
+
 /// All modules found in the modules dirs, sorted by order then name.
 #[derive(Debug, Clone, Default)]
 pub struct ModuleSet {
@@ -102,10 +113,9 @@ pub struct ModuleSet {
     pub dirs: Vec<PathBuf>,
     /// The modules, sorted by (order, name).
     pub modules: Vec<Module>,
-    /// The top-level `<dir>/values.yaml` files (`global:` and per-module sections and
-    /// `<key>Enabled` flags) deep-merged in dir order (later dirs win; maps merge, other
-    /// values replace). An empty object when there are none.
-    pub common_values: Value,
+    /// The `<dir>/values.yaml` files that exist, in dir order (later dirs win when the values
+    /// crate layers them).
+    pub common_values: Vec<CommonValuesFile>,
 }
 
 impl ModuleSet {
@@ -144,7 +154,7 @@ impl ModuleSet {
 pub fn discover(dirs: &[PathBuf]) -> Result<ModuleSet, DiscoveryError> {
     let mut problems = Vec::new();
     let mut modules: Vec<Module> = Vec::new();
-    let mut common_values = Value::Object(serde_json::Map::new());
+    let mut common_values = Vec::new();
     for dir in dirs {
         let entries = match list_dir(dir) {
             Ok(e) => e,
@@ -154,10 +164,13 @@ pub fn discover(dirs: &[PathBuf]) -> Result<ModuleSet, DiscoveryError> {
             }
         };
         let values_path = dir.join("values.yaml");
-        if let Some(v) = load_yaml_file(&values_path, &mut problems)
-            && expect_mapping(&values_path, &v, &mut problems)
+        if let Some(document) = load_yaml_file(&values_path, &mut problems)
+            && expect_mapping(&values_path, &document, &mut problems)
         {
-            merge(&mut common_values, v);
+            common_values.push(CommonValuesFile {
+                path: values_path,
+                document,
+            });
         }
         for path in entries {
             if let Some(m) = load_module(&path, &mut problems) {
@@ -493,23 +506,6 @@ fn load_crds(
         }
     }
     out
-}
-
-/// Deep merge: maps merge recursively, anything else in `overlay` replaces `base`.
-fn merge(base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (b, o) => *b = o,
-    }
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ fn symlinked_module_dirs_are_followed() {
 }
 
 #[test]
-fn common_values_merge_across_dirs_later_dirs_winning() {
+fn common_values_files_are_handed_over_raw_in_dir_order() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write(
         a.path(),
@@ -184,10 +184,21 @@ fn common_values_merge_across_dirs_later_dirs_winning() {
         "values.yaml",
         "global: {clusterName: b}\nechoEnabled: false\n",
     );
-    let set = discover(&[a.path().to_path_buf(), b.path().to_path_buf()]).unwrap();
+    let none = tempfile::tempdir().unwrap();
+    let dirs = [a.path(), none.path(), b.path()].map(Path::to_path_buf);
+    let set = discover(&dirs).unwrap();
     assert_eq!(
         set.common_values,
-        json!({"global": {"clusterName": "b", "domain": "a.example"}, "echoEnabled": false})
+        vec![
+            CommonValuesFile {
+                path: a.path().join("values.yaml"),
+                document: json!({"global": {"clusterName": "a", "domain": "a.example"}, "echoEnabled": true}),
+            },
+            CommonValuesFile {
+                path: b.path().join("values.yaml"),
+                document: json!({"global": {"clusterName": "b"}, "echoEnabled": false}),
+            },
+        ]
     );
 }
 

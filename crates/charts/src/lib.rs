@@ -50,7 +50,8 @@ mod renderer;
 
 pub use chart::{ALLOW_EMPTY_RENDER_ANNOTATION, ChartMeta};
 pub use discovery::{
-    Module, ModuleSet, OpenApiSchemas, TemplateFile, discover, load_openapi_dir, parse_modules_dirs,
+    CommonValuesFile, Module, ModuleSet, OpenApiSchemas, TemplateFile, discover, load_openapi_dir,
+    parse_modules_dirs,
 };
 pub use error::{DiscoveryError, DiscoveryProblem, RenderError, RenderErrors};
 pub use helpers::{EXAMPLE_VALUES, HELPERS, HelperSpec, helpers_markdown_table};

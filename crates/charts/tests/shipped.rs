@@ -1,5 +1,6 @@
 //! Renders the shipped `modules/` and `examples/` with hand-built values (the module's
-//! `values.yaml` section plus `global` from the set's `values.yaml`, no values layering) and
+//! `values.yaml` section plus `global` from the set's `values.yaml`, layered by the values
+//! crate but without schema defaults or config) and
 //! checks that every object is a valid Kubernetes object: built-in kinds must survive a
 //! round trip through k8s-openapi's typed structs unchanged (a misspelled or misplaced field
 //! would be dropped and fail the comparison).
@@ -15,7 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use values::{
-    ConfigValues, Errors, GlobalSpec, ModuleSpec, Patch, PatchSource, PatchTarget, ValuesStore,
+    ConfigValues, Errors, GlobalSpec, ModuleSpec, Patch, PatchSource, PatchTarget, ValuesFile,
+    ValuesStore, merge_into,
 };
 
 fn workspace_dir(rel: &str) -> PathBuf {
@@ -28,24 +30,47 @@ fn load(rel: &str) -> ModuleSet {
     discover(&[workspace_dir(rel)]).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// `{ global, <key>: <module values.yaml section> }` with `overrides` merged on top of the
-/// module section (objects merge, anything else replaces).
-fn values(set: &ModuleSet, key: &str, overrides: Value) -> Value {
-    let module = set.by_key(key).unwrap();
-    let mut section = module.static_values.get(key).cloned().unwrap_or(json!({}));
-    merge(&mut section, overrides);
-    json!({ "global": set.common_values["global"], key: section })
+/// The set's common values files, as the values crate takes them.
+fn common_files(set: &ModuleSet) -> Vec<ValuesFile> {
+    set.common_values
+        .iter()
+        .map(|f| ValuesFile {
+            path: f.path.display().to_string(),
+            document: f.document.clone(),
+        })
+        .collect()
 }
 
-fn merge(base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, o) => *b = o,
+/// The set's one common `values.yaml` document (the shipped sets have one modules dir).
+fn common_document(set: &ModuleSet) -> &Value {
+    &set.common_values[0].document
+}
+
+/// A module's static inputs as the operator builds them, with its schemas.
+fn module_spec(set: &ModuleSet, key: &str) -> ModuleSpec {
+    let m = set.by_key(key).unwrap();
+    let own = ValuesFile {
+        path: m.path.join("values.yaml").display().to_string(),
+        document: m.static_values.clone(),
+    };
+    ModuleSpec {
+        config_schema: m.openapi.config_values.clone(),
+        values_schema: m.openapi.values.clone(),
+        ..ModuleSpec::from_files(&m.key, &m.name, &common_files(set), Some(&own)).unwrap()
     }
+}
+
+/// `{ global, <key>: <static module values> }` with `overrides` merged on top of the
+/// module section (objects merge, anything else replaces).
+fn values(set: &ModuleSet, key: &str, overrides: Value) -> Value {
+    let spec = module_spec(set, key);
+    let mut section = json!({});
+    let layers = [&spec.common_values, &spec.module_values, &overrides];
+    for layer in layers.into_iter().filter(|l| !l.is_null()) {
+        merge_into(&mut section, layer);
+    }
+    let global = GlobalSpec::from_files(&common_files(set)).unwrap();
+    json!({ "global": global.static_values, key: section })
 }
 
 fn render(set: &ModuleSet, name: &str, overrides: Value) -> Vec<RenderedObject> {
@@ -104,9 +129,9 @@ fn shipped_module_set_enables_both_modules_in_order() {
         .map(|m| (m.order, m.name.as_str()))
         .collect();
     assert_eq!(names, vec![(10, "ingress-nginx"), (20, "echo-server")]);
-    assert_eq!(set.common_values["ingressNginxEnabled"], true);
-    assert_eq!(set.common_values["echoServerEnabled"], true);
-    assert!(set.common_values["global"]["clusterName"].is_string());
+    assert_eq!(common_document(&set)["ingressNginxEnabled"], true);
+    assert_eq!(common_document(&set)["echoServerEnabled"], true);
+    assert!(common_document(&set)["global"]["clusterName"].is_string());
 }
 
 #[test]
@@ -212,24 +237,9 @@ fn store_with_config(set: &ModuleSet, config: &[(&str, &str)]) -> Result<ValuesS
     let specs = set
         .modules
         .iter()
-        .map(|m| ModuleSpec {
-            key: m.key.clone(),
-            name: m.name.clone(),
-            common_values: set
-                .common_values
-                .get(&m.key)
-                .cloned()
-                .unwrap_or(Value::Null),
-            module_values: m.static_values.get(&m.key).cloned().unwrap_or(Value::Null),
-            config_schema: m.openapi.config_values.clone(),
-            values_schema: m.openapi.values.clone(),
-            ..Default::default()
-        })
+        .map(|m| module_spec(set, &m.key))
         .collect();
-    let global = GlobalSpec {
-        static_values: set.common_values["global"].clone(),
-        ..Default::default()
-    };
+    let global = GlobalSpec::from_files(&common_files(set))?;
     let mut store = ValuesStore::new(global, specs)?;
     let data = config
         .iter()
@@ -333,7 +343,7 @@ fn echo_server_renders_with_replicas_from_values() {
     assert_eq!(objs[1].object["spec"]["replicas"], 4);
     assert_eq!(
         objs[0].object["data"]["cluster"],
-        set.common_values["global"]["clusterName"]
+        common_document(&set)["global"]["clusterName"]
     );
     assert_eq!(objs[0].source, "echo-server/templates/configmap.yaml");
 }
@@ -377,7 +387,7 @@ fn module_values_yaml_matches_config_values_schema_defaults() {
 #[test]
 fn basic_example_renders_with_partials_and_a_cluster_scoped_custom_kind() {
     let set = load("examples/basic");
-    assert_eq!(set.common_values["helloEnabled"], true);
+    assert_eq!(common_document(&set)["helloEnabled"], true);
     let hello = render(&set, "hello", json!({"extraLabels": {"team": "a"}}));
     assert_eq!(kinds(&hello), vec!["ConfigMap/hello", "Deployment/hello"]);
     hello.iter().for_each(|o| assert!(check_builtin(&o.object)));

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use charts::{ChartRenderer, Module, ModuleSet, ResourceScopes};
-use serde_json::Value;
-use values::{GlobalSpec, ModuleSpec, ValuesStore};
+use values::{Errors, GlobalSpec, ModuleSpec, ValuesFile, ValuesStore};
 
 use crate::cli::SourceArgs;
 
@@ -38,13 +37,7 @@ impl LoadedModules {
             );
         }
         let set = charts::discover(&dirs)?;
-        let global = global_spec(&set, &source.global_hooks_dir)?;
-        let specs = set
-            .modules
-            .iter()
-            .map(|module| module_spec(&set, module))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let store = ValuesStore::new(global, specs).context("invalid static values")?;
+        let store = values_store(&set, &source.global_hooks_dir)?;
         let mut scopes = ResourceScopes::builtin();
         scopes.add_crds(
             set.modules
@@ -79,8 +72,47 @@ impl LoadedModules {
     }
 }
 
-/// The `global` section: `global:` of the common values plus `global-hooks/openapi/`.
-fn global_spec(set: &ModuleSet, global_hooks_dir: &Path) -> anyhow::Result<GlobalSpec> {
+/// The values store of `set`: its static values files and schemas, handed to the values crate,
+/// which picks and layers the sections. Every invalid file, flag and schema is reported.
+fn values_store(set: &ModuleSet, global_hooks_dir: &Path) -> anyhow::Result<ValuesStore> {
+    let common: Vec<ValuesFile> = set
+        .common_values
+        .iter()
+        .map(|file| ValuesFile {
+            path: file.path.display().to_string(),
+            document: file.document.clone(),
+        })
+        .collect();
+    let mut errors = Errors::default();
+    let global = global_spec(&common, global_hooks_dir)?;
+    let global = global.unwrap_or_else(|e| {
+        errors.extend(e.0);
+        GlobalSpec::default()
+    });
+    let mut specs = Vec::new();
+    for module in &set.modules {
+        match module_spec(&common, module) {
+            Ok(spec) => specs.push(spec),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    // Built even when a file was bad, so that one run lists every problem.
+    match ValuesStore::new(global, specs) {
+        Ok(store) if errors.is_empty() => Ok(store),
+        Ok(_) => Err(errors).context("invalid static values"),
+        Err(more) => {
+            errors.extend(more.0);
+            Err(errors).context("invalid static values")
+        }
+    }
+}
+
+/// The `global` section: `global:` of the common values files plus `global-hooks/openapi/`.
+/// The outer error is an unreadable schema; the inner one invalid static values.
+fn global_spec(
+    common: &[ValuesFile],
+    global_hooks_dir: &Path,
+) -> anyhow::Result<Result<GlobalSpec, Errors>> {
     let openapi_dir = global_hooks_dir.join("openapi");
     let schemas = if openapi_dir.is_dir() {
         charts::load_openapi_dir(&openapi_dir)
@@ -88,51 +120,23 @@ fn global_spec(set: &ModuleSet, global_hooks_dir: &Path) -> anyhow::Result<Globa
     } else {
         charts::OpenApiSchemas::default()
     };
-    Ok(GlobalSpec {
-        static_values: set
-            .common_values
-            .get("global")
-            .cloned()
-            .unwrap_or(Value::Null),
+    Ok(GlobalSpec::from_files(common).map(|spec| GlobalSpec {
         config_schema: schemas.config_values,
         values_schema: schemas.values,
-    })
+        ..spec
+    }))
 }
 
 /// A module's static inputs for the values store.
-fn module_spec(set: &ModuleSet, module: &Module) -> anyhow::Result<ModuleSpec> {
-    let flag = format!("{}Enabled", module.key);
-    let common_file = set
-        .dirs
-        .first()
-        .map(|dir| dir.join("values.yaml").display().to_string())
-        .unwrap_or_else(|| "values.yaml".into());
-    let module_file = module.path.join("values.yaml").display().to_string();
+fn module_spec(common: &[ValuesFile], module: &Module) -> Result<ModuleSpec, Errors> {
+    let own = ValuesFile {
+        path: module.path.join("values.yaml").display().to_string(),
+        document: module.static_values.clone(),
+    };
+    let spec = ModuleSpec::from_files(&module.key, &module.name, common, Some(&own))?;
     Ok(ModuleSpec {
-        key: module.key.clone(),
-        name: module.name.clone(),
-        common_values: set
-            .common_values
-            .get(&module.key)
-            .cloned()
-            .unwrap_or(Value::Null),
-        module_values: module
-            .static_values
-            .get(&module.key)
-            .cloned()
-            .unwrap_or(Value::Null),
-        common_enabled: enabled_flag(&set.common_values, &flag, &common_file)?,
-        module_enabled: enabled_flag(&module.static_values, &flag, &module_file)?,
         config_schema: module.openapi.config_values.clone(),
         values_schema: module.openapi.values.clone(),
+        ..spec
     })
-}
-
-/// Reads `<key>Enabled` from a values document; anything but a boolean is an error.
-fn enabled_flag(doc: &Value, flag: &str, file: &str) -> anyhow::Result<Option<bool>> {
-    match doc.get(flag) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => bail!("{file}: {flag}: expected true or false, got {other}"),
-    }
 }
