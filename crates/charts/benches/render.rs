@@ -126,7 +126,7 @@ fn bench(c: &mut Criterion) {
         let _ = write!(
             expanded,
             "---\n{}",
-            serde_yaml::to_string(&o.object).unwrap()
+            yaml_json::to_string(&o.object).unwrap()
         );
     }
 

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use yaml_json::YamlError;
 
+use crate::helpers::HelperCallError;
+use crate::names::NameError;
+use crate::syntax::SyntaxProblem;
+
 /// One problem found while discovering or loading modules.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryProblem {
@@ -24,7 +28,8 @@ pub enum DiscoveryProblem {
         /// The module directory.
         path: PathBuf,
         /// Which rule failed and the expected form.
-        reason: String,
+        #[source]
+        reason: NameError,
     },
     /// Two modules dirs hold a module with the same name.
     #[error("module `{name}` is defined twice: {first} and {second}")]
@@ -74,8 +79,9 @@ impl std::error::Error for DiscoveryError {}
 /// One problem in rendering a module's templates into objects.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    /// A template or partial does not compile (handlebars syntax).
-    #[error("{file}{}: syntax error: {message}", at(*line, *column))]
+    /// A template or partial does not compile (handlebars syntax). The position is that of
+    /// the tag or block at fault, which may be before where the parser gave up.
+    #[error("{file}{}: syntax error: {problem}", at(*line, *column))]
     Syntax {
         /// `<module>/templates/<file>`.
         file: String,
@@ -83,11 +89,23 @@ pub enum RenderError {
         line: Option<usize>,
         /// 1-based column, when known.
         column: Option<usize>,
-        /// The parser's message.
-        message: String,
+        /// What is wrong and the expected form.
+        problem: SyntaxProblem,
+    },
+    /// A helper refused its arguments: wrong count or type, or `required` found nothing.
+    #[error("{file}{}: {call}", at(*line, *column))]
+    Helper {
+        /// `<module>/templates/<file>` (the partial's file when the call is inside one).
+        file: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// Which helper, which argument, and why (boxed: render errors are passed by value).
+        call: Box<HelperCallError>,
     },
     /// Rendering a template failed: a missing value in strict mode (message names the
-    /// path), a `required` value absent, a helper given bad arguments.
+    /// path), an unknown helper or partial.
     #[error("{file}{}: {message}", at(*line, *column))]
     Template {
         /// `<module>/templates/<file>` (the partial's file when the error is inside one).

@@ -12,7 +12,10 @@
 //! - [`ChartRenderer`] compiles a module once (vetted [`HELPERS`], no HTML escaping, strict
 //!   mode) and [`ChartRenderer::render`]s it many times into [`RenderedObject`]s;
 //!   [`ResourceScopes`] says which kinds are cluster-scoped.
-//! - Errors report every problem: [`DiscoveryError`], [`RenderErrors`].
+//! - Errors report every problem: [`DiscoveryError`], [`RenderErrors`]. Each names the file and,
+//!   for templates, the line and column; syntax errors say the expected form
+//!   ([`SyntaxProblem`]) and helper errors the helper, argument and usage
+//!   ([`HelperCallError`]). No message quotes a value.
 //!
 //! ```
 //! use charts::{discover, ChartRenderer, ResourceScopes};
@@ -47,6 +50,7 @@ mod helpers;
 mod names;
 mod objects;
 mod renderer;
+mod syntax;
 
 pub use chart::{ALLOW_EMPTY_RENDER_ANNOTATION, ChartMeta};
 pub use discovery::{
@@ -54,8 +58,12 @@ pub use discovery::{
     parse_modules_dirs,
 };
 pub use error::{DiscoveryError, DiscoveryProblem, RenderError, RenderErrors};
-pub use helpers::{EXAMPLE_VALUES, HELPERS, HelperSpec, helpers_markdown_table};
-pub use names::{UNNUMBERED_ORDER, kebab_case, validate_name, values_key};
+pub use helpers::{
+    ArgumentProblem, EXAMPLE_VALUES, HELPERS, HelperCallError, HelperError, HelperSpec,
+    helpers_markdown_table,
+};
+pub use names::{NameError, UNNUMBERED_ORDER, kebab_case, validate_name, values_key};
 pub use objects::{RenderedObject, ResourceScopes, api_group};
 pub use renderer::{ChartRenderer, render};
+pub use syntax::SyntaxProblem;
 pub use yaml_json::YamlError;

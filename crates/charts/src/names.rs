@@ -4,6 +4,35 @@
 /// `UNNUMBERED_MODULES_ORDER`).
 pub const UNNUMBERED_ORDER: u32 = 1;
 
+/// The form every module name must have, quoted in errors.
+const EXPECTED: &str = "expected lower-case letters and digits in dash-separated words, each \
+                        word starting with a letter, e.g. `010-cert-manager`";
+
+/// Why a module directory name is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The numeric prefix is larger than a `u32`.
+    #[error("order prefix `{prefix}` does not fit in 32 bits")]
+    OrderTooLarge {
+        /// The prefix as written.
+        prefix: String,
+    },
+    /// The name is not kebab-case.
+    #[error("module name `{name}` is not kebab-case ({EXPECTED})")]
+    NotKebabCase {
+        /// The name as written.
+        name: String,
+    },
+    /// kebab → lowerCamel → kebab gives another name, so the values key would be ambiguous.
+    #[error("module name `{name}` does not survive kebab→camel→kebab (got `{back}`; {EXPECTED})")]
+    NotReversible {
+        /// The name as written.
+        name: String,
+        /// What the round trip gives.
+        back: String,
+    },
+}
+
 /// A module directory name split into its order and name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleName {
@@ -19,9 +48,8 @@ pub struct ModuleName {
 /// the name rules.
 ///
 /// # Errors
-/// Returns a lower-case sentence saying why the name is not acceptable; the caller adds the
-/// directory path.
-pub fn parse_module_dir_name(dir_name: &str) -> Result<ModuleName, String> {
+/// A [`NameError`] saying why the name is not acceptable; the caller adds the directory path.
+pub fn parse_module_dir_name(dir_name: &str) -> Result<ModuleName, NameError> {
     let (order, name) = split_order(dir_name)?;
     validate_name(name)?;
     Ok(ModuleName {
@@ -33,7 +61,7 @@ pub fn parse_module_dir_name(dir_name: &str) -> Result<ModuleName, String> {
 
 /// Splits an optional all-digit prefix followed by `-`, as addon-operator's
 /// `^(([0-9]+)-)?(.+)$` does.
-fn split_order(dir_name: &str) -> Result<(u32, &str), String> {
+fn split_order(dir_name: &str) -> Result<(u32, &str), NameError> {
     if let Some((prefix, rest)) = dir_name.split_once('-')
         && !prefix.is_empty()
         && prefix.bytes().all(|b| b.is_ascii_digit())
@@ -41,7 +69,9 @@ fn split_order(dir_name: &str) -> Result<(u32, &str), String> {
     {
         let order = prefix
             .parse::<u32>()
-            .map_err(|_| format!("order prefix `{prefix}` does not fit in 32 bits"))?;
+            .map_err(|_| NameError::OrderTooLarge {
+                prefix: prefix.to_owned(),
+            })?;
         return Ok((order, rest));
     }
     Ok((UNNUMBERED_ORDER, dir_name))
@@ -50,10 +80,8 @@ fn split_order(dir_name: &str) -> Result<(u32, &str), String> {
 /// Checks that `name` is kebab-case and survives kebab → lowerCamel → kebab.
 ///
 /// # Errors
-/// A sentence naming the rule that failed.
-pub fn validate_name(name: &str) -> Result<(), String> {
-    const EXPECTED: &str = "expected lower-case letters and digits in dash-separated words, each \
-                            word starting with a letter, e.g. `010-cert-manager`";
+/// A [`NameError`] naming the rule that failed.
+pub fn validate_name(name: &str) -> Result<(), NameError> {
     let words_ok = !name.is_empty()
         && name.split('-').all(|w| {
             w.starts_with(|c: char| c.is_ascii_lowercase())
@@ -61,15 +89,16 @@ pub fn validate_name(name: &str) -> Result<(), String> {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         });
     if !words_ok {
-        return Err(format!(
-            "module name `{name}` is not kebab-case ({EXPECTED})"
-        ));
+        return Err(NameError::NotKebabCase {
+            name: name.to_owned(),
+        });
     }
     let back = kebab_case(&values_key(name));
     if back != name {
-        return Err(format!(
-            "module name `{name}` does not survive kebab→camel→kebab (got `{back}`; {EXPECTED})"
-        ));
+        return Err(NameError::NotReversible {
+            name: name.to_owned(),
+            back,
+        });
     }
     Ok(())
 }
@@ -155,14 +184,23 @@ mod tests {
             "3d",
         ] {
             let err = parse_module_dir_name(bad).unwrap_err();
-            assert!(err.contains("kebab"), "{bad}: {err}");
+            assert!(
+                matches!(err, NameError::NotKebabCase { .. }),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains("e.g. `010-cert-manager`"), "{err}");
         }
     }
 
     #[test]
     fn huge_order_prefix_is_rejected() {
         let err = parse_module_dir_name("99999999999-x").unwrap_err();
-        assert!(err.contains("32 bits"), "{err}");
+        assert_eq!(
+            err,
+            NameError::OrderTooLarge {
+                prefix: "99999999999".into()
+            }
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use crate::discovery::Module;
 use crate::error::{RenderError, RenderErrors};
-use crate::helpers;
+use crate::helpers::{self, HelperCallError};
 use crate::objects::{DuplicateCheck, RenderedObject, ResourceScopes, normalize};
+use crate::syntax;
 
 /// A module's templates compiled into a handlebars registry with the vetted helpers,
 /// HTML escaping off and strict mode on. Compile once, render many times; it is `Send` and
@@ -49,7 +50,7 @@ impl ChartRenderer {
             let name = Module::partial_name(&p.path).to_owned();
             let source = format!("{}/{}", module.name, p.path);
             if let Err(e) = hb.register_partial(&name, &p.content) {
-                errors.push(syntax_error(&source, &e));
+                errors.push(syntax_error(&source, &p.content, &e));
             }
             partial_sources.insert(name, source);
         }
@@ -58,7 +59,7 @@ impl ChartRenderer {
             let source = format!("{}/{}", module.name, t.path);
             match hb.register_template_string(&source, &t.content) {
                 Ok(()) => templates.push(source),
-                Err(e) => errors.push(syntax_error(&source, &e)),
+                Err(e) => errors.push(syntax_error(&source, &t.content, &e)),
             }
         }
         if !errors.is_empty() {
@@ -154,7 +155,8 @@ impl ChartRenderer {
     }
 
     /// Converts a handlebars error into ours: the file (a partial's file when the error is
-    /// inside one), line, column and a message that names the missing path.
+    /// inside one), line, column and a message that names the missing path, or the helper
+    /// call that failed.
     fn template_error(
         &self,
         fallback: Option<&String>,
@@ -167,10 +169,21 @@ impl ChartRenderer {
             .or(fallback)
             .cloned()
             .unwrap_or_else(|| self.module.clone());
+        let (line, column) = (e.line_no, e.column_no);
+        if let RenderErrorReason::NestedError(nested) = e.reason()
+            && let Some(call) = nested.downcast_ref::<HelperCallError>()
+        {
+            return RenderError::Helper {
+                file,
+                line,
+                column,
+                call: Box::new(call.clone()),
+            };
+        }
         RenderError::Template {
             file,
-            line: e.line_no,
-            column: e.column_no,
+            line,
+            column,
             message: reason_message(e.reason()),
         }
     }
@@ -193,13 +206,14 @@ fn reason_message(reason: &RenderErrorReason) -> String {
     }
 }
 
-fn syntax_error(source: &str, e: &TemplateError) -> RenderError {
-    let (line, column) = e.pos().map_or((None, None), |(l, c)| (Some(l), Some(c)));
+/// A compile error of template `file` (text `content`), positioned on the tag at fault.
+fn syntax_error(file: &str, content: &str, e: &TemplateError) -> RenderError {
+    let located = syntax::describe(content, e);
     RenderError::Syntax {
-        file: source.to_owned(),
-        line,
-        column,
-        message: e.reason().to_string(),
+        file: file.to_owned(),
+        line: located.line,
+        column: located.column,
+        problem: located.problem,
     }
 }
 

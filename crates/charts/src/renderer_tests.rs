@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::discovery::discover;
+use crate::helpers::{ArgumentProblem, HelperError};
 
 /// A module set in a fresh temp dir with one module `010-demo` holding `files`.
 fn module(files: &[(&str, &str)]) -> (tempfile::TempDir, Module) {
@@ -326,15 +327,56 @@ fn syntax_errors_are_reported_for_every_file_at_compile_time() {
         ("templates/ok.yaml", CM),
     ]);
     let e = ChartRenderer::new(&m).unwrap_err();
-    assert_eq!(e.errors.len(), 2, "{e}");
+    let msgs: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        msgs,
+        [
+            "demo/templates/_p.hbs:1:1: syntax error: `{{/with}}` closes no open block: \
+             expected a `{{#with …}}` before it",
+            "demo/templates/a.yaml:1:1: syntax error: block `{{#if}}` is never closed: \
+             expected `{{/if}}`",
+        ]
+    );
     assert!(
         e.errors
             .iter()
             .all(|x| matches!(x, RenderError::Syntax { .. })),
         "{e}"
     );
-    assert!(e.to_string().contains("demo/templates/_p.hbs"), "{e}");
-    assert!(e.to_string().contains("demo/templates/a.yaml"), "{e}");
+}
+
+#[test]
+fn helper_errors_are_typed_and_name_file_position_helper_and_argument() {
+    let (_d, m) = module(&[(
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{indent Values.demo.n \"x\"}}\n",
+    )]);
+    let v = json!({"global": {}, "demo": {"n": "SECRET-MARKER"}});
+    let e = ChartRenderer::new(&m)
+        .unwrap()
+        .render(&v, "ops", &ResourceScopes::builtin())
+        .unwrap_err();
+    assert_eq!(
+        e.errors,
+        vec![RenderError::Helper {
+            file: "demo/templates/cm.yaml".into(),
+            line: Some(6),
+            column: Some(6),
+            call: Box::new(HelperCallError {
+                helper: "indent",
+                usage: "indent N STRING",
+                error: HelperError::Argument {
+                    index: 0,
+                    problem: ArgumentProblem::NotInteger { found: "a string" },
+                },
+            }),
+        }]
+    );
+    assert_eq!(
+        e.to_string(),
+        "module `demo`: demo/templates/cm.yaml:6:6: `indent` argument 1 (N): expected an \
+         integer, got a string (usage: `indent N STRING`)"
+    );
 }
 
 #[test]

@@ -460,8 +460,7 @@ fn crd_and_hooks_example_hook_output_drives_the_render() {
     );
 
     let hook = module.path.join("hooks/discover-namespaces");
-    let config: Value =
-        serde_yaml::from_slice(&run_hook(&hook, &["--config"], &[]).stdout).unwrap();
+    let config: Value = yaml_json::from_slice(&run_hook(&hook, &["--config"], &[]).stdout).unwrap();
     assert_eq!(config["configVersion"], "v1");
     assert_eq!(config["kubernetes"][0]["kind"], "Namespace");
 

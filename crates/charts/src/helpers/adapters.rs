@@ -7,8 +7,11 @@ use handlebars::{
 use serde_json::Value;
 
 use super::Implementation;
+use super::error::{HelperCallError, HelperError};
 
-/// Adapter from a [`super::HelperFn`] to handlebars: arity and strict-mode checks, error wrapping.
+/// Adapter from a [`super::HelperFn`] to handlebars: arity and strict-mode checks, and errors
+/// wrapped as a [`HelperCallError`] (naming the helper and its usage) that the renderer finds
+/// again in handlebars' `NestedError`.
 pub(crate) struct Simple {
     pub(crate) name: &'static str,
     pub(crate) signature: &'static str,
@@ -26,11 +29,7 @@ impl HelperDef for Simple {
         let imp = &self.implementation;
         let n = h.params().len();
         if n < imp.min_args || imp.max_args.is_some_and(|max| n > max) {
-            return Err(RenderErrorReason::Other(format!(
-                "`{}` got {n} argument(s), expected `{}`",
-                self.name, self.signature
-            ))
-            .into());
+            return Err(self.fail(HelperError::Arity { got: n }));
         }
         const NULL: Value = Value::Null;
         let mut args = Vec::with_capacity(n);
@@ -46,7 +45,18 @@ impl HelperDef for Simple {
         }
         (imp.f)(&args)
             .map(ScopedJson::Derived)
-            .map_err(|m| RenderErrorReason::Other(format!("`{}`: {m}", self.name)).into())
+            .map_err(|error| self.fail(error))
+    }
+}
+
+impl Simple {
+    fn fail(&self, error: HelperError) -> RenderError {
+        RenderErrorReason::NestedError(Box::new(HelperCallError {
+            helper: self.name,
+            usage: self.signature,
+            error,
+        }))
+        .into()
     }
 }
 

@@ -6,6 +6,7 @@
 //! removed from the registry.
 
 mod adapters;
+mod error;
 mod funcs;
 
 use handlebars::Handlebars;
@@ -14,8 +15,10 @@ use serde_json::Value;
 use adapters::{GuardingWith, Simple};
 use funcs::*;
 
-/// A helper implementation: arguments in, value out, or a message saying what was wrong.
-pub(crate) type HelperFn = fn(&[&Value]) -> Result<Value, String>;
+pub use error::{ArgumentProblem, HelperCallError, HelperError};
+
+/// A helper implementation: arguments in, value out, or what was wrong with them.
+pub(crate) type HelperFn = fn(&[&Value]) -> Result<Value, HelperError>;
 
 /// One template helper as documented and registered.
 #[derive(Debug, Clone, Copy)]

@@ -81,9 +81,43 @@ fn to_yaml_renders_nested_values_without_trailing_newline() {
     assert_eq!(r("{{toYaml Values.ports}}"), "- 80\n- 443");
     assert_eq!(
         r("{{toYaml (dict \"a\" (dict \"b\" \"1\"))}}"),
-        "a:\n  b: '1'"
+        "a:\n  b: \"1\""
     );
     assert_eq!(r("{{toYaml Values.name}}"), "web");
+}
+
+#[test]
+fn to_yaml_quotes_strings_kubectl_would_read_as_booleans() {
+    assert_eq!(
+        r("{{toYaml (dict \"proxy-buffering\" \"off\" \"use-gzip\" \"yes\" \"y\" \"n\")}}"),
+        "proxy-buffering: \"off\"\nuse-gzip: \"yes\"\n\"y\": \"n\""
+    );
+}
+
+#[test]
+fn helper_errors_never_quote_a_value() {
+    const MARKER: &str = "SECRET-MARKER-9f3a";
+    let values = json!({"Values": {"secret": MARKER, "list": [MARKER, {"k": MARKER}]}});
+    for tpl in [
+        "{{indent Values.secret \"x\"}}",
+        "{{trunc Values.secret \"x\"}}",
+        "{{lt Values.secret 1}}",
+        "{{b64dec Values.secret}}",
+        "{{hasKey Values.secret \"a\"}}",
+        "{{join \",\" Values.secret}}",
+        "{{join \",\" Values.list}}",
+        "{{len (eq Values.secret 1)}}",
+        "{{dict Values.list 1}}",
+        "{{quote Values.list}}",
+    ] {
+        let error = hb()
+            .render_template(tpl, &values)
+            .map(|out| panic!("{tpl}: rendered {out:?}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("(usage: `"), "{tpl}: {error}");
+        assert!(!error.contains(MARKER), "{tpl}: {error}");
+    }
 }
 
 #[test]
@@ -99,8 +133,14 @@ fn indent_and_nindent_pad_every_line() {
         "    app: web\n    tier: front"
     );
     assert_eq!(r("{{nindent 0 \"a\"}}"), "\na");
-    fails_with("{{indent -1 \"a\"}}", "must not be negative");
-    fails_with("{{indent 2 Values.labels}}", "toYaml");
+    fails_with(
+        "{{indent -1 \"a\"}}",
+        "`indent` argument 1 (N): must not be negative (usage: `indent N STRING`)",
+    );
+    fails_with(
+        "{{indent 2 Values.labels}}",
+        "`indent` argument 2 (STRING): expected text, got a map (print a list or map with toYaml",
+    );
 }
 
 #[test]
@@ -139,8 +179,14 @@ fn required_fails_with_the_message_when_value_is_absent() {
 #[test]
 fn b64enc_and_b64dec_round_trip_and_reject_garbage() {
     assert_eq!(r("{{b64dec (b64enc \"héllo\")}}"), "héllo");
-    fails_with("{{b64dec \"!!!\"}}", "invalid base64");
-    fails_with("{{b64dec \"/w==\"}}", "not UTF-8");
+    fails_with(
+        "{{b64dec \"!!!\"}}",
+        "`b64dec` argument 1 (STRING): is not valid base64",
+    );
+    fails_with(
+        "{{b64dec \"/w==\"}}",
+        "`b64dec` argument 1 (STRING): decodes to bytes that are not UTF-8 text",
+    );
 }
 
 #[test]
@@ -183,7 +229,10 @@ fn contains_checks_substrings() {
 fn has_key_tolerates_a_missing_map_but_not_a_non_map() {
     assert_eq!(r("{{hasKey Values.labels \"nope\"}}"), "false");
     assert_eq!(r("{{hasKey Values.missing \"app\"}}"), "false");
-    fails_with("{{hasKey Values.ports \"a\"}}", "expected a map");
+    fails_with(
+        "{{hasKey Values.ports \"a\"}}",
+        "`hasKey` argument 1 (MAP): expected a map, got a list",
+    );
 }
 
 #[test]
@@ -198,14 +247,23 @@ fn list_builds_arrays() {
 #[test]
 fn dict_builds_maps_and_rejects_odd_or_non_string_keys() {
     assert_eq!(r("{{toJson (dict \"n\" Values.name)}}"), r#"{"n":"web"}"#);
-    fails_with("{{dict \"a\"}}", "odd number");
-    fails_with("{{dict 1 2}}", "keys must be strings");
+    fails_with(
+        "{{dict \"a\"}}",
+        "`dict`: expected key/value pairs, got 1 argument(s) (usage: `dict KEY VALUE...`)",
+    );
+    fails_with(
+        "{{dict \"a\" 1 2 3}}",
+        "`dict` argument 3 (VALUE): a key must be a string, got a number",
+    );
 }
 
 #[test]
 fn join_requires_a_list() {
     assert_eq!(r("{{join \"-\" (list \"a\" 1 true)}}"), "a-1-true");
-    fails_with("{{join \",\" Values.name}}", "expected a list");
+    fails_with(
+        "{{join \",\" Values.name}}",
+        "`join` argument 2 (LIST): expected a list, got a string",
+    );
 }
 
 #[test]
@@ -228,7 +286,10 @@ fn ordering_helpers_compare_numbers_or_strings_only() {
         r("{{lt 1 1.5}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}"),
         "true true true false"
     );
-    fails_with("{{lt 1 \"2\"}}", "can only compare");
+    fails_with(
+        "{{lt 1 \"2\"}}",
+        "`lt`: can only compare two numbers or two strings, got a number and a string",
+    );
 }
 
 #[test]
@@ -293,7 +354,7 @@ fn only_the_questioned_argument_may_be_missing() {
 fn wrong_argument_counts_show_the_signature() {
     fails_with(
         "{{indent 2}}",
-        "`indent` got 1 argument(s), expected `indent N STRING`",
+        "`indent`: got 1 argument(s) (usage: `indent N STRING`)",
     );
 }
 
