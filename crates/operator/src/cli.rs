@@ -292,10 +292,17 @@ pub struct RenderArgs {
     #[arg(long)]
     pub module: Option<String>,
 
-    /// Config values as a YAML file shaped like the ConfigMap's decoded data
-    /// (`global:`, `<moduleKey>:`, `<moduleKey>Enabled:`).
+    /// Config values as a YAML file shaped like the ConfigMap's `data` (`global:`,
+    /// `<moduleKey>:` holding YAML strings, `<moduleKey>Enabled: "false"`), or with the sections
+    /// as nested maps and flags as booleans; a whole ConfigMap manifest works too.
     #[arg(long, value_name = "FILE")]
     pub config_values: Option<PathBuf>,
+
+    /// Print only the objects rendered from this template, named as in the `# Source:` lines,
+    /// e.g. `echo-server/templates/deployment.yaml` (`*` and `?` match within one path
+    /// segment); repeatable.
+    #[arg(short = 's', long = "show-only", value_name = "TEMPLATE")]
+    pub show_only: Vec<String>,
 
     /// Set one config value, e.g. `--set echoServer.replicas=3` or `--set echoServerEnabled=false`;
     /// repeatable, applied after `--config-values`.

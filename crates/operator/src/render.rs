@@ -1,4 +1,6 @@
-//! `addon-operator render`: renders the enabled modules offline, like `helm template`.
+//! `addon-operator render`: renders the enabled modules offline, like `helm template`, and
+//! prints them as the operator would apply them: YAML goes through `yaml_json`, which quotes
+//! every string a YAML 1.1 reader such as kubectl would take for a boolean, number or null.
 
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -45,6 +47,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         }
     }
     let objects = render_modules(&loaded, &selected, &args.source.namespace)?;
+    let objects = show_only(objects, &args.show_only, &loaded, &selected)?;
     let mut out = std::io::stdout().lock();
     write_objects(&mut out, &objects, args.output)?;
     out.flush().context("writing to stdout")
@@ -66,6 +69,82 @@ fn config_values(args: &RenderArgs, loaded: &LoadedModules) -> anyhow::Result<Co
         .apply_set_args(&args.set, &known)
         .context("invalid --set")?;
     Ok(config)
+}
+
+/// The objects rendered from the templates `patterns` name (`--show-only`; all when empty).
+///
+/// # Errors
+/// Every pattern that matches no template of the selected modules, listing those templates.
+fn show_only(
+    objects: Vec<SourcedObject>,
+    patterns: &[String],
+    loaded: &LoadedModules,
+    selected: &[String],
+) -> anyhow::Result<Vec<SourcedObject>> {
+    if patterns.is_empty() {
+        return Ok(objects);
+    }
+    let templates = template_sources(loaded, selected);
+    let unmatched: Vec<&String> = patterns
+        .iter()
+        .filter(|p| !templates.iter().any(|t| glob_match(p, t)))
+        .collect();
+    if !unmatched.is_empty() {
+        let names: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
+        bail!(
+            "--show-only {}: no such template; the rendered modules have:\n  {}",
+            names.join(", "),
+            templates.join("\n  ")
+        );
+    }
+    Ok(objects
+        .into_iter()
+        .filter(|o| patterns.iter().any(|p| glob_match(p, &o.source)))
+        .collect())
+}
+
+/// Every template and CRD file of the `selected` modules as `# Source:` names them.
+fn template_sources(loaded: &LoadedModules, selected: &[String]) -> Vec<String> {
+    let mut sources = Vec::new();
+    for module in loaded
+        .set
+        .modules
+        .iter()
+        .filter(|m| selected.contains(&m.name))
+    {
+        let crds = module.crds.iter().map(|crd| crd.source.clone());
+        let templates = module
+            .templates
+            .iter()
+            .map(|t| format!("{}/{}", module.name, t.path));
+        for source in crds.chain(templates) {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+    }
+    sources
+}
+
+/// Matches `text` against a glob as helm's `--show-only` does (Go's `filepath.Match`): `*`
+/// is any run of characters other than `/`, `?` one such character, the rest is literal.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // matches[j]: pattern prefix so far matches text prefix of length j.
+    let mut matches = vec![false; t.len() + 1];
+    matches[0] = true;
+    for pc in p {
+        let mut next = vec![false; t.len() + 1];
+        for j in 0..=t.len() {
+            next[j] = match pc {
+                '*' => matches[j] || (j > 0 && next[j - 1] && t[j - 1] != '/'),
+                '?' => j > 0 && matches[j - 1] && t[j - 1] != '/',
+                c => j > 0 && matches[j - 1] && t[j - 1] == c,
+            };
+        }
+        matches = next;
+    }
+    matches[t.len()]
 }
 
 /// Names of the enabled modules, in module order.
@@ -169,7 +248,8 @@ pub fn render_module(
     Ok(objects)
 }
 
-/// Writes objects as `# Source:`-annotated YAML documents or as one JSON array.
+/// Writes objects as `# Source:`-annotated YAML documents or as one JSON array. YAML quotes
+/// strings like `off` and `yes`, so `kubectl apply -f -` reads what the operator applies.
 fn write_objects(
     out: &mut impl Write,
     objects: &[SourcedObject],
@@ -183,7 +263,7 @@ fn write_objects(
         }
         OutputFormat::Yaml => {
             for object in objects {
-                let yaml = serde_yaml::to_string(&object.object)
+                let yaml = yaml_json::to_string(&object.object)
                     .with_context(|| format!("{}: cannot print as YAML", object.source))?;
                 write!(out, "---\n# Source: {}\n{yaml}", object.source)
                     .context("writing to stdout")?;
@@ -191,4 +271,21 @@ fn write_objects(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn show_only_globs_match_within_one_path_segment_like_helm() {
+        let t = "echo-server/templates/deployment.yaml";
+        assert!(glob_match(t, t));
+        assert!(glob_match("echo-server/templates/*.yaml", t));
+        assert!(glob_match("echo-server/templates/deploymen?.yaml", t));
+        assert!(glob_match("*/templates/deployment.yaml", t));
+        assert!(!glob_match("echo-server/*.yaml", t), "* does not cross /");
+        assert!(!glob_match("echo-server/templates/deployment", t));
+        assert!(!glob_match("templates/deployment.yaml", t));
+    }
 }

@@ -1,26 +1,73 @@
 //! `addon-operator render` through the real binary: golden output of the shipped modules and
-//! examples, config values from files and `--set`, and one-line errors that say where.
+//! examples, output that kubectl reads as the operator does, config values from files and
+//! `--set`, `--show-only`, and errors that say where and never quote a value.
 //!
-//! Golden files live in `tests/golden/`; `UPDATE_GOLDEN=1 cargo test -p operator --test render`
+//! Golden files live in `tests/golden/`; `GOLDEN_OVERWRITE=1 cargo test -p operator --test render`
 //! rewrites them after an intended change.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Cluster, NS, eventually, repo_root};
+
+/// Marker put into values that must never appear in an error message.
+const MARKER: &str = "SECRET-MARKER-9f3a";
+
+/// Runs `cmd` with `stdin`, killing it if it has not exited after 60 s.
+fn run_with_timeout(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().expect("stdout is piped")));
+    let stderr = reader(Box::new(child.stderr.take().expect("stderr is piped")));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the command can be waited for") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A command that exits without reading its input closes the pipe; that is not our error.
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: stdout.join().expect("reader").expect("stdout is readable"),
+        stderr: stderr.join().expect("reader").expect("stderr is readable"),
+    }
 }
 
 fn render(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-        .current_dir(repo_root())
-        .env_remove("ADDON_OPERATOR_MODULES_DIR")
-        .env_remove("ADDON_OPERATOR_NAMESPACE")
-        .env("LOG_LEVEL", "warn")
-        .arg("render")
-        .args(args)
-        .output()
-        .expect("the addon-operator binary runs")
+    run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .current_dir(repo_root())
+            .env_remove("ADDON_OPERATOR_MODULES_DIR")
+            .env_remove("ADDON_OPERATOR_NAMESPACE")
+            .env("LOG_LEVEL", "warn")
+            .arg("render")
+            .args(args),
+        b"",
+    )
 }
 
 fn stdout_ok(args: &[&str]) -> String {
@@ -47,13 +94,16 @@ fn assert_golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("GOLDEN_OVERWRITE").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("golden dir is writable");
+        }
         std::fs::write(&path, actual).expect("golden file is writable");
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
         panic!(
-            "{}: {err}; run with UPDATE_GOLDEN=1 to create it",
+            "{}: {err}; run with GOLDEN_OVERWRITE=1 to create it",
             path.display()
         )
     });
@@ -61,9 +111,22 @@ fn assert_golden(name: &str, actual: &str) {
         pretty_assertions::assert_eq!(
             expected,
             actual,
-            "{} differs (UPDATE_GOLDEN=1 rewrites it)",
+            "{} differs (GOLDEN_OVERWRITE=1 rewrites it)",
             path.display()
         );
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Writes `files` (relative path, content) under `dir`.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent dir")).expect("mkdir");
+        std::fs::write(path, content).expect("write file");
     }
 }
 
@@ -133,7 +196,7 @@ fn json_output_is_one_array_of_the_same_objects() {
     let from_yaml: Vec<serde_json::Value> = yaml
         .split("---\n")
         .filter(|doc| !doc.trim().is_empty())
-        .map(|doc| serde_yaml::from_str(doc).expect("each YAML document parses"))
+        .map(|doc| yaml_json::parse_one(doc).expect("each YAML document parses"))
         .collect();
     assert_eq!(objects, from_yaml);
     assert_eq!(objects.len(), 3);
@@ -221,10 +284,10 @@ fn every_subcommand_has_help() {
         &["module", "list", "--help"],
     ];
     for args in commands {
-        let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .args(args)
-            .output()
-            .expect("the binary runs");
+        let out = run_with_timeout(
+            Command::new(env!("CARGO_BIN_EXE_addon-operator")).args(args),
+            b"",
+        );
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     }
@@ -233,10 +296,10 @@ fn every_subcommand_has_help() {
 #[test]
 fn hook_subcommand_lists_native_hooks_and_prints_their_config() {
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .args(args)
-            .output()
-            .expect("the binary runs")
+        run_with_timeout(
+            Command::new(env!("CARGO_BIN_EXE_addon-operator")).args(args),
+            b"",
+        )
     };
     let list = run(&["hook"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("discover-cluster-uuid"));
@@ -295,5 +358,404 @@ fn a_module_values_file_contributes_only_its_own_key() {
     assert!(
         values["global"].get("sneaky").is_none(),
         "a module's values.yaml cannot set global: {values}"
+    );
+}
+
+/// Issue 9 §3: `proxy-buffering: off` and `use-gzip: yes` used to be printed bare, so kubectl
+/// read booleans and the API server refused the ConfigMap. The rendered module goes through a
+/// server-side dry-run with kubectl, and the API server's view of every object must equal the
+/// JSON render, which is what the operator applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_yaml_reads_back_in_kubectl_as_the_operator_applies_it() {
+    let cluster = Cluster::start("modules").await;
+    let args = [
+        "--module",
+        "ingress-nginx",
+        "--namespace",
+        NS,
+        "--set",
+        "ingressNginx.config.proxy-buffering=off",
+        "--set",
+        "ingressNginx.config.use-gzip=yes",
+        "--set",
+        "ingressNginx.config.enable-ipv6=n",
+        "--set",
+        "ingressNginx.config.ssl-ports=0777",
+    ];
+    let yaml = stdout_ok(&args);
+    let json_args: Vec<&str> = args.iter().copied().chain(["-o", "json"]).collect();
+    let expected: Vec<serde_json::Value> =
+        serde_json::from_str(&stdout_ok(&json_args)).expect("a JSON array");
+    let config = expected
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .expect("ingress-nginx renders a ConfigMap");
+    for (key, value) in [
+        ("proxy-buffering", "off"),
+        ("use-gzip", "yes"),
+        ("enable-ipv6", "n"),
+        ("ssl-ports", "0777"),
+    ] {
+        assert_eq!(
+            config["data"][key], value,
+            "{key} is a string in the render"
+        );
+    }
+
+    let out = run_with_timeout(
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(["apply", "--dry-run=server", "-o", "json", "-f", "-"]),
+        yaml.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "kubectl apply --dry-run=server refused the render:\n{}\n{yaml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let applied: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("kubectl prints JSON");
+    let items = match applied["kind"].as_str() {
+        Some("List") => applied["items"].as_array().cloned().unwrap_or_default(),
+        _ => vec![applied],
+    };
+    assert_eq!(items.len(), expected.len(), "{items:#?}");
+    for (server, ours) in items.iter().zip(&expected) {
+        let what = format!("{}/{}", ours["kind"], ours["metadata"]["name"]);
+        if let Err(path) = contained_in(ours, server, String::new()) {
+            panic!(
+                "{what}: kubectl sent something else at {path}:\nours: {ours:#}\nserver: {server:#}"
+            );
+        }
+    }
+    let server_config = items
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .expect("the dry-run returns the ConfigMap");
+    assert_eq!(server_config["data"], config["data"]);
+}
+
+/// `Ok` if every field of `ours` is in `server` with the same value (the server may add
+/// defaults); otherwise the JSON path of the first difference.
+fn contained_in(
+    ours: &serde_json::Value,
+    server: &serde_json::Value,
+    at: String,
+) -> Result<(), String> {
+    use serde_json::Value;
+    match (ours, server) {
+        (Value::Object(ours), Value::Object(server)) => ours.iter().try_for_each(|(k, v)| {
+            let at = format!("{at}.{k}");
+            contained_in(v, server.get(k).unwrap_or(&Value::Null), at)
+        }),
+        (Value::Array(ours), Value::Array(server)) if ours.len() == server.len() => ours
+            .iter()
+            .zip(server)
+            .enumerate()
+            .try_for_each(|(i, (o, s))| contained_in(o, s, format!("{at}[{i}]"))),
+        (ours, server) if ours == server => Ok(()),
+        _ => Err(at),
+    }
+}
+
+#[test]
+fn config_values_file_may_be_shaped_like_the_configmap_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let decoded = dir.path().join("decoded.yaml");
+    let data = dir.path().join("data.yaml");
+    let manifest = dir.path().join("configmap.yaml");
+    std::fs::write(
+        &decoded,
+        "global:\n  clusterName: prod-eu\nechoServer:\n  replicas: 5\ningressNginxEnabled: false\n",
+    )
+    .expect("write config values");
+    let data_shape = "global: |\n  clusterName: prod-eu\nechoServer: |\n  replicas: 5\ningressNginxEnabled: \"false\"\n";
+    std::fs::write(&data, data_shape).expect("write config values");
+    let indented: String = data_shape.lines().map(|l| format!("  {l}\n")).collect();
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: addon-operator\ndata:\n{indented}"
+        ),
+    )
+    .expect("write config values");
+    let from_decoded = stdout_ok(&["--config-values", path_str(&decoded)]);
+    assert!(from_decoded.contains("  replicas: 5\n"), "{from_decoded}");
+    assert!(
+        from_decoded.contains("  cluster: prod-eu\n"),
+        "{from_decoded}"
+    );
+    assert!(!from_decoded.contains("# Source: ingress-nginx/"));
+    assert_eq!(
+        stdout_ok(&["--config-values", path_str(&data)]),
+        from_decoded
+    );
+    assert_eq!(
+        stdout_ok(&["--config-values", path_str(&manifest)]),
+        from_decoded
+    );
+
+    std::fs::write(&data, "echoServer: |\n  replicas: [\n").expect("write config values");
+    let err = stderr_err(&["--config-values", path_str(&data)]);
+    assert!(
+        err.contains("configmap key \"echoServer\": invalid yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn show_only_prints_only_the_named_templates() {
+    let one = stdout_ok(&["--show-only", "echo-server/templates/deployment.yaml"]);
+    let sources: Vec<&str> = one.lines().filter(|l| l.starts_with("# Source:")).collect();
+    assert_eq!(sources, ["# Source: echo-server/templates/deployment.yaml"]);
+    assert!(one.contains("kind: Deployment"), "{one}");
+
+    let two = stdout_ok(&[
+        "-s",
+        "echo-server/templates/service.yaml",
+        "--show-only",
+        "ingress-nginx/templates/config*.yaml",
+    ]);
+    let sources: Vec<&str> = two.lines().filter(|l| l.starts_with("# Source:")).collect();
+    assert_eq!(
+        sources,
+        [
+            "# Source: ingress-nginx/templates/configmap.yaml",
+            "# Source: echo-server/templates/service.yaml"
+        ],
+        "apply order, not argument order"
+    );
+    let json = stdout_ok(&["-o", "json", "-s", "echo-server/templates/service.yaml"]);
+    let objects: Vec<serde_json::Value> = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0]["kind"], "Service");
+}
+
+#[test]
+fn show_only_of_an_unknown_template_lists_the_templates() {
+    let err = stderr_err(&[
+        "--module",
+        "echo-server",
+        "-s",
+        "echo-server/templates/deployment.yaml",
+        "-s",
+        "echo-server/templates/nope.yaml",
+        "-s",
+        "deployment.yaml",
+    ]);
+    assert!(
+        err.contains(
+            "--show-only \"echo-server/templates/nope.yaml\", \"deployment.yaml\": no such template; \
+             the rendered modules have:\n  echo-server/templates/configmap.yaml\n  \
+             echo-server/templates/deployment.yaml\n  echo-server/templates/service.yaml\n"
+        ),
+        "{err}"
+    );
+}
+
+/// A module set whose templates hold the common mistakes, one per file.
+fn broken_templates() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n";
+    let file = |name: &str, data: &str| format!("{}{data}", cm.replace("NAME", name));
+    write_files(
+        dir.path(),
+        &[
+            ("values.yaml", "demoEnabled: true\n"),
+            (
+                "010-demo/values.yaml",
+                &format!("demo:\n  password: {MARKER}\n  replicas: 2\n"),
+            ),
+            (
+                "010-demo/templates/a-brace.yaml",
+                &file("a", "  x: {{ Values.demo.replicas }\n"),
+            ),
+            (
+                "010-demo/templates/b-block.yaml",
+                &format!(
+                    "{{{{#if Values.demo.replicas}}}}\n{}",
+                    file("b", "  x: y\n")
+                ),
+            ),
+            (
+                "010-demo/templates/c-close.yaml",
+                &file("c", "{{#each Values.demo}}\n  k: v\n{{/if}}\n"),
+            ),
+            (
+                "010-demo/templates/d-string.yaml",
+                &file("d", "  x: {{quote \"unclosed}}\n"),
+            ),
+            ("010-demo/templates/e-else.yaml", &file("e", "{{else}}\n")),
+        ],
+    );
+    dir
+}
+
+/// Issue 9 §5: each template mistake is reported once, at the tag or block at fault, with
+/// the expected form.
+#[test]
+fn template_syntax_errors_match_the_golden_messages() {
+    let dir = broken_templates();
+    let err = stderr_err(&["--modules-dir", path_str(dir.path())]);
+    assert_golden("errors/template-syntax.txt", &err);
+}
+
+/// Helper and strict-mode errors at render time name file, line, column, helper and argument,
+/// and never the value (the password is a marker).
+#[test]
+fn template_render_errors_match_the_golden_messages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n";
+    let file = |name: &str, data: &str| format!("{}{data}", cm.replace("NAME", name));
+    write_files(
+        dir.path(),
+        &[
+            ("values.yaml", "demoEnabled: true\n"),
+            (
+                "010-demo/values.yaml",
+                &format!("demo:\n  password: {MARKER}\n  list: [{MARKER}]\n"),
+            ),
+            (
+                "010-demo/templates/a.yaml",
+                &file("a", "  x: {{indent Values.demo.password \"y\"}}\n"),
+            ),
+            (
+                "010-demo/templates/b.yaml",
+                &file("b", "  x: {{b64dec Values.demo.password}}\n"),
+            ),
+            (
+                "010-demo/templates/c.yaml",
+                &file("c", "  x: {{lt Values.demo.password 3}}\n"),
+            ),
+            (
+                "010-demo/templates/d.yaml",
+                &file("d", "  x: {{required \"set demo.url\" Values.demo.url}}\n"),
+            ),
+            (
+                "010-demo/templates/e.yaml",
+                &file("e", "  x: {{quote Values.demo.list}}\n"),
+            ),
+            (
+                "010-demo/templates/f.yaml",
+                &file("f", "  x: {{indent 2}}\n"),
+            ),
+            (
+                "010-demo/templates/g.yaml",
+                &file("g", "  x: {{Values.demo.typo}}\n"),
+            ),
+        ],
+    );
+    let err = stderr_err(&["--modules-dir", path_str(dir.path())]);
+    assert!(
+        !err.contains(MARKER),
+        "a value leaked into an error:\n{err}"
+    );
+    assert_golden("errors/template-render.txt", &err);
+}
+
+/// Issue 8 §5: schema errors for config values name the path and the constraint, never the
+/// rejected value, whether it came from `--set` or `--config-values`.
+#[test]
+fn schema_errors_never_show_the_rejected_value() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("ingressNginx: |\n  image:\n    pullPolicy: {MARKER}\n  ingressClass: {MARKER}\n  replicas: {MARKER}\n"),
+    )
+    .expect("write config values");
+    let err = stderr_err(&[
+        "--config-values",
+        path_str(&config),
+        "--set",
+        &format!("echoServer.replicas={MARKER}"),
+    ]);
+    assert!(
+        !err.contains(MARKER),
+        "a value leaked into an error:\n{err}"
+    );
+    assert_golden("errors/schema.txt", &err);
+}
+
+#[test]
+fn common_values_of_several_modules_dirs_layer_with_later_dirs_winning() {
+    let (first, second) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    write_files(
+        first.path(),
+        &[
+            (
+                "values.yaml",
+                "global:\n  a: first\n  b: first\ndemoEnabled: false\ndemo:\n  x: 1\n  y: 1\n",
+            ),
+            (
+                "010-demo/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  values: {{quote (toJson Values)}}\n",
+            ),
+        ],
+    );
+    write_files(
+        second.path(),
+        &[(
+            "values.yaml",
+            "global:\n  b: second\ndemoEnabled: true\ndemo:\n  y: 2\n",
+        )],
+    );
+    let dirs = format!("{}:{}", path_str(first.path()), path_str(second.path()));
+    let out = stdout_ok(&["--modules-dir", &dirs, "-o", "json"]);
+    let objects: Vec<serde_json::Value> = serde_json::from_str(&out).expect("JSON");
+    let values: serde_json::Value =
+        serde_json::from_str(objects[0]["data"]["values"].as_str().expect("a string"))
+            .expect("values JSON");
+    assert_eq!(values["global"]["a"], "first");
+    assert_eq!(values["global"]["b"], "second");
+    assert_eq!(values["demo"], serde_json::json!({"x": 1, "y": 2}));
+
+    std::fs::write(second.path().join("values.yaml"), "demoEnabled: \"yes\"\n").expect("write");
+    let err = stderr_err(&["--modules-dir", &dirs]);
+    let expected = format!(
+        "{}: demoEnabled: expected true or false, got a string",
+        second.path().join("values.yaml").display()
+    );
+    assert!(err.contains(&expected), "{expected} not in {err}");
+}
+
+/// Issue 9 §5: the refusal of a render that suddenly yields nothing names the Chart.yaml
+/// annotation that allows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_render_refusal_names_the_chart_yaml_annotation() {
+    let cluster = Cluster::start("examples/basic").await;
+    write_files(
+        &cluster.modules,
+        &[
+            ("values.yaml", "demoEnabled: true\n"),
+            ("090-demo/values.yaml", "demo:\n  show: true\n"),
+            (
+                "090-demo/templates/cm.yaml",
+                "{{#if Values.demo.show}}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n{{/if}}\n",
+            ),
+        ],
+    );
+    let mut operator = cluster.operator(&[]);
+    operator.wait_converged().await;
+    assert!(
+        cluster.exists("configmap", "demo", NS),
+        "{}",
+        operator.logs()
+    );
+    cluster.set_config(&[("demo", "show: false\n")]);
+    eventually("the empty render is refused naming the annotation", || {
+        operator.logs().contains(
+            "if the module may render nothing, annotate its Chart.yaml with \
+             `addon-operator.io/allow-empty-render: \"true\"`",
+        )
+    })
+    .await;
+    assert!(
+        cluster.exists("configmap", "demo", NS),
+        "nothing was pruned"
     );
 }

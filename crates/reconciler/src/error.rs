@@ -17,7 +17,7 @@ pub enum ApplyError {
     /// The render yielded no objects for a module whose inventory lists some; refused so that a
     /// broken render cannot delete a whole module (set `allow_empty` to allow it).
     #[error(
-        "module {module}: render yielded zero objects but the inventory lists {previous}; refusing to prune everything (allow_empty is off)"
+        "module {module}: render yielded zero objects but the inventory lists {previous}; refusing to prune everything (if the module may render nothing, annotate its Chart.yaml with `addon-operator.io/allow-empty-render: \"true\"`)"
     )]
     EmptyRender {
         /// Module name.

@@ -93,7 +93,7 @@ pub const HELPERS: &[HelperSpec] = &[
         "toYaml",
         "{{toYaml Values.labels}}",
         "app: web\ntier: front",
-        "YAML of any value, without the trailing newline; use with `indent`/`nindent`.",
+        "YAML of any value, without the trailing newline; use with `indent`/`nindent`. Strings a YAML 1.1 reader (kubectl) would take for a boolean, number or null (`off`, `yes`, `0777`) are quoted.",
         imp(to_yaml, 1, Some(1))
     ),
     spec!(

@@ -65,14 +65,14 @@ fn docs_templates_md_embeds_the_generated_helper_table() {
         .find(end)
         .expect("docs/templates.md lacks <!-- helpers:end -->");
     let table = helpers_markdown_table();
-    if std::env::var_os("UPDATE_DOCS").is_some() {
+    if std::env::var_os("GOLDEN_OVERWRITE").is_some() {
         std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[stop..])).unwrap();
         return;
     }
     assert_eq!(
         &doc[start..stop],
         table,
-        "run `UPDATE_DOCS=1 cargo test -p charts docs_templates` to regenerate"
+        "run `GOLDEN_OVERWRITE=1 cargo test -p charts docs_templates` to regenerate"
     );
 }
 
