@@ -31,12 +31,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     let enabled = enabled_modules(&loaded);
     loaded.store.set_enabled_modules(Some(enabled.clone()));
     let selected = select_modules(args, &loaded, &enabled)?;
-    for module in loaded
-        .set
-        .modules
-        .iter()
-        .filter(|m| selected.contains(&m.name))
-    {
+    for module in modules_named(&loaded, &selected) {
         if module.enabled_script.is_some() {
             tracing::warn!(
                 module = %module.name,
@@ -106,12 +101,7 @@ fn show_only(
 /// Every template and CRD file of the `selected` modules as `# Source:` names them.
 fn template_sources(loaded: &LoadedModules, selected: &[String]) -> Vec<String> {
     let mut sources = Vec::new();
-    for module in loaded
-        .set
-        .modules
-        .iter()
-        .filter(|m| selected.contains(&m.name))
-    {
+    for module in modules_named(loaded, selected) {
         let crds = module.crds.iter().map(|crd| crd.source.clone());
         let templates = module
             .templates
@@ -145,6 +135,18 @@ fn glob_match(pattern: &str, text: &str) -> bool {
         matches = next;
     }
     matches[t.len()]
+}
+
+/// The modules called `names`, in module order.
+fn modules_named<'a>(
+    loaded: &'a LoadedModules,
+    names: &'a [String],
+) -> impl Iterator<Item = &'a charts::Module> {
+    loaded
+        .set
+        .modules
+        .iter()
+        .filter(|m| names.contains(&m.name))
 }
 
 /// Names of the enabled modules, in module order.
@@ -193,12 +195,7 @@ pub fn render_modules(
 ) -> anyhow::Result<Vec<SourcedObject>> {
     let mut all = Vec::new();
     let mut problems = Vec::new();
-    for module in loaded
-        .set
-        .modules
-        .iter()
-        .filter(|m| names.contains(&m.name))
-    {
+    for module in modules_named(loaded, names) {
         match render_module(loaded, &module.key, namespace) {
             Ok(objects) => all.extend(objects),
             Err(err) => problems.push(format!("{err:#}")),

@@ -117,6 +117,15 @@ fn assert_golden(name: &str, actual: &str) {
     }
 }
 
+/// [`assert_golden`] for an error text, which must never show the [`MARKER`] value.
+fn assert_error_golden(name: &str, err: &str) {
+    assert!(
+        !err.contains(MARKER),
+        "a value leaked into an error:\n{err}"
+    );
+    assert_golden(name, err);
+}
+
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
@@ -554,41 +563,23 @@ fn show_only_of_an_unknown_template_lists_the_templates() {
     );
 }
 
-/// A module set whose templates hold the common mistakes, one per file.
-fn broken_templates() -> tempfile::TempDir {
+/// A module set with one enabled module `demo` whose `values.yaml` is `values` and whose
+/// templates are ConfigMaps `templates/<name>.yaml` with `data:` followed by the given text.
+fn demo_module(values: &str, templates: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n";
-    let file = |name: &str, data: &str| format!("{}{data}", cm.replace("NAME", name));
     write_files(
         dir.path(),
         &[
             ("values.yaml", "demoEnabled: true\n"),
-            (
-                "010-demo/values.yaml",
-                &format!("demo:\n  password: {MARKER}\n  replicas: 2\n"),
-            ),
-            (
-                "010-demo/templates/a-brace.yaml",
-                &file("a", "  x: {{ Values.demo.replicas }\n"),
-            ),
-            (
-                "010-demo/templates/b-block.yaml",
-                &format!(
-                    "{{{{#if Values.demo.replicas}}}}\n{}",
-                    file("b", "  x: y\n")
-                ),
-            ),
-            (
-                "010-demo/templates/c-close.yaml",
-                &file("c", "{{#each Values.demo}}\n  k: v\n{{/if}}\n"),
-            ),
-            (
-                "010-demo/templates/d-string.yaml",
-                &file("d", "  x: {{quote \"unclosed}}\n"),
-            ),
-            ("010-demo/templates/e-else.yaml", &file("e", "{{else}}\n")),
+            ("010-demo/values.yaml", values),
         ],
     );
+    for (name, data) in templates {
+        let text =
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{data}");
+        let path = format!("010-demo/templates/{name}.yaml");
+        write_files(dir.path(), &[(&path, &text)]);
+    }
     dir
 }
 
@@ -596,62 +587,38 @@ fn broken_templates() -> tempfile::TempDir {
 /// the expected form.
 #[test]
 fn template_syntax_errors_match_the_golden_messages() {
-    let dir = broken_templates();
+    let dir = demo_module(
+        "demo:\n  replicas: 2\n",
+        &[
+            ("a-brace", "  x: {{ Values.demo.replicas }\n"),
+            ("b-block", "  x: y\n{{#if Values.demo.replicas}}\n"),
+            ("c-close", "{{#each Values.demo}}\n  k: v\n{{/if}}\n"),
+            ("d-string", "  x: {{quote \"unclosed}}\n"),
+            ("e-else", "{{else}}\n"),
+        ],
+    );
     let err = stderr_err(&["--modules-dir", path_str(dir.path())]);
-    assert_golden("errors/template-syntax.txt", &err);
+    assert_error_golden("errors/template-syntax.txt", &err);
 }
 
 /// Helper and strict-mode errors at render time name file, line, column, helper and argument,
 /// and never the value (the password is a marker).
 #[test]
 fn template_render_errors_match_the_golden_messages() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n";
-    let file = |name: &str, data: &str| format!("{}{data}", cm.replace("NAME", name));
-    write_files(
-        dir.path(),
+    let dir = demo_module(
+        &format!("demo:\n  password: {MARKER}\n  list: [{MARKER}]\n"),
         &[
-            ("values.yaml", "demoEnabled: true\n"),
-            (
-                "010-demo/values.yaml",
-                &format!("demo:\n  password: {MARKER}\n  list: [{MARKER}]\n"),
-            ),
-            (
-                "010-demo/templates/a.yaml",
-                &file("a", "  x: {{indent Values.demo.password \"y\"}}\n"),
-            ),
-            (
-                "010-demo/templates/b.yaml",
-                &file("b", "  x: {{b64dec Values.demo.password}}\n"),
-            ),
-            (
-                "010-demo/templates/c.yaml",
-                &file("c", "  x: {{lt Values.demo.password 3}}\n"),
-            ),
-            (
-                "010-demo/templates/d.yaml",
-                &file("d", "  x: {{required \"set demo.url\" Values.demo.url}}\n"),
-            ),
-            (
-                "010-demo/templates/e.yaml",
-                &file("e", "  x: {{quote Values.demo.list}}\n"),
-            ),
-            (
-                "010-demo/templates/f.yaml",
-                &file("f", "  x: {{indent 2}}\n"),
-            ),
-            (
-                "010-demo/templates/g.yaml",
-                &file("g", "  x: {{Values.demo.typo}}\n"),
-            ),
+            ("a", "  x: {{indent Values.demo.password \"y\"}}\n"),
+            ("b", "  x: {{b64dec Values.demo.password}}\n"),
+            ("c", "  x: {{lt Values.demo.password 3}}\n"),
+            ("d", "  x: {{required \"set demo.url\" Values.demo.url}}\n"),
+            ("e", "  x: {{quote Values.demo.list}}\n"),
+            ("f", "  x: {{indent 2}}\n"),
+            ("g", "  x: {{Values.demo.typo}}\n"),
         ],
     );
     let err = stderr_err(&["--modules-dir", path_str(dir.path())]);
-    assert!(
-        !err.contains(MARKER),
-        "a value leaked into an error:\n{err}"
-    );
-    assert_golden("errors/template-render.txt", &err);
+    assert_error_golden("errors/template-render.txt", &err);
 }
 
 /// Issue 8 §5: schema errors for config values name the path and the constraint, never the
@@ -671,11 +638,7 @@ fn schema_errors_never_show_the_rejected_value() {
         "--set",
         &format!("echoServer.replicas={MARKER}"),
     ]);
-    assert!(
-        !err.contains(MARKER),
-        "a value leaked into an error:\n{err}"
-    );
-    assert_golden("errors/schema.txt", &err);
+    assert_error_golden("errors/schema.txt", &err);
 }
 
 #[test]
