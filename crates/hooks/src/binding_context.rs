@@ -62,7 +62,8 @@ pub struct BindingContext {
     pub binding: String,
     /// What happened.
     pub kind: ContextKind,
-    /// The binding's `group`: serialized as a `Group` context.
+    /// The binding's `group`: serialized as a `Group` context that keeps `binding` and adds
+    /// `groupName`, as shell-operator's `MapV1` does.
     pub group: Option<String>,
     /// Snapshots to include (`Some` for `includeSnapshotsFrom`, groups and lifecycle bindings);
     /// filled right before the run so they show the state at run time.
@@ -88,13 +89,14 @@ impl Serialize for BindingContext {
             map.serialize_entry("binding", &self.binding)?;
             return map.end();
         }
+        map.serialize_entry("binding", &self.binding)?;
         if let Some(group) = &self.group {
-            map.serialize_entry("binding", group)?;
+            // shell-operator's shell framework reads `.groupName` to dispatch grouped runs.
             map.serialize_entry("type", "Group")?;
+            map.serialize_entry("groupName", group)?;
             self.serialize_snapshots(&mut map)?;
             return map.end();
         }
-        map.serialize_entry("binding", &self.binding)?;
         match &self.kind {
             ContextKind::Order(_) => {}
             ContextKind::Schedule => map.serialize_entry("type", "Schedule")?,
@@ -188,6 +190,17 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&c).unwrap(),
             json!({"binding": "onStartup"})
+        );
+    }
+
+    #[test]
+    fn a_group_context_keeps_the_binding_name_and_names_the_group() {
+        let mut c = ctx(ContextKind::Schedule);
+        c.group = Some("pair".into());
+        c.snapshots = Some(Snapshots::new());
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"binding": "b", "type": "Group", "groupName": "pair", "snapshots": {}})
         );
     }
 

@@ -3,8 +3,8 @@
 //! # Guarantees
 //! - Tasks of one queue run strictly one after another, in FIFO order; queues never wait for
 //!   each other, so a failing hook blocks only its own queue.
-//! - Adjacent tasks of the same hook are combined into one run with all their binding contexts
-//!   (a `Group` context appears once, at its last position).
+//! - Adjacent tasks of the same hook are combined into one run with all their binding contexts;
+//!   consecutive contexts of one group collapse into the last of them (shell-operator's rule).
 //! - A failed run is retried after `retry_initial · 2^(n-1)`, capped at `retry_max`, plus a random
 //!   jitter of up to `retry_jitter`, unless every combined binding allows failure; each failure is
 //!   logged and counted.
@@ -236,17 +236,21 @@ async fn next_task(q: &Queue) -> Task {
     }
 }
 
-/// A group's contexts are identical apart from snapshots (filled at run time): keep the last.
+/// Consecutive contexts of one group collapse into the last of them, as shell-operator's
+/// `combineBindingContextForHook` does: a `Group` context carries only the group's snapshots
+/// (filled at run time), so the earlier ones would repeat it.
 fn dedup_groups(contexts: &mut Vec<(BindingContext, SnapshotRequest)>) {
-    let mut seen = std::collections::HashSet::new();
-    let mut keep: Vec<bool> = contexts
+    let next_groups: Vec<Option<String>> = contexts
         .iter()
-        .rev()
-        .map(|(c, _)| c.group.as_ref().is_none_or(|g| seen.insert(g.clone())))
+        .skip(1)
+        .map(|(c, _)| c.group.clone())
+        .chain(std::iter::once(None))
         .collect();
-    keep.reverse();
-    let mut it = keep.into_iter();
-    contexts.retain(|_| it.next().unwrap_or(true));
+    let mut next = next_groups.into_iter();
+    contexts.retain(|(c, _)| {
+        let next = next.next().flatten();
+        c.group.is_none() || c.group != next
+    });
 }
 
 /// Delay before retry `attempt` (1-based): `initial · 2^(n-1)` capped at `max`, plus
@@ -416,16 +420,20 @@ mod tests {
     }
 
     #[test]
-    fn a_group_appears_once_at_its_last_position() {
+    fn consecutive_contexts_of_a_group_collapse_into_the_last() {
         let mut contexts = vec![
             ctx("a", Some("g")),
-            ctx("b", None),
-            ctx("c", Some("g")),
-            ctx("d", Some("h")),
+            ctx("b", Some("g")),
+            ctx("c", None),
+            ctx("d", Some("g")),
+            ctx("e", Some("h")),
+            ctx("f", Some("h")),
+            ctx("x", None),
+            ctx("y", None),
         ];
         dedup_groups(&mut contexts);
         let names: Vec<&str> = contexts.iter().map(|(c, _)| c.binding.as_str()).collect();
-        assert_eq!(names, ["b", "c", "d"]);
+        assert_eq!(names, ["b", "c", "d", "f", "x", "y"]);
     }
 
     #[test]

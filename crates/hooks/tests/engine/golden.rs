@@ -6,11 +6,11 @@ use hooks::{HookSet, OrderBinding};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// A hook body that saves each binding context as `<out>/<first binding>-<n>.json`.
+/// A hook body that saves each binding context as `<out>/<first group or binding>-<n>.json`.
 fn saver(out: &Path) -> String {
     format!(
         r#"shopt -s nullglob
-b=$(jq -r '.[0].binding' "$BINDING_CONTEXT_PATH")
+b=$(jq -r '.[0].groupName // .[0].binding' "$BINDING_CONTEXT_PATH")
 files=({out}/$b-*.json)
 cp "$BINDING_CONTEXT_PATH" "{out}/$b-${{#files[@]}}.json""#,
         out = out.display()
