@@ -7,36 +7,77 @@
 
 use std::str::FromStr;
 
+/// An invalid crontab.
+#[derive(Debug, thiserror::Error)]
+pub enum CrontabError {
+    /// Neither 5 nor 6 fields.
+    #[error(
+        "crontab {spec:?} has {fields} fields, expected 5 (min hour dom month dow) or 6 (sec min hour dom month dow)"
+    )]
+    FieldCount {
+        /// The crontab as written.
+        spec: String,
+        /// How many fields it has.
+        fields: usize,
+    },
+    /// A day-of-week item is neither a number 0-7 nor a day name.
+    #[error("crontab {spec:?}: day-of-week value {value:?} is not a number 0-7 or a day name")]
+    DayOfWeek {
+        /// The crontab as written.
+        spec: String,
+        /// The offending item.
+        value: String,
+    },
+    /// The `cron` crate refused the (translated) schedule.
+    #[error("crontab {spec:?}: {source}")]
+    Invalid {
+        /// The crontab as written.
+        spec: String,
+        /// The parser's error.
+        #[source]
+        source: cron::error::Error,
+    },
+}
+
 /// Parses a 5- or 6-field crontab (or a `@hourly`-style descriptor) into a schedule.
-pub fn parse_crontab(spec: &str) -> Result<cron::Schedule, String> {
+///
+/// # Errors
+/// A wrong field count, a day-of-week out of 0-7, or anything the `cron` crate rejects.
+pub fn parse_crontab(spec: &str) -> Result<cron::Schedule, CrontabError> {
     let spec = spec.trim();
+    let invalid = |source| CrontabError::Invalid {
+        spec: spec.to_string(),
+        source,
+    };
     if spec.starts_with('@') {
-        return cron::Schedule::from_str(spec).map_err(|e| e.to_string());
+        return cron::Schedule::from_str(spec).map_err(invalid);
     }
     let mut fields: Vec<String> = spec.split_whitespace().map(str::to_string).collect();
     match fields.len() {
         5 => fields.insert(0, "0".to_string()),
         6 => {}
         n => {
-            return Err(format!(
-                "crontab {spec:?} has {n} fields, expected 5 (min hour dom month dow) or 6 (sec min hour dom month dow)"
-            ));
+            return Err(CrontabError::FieldCount {
+                spec: spec.to_string(),
+                fields: n,
+            });
         }
     }
-    fields[5] = shift_day_of_week(&fields[5])?;
-    cron::Schedule::from_str(&fields.join(" ")).map_err(|e| format!("crontab {spec:?}: {e}"))
+    fields[5] = shift_day_of_week(spec, &fields[5])?;
+    cron::Schedule::from_str(&fields.join(" ")).map_err(invalid)
 }
 
-/// Rewrites numeric day-of-week values from cron's 0-7 (0, 7 = Sunday) to the crate's 1-7.
-fn shift_day_of_week(field: &str) -> Result<String, String> {
-    let shift = |n: &str| -> Result<u32, String> {
-        let n: u32 = n
-            .parse()
-            .map_err(|_| format!("day-of-week value {n:?} is not a number or a day name"))?;
-        match n {
-            0 | 7 => Ok(1),
-            1..=6 => Ok(n + 1),
-            _ => Err(format!("day-of-week value {n} is out of range 0-7")),
+/// Rewrites numeric day-of-week values of `spec` from cron's 0-7 (0, 7 = Sunday) to the
+/// crate's 1-7.
+fn shift_day_of_week(spec: &str, field: &str) -> Result<String, CrontabError> {
+    let shift = |n: &str| -> Result<u32, CrontabError> {
+        match n.parse::<u32>() {
+            Ok(0 | 7) => Ok(1),
+            Ok(n @ 1..=6) => Ok(n + 1),
+            _ => Err(CrontabError::DayOfWeek {
+                spec: spec.to_string(),
+                value: n.to_string(),
+            }),
         }
     };
     let mut items = Vec::new();
@@ -104,8 +145,9 @@ mod tests {
 
     #[test]
     fn wrong_field_counts_are_rejected_with_the_expected_form() {
-        let err = parse_crontab("* * *").unwrap_err();
+        let err = parse_crontab("* * *").unwrap_err().to_string();
         assert!(err.contains("expected 5"), "{err}");
-        assert!(parse_crontab("0 0 * * 9").is_err());
+        let err = parse_crontab("0 0 * * 9").unwrap_err().to_string();
+        assert!(err.contains("day-of-week value \"9\""), "{err}");
     }
 }

@@ -104,7 +104,7 @@ impl JqFilter {
         let mut out = Vec::new();
         for item in self.filter.id.run((ctx, val)).map(unwrap_valr) {
             let item = item.map_err(|e| run_err(e.to_string()))?;
-            out.push(val_to_json(&item).map_err(run_err)?);
+            out.push(val_to_json(&item).map_err(|e| run_err(format!("output is not JSON: {e}")))?);
         }
         Ok(out)
     }
@@ -122,9 +122,9 @@ impl JqFilter {
 }
 
 /// jaq prints values as JSON text; parsing that text back keeps numbers and strings exact.
-fn val_to_json(val: &Val) -> Result<Value, String> {
-    let text = val.to_string();
-    serde_json::from_str(&text).map_err(|e| format!("jq output {text} is not JSON: {e}"))
+/// jaq values JSON cannot hold (NaN, infinities) fail here.
+fn val_to_json(val: &Val) -> Result<Value, serde_json::Error> {
+    serde_json::from_str(&val.to_string())
 }
 
 #[cfg(test)]

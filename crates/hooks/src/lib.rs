@@ -84,6 +84,7 @@ mod schedule;
 
 pub use binding_context::*;
 pub use config::*;
+pub use crontab::CrontabError;
 pub use discovery::{DiscoveryError, LoadError, find_hook_files, load_config, load_hooks};
 pub use enabled::{EnabledError, EnabledResult, run_enabled_script};
 pub use engine::{EngineError, HookEngine, HookSet};
@@ -91,8 +92,8 @@ pub use exec::{ExecError, LogFields, Usage};
 pub use hook::Hook;
 pub use jq::{JqError, JqFilter};
 pub use metrics::MetricsStorage;
-pub use native::{NativeError, NativeHook, NativeInput, NativeOutput, run_native};
+pub use native::{NativeError, NativeHook, NativeHookError, NativeInput, NativeOutput, run_native};
 pub use outputs::*;
-pub use patcher::{PatchError, PatchErrors};
+pub use patcher::{InvalidPatch, PatchError, PatchErrors};
 pub use resources::{ResolvedResource, ResourceError};
 pub use run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, ValuesPatches};

@@ -2,11 +2,15 @@
 //! as shell hooks, so a two-line script (`exec addon-operator hook self-update "$@"`) in
 //! `global-hooks/` runs one, and the engine treats it like any other executable.
 
-use crate::outputs::{parse_json_patch, parse_metrics, parse_object_patches};
+use crate::outputs::{OutputFileError, parse_json_patch, parse_metrics, parse_object_patches};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+
+/// The error a native hook returns from [`NativeHook::run`]: any error type, so a hook can pass
+/// its own causes up unchanged.
+pub type NativeHookError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Errors of a native hook invocation.
 #[derive(Debug, thiserror::Error)]
@@ -21,23 +25,56 @@ pub enum NativeError {
         /// Variable.
         var: &'static str,
     },
-    /// An input or output file could not be read, parsed or written.
-    #[error("native hook {hook}: {}: {reason}", .path.display())]
-    File {
+    /// `--config` could not be printed.
+    #[error("native hook {hook}: cannot print --config: {source}")]
+    PrintConfig {
+        /// Hook name.
+        hook: String,
+        /// The write error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input file could not be read or an output file written.
+    #[error("native hook {hook}: {}: {source}", .path.display())]
+    Io {
         /// Hook name.
         hook: String,
         /// File.
         path: PathBuf,
-        /// What failed.
-        reason: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
     },
-    /// The hook returned an error or produced outputs the protocol rejects.
-    #[error("native hook {hook}: {reason}")]
+    /// An input file is not JSON.
+    #[error("native hook {hook}: {}: {source}", .path.display())]
+    Decode {
+        /// Hook name.
+        hook: String,
+        /// File.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The hook returned an error.
+    #[error("native hook {hook}: {source}")]
     Hook {
         /// Hook name.
         hook: String,
-        /// Why.
-        reason: String,
+        /// What the hook returned.
+        #[source]
+        source: NativeHookError,
+    },
+    /// The hook produced an output the protocol rejects; nothing was written.
+    #[error("native hook {hook}: invalid output for {var}: {source}")]
+    Output {
+        /// Hook name.
+        hook: String,
+        /// The output file's variable (`METRICS_PATH`, ...).
+        var: &'static str,
+        /// What is wrong with it.
+        #[source]
+        source: OutputFileError,
     },
 }
 
@@ -72,7 +109,10 @@ pub trait NativeHook: Send + Sync {
     /// The `--config` output (YAML or JSON), exactly what a shell hook would print.
     fn config(&self) -> String;
     /// Handles one run.
-    fn run(&self, input: NativeInput) -> Result<NativeOutput, String>;
+    ///
+    /// # Errors
+    /// Whatever makes the run fail; the engine retries failed runs like any hook's.
+    fn run(&self, input: NativeInput) -> Result<NativeOutput, NativeHookError>;
 }
 
 /// Runs `hook` as the `addon-operator hook <name>` subcommand does: `--config` prints the
@@ -85,14 +125,16 @@ pub fn run_native(
     stdout: &mut dyn Write,
 ) -> Result<(), NativeError> {
     let name = hook.name().to_string();
-    let file_err = |path: &PathBuf, reason: String| NativeError::File {
+    let io_err = |path: &PathBuf, source| NativeError::Io {
         hook: name.clone(),
         path: path.clone(),
-        reason,
+        source,
     };
     if args.iter().any(|a| a == "--config") {
-        return writeln!(stdout, "{}", hook.config())
-            .map_err(|e| file_err(&PathBuf::from("<stdout>"), e.to_string()));
+        return writeln!(stdout, "{}", hook.config()).map_err(|source| NativeError::PrintConfig {
+            hook: name.clone(),
+            source,
+        });
     }
     let path = |var: &'static str| {
         env(var)
@@ -104,20 +146,24 @@ pub fn run_native(
     };
     let read = |var: &'static str, default: Value| -> Result<Value, NativeError> {
         let p = path(var)?;
-        let text = std::fs::read_to_string(&p).map_err(|e| file_err(&p, e.to_string()))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))?;
         if text.trim().is_empty() {
             return Ok(default);
         }
-        serde_json::from_str(&text).map_err(|e| file_err(&p, e.to_string()))
+        serde_json::from_str(&text).map_err(|source| NativeError::Decode {
+            hook: name.clone(),
+            path: p,
+            source,
+        })
     };
     let input = NativeInput {
         binding_context: read("BINDING_CONTEXT_PATH", Value::Array(Vec::new()))?,
         values: read("VALUES_PATH", Value::Object(Default::default()))?,
         config_values: read("CONFIG_VALUES_PATH", Value::Object(Default::default()))?,
     };
-    let out = hook.run(input).map_err(|reason| NativeError::Hook {
+    let out = hook.run(input).map_err(|source| NativeError::Hook {
         hook: name.clone(),
-        reason,
+        source,
     })?;
     let lines = |items: &[Value]| items.iter().map(|v| format!("{v}\n")).collect::<String>();
     let files = [
@@ -129,14 +175,18 @@ pub fn run_native(
         ("KUBERNETES_PATCH_PATH", lines(&out.object_patches)),
         ("METRICS_PATH", lines(&out.metrics)),
     ];
-    let invalid = |what: &str, e: String| NativeError::Hook {
-        hook: name.clone(),
-        reason: format!("invalid {what}: {e}"),
-    };
-    parse_json_patch(&files[0].1).map_err(|e| invalid("values patch", e))?;
-    parse_json_patch(&files[1].1).map_err(|e| invalid("config values patch", e))?;
-    parse_object_patches(&files[2].1).map_err(|e| invalid("object patches", e))?;
-    parse_metrics(&files[3].1).map_err(|e| invalid("metrics", e))?;
+    for (var, text) in &files {
+        let checked = match *var {
+            "KUBERNETES_PATCH_PATH" => parse_object_patches(text).map(drop),
+            "METRICS_PATH" => parse_metrics(text).map(drop),
+            _ => parse_json_patch(text).map(drop),
+        };
+        checked.map_err(|source| NativeError::Output {
+            hook: name.clone(),
+            var,
+            source,
+        })?;
+    }
     for (var, text) in files {
         if text.is_empty() {
             continue;
@@ -146,9 +196,8 @@ pub fn run_native(
             .append(true)
             .create(true)
             .open(&p)
-            .map_err(|e| file_err(&p, e.to_string()))?;
-        f.write_all(text.as_bytes())
-            .map_err(|e| file_err(&p, e.to_string()))?;
+            .map_err(|e| io_err(&p, e))?;
+        f.write_all(text.as_bytes()).map_err(|e| io_err(&p, e))?;
     }
     Ok(())
 }
@@ -168,7 +217,7 @@ mod tests {
         fn config(&self) -> String {
             "configVersion: v1\nonStartup: 1".into()
         }
-        fn run(&self, input: NativeInput) -> Result<NativeOutput, String> {
+        fn run(&self, input: NativeInput) -> Result<NativeOutput, NativeHookError> {
             let n = input
                 .values
                 .pointer("/global/n")
@@ -237,5 +286,53 @@ mod tests {
             err.to_string().contains("BINDING_CONTEXT_PATH is not set"),
             "{err}"
         );
+    }
+
+    /// Writes a bad metric line: the run fails naming the file, and nothing is written.
+    struct BadMetric;
+
+    impl NativeHook for BadMetric {
+        fn name(&self) -> &str {
+            "bad-metric"
+        }
+        fn config(&self) -> String {
+            "configVersion: v1\nonStartup: 1".into()
+        }
+        fn run(&self, _: NativeInput) -> Result<NativeOutput, NativeHookError> {
+            Ok(NativeOutput {
+                values_patch: vec![json!({"op": "add", "path": "/global/x", "value": 1})],
+                metrics: vec![json!({"name": "m", "action": "set"})],
+                ..Default::default()
+            })
+        }
+    }
+
+    #[test]
+    fn invalid_outputs_are_refused_naming_the_file_and_nothing_is_written() {
+        let d = tempfile::tempdir().unwrap();
+        let file = |n: &str| d.path().join(n);
+        for n in ["ctx", "values", "config", "vp", "cvp", "kp", "m"] {
+            std::fs::write(file(n), "").unwrap();
+        }
+        let env: HashMap<&str, OsString> = [
+            ("BINDING_CONTEXT_PATH", "ctx"),
+            ("VALUES_PATH", "values"),
+            ("CONFIG_VALUES_PATH", "config"),
+            ("VALUES_JSON_PATCH_PATH", "vp"),
+            ("CONFIG_VALUES_JSON_PATCH_PATH", "cvp"),
+            ("KUBERNETES_PATCH_PATH", "kp"),
+            ("METRICS_PATH", "m"),
+        ]
+        .into_iter()
+        .map(|(v, n)| (v, OsString::from(file(n))))
+        .collect();
+        let err = run_native(&BadMetric, &[], &|v| env.get(v).cloned(), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "native hook bad-metric: invalid output for METRICS_PATH: line 1: value: required for set, add and observe"
+        );
+        assert_eq!(std::fs::read_to_string(file("vp")).unwrap(), "");
     }
 }

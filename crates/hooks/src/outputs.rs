@@ -1,14 +1,17 @@
 //! Hook outputs: values patches, object patch operations and metric operations, parsed in full
 //! before anything is applied so that a malformed file fails the run and changes nothing.
+//!
+//! YAML goes through the workspace's `yaml-json` crate, so `1: a` in an object's data means
+//! what it means to kubectl (the key `"1"`).
 
-use crate::jq::JqFilter;
+use crate::jq::{JqError, JqFilter};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A malformed output file.
 #[derive(Debug, thiserror::Error)]
-#[error("hook {hook}: malformed {var} ({}): {reason}", .path.display())]
+#[error("hook {hook}: malformed {var} ({}): {source}", .path.display())]
 pub struct OutputError {
     /// Hook name.
     pub hook: String,
@@ -16,8 +19,117 @@ pub struct OutputError {
     pub var: &'static str,
     /// The file.
     pub path: PathBuf,
-    /// What is wrong, with the document or line number.
-    pub reason: String,
+    /// What is wrong, with the document, operation or line number.
+    #[source]
+    pub source: Box<OutputFileError>,
+}
+
+/// What is wrong with one output file.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputFileError {
+    /// The file exists but cannot be read.
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// A JSON document of the file does not parse (1-based document number).
+    #[error("document {document}: {source}")]
+    Json {
+        /// 1-based document number.
+        document: usize,
+        /// The decoder's message (names the line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A YAML document of the file does not parse or is not representable as JSON.
+    #[error("document {document}: {source}")]
+    Yaml {
+        /// 1-based document number.
+        document: usize,
+        /// The YAML reader's error.
+        #[source]
+        source: yaml_json::YamlError,
+    },
+    /// A values patch holds something that is not an RFC 6902 operation.
+    #[error("invalid JSON patch operation: {0}")]
+    JsonPatch(#[source] serde_json::Error),
+    /// An object patch operation is invalid (1-based operation number).
+    #[error("operation {index}: {source}")]
+    Operation {
+        /// 1-based operation number in the file.
+        index: usize,
+        /// What is wrong with it.
+        #[source]
+        source: OperationError,
+    },
+    /// A metric operation is invalid (1-based line of the file where it starts).
+    #[error("line {line}: {source}")]
+    Metric {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        #[source]
+        source: MetricLineError,
+    },
+}
+
+/// An invalid object patch operation.
+#[derive(Debug, thiserror::Error)]
+pub enum OperationError {
+    /// The operation has an unknown field or a field of the wrong type.
+    #[error("{0}")]
+    Shape(#[source] serde_json::Error),
+    /// A field the operation needs is missing or empty.
+    #[error("{0}: required")]
+    Required(&'static str),
+    /// `object`/`mergePatch`/`jsonPatch` given as a string that is not YAML or JSON.
+    #[error("{field}: invalid YAML/JSON string: {source}")]
+    InlineText {
+        /// The field.
+        field: &'static str,
+        /// The YAML reader's error.
+        #[source]
+        source: yaml_json::YamlError,
+    },
+    /// `mergePatch` is not a map.
+    #[error("mergePatch: must be a map")]
+    MergePatchNotAMap,
+    /// `jsonPatch` is not a list of RFC 6902 operations.
+    #[error("jsonPatch: {0}")]
+    JsonPatch(#[source] serde_json::Error),
+    /// `jqFilter` does not compile.
+    #[error("jqFilter: {0}")]
+    JqFilter(#[source] JqError),
+    /// `operation` names no known operation.
+    #[error(
+        "operation: unknown {0:?} (expected Create, CreateOrUpdate, CreateIfNotExists, Delete, \
+         DeleteInBackground, DeleteNonCascading, MergePatch, JSONPatch or JQPatch)"
+    )]
+    Unknown(String),
+}
+
+/// An invalid line of `$METRICS_PATH`.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricLineError {
+    /// Not JSON, or a field is unknown or of the wrong type.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    /// `action` is not one of the four actions.
+    #[error("action: unknown {0:?} (expected set, add, observe or expire)")]
+    UnknownAction(String),
+    /// None or several of `action`, `set`, `add`.
+    #[error("exactly one of action, set or add is required")]
+    ActionCount,
+    /// `set`, `add` or `observe` without `value`.
+    #[error("value: required for set, add and observe")]
+    MissingValue,
+    /// No `name` on an operation other than `expire`.
+    #[error("name: required unless action is expire")]
+    MissingName,
+    /// `observe` with a `group`.
+    #[error("observe: histograms cannot be grouped")]
+    GroupedObserve,
+    /// `observe` without `buckets`.
+    #[error("buckets: required for observe")]
+    MissingBuckets,
 }
 
 /// Everything a run produced, parsed and validated.
@@ -150,6 +262,8 @@ pub struct MetricOp {
     pub group: Option<String>,
     /// Histogram buckets for `observe`.
     pub buckets: Option<Vec<f64>>,
+    /// 1-based line of `$METRICS_PATH` where the operation starts (errors and logs name it).
+    pub line: usize,
 }
 
 /// Paths of the output files of one run.
@@ -168,93 +282,98 @@ pub struct OutputPaths {
 /// Reads and validates every output file of a run.
 ///
 /// # Errors
-/// The first malformed file, naming the hook, the variable, the file and the document or line.
+/// The first malformed file, naming the hook, the variable, the file and the document,
+/// operation or line.
 pub fn read_outputs(paths: &OutputPaths, hook: &str) -> Result<HookOutputs, OutputError> {
-    let read = |var: &'static str, path: &Path| -> Result<String, OutputError> {
-        match std::fs::read_to_string(path) {
+    fn read<T>(
+        hook: &str,
+        var: &'static str,
+        path: &Path,
+        parse: impl FnOnce(&str) -> Result<T, OutputFileError>,
+    ) -> Result<T, OutputError> {
+        let text = match std::fs::read_to_string(path) {
             Ok(s) => Ok(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(OutputError {
-                hook: hook.into(),
-                var,
-                path: path.into(),
-                reason: e.to_string(),
-            }),
-        }
-    };
-    fn wrap<'a>(
-        hook: &'a str,
-        var: &'static str,
-        path: &'a Path,
-    ) -> impl Fn(String) -> OutputError + 'a {
-        move |reason| OutputError {
+            Err(e) => Err(OutputFileError::Read(e)),
+        };
+        text.and_then(|t| parse(&t)).map_err(|source| OutputError {
             hook: hook.into(),
             var,
             path: path.into(),
-            reason,
-        }
+            source: Box::new(source),
+        })
     }
-    let v = "VALUES_JSON_PATCH_PATH";
-    let values_patch = parse_json_patch(&read(v, &paths.values_patch)?).map_err(wrap(
-        hook,
-        v,
-        &paths.values_patch,
-    ))?;
-    let c = "CONFIG_VALUES_JSON_PATCH_PATH";
-    let config_values_patch = parse_json_patch(&read(c, &paths.config_values_patch)?)
-        .map_err(wrap(hook, c, &paths.config_values_patch))?;
-    let k = "KUBERNETES_PATCH_PATH";
-    let object_patches = parse_object_patches(&read(k, &paths.kubernetes_patch)?).map_err(wrap(
-        hook,
-        k,
-        &paths.kubernetes_patch,
-    ))?;
-    let m = "METRICS_PATH";
-    let metrics =
-        parse_metrics(&read(m, &paths.metrics)?).map_err(wrap(hook, m, &paths.metrics))?;
     Ok(HookOutputs {
-        values_patch,
-        config_values_patch,
-        object_patches,
-        metrics,
+        values_patch: read(
+            hook,
+            "VALUES_JSON_PATCH_PATH",
+            &paths.values_patch,
+            parse_json_patch,
+        )?,
+        config_values_patch: read(
+            hook,
+            "CONFIG_VALUES_JSON_PATCH_PATH",
+            &paths.config_values_patch,
+            parse_json_patch,
+        )?,
+        object_patches: read(
+            hook,
+            "KUBERNETES_PATCH_PATH",
+            &paths.kubernetes_patch,
+            parse_object_patches,
+        )?,
+        metrics: read(hook, "METRICS_PATH", &paths.metrics, parse_metrics)?,
     })
 }
 
 /// A values patch file: one JSON array of operations, or a stream of operations/arrays (one per line).
-pub fn parse_json_patch(text: &str) -> Result<json_patch::Patch, String> {
+///
+/// # Errors
+/// A document that is not JSON, or an element that is not an RFC 6902 operation.
+pub fn parse_json_patch(text: &str) -> Result<json_patch::Patch, OutputFileError> {
     let mut ops = Vec::new();
     for (i, item) in serde_json::Deserializer::from_str(text)
         .into_iter::<Value>()
         .enumerate()
     {
-        let item = item.map_err(|e| format!("document {}: {e}", i + 1))?;
+        let item = item.map_err(|source| OutputFileError::Json {
+            document: i + 1,
+            source,
+        })?;
         match item {
             Value::Array(a) => ops.extend(a),
             other => ops.push(other),
         }
     }
-    serde_json::from_value(Value::Array(ops))
-        .map_err(|e| format!("invalid JSON patch operation: {e}"))
+    serde_json::from_value(Value::Array(ops)).map_err(OutputFileError::JsonPatch)
 }
 
 /// Splits a YAML multi-document or JSON stream into values; top-level arrays are flattened.
-fn documents(text: &str) -> Result<Vec<Value>, String> {
-    let mut out = Vec::new();
+fn documents(text: &str) -> Result<Vec<Value>, OutputFileError> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        for (i, item) in serde_json::Deserializer::from_str(text)
+    let docs = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::Deserializer::from_str(text)
             .into_iter::<Value>()
             .enumerate()
-        {
-            out.push(item.map_err(|e| format!("document {}: {e}", i + 1))?);
-        }
+            .map(|(i, item)| {
+                item.map_err(|source| OutputFileError::Json {
+                    document: i + 1,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
     } else {
-        for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let v = Value::deserialize(doc).map_err(|e| format!("document {}: {e}", i + 1))?;
-            out.push(v);
+        match yaml_json::parse_stream(text) {
+            (docs, None) => docs,
+            (_, Some((i, source))) => {
+                return Err(OutputFileError::Yaml {
+                    document: i + 1,
+                    source,
+                });
+            }
         }
-    }
-    Ok(out
+    };
+    Ok(docs
         .into_iter()
         .flat_map(|v| match v {
             Value::Array(a) => a,
@@ -284,48 +403,51 @@ struct RawOperation {
 }
 
 /// Parses `$KUBERNETES_PATCH_PATH` (YAML documents or JSON objects/arrays).
-pub fn parse_object_patches(text: &str) -> Result<Vec<ObjectPatch>, String> {
+///
+/// # Errors
+/// A document that does not parse, or the first invalid operation (1-based).
+pub fn parse_object_patches(text: &str) -> Result<Vec<ObjectPatch>, OutputFileError> {
     documents(text)?
         .into_iter()
         .enumerate()
         .map(|(i, doc)| {
-            let raw: RawOperation =
-                serde_json::from_value(doc).map_err(|e| format!("operation {}: {e}", i + 1))?;
-            object_patch(raw).map_err(|e| format!("operation {}: {e}", i + 1))
+            serde_json::from_value(doc)
+                .map_err(OperationError::Shape)
+                .and_then(object_patch)
+                .map_err(|source| OutputFileError::Operation {
+                    index: i + 1,
+                    source,
+                })
         })
         .collect()
 }
 
 /// `object`/`mergePatch`/`jsonPatch` may be given as a map or as a string holding YAML/JSON.
-fn inline_or_string(v: Value, field: &str) -> Result<Value, String> {
+fn inline_or_string(v: Value, field: &'static str) -> Result<Value, OperationError> {
     match v {
         Value::String(s) => {
-            serde_yaml::from_str(&s).map_err(|e| format!("{field}: invalid YAML/JSON string: {e}"))
+            yaml_json::parse_one(&s).map_err(|source| OperationError::InlineText { field, source })
         }
         v => Ok(v),
     }
 }
 
-fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
-    let target = |raw: &RawOperation| -> Result<ObjectRef, String> {
-        let kind = raw
-            .kind
-            .clone()
-            .filter(|k| !k.is_empty())
-            .ok_or("kind: required")?;
-        let name = raw
-            .name
-            .clone()
-            .filter(|k| !k.is_empty())
-            .ok_or("name: required")?;
+/// A required, non-empty field.
+fn required<T>(v: Option<T>, field: &'static str) -> Result<T, OperationError> {
+    v.ok_or(OperationError::Required(field))
+}
+
+fn object_patch(raw: RawOperation) -> Result<ObjectPatch, OperationError> {
+    let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let target = |raw: &RawOperation| -> Result<ObjectRef, OperationError> {
         Ok(ObjectRef {
-            api_version: raw.api_version.clone().filter(|v| !v.is_empty()),
-            kind,
-            namespace: raw.namespace.clone().filter(|v| !v.is_empty()),
-            name,
+            api_version: non_empty(&raw.api_version),
+            kind: required(non_empty(&raw.kind), "kind")?,
+            namespace: non_empty(&raw.namespace),
+            name: required(non_empty(&raw.name), "name")?,
         })
     };
-    let patch = |body: PatchBody, raw: &RawOperation| -> Result<ObjectPatch, String> {
+    let patch = |body: PatchBody, raw: &RawOperation| -> Result<ObjectPatch, OperationError> {
         Ok(ObjectPatch::Patch {
             target: target(raw)?,
             patch: body,
@@ -342,18 +464,18 @@ fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
     };
     match raw.operation.as_str() {
         op @ ("Create" | "CreateOrUpdate" | "CreateIfNotExists") => {
-            let object = inline_or_string(raw.object.ok_or("object: required")?, "object")?;
-            for (ptr, what) in [
-                ("/apiVersion", "apiVersion"),
-                ("/kind", "kind"),
-                ("/metadata/name", "metadata.name"),
+            let object = inline_or_string(required(raw.object, "object")?, "object")?;
+            for (ptr, field) in [
+                ("/apiVersion", "object.apiVersion"),
+                ("/kind", "object.kind"),
+                ("/metadata/name", "object.metadata.name"),
             ] {
                 if object
                     .pointer(ptr)
                     .and_then(Value::as_str)
                     .is_none_or(str::is_empty)
                 {
-                    return Err(format!("object.{what}: required"));
+                    return Err(OperationError::Required(field));
                 }
             }
             let mode = match op {
@@ -371,32 +493,25 @@ fn object_patch(raw: RawOperation) -> Result<ObjectPatch, String> {
         "DeleteInBackground" => delete(DeletePropagation::Background, &raw),
         "DeleteNonCascading" => delete(DeletePropagation::Orphan, &raw),
         "MergePatch" => {
-            let body = inline_or_string(
-                raw.merge_patch.clone().ok_or("mergePatch: required")?,
-                "mergePatch",
-            )?;
+            let body = required(raw.merge_patch.clone(), "mergePatch")?;
+            let body = inline_or_string(body, "mergePatch")?;
             if !body.is_object() {
-                return Err("mergePatch: must be a map".into());
+                return Err(OperationError::MergePatchNotAMap);
             }
             patch(PatchBody::Merge(body), &raw)
         }
         "JSONPatch" => {
-            let body = inline_or_string(
-                raw.json_patch.clone().ok_or("jsonPatch: required")?,
-                "jsonPatch",
-            )?;
-            let ops = serde_json::from_value(body).map_err(|e| format!("jsonPatch: {e}"))?;
+            let body =
+                inline_or_string(required(raw.json_patch.clone(), "jsonPatch")?, "jsonPatch")?;
+            let ops = serde_json::from_value(body).map_err(OperationError::JsonPatch)?;
             patch(PatchBody::Json(ops), &raw)
         }
         "JQPatch" => {
-            let text = raw.jq_filter.clone().ok_or("jqFilter: required")?;
-            let filter = JqFilter::compile(&text).map_err(|e| format!("jqFilter: {e}"))?;
+            let text = required(raw.jq_filter.clone(), "jqFilter")?;
+            let filter = JqFilter::compile(&text).map_err(OperationError::JqFilter)?;
             patch(PatchBody::Jq(filter), &raw)
         }
-        other => Err(format!(
-            "operation: unknown {other:?} (expected Create, CreateOrUpdate, CreateIfNotExists, Delete, \
-             DeleteInBackground, DeleteNonCascading, MergePatch, JSONPatch or JQPatch)"
-        )),
+        other => Err(OperationError::Unknown(other.to_string())),
     }
 }
 
@@ -415,21 +530,38 @@ struct RawMetric {
     buckets: Option<Vec<f64>>,
 }
 
-/// Parses `$METRICS_PATH`: one JSON object per line (a JSON stream is accepted too).
-pub fn parse_metrics(text: &str) -> Result<Vec<MetricOp>, String> {
+/// Parses `$METRICS_PATH`: one JSON object per line (a JSON stream is accepted too). Each
+/// operation records the 1-based line where it starts.
+///
+/// Only the shape is checked here; whether a name or label fits the exposition format is
+/// decided when the operations are applied (`MetricsStorage::apply_hook_ops`), which refuses
+/// such operations one by one instead of failing the run.
+///
+/// # Errors
+/// The first line that is not JSON or not a metric operation.
+pub fn parse_metrics(text: &str) -> Result<Vec<MetricOp>, OutputFileError> {
+    let line_at = |offset: usize| text[..offset].matches('\n').count() + 1;
     let mut out = Vec::new();
-    for (i, item) in serde_json::Deserializer::from_str(text)
-        .into_iter::<RawMetric>()
-        .enumerate()
-    {
-        let at = |e: String| format!("metric {}: {e}", i + 1);
-        let raw = item.map_err(|e| at(e.to_string()))?;
-        out.push(metric(raw).map_err(at)?);
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<RawMetric>();
+    let mut end = 0;
+    loop {
+        let rest = &text[end..];
+        let line = line_at(end + rest.len() - rest.trim_start().len());
+        let Some(item) = stream.next() else { break };
+        let op = match item {
+            Ok(raw) => metric(raw, line).map_err(|source| OutputFileError::Metric { line, source }),
+            Err(e) => Err(OutputFileError::Metric {
+                line: if e.line() > 0 { e.line() } else { line },
+                source: MetricLineError::Json(e),
+            }),
+        }?;
+        out.push(op);
+        end = stream.byte_offset();
     }
     Ok(out)
 }
 
-fn metric(raw: RawMetric) -> Result<MetricOp, String> {
+fn metric(raw: RawMetric, line: usize) -> Result<MetricOp, MetricLineError> {
     let (action, value) = match (raw.action.as_deref(), raw.set, raw.add) {
         (None, Some(v), None) => (MetricAction::Set, Some(v)),
         (None, None, Some(v)) => (MetricAction::Add, Some(v)),
@@ -437,23 +569,19 @@ fn metric(raw: RawMetric) -> Result<MetricOp, String> {
         (Some("add"), None, None) => (MetricAction::Add, raw.value),
         (Some("observe"), None, None) => (MetricAction::Observe, raw.value),
         (Some("expire"), None, None) => (MetricAction::Expire, Some(0.0)),
-        (Some(a), None, None) => {
-            return Err(format!(
-                "action: unknown {a:?} (expected set, add, observe or expire)"
-            ));
-        }
-        _ => return Err("exactly one of action, set or add is required".into()),
+        (Some(a), None, None) => return Err(MetricLineError::UnknownAction(a.to_string())),
+        _ => return Err(MetricLineError::ActionCount),
     };
-    let value = value.ok_or("value: required for set, add and observe")?;
+    let value = value.ok_or(MetricLineError::MissingValue)?;
     if action != MetricAction::Expire && raw.name.is_empty() {
-        return Err("name: required unless action is expire".into());
+        return Err(MetricLineError::MissingName);
     }
     if action == MetricAction::Observe {
         if raw.group.is_some() {
-            return Err("observe: histograms cannot be grouped".into());
+            return Err(MetricLineError::GroupedObserve);
         }
         if raw.buckets.is_none() {
-            return Err("buckets: required for observe".into());
+            return Err(MetricLineError::MissingBuckets);
         }
     }
     Ok(MetricOp {
@@ -463,6 +591,7 @@ fn metric(raw: RawMetric) -> Result<MetricOp, String> {
         labels: raw.labels,
         group: raw.group,
         buckets: raw.buckets,
+        line,
     })
 }
 
@@ -482,6 +611,7 @@ mod tests {
         assert!(
             parse_json_patch("{\"op\":\"frob\"}")
                 .unwrap_err()
+                .to_string()
                 .contains("invalid JSON patch")
         );
     }
@@ -522,14 +652,20 @@ mod tests {
 
     #[test]
     fn malformed_object_patches_say_which_operation_and_field() {
-        let err = parse_object_patches("operation: Create\nobject: {kind: X}\n").unwrap_err();
+        let err = parse_object_patches("operation: Create\nobject: {kind: X}\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("operation 1: object.apiVersion: required"),
             "{err}"
         );
-        let err = parse_object_patches("{\"operation\":\"Delete\",\"kind\":\"Pod\"}").unwrap_err();
+        let err = parse_object_patches("{\"operation\":\"Delete\",\"kind\":\"Pod\"}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("name: required"), "{err}");
-        let err = parse_object_patches("operation: Explode\n").unwrap_err();
+        let err = parse_object_patches("operation: Explode\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown \"Explode\""), "{err}");
     }
 
@@ -554,15 +690,63 @@ mod tests {
         assert!(
             parse_metrics("{\"name\":\"a\",\"action\":\"set\"}")
                 .unwrap_err()
-                .contains("metric 1: value")
+                .to_string()
+                .contains("line 1: value")
         );
         assert!(
             parse_metrics("{\"action\":\"expire\"}").is_ok(),
             "expire without group clears the hook's implicit group"
         );
         let no_buckets = parse_metrics("{\"name\":\"h\",\"action\":\"observe\",\"value\":1}");
-        assert!(no_buckets.unwrap_err().contains("buckets: required"));
+        assert!(
+            no_buckets
+                .unwrap_err()
+                .to_string()
+                .contains("buckets: required")
+        );
         let both = parse_metrics("{\"name\":\"a\",\"set\":1,\"add\":1}");
-        assert!(both.unwrap_err().contains("exactly one of"));
+        assert!(both.unwrap_err().to_string().contains("exactly one of"));
+    }
+
+    #[test]
+    fn metric_operations_and_errors_name_the_line_they_start_on() {
+        let text = "{\"name\":\"a\",\"set\":1}\n\n{\"name\":\"b\",\n \"add\":2}\n{\"name\":\"c\",\"set\":3}\n";
+        let lines: Vec<usize> = parse_metrics(text)
+            .unwrap()
+            .iter()
+            .map(|m| m.line)
+            .collect();
+        assert_eq!(lines, [1, 3, 5]);
+        let err = parse_metrics("{\"name\":\"a\",\"set\":1}\n\n{\"name\":\"b\"}\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 3: exactly one of"),
+            "{err}"
+        );
+        let err = parse_metrics("{\"name\":\"a\",\"set\":1}\nnot json\n").unwrap_err();
+        assert!(err.to_string().starts_with("line 2: "), "{err}");
+    }
+
+    #[test]
+    fn yaml_objects_with_non_string_keys_read_as_kubectl_reads_them() {
+        let ops = parse_object_patches(
+            "operation: Create\nobject:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n  data:\n    1: a\n    true: b\n",
+        )
+        .unwrap();
+        let ObjectPatch::Create { object, .. } = &ops[0] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(object["data"], json!({"1": "a", "true": "b"}));
+        let ops = parse_object_patches(
+            "operation: MergePatch\nkind: ConfigMap\nname: a\nmergePatch: \"data: {2: b}\"\n",
+        )
+        .unwrap();
+        let ObjectPatch::Patch {
+            patch: PatchBody::Merge(m),
+            ..
+        } = &ops[0]
+        else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(m, &json!({"data": {"2": "b"}}));
     }
 }

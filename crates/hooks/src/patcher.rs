@@ -1,5 +1,6 @@
 //! Applying `$KUBERNETES_PATCH_PATH` operations through kube-rs' dynamic API.
 
+use crate::jq::JqError;
 use crate::outputs::{CreateMode, DeletePropagation, ObjectPatch, ObjectRef, PatchBody};
 use crate::resources::{ResourceCatalog, ResourceError};
 use kube::api::{
@@ -47,8 +48,9 @@ pub enum PatchError {
         #[source]
         source: kube::Error,
     },
-    /// The patch could not be computed (jq error, non-object result, timeout).
-    #[error("object patch {index} ({op} {target}): {reason}")]
+    /// The patch could not be computed or did not complete (jq error, non-object result,
+    /// object not gone after a foreground delete).
+    #[error("object patch {index} ({op} {target}): {source}")]
     Invalid {
         /// 1-based operation number in the file.
         index: usize,
@@ -57,11 +59,35 @@ pub enum PatchError {
         /// `kind namespace/name`.
         target: String,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: InvalidPatch,
     },
 }
 
-/// Applies object operations in order, stopping at the first failure.
+/// Why an operation could not be computed or completed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidPatch {
+    /// The `JQPatch` filter failed on the live object.
+    #[error(transparent)]
+    Jq(#[from] JqError),
+    /// The `JQPatch` filter's first output is not an object.
+    #[error("jqFilter must output an object, got {found}")]
+    NotAnObject {
+        /// What it output instead (`null`, `array`, `no output`, ...).
+        found: &'static str,
+    },
+    /// The computed object has no `metadata`.
+    #[error("result has no metadata")]
+    NoMetadata,
+    /// The object does not fit Kubernetes' object shape.
+    #[error("not a Kubernetes object: {0}")]
+    Decode(#[source] serde_json::Error),
+    /// A foreground `Delete` did not see the object disappear.
+    #[error("still present {0:?} after a foreground delete")]
+    StillPresent(Duration),
+}
+
+/// Applies object operations in order; a failed operation does not stop the later ones.
 pub(crate) struct Patcher<'a> {
     pub client: &'a kube::Client,
     pub catalog: &'a ResourceCatalog,
@@ -83,12 +109,12 @@ impl OpCtx {
             source,
         }
     }
-    fn invalid(&self, reason: impl Into<String>) -> PatchError {
+    fn invalid(&self, source: InvalidPatch) -> PatchError {
         PatchError::Invalid {
             index: self.index,
             op: self.op,
             target: self.target.clone(),
-            reason: reason.into(),
+            source,
         }
     }
 }
@@ -237,8 +263,8 @@ impl Patcher<'_> {
             target: describe(kind, ns, name),
         };
         let api = self.api_for(&ctx, s("/apiVersion"), kind, ns).await?;
-        let obj: DynamicObject =
-            serde_json::from_value(object.clone()).map_err(|e| ctx.invalid(e.to_string()))?;
+        let obj: DynamicObject = serde_json::from_value(object.clone())
+            .map_err(|e| ctx.invalid(InvalidPatch::Decode(e)))?;
         let pp = PostParams {
             field_manager: Some(self.field_manager.into()),
             ..Default::default()
@@ -268,19 +294,20 @@ impl Patcher<'_> {
         api: &Api<DynamicObject>,
         name: &str,
         sub: Option<&str>,
-        compute: impl Fn(&Value) -> Result<Value, String>,
+        compute: impl Fn(&Value) -> Result<Value, InvalidPatch>,
     ) -> Result<(), PatchError> {
         let pp = PostParams {
             field_manager: Some(self.field_manager.into()),
             ..Default::default()
         };
-        let mut last = None;
-        for _ in 0..CONFLICT_RETRIES {
+        let mut attempt = 1;
+        loop {
             let live = api.get(name).await.map_err(|e| ctx.api(e))?;
-            let live_json = serde_json::to_value(&live).map_err(|e| ctx.invalid(e.to_string()))?;
+            let live_json =
+                serde_json::to_value(&live).map_err(|e| ctx.invalid(InvalidPatch::Decode(e)))?;
             let mut new = compute(&live_json).map_err(|e| ctx.invalid(e))?;
             let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) else {
-                return Err(ctx.invalid("result has no metadata"));
+                return Err(ctx.invalid(InvalidPatch::NoMetadata));
             };
             if let Some(rv) = live.metadata.resource_version.clone() {
                 meta.insert("resourceVersion".into(), Value::String(rv));
@@ -288,20 +315,19 @@ impl Patcher<'_> {
             let res = match sub {
                 Some(sub) => api.replace_subresource(sub, name, &pp, &new).await,
                 None => {
-                    let obj: DynamicObject =
-                        serde_json::from_value(new).map_err(|e| ctx.invalid(e.to_string()))?;
+                    let obj: DynamicObject = serde_json::from_value(new)
+                        .map_err(|e| ctx.invalid(InvalidPatch::Decode(e)))?;
                     api.replace(name, &pp, &obj).await
                 }
             };
             match res {
                 Ok(_) => return Ok(()),
-                Err(e) if status_code(&e) == Some(409) => last = Some(e),
+                Err(e) if status_code(&e) == Some(409) && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                }
                 Err(e) => return Err(ctx.api(e)),
             }
         }
-        Err(last
-            .map(|e| ctx.api(e))
-            .unwrap_or_else(|| ctx.invalid("conflict retries exhausted")))
     }
 
     async fn delete(
@@ -336,9 +362,7 @@ impl Patcher<'_> {
             .is_some()
         {
             if tokio::time::Instant::now() > deadline {
-                return Err(ctx.invalid(format!(
-                    "still present {FOREGROUND_DELETE_WAIT:?} after a foreground delete"
-                )));
+                return Err(ctx.invalid(InvalidPatch::StillPresent(FOREGROUND_DELETE_WAIT)));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -373,12 +397,17 @@ impl Patcher<'_> {
                     .await
             }
             PatchBody::Jq(filter) => {
-                let run = |live: &Value| -> Result<Value, String> {
-                    let out = filter.run_all(live).map_err(|e| e.to_string())?;
-                    match out.into_iter().next() {
-                        Some(v @ Value::Object(_)) => Ok(v),
-                        other => Err(format!("jqFilter must output an object, got {other:?}")),
-                    }
+                let run = |live: &Value| -> Result<Value, InvalidPatch> {
+                    let found = match filter.run_all(live)?.into_iter().next() {
+                        Some(v @ Value::Object(_)) => return Ok(v),
+                        None => "no output",
+                        Some(Value::Null) => "null",
+                        Some(Value::Array(_)) => "an array",
+                        Some(Value::String(_)) => "a string",
+                        Some(Value::Number(_)) => "a number",
+                        Some(Value::Bool(_)) => "a boolean",
+                    };
+                    Err(InvalidPatch::NotAnObject { found })
                 };
                 match self.replace_loop(&ctx, &api, &t.name, sub, run).await {
                     Err(PatchError::Api { source, .. }) if status_code(&source) == Some(404) => {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use hooks::{NativeHook, NativeInput, NativeOutput};
+use hooks::{NativeHook, NativeHookError, NativeInput, NativeOutput};
 use serde_json::{Value, json};
 
 /// Every native hook, by name.
@@ -58,7 +58,7 @@ impl NativeHook for DiscoverClusterUuid {
         .to_string()
     }
 
-    fn run(&self, input: NativeInput) -> Result<NativeOutput, String> {
+    fn run(&self, input: NativeInput) -> Result<NativeOutput, NativeHookError> {
         let Some(uid) = last_filter_result(&input.binding_context) else {
             return Ok(NativeOutput::default());
         };

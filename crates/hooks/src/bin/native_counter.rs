@@ -11,7 +11,7 @@
 //!
 //! The end-to-end test `a_native_hook_runs_through_a_two_line_script` runs it exactly so.
 
-use hooks::{NativeHook, NativeInput, NativeOutput, run_native};
+use hooks::{NativeHook, NativeHookError, NativeInput, NativeOutput, run_native};
 use serde_json::{Value, json};
 
 struct Counter;
@@ -28,7 +28,7 @@ impl NativeHook for Counter {
             .into()
     }
 
-    fn run(&self, input: NativeInput) -> Result<NativeOutput, String> {
+    fn run(&self, input: NativeInput) -> Result<NativeOutput, NativeHookError> {
         let contexts = input
             .binding_context
             .as_array()

@@ -7,8 +7,8 @@
 mod raw;
 mod selectors;
 
-use crate::crontab::parse_crontab;
-use crate::jq::JqFilter;
+use crate::crontab::{CrontabError, parse_crontab};
+use crate::jq::{JqError, JqFilter};
 use raw::{RawConfig, RawKubernetes, RawKubernetesV0, RawSchedule};
 use selectors::{field_selector, label_selector};
 use std::collections::BTreeMap;
@@ -27,14 +27,87 @@ pub enum ConfigError {
         source: serde_yaml::Error,
     },
     /// The config parsed but some bindings are invalid; every problem is listed.
-    #[error("hook {hook}: invalid config: {}", .errors.join("; "))]
+    #[error("hook {hook}: invalid config: {}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid {
         /// Hook path relative to its hooks directory.
         hook: String,
-        /// One message per problem, each starting with the field path (`kubernetes[0].jqFilter`).
-        errors: Vec<String>,
+        /// Every problem, each naming its field path (`kubernetes[0].jqFilter`).
+        errors: Vec<FieldError>,
     },
 }
+
+/// One invalid field of a hook config.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// Field path, e.g. `kubernetes[0].jqFilter` or `settings.executionBurst`.
+    pub field: String,
+    /// What is wrong with it.
+    #[source]
+    pub problem: FieldProblem,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, problem: impl Into<FieldProblem>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// What is wrong with a field of a hook config.
+#[derive(Debug, thiserror::Error)]
+pub enum FieldProblem {
+    /// The field is missing or empty.
+    #[error("required")]
+    Required,
+    /// A name from a fixed set (event, operator, version) is not one of them.
+    #[error("unknown {found:?} (expected {expected})")]
+    Unknown {
+        /// What the hook wrote.
+        found: String,
+        /// The accepted names.
+        expected: &'static str,
+    },
+    /// A value has the wrong form.
+    #[error("invalid {found:?} (expected {expected})")]
+    Invalid {
+        /// What the hook wrote.
+        found: String,
+        /// The expected form.
+        expected: &'static str,
+    },
+    /// A lifecycle binding the hook's scope does not have.
+    #[error("allowed only in {0} hooks")]
+    OnlyIn(&'static str),
+    /// The field breaks a rule of the protocol (stated in the message).
+    #[error("{0}")]
+    Rule(&'static str),
+    /// A selector operator that needs values has none.
+    #[error("required for operator {0}")]
+    RequiredFor(String),
+    /// A selector operator that takes no values has some.
+    #[error("must be empty for operator {0}")]
+    EmptyFor(String),
+    /// `includeSnapshotsFrom` names no kubernetes binding of the hook.
+    #[error("{0:?} is not the name of a kubernetes binding")]
+    NoSuchBinding(String),
+    /// The crontab does not parse.
+    #[error(transparent)]
+    Crontab(#[from] CrontabError),
+    /// The jq filter does not compile.
+    #[error(transparent)]
+    Jq(#[from] JqError),
+    /// The duration does not parse.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+}
+
+/// A Go duration string that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid duration {0:?} (expected e.g. 500ms, 3s, 1m30s)")]
+pub struct DurationError(pub String);
 
 /// Whether a hook belongs to `global-hooks/` or to a module; decides which bindings are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,13 +307,17 @@ impl HookConfig {
     }
 }
 
-fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookConfig {
+fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<FieldError>) -> HookConfig {
     let version = match raw.config_version.as_deref() {
         None | Some("v0") => ConfigVersion::V0,
         Some("v1") => ConfigVersion::V1,
         Some(other) => {
-            errors.push(format!(
-                "configVersion: unsupported value {other:?} (expected v1 or v0)"
+            errors.push(FieldError::new(
+                "configVersion",
+                FieldProblem::Unknown {
+                    found: other.into(),
+                    expected: "v1 or v0",
+                },
             ));
             ConfigVersion::V1
         }
@@ -254,8 +331,11 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
         ),
     ] {
         if set {
-            errors.push(format!(
-                "{field}: admission and conversion webhooks are not supported by addon-operator"
+            errors.push(FieldError::new(
+                field,
+                FieldProblem::Rule(
+                    "admission and conversion webhooks are not supported by addon-operator",
+                ),
             ));
         }
     }
@@ -276,12 +356,18 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
             } else {
                 "global"
             };
-            errors.push(format!(
-                "{}: allowed only in {only} hooks",
-                binding.as_str()
+            errors.push(FieldError::new(
+                binding.as_str(),
+                FieldProblem::OnlyIn(only),
             ));
         } else if !order.is_finite() {
-            errors.push(format!("{}: order must be a number", binding.as_str()));
+            errors.push(FieldError::new(
+                binding.as_str(),
+                FieldProblem::Invalid {
+                    found: order.to_string(),
+                    expected: "a finite number: the order",
+                },
+            ));
         } else {
             orders.insert(binding, order);
         }
@@ -290,10 +376,10 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
     match version {
         ConfigVersion::V1 => {
             if !raw.on_kubernetes_event.is_empty() {
-                errors.push(
-                    "onKubernetesEvent: a v0 binding, use `kubernetes` with configVersion v1"
-                        .into(),
-                );
+                errors.push(FieldError::new(
+                    "onKubernetesEvent",
+                    FieldProblem::Rule("a v0 binding, use `kubernetes` with configVersion v1"),
+                ));
             }
             for (i, k) in raw.kubernetes.into_iter().enumerate() {
                 kubernetes.push(kubernetes_v1(k, &format!("kubernetes[{i}]"), errors));
@@ -301,7 +387,10 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
         }
         ConfigVersion::V0 => {
             if !raw.kubernetes.is_empty() {
-                errors.push("kubernetes: requires configVersion: v1".into());
+                errors.push(FieldError::new(
+                    "kubernetes",
+                    FieldProblem::Rule("requires configVersion: v1"),
+                ));
             }
             for (i, k) in raw.on_kubernetes_event.into_iter().enumerate() {
                 kubernetes.push(kubernetes_v0(k, &format!("onKubernetesEvent[{i}]"), errors));
@@ -318,8 +407,9 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
     let mut check_includes = |path: String, includes: &[String]| {
         for inc in includes {
             if !names.contains(&inc.as_str()) {
-                errors.push(format!(
-                    "{path}.includeSnapshotsFrom: {inc:?} is not the name of a kubernetes binding"
+                errors.push(FieldError::new(
+                    format!("{path}.includeSnapshotsFrom"),
+                    FieldProblem::NoSuchBinding(inc.clone()),
                 ));
             }
         }
@@ -340,7 +430,7 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<String>) -> HookC
     }
 }
 
-fn schedule(s: RawSchedule, path: &str, errors: &mut Vec<String>) -> Option<ScheduleBinding> {
+fn schedule(s: RawSchedule, path: &str, errors: &mut Vec<FieldError>) -> Option<ScheduleBinding> {
     match parse_crontab(&s.crontab) {
         Ok(schedule) => Some(ScheduleBinding {
             name: s.name.unwrap_or_else(|| "schedule".into()),
@@ -352,41 +442,48 @@ fn schedule(s: RawSchedule, path: &str, errors: &mut Vec<String>) -> Option<Sche
             include_snapshots_from: s.include_snapshots_from,
         }),
         Err(e) => {
-            errors.push(format!("{path}.crontab: {e}"));
+            errors.push(FieldError::new(format!("{path}.crontab"), e));
             None
         }
     }
 }
 
-fn watch_events(list: &[String], path: &str, errors: &mut Vec<String>) -> Vec<WatchEvent> {
+fn watch_events(list: &[String], path: &str, errors: &mut Vec<FieldError>) -> Vec<WatchEvent> {
     let mut out = Vec::new();
     for e in list {
         match e.as_str() {
             "Added" => out.push(WatchEvent::Added),
             "Modified" => out.push(WatchEvent::Modified),
             "Deleted" => out.push(WatchEvent::Deleted),
-            other => errors.push(format!(
-                "{path}: unknown event {other:?} (expected Added, Modified or Deleted)"
+            other => errors.push(FieldError::new(
+                path,
+                FieldProblem::Unknown {
+                    found: other.into(),
+                    expected: "Added, Modified or Deleted",
+                },
             )),
         }
     }
     out
 }
 
-fn jq(filter: Option<String>, path: &str, errors: &mut Vec<String>) -> Option<JqFilter> {
+fn jq(filter: Option<String>, path: &str, errors: &mut Vec<FieldError>) -> Option<JqFilter> {
     let text = filter.filter(|f| !f.trim().is_empty())?;
     JqFilter::compile(&text)
-        .map_err(|e| errors.push(format!("{path}.jqFilter: {e}")))
+        .map_err(|e| errors.push(FieldError::new(format!("{path}.jqFilter"), e)))
         .ok()
 }
 
-fn check_kind(kind: &str, path: &str, errors: &mut Vec<String>) {
+fn check_kind(kind: &str, path: &str, errors: &mut Vec<FieldError>) {
     if kind.trim().is_empty() {
-        errors.push(format!("{path}.kind: required"));
+        errors.push(FieldError::new(
+            format!("{path}.kind"),
+            FieldProblem::Required,
+        ));
     }
 }
 
-fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> KubernetesBinding {
+fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<FieldError>) -> KubernetesBinding {
     check_kind(&k.kind, path, errors);
     let events = match (k.execute_hook_on_event, k.watch_event) {
         (Some(e), _) | (None, Some(e)) => {
@@ -404,14 +501,23 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
             .any(|e| e.field == "metadata.name")
     });
     if !names.is_empty() && by_field_name {
-        errors.push(format!(
-            "{path}.nameSelector: fieldSelector 'metadata.name' and nameSelector.matchNames are mutually exclusive"
+        errors.push(FieldError::new(
+            format!("{path}.nameSelector"),
+            FieldProblem::Rule(
+                "fieldSelector 'metadata.name' and nameSelector.matchNames are mutually exclusive",
+            ),
         ));
     }
     if let Some(v) = k.api_version.as_deref().filter(|v| !v.is_empty()) {
         let parts: Vec<&str> = v.split('/').collect();
         if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
-            errors.push(format!("{path}.apiVersion: invalid {v:?} (expected version or group/version, e.g. v1, apps/v1)"));
+            errors.push(FieldError::new(
+                format!("{path}.apiVersion"),
+                FieldProblem::Invalid {
+                    found: v.into(),
+                    expected: "version or group/version, e.g. v1, apps/v1",
+                },
+            ));
         }
     }
     let mut field = k
@@ -459,7 +565,11 @@ fn kubernetes_v1(k: RawKubernetes, path: &str, errors: &mut Vec<String>) -> Kube
     }
 }
 
-fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> KubernetesBinding {
+fn kubernetes_v0(
+    k: RawKubernetesV0,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> KubernetesBinding {
     check_kind(&k.kind, path, errors);
     let mut events = Vec::new();
     let list = if k.event.is_empty() {
@@ -472,8 +582,12 @@ fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> Ku
             "add" => events.push(WatchEvent::Added),
             "update" => events.push(WatchEvent::Modified),
             "delete" => events.push(WatchEvent::Deleted),
-            other => errors.push(format!(
-                "{path}.event: unknown event {other:?} (expected add, update or delete)"
+            other => errors.push(FieldError::new(
+                format!("{path}.event"),
+                FieldProblem::Unknown {
+                    found: other.into(),
+                    expected: "add, update or delete",
+                },
             )),
         }
     }
@@ -511,7 +625,7 @@ fn kubernetes_v0(k: RawKubernetesV0, path: &str, errors: &mut Vec<String>) -> Ku
     }
 }
 
-fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<String>) -> Settings {
+fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<FieldError>) -> Settings {
     let Some(raw) = raw else {
         return Settings {
             execution_min_interval: None,
@@ -520,15 +634,19 @@ fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<String>) -> Settings
     };
     let interval = raw.execution_min_interval.and_then(|s| {
         parse_duration(&s)
-            .map_err(|e| errors.push(format!("settings.executionMinInterval: {e}")))
+            .map_err(|e| errors.push(FieldError::new("settings.executionMinInterval", e)))
             .ok()
     });
     let burst = match raw.execution_burst {
         None => 1,
         Some(b) if b >= 1.0 && b.fract() == 0.0 && b <= f64::from(u32::MAX) => b as u32,
         Some(b) => {
-            errors.push(format!(
-                "settings.executionBurst: must be a whole number of at least 1, got {b}"
+            errors.push(FieldError::new(
+                "settings.executionBurst",
+                FieldProblem::Invalid {
+                    found: b.to_string(),
+                    expected: "a whole number of at least 1",
+                },
             ));
             1
         }
@@ -540,8 +658,8 @@ fn settings(raw: Option<raw::RawSettings>, errors: &mut Vec<String>) -> Settings
 }
 
 /// Parses a Go duration string (`500ms`, `3s`, `1m30s`, `1h`).
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?} (expected e.g. 500ms, 3s, 1m30s)");
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError(s.to_string());
     let mut total = Duration::ZERO;
     let mut rest = s.trim();
     if rest.is_empty() {

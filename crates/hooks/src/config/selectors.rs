@@ -2,12 +2,13 @@
 //! the server does the filtering.
 
 use super::raw::{RawFieldSelector, RawLabelSelector};
+use super::{FieldError, FieldProblem};
 
 /// `matchLabels` + `matchExpressions` → `a=b,c in (d,e),!f`; `None` when the selector is empty.
 pub(crate) fn label_selector(
     sel: &RawLabelSelector,
     path: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<FieldError>,
 ) -> Option<String> {
     let mut parts: Vec<String> = sel
         .match_labels
@@ -20,14 +21,22 @@ pub(crate) fn label_selector(
         match (e.operator.as_str(), e.values.is_empty()) {
             ("In", false) => parts.push(format!("{} in ({values})", e.key)),
             ("NotIn", false) => parts.push(format!("{} notin ({values})", e.key)),
-            ("In" | "NotIn", true) => errors.push(format!("{at}.values: required for operator {}", e.operator)),
+            ("In" | "NotIn", true) => errors.push(FieldError::new(
+                format!("{at}.values"),
+                FieldProblem::RequiredFor(e.operator.clone()),
+            )),
             ("Exists", true) => parts.push(e.key.clone()),
             ("DoesNotExist", true) => parts.push(format!("!{}", e.key)),
-            ("Exists" | "DoesNotExist", false) => {
-                errors.push(format!("{at}.values: must be empty for operator {}", e.operator))
-            }
-            (other, _) => errors.push(format!(
-                "{at}.operator: unknown operator {other:?} (expected In, NotIn, Exists or DoesNotExist)"
+            ("Exists" | "DoesNotExist", false) => errors.push(FieldError::new(
+                format!("{at}.values"),
+                FieldProblem::EmptyFor(e.operator.clone()),
+            )),
+            (other, _) => errors.push(FieldError::new(
+                format!("{at}.operator"),
+                FieldProblem::Unknown {
+                    found: other.into(),
+                    expected: "In, NotIn, Exists or DoesNotExist",
+                },
             )),
         }
     }
@@ -38,15 +47,19 @@ pub(crate) fn label_selector(
 pub(crate) fn field_selector(
     sel: &RawFieldSelector,
     path: &str,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<FieldError>,
 ) -> Vec<String> {
     let mut parts = Vec::new();
     for (i, e) in sel.match_expressions.iter().enumerate() {
         match e.operator.as_str() {
             "=" | "==" | "Equals" => parts.push(format!("{}={}", e.field, e.value)),
             "!=" | "NotEquals" => parts.push(format!("{}!={}", e.field, e.value)),
-            other => errors.push(format!(
-                "{path}.matchExpressions[{i}].operator: unknown operator {other:?} (expected =, ==, Equals, != or NotEquals)"
+            other => errors.push(FieldError::new(
+                format!("{path}.matchExpressions[{i}].operator"),
+                FieldProblem::Unknown {
+                    found: other.into(),
+                    expected: "=, ==, Equals, != or NotEquals",
+                },
             )),
         }
     }

@@ -86,12 +86,13 @@ kubernetes:
         panic!("{err}")
     };
     assert_eq!(hook, "hooks/test.sh");
-    let all = errors.join("\n");
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let all = all.join("\n");
     for needle in [
         "beforeHelm: allowed only in module hooks",
         "schedule[0].crontab",
         "kubernetes[0].jqFilter",
-        "kubernetes[0].executeHookOnEvent: unknown event \"Created\"",
+        "kubernetes[0].executeHookOnEvent: unknown \"Created\"",
         "kubernetes[0].labelSelector.matchExpressions[0].operator",
         "kubernetes[0].includeSnapshotsFrom: \"missing\"",
     ] {

@@ -63,7 +63,7 @@ echo 'this is not json' >> "$METRICS_PATH""#,
     let text = err.to_string();
     assert!(
         text.starts_with("hook bad.sh: malformed METRICS_PATH (")
-            && text.contains("metrics.json): metric 2:"),
+            && text.contains("metrics.json): line 2:"),
         "{text}"
     );
     assert!(
