@@ -39,7 +39,7 @@ impl HookHost for NoValues {
         _: &'a Hook,
         _: &'a [hooks::BindingContext],
         _: &'a ValuesPatches,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), hooks::ValuesPatchError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -5,11 +5,12 @@ use crate::binding_context::{BindingContext, ContextKind};
 use crate::config::{ConfigVersion, OrderBinding};
 use crate::discovery::{LoadError, load_hooks};
 use crate::hook::Hook;
+use crate::host::HookHost;
 use crate::metrics::MetricsStorage;
 use crate::monitor::Monitor;
 use crate::queue::Queues;
 use crate::resources::{ResourceCatalog, ResourceError};
-use crate::run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, Runner};
+use crate::run::{EngineOptions, RunError, RunEvent, RunLabels, RunReport, Runner};
 use crate::schedule::run_schedule;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -167,9 +168,10 @@ impl HookEngine {
                 snapshots,
                 version: hook.config.version,
             };
+            let labels = RunLabels::new(&hook, Some(&ctx), "main");
             reports.push(
                 self.runner
-                    .run(&hook, &[ctx], "main", Instant::now())
+                    .run(&hook, &[ctx], &labels, Instant::now())
                     .await?,
             );
         }

@@ -49,17 +49,6 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
-    /// The temp files of the run could not be prepared or read.
-    #[error("hook {hook}: temp file {}: {source}", .path.display())]
-    TempFile {
-        /// Hook name.
-        hook: String,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
     /// The process exited non-zero (or by a signal).
     #[error("hook {hook} failed: {status}{}", tail(.stderr_tail))]
     Failed {

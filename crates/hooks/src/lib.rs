@@ -23,12 +23,14 @@
 //!
 //! Principal types: [`HookEngine`] (hook sets, bindings, queues), [`Hook`] (executable +
 //! [`HookConfig`]), [`HookHost`] (values in/out), [`RunReport`]/[`RunEvent`] (outcomes),
-//! [`HookOutputs`] (parsed outputs).
+//! [`HookOutputs`] (parsed outputs). A run is four steps with one error type each
+//! ([`PrepareError`], [`ExecError`], [`OutputError`], [`ApplyError`], together [`RunError`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use futures::future::BoxFuture;
-//! use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, HookSet, OrderBinding, ValuesPatches};
+//! use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, HookSet, OrderBinding};
+//! use hooks::{PatchFile, ValuesPatchError, ValuesPatches};
 //! use serde_json::{Value, json};
 //! use std::os::unix::fs::PermissionsExt;
 //! use std::sync::{Arc, Mutex};
@@ -39,9 +41,10 @@
 //!     fn values(&self, _: &Hook) -> Value { self.0.lock().unwrap().clone() }
 //!     fn config_values(&self, _: &Hook) -> Value { json!({}) }
 //!     fn apply_values_patches<'a>(&'a self, _: &'a Hook, _: &'a [BindingContext], p: &'a ValuesPatches)
-//!         -> BoxFuture<'a, Result<(), String>> {
+//!         -> BoxFuture<'a, Result<(), ValuesPatchError>> {
 //!         Box::pin(async move {
-//!             json_patch::patch(&mut self.0.lock().unwrap(), &p.values).map_err(|e| e.to_string())
+//!             json_patch::patch(&mut self.0.lock().unwrap(), &p.values)
+//!                 .map_err(|e| ValuesPatchError::Refused { file: PatchFile::Values, source: e.into() })
 //!         })
 //!     }
 //! }
@@ -71,6 +74,7 @@ mod enabled;
 mod engine;
 mod exec;
 mod hook;
+mod host;
 mod jq;
 mod metrics;
 mod monitor;
@@ -90,10 +94,11 @@ pub use enabled::{EnabledError, EnabledResult, run_enabled_script};
 pub use engine::{EngineError, HookEngine, HookSet};
 pub use exec::{ExecError, LogFields, Usage};
 pub use hook::Hook;
+pub use host::{HookHost, PatchFile, ValuesPatchError, ValuesPatches};
 pub use jq::{JqError, JqFilter};
 pub use metrics::MetricsStorage;
 pub use native::{NativeError, NativeHook, NativeHookError, NativeInput, NativeOutput, run_native};
 pub use outputs::*;
 pub use patcher::{InvalidPatch, PatchError, PatchErrors};
 pub use resources::{ResolvedResource, ResourceError};
-pub use run::{EngineOptions, HookHost, RunError, RunEvent, RunReport, ValuesPatches};
+pub use run::{ApplyError, EngineOptions, PrepareError, RunError, RunEvent, RunReport};

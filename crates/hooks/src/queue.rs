@@ -13,7 +13,7 @@
 use crate::binding_context::BindingContext;
 use crate::hook::Hook;
 use crate::outputs::MetricAction;
-use crate::run::{RunEvent, RunReport, Runner};
+use crate::run::{RunEvent, RunLabels, RunReport, Runner};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -291,6 +291,7 @@ async fn worker(queues: Arc<Queues>, name: String, q: Arc<Queue>) {
 async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
     let runner = &queues.runner;
     let hook = &task.hook;
+    let labels = RunLabels::new(hook, task.contexts.first().map(|(c, _)| c), queue);
     let mut attempt = 0;
     loop {
         if hook.stopped.load(Ordering::SeqCst) {
@@ -308,15 +309,15 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
                 c
             })
             .collect();
-        let result = runner.run(hook, &contexts, queue, task.queued_at).await;
+        let result = runner
+            .run(hook, &contexts, &labels, task.queued_at)
+            .await
+            .map_err(Arc::new);
         let _ = queues.events.send(RunEvent {
             hook: hook.name.clone(),
             module: hook.module.clone(),
             queue: queue.to_string(),
-            result: result
-                .as_ref()
-                .map(Clone::clone)
-                .map_err(ToString::to_string),
+            result: result.clone(),
         });
         let err = match result {
             Ok(report) => {
@@ -328,42 +329,15 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
             Err(e) => e,
         };
         attempt += 1;
-        let scope = if hook.module.is_some() {
-            "module"
-        } else {
-            "global"
-        };
-        let p = &runner.opts.metric_prefix;
-        let module = hook.module.clone().unwrap_or_default();
-        let binding = contexts
-            .first()
-            .map(|c| c.binding.clone())
-            .unwrap_or_default();
-        let labels = [
-            ("hook", hook.name.as_str()),
-            ("module", module.as_str()),
-            ("binding", binding.as_str()),
-            ("queue", queue),
-        ];
+        let binding = labels.binding();
+        runner.record_failure(&labels, task.allow_failure);
         if task.allow_failure {
-            runner.metrics.engine(
-                &format!("{p}{scope}_hook_allowed_errors_total"),
-                &labels,
-                MetricAction::Add,
-                1.0,
-            );
-            tracing::warn!(hook = %hook.name, binding = %binding, queue, error = %err, "hook failed; allowFailure set, not retried");
+            tracing::warn!(hook = %hook.name, binding, queue, error = %err, "hook failed; allowFailure set, not retried");
             for d in task.done {
                 let _ = d.send(Err(err.to_string()));
             }
             return;
         }
-        runner.metrics.engine(
-            &format!("{p}{scope}_hook_errors_total"),
-            &labels,
-            MetricAction::Add,
-            1.0,
-        );
         let o = &runner.opts;
         let delay = backoff(
             o.retry_initial,
@@ -372,7 +346,7 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
             attempt,
             random_fraction(),
         );
-        tracing::error!(hook = %hook.name, binding = %binding, queue, attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
+        tracing::error!(hook = %hook.name, binding, queue, attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
         tokio::time::sleep(delay).await;
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use hooks::{BindingContext, Hook, HookHost, HookScope, ValuesPatches};
+use hooks::{
+    BindingContext, Hook, HookHost, HookScope, PatchFile, ValuesPatchError, ValuesPatches,
+};
 use serde_json::{Value, json};
 use values::{PatchSource, PatchTarget};
 
@@ -22,7 +24,7 @@ impl Host {
         self.0.modules().set.get(name).map(|m| m.key.clone())
     }
 
-    fn source(&self, hook: &Hook) -> Result<PatchSource, String> {
+    fn source(&self, hook: &Hook) -> Result<PatchSource, ValuesPatchError> {
         match hook.scope {
             HookScope::Global => Ok(PatchSource::GlobalHook {
                 hook: hook.name.clone(),
@@ -30,7 +32,9 @@ impl Host {
             HookScope::Module => {
                 let key = self
                     .module_key(hook)
-                    .ok_or_else(|| format!("hook {} belongs to no known module", hook.name))?;
+                    .ok_or_else(|| ValuesPatchError::UnknownModule {
+                        module: hook.module.clone().unwrap_or_default(),
+                    })?;
                 Ok(PatchSource::ModuleHook {
                     hook: hook.name.clone(),
                     key,
@@ -70,7 +74,11 @@ impl HookHost for Host {
         hook: &'a Hook,
         contexts: &'a [BindingContext],
         patches: &'a ValuesPatches,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), ValuesPatchError>> {
+        let refused = |file, e: values::Errors| ValuesPatchError::Refused {
+            file,
+            source: Box::new(e),
+        };
         async move {
             let source = self.source(hook)?;
             let mut config_changed = false;
@@ -84,7 +92,7 @@ impl HookHost for Host {
                     let change = modules
                         .store
                         .apply_patch(&source, PatchTarget::ConfigValues, &patches.config_values)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| refused(PatchFile::ConfigValues, e))?;
                     config_changed = change.config;
                     changed |= !change.is_empty();
                 }
@@ -99,7 +107,7 @@ impl HookHost for Host {
                                 // Roll the config patch back; the whole run is rejected.
                                 let _ = modules.store.apply_config(before_config);
                             }
-                            return Err(err.to_string());
+                            return Err(refused(PatchFile::Values, err));
                         }
                     }
                 }

@@ -1,7 +1,10 @@
 //! Test harness: an emulator, a kube client, a recording values host and hook-script helpers.
 
 use futures::future::BoxFuture;
-use hooks::{BindingContext, EngineOptions, Hook, HookEngine, HookHost, HookSet, ValuesPatches};
+use hooks::{
+    BindingContext, EngineOptions, Hook, HookEngine, HookHost, HookSet, PatchFile,
+    ValuesPatchError, ValuesPatches,
+};
 use kube_emulator::Emulator;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -31,13 +34,15 @@ impl HookHost for TestHost {
         hook: &'a Hook,
         contexts: &'a [BindingContext],
         p: &'a ValuesPatches,
-    ) -> BoxFuture<'a, Result<(), String>> {
+    ) -> BoxFuture<'a, Result<(), ValuesPatchError>> {
+        let refused = |file, source| ValuesPatchError::Refused { file, source };
         Box::pin(async move {
             if self.reject.load(Ordering::SeqCst) {
-                return Err("global.bad: not allowed by the test host".into());
+                let reason = "global.bad: not allowed by the test host".into();
+                return Err(refused(PatchFile::ConfigValues, reason));
             }
             json_patch::patch(&mut self.values.lock().unwrap(), &p.values)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| refused(PatchFile::Values, e.into()))?;
             self.applied.lock().unwrap().push((
                 hook.name.clone(),
                 contexts[0].binding.clone(),

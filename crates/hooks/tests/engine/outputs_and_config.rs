@@ -105,7 +105,7 @@ echo '{"name":"made_total","action":"add","value":1}' > "$METRICS_PATH""#,
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "hook patcher.sh: values patch rejected: global.bad: not allowed by the test host"
+        "hook patcher.sh: values patch rejected: CONFIG_VALUES_JSON_PATCH_PATH refused: global.bad: not allowed by the test host"
     );
     assert!(
         get(&env.client, "v1", "ConfigMap", Some("default"), "made")

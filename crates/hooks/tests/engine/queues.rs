@@ -265,3 +265,58 @@ async fn execution_min_interval_spaces_runs_and_schedules_do_not_pile_up() {
     }
     engine.shutdown();
 }
+
+/// Issue 16 §3: the labels of a run are computed once. A group run used to be counted under
+/// the group by the success metrics and under the binding by the error metrics.
+#[tokio::test]
+async fn a_group_runs_metrics_all_carry_the_same_labels() {
+    let env = env().await;
+    let counter = env.out().join("n");
+    write_hook(
+        &env.hooks_dir(),
+        "grouped.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  group: pair\n- name: namespaces\n  kind: Namespace\n  group: pair",
+        &format!(
+            r#"n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}
+if [ "$n" -lt 1 ]; then echo "first attempt fails" >&2; exit 1; fi"#,
+            c = counter.display()
+        ),
+    );
+    let engine = env.watching_engine().await;
+    assert_eq!(lines(&counter), ["2"], "one failure, then one success");
+    let text = engine.metrics().render_engine_metrics();
+    // Run metrics (`…_hook_…`); the snapshot gauge is per binding by design.
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("_hook_") && l.contains("hook=\"grouped.sh\""))
+        .collect();
+    let names: std::collections::BTreeSet<&str> = series
+        .iter()
+        .map(|l| l.split('{').next().unwrap())
+        .collect();
+    for name in [
+        "addon_operator_global_hook_errors_total",
+        "addon_operator_global_hook_success_total",
+        "addon_operator_global_hook_run_seconds_count",
+        "addon_operator_global_hook_run_max_rss_bytes",
+    ] {
+        assert!(names.contains(name), "{name} recorded:\n{text}");
+    }
+    let label_sets: std::collections::BTreeSet<String> = series
+        .iter()
+        .map(|l| {
+            let labels = &l[l.find('{').unwrap() + 1..l.rfind('}').unwrap()];
+            labels
+                .split(',')
+                .filter(|p| !p.starts_with("le="))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    assert_eq!(
+        label_sets.into_iter().collect::<Vec<_>>(),
+        [r#"binding="pair",hook="grouped.sh",module="",queue="main""#],
+        "every metric of the run carries the group as its binding:\n{text}"
+    );
+    engine.shutdown();
+}

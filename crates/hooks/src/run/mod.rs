@@ -1,0 +1,295 @@
+//! One hook run, in four steps, each a function with its own error type:
+//!
+//! 1. **prepare** ([`prepare::prepare`], [`PrepareError`]): a fresh temp directory with the
+//!    binding context, values and config values, empty output files, the environment;
+//! 2. **execute** ([`crate::exec::run_process`], [`ExecError`]): the process in its own group,
+//!    with a timeout;
+//! 3. **read** ([`read_outputs`], [`OutputError`]): every output file parsed and validated
+//!    before anything is applied, so a malformed file changes nothing;
+//! 4. **apply** ([`Runner::apply`], [`ApplyError`]): values through the host, then object
+//!    patches, then metrics.
+//!
+//! The metric labels of a run ([`RunLabels`]) are computed once, before the run, and used for
+//! every engine metric and log line of it, whether it succeeds, fails or is retried.
+
+mod apply;
+mod prepare;
+
+pub use apply::ApplyError;
+pub use prepare::PrepareError;
+
+use crate::binding_context::BindingContext;
+use crate::config::HookScope;
+use crate::exec::{ExecError, LogFields, ProcessSpec, Usage, run_process};
+use crate::hook::Hook;
+use crate::host::HookHost;
+use crate::metrics::MetricsStorage;
+use crate::outputs::{MetricAction, OutputError, read_outputs};
+use crate::resources::ResourceCatalog;
+use prepare::{Inputs, prepare};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Errors of one hook run, by step.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The temp files could not be prepared; the hook did not run.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// The process failed, timed out or could not start.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// An output file is malformed; nothing was applied.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The outputs could not all be applied.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// Result of a successful run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Hook name.
+    pub hook: String,
+    /// The run's `binding` metric label: the group for a group run, else the (first)
+    /// context's binding.
+    pub binding: String,
+    /// Number of binding contexts passed (more than 1 for combined runs).
+    pub contexts: usize,
+    /// Resources used.
+    pub usage: Usage,
+    /// From the (earliest) triggering event to the hook process being spawned.
+    pub dispatch_latency: Duration,
+    /// From the (earliest) triggering event to the outputs being applied.
+    pub total: Duration,
+    /// When the hook process was spawned.
+    pub spawned_at: Instant,
+}
+
+/// Outcome of a queued run (kubernetes and schedule bindings), broadcast by
+/// [`crate::HookEngine::run_events`] for status pages, metrics and tests.
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    /// Hook name.
+    pub hook: String,
+    /// Module of the hook (`None` for global hooks).
+    pub module: Option<String>,
+    /// Queue the run came from.
+    pub queue: String,
+    /// The report, or the error; failures without `allowFailure` are retried after this.
+    pub result: Result<RunReport, Arc<RunError>>,
+}
+
+/// Engine-wide execution options.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Timeout of one run (default 10 minutes); the process group is killed after it.
+    pub timeout: Duration,
+    /// First retry delay of a failed task (default 5 s).
+    pub retry_initial: Duration,
+    /// Retry delay cap (default 30 s).
+    pub retry_max: Duration,
+    /// Upper bound of the random delay added to every retry (default 1 s, as addon-operator's
+    /// `rand(0–1 s)`), so hooks failing at the same moment do not retry in lockstep. Zero makes
+    /// retries deterministic (tests).
+    pub retry_jitter: Duration,
+    /// Where per-run temp directories are created (default: the system temp dir).
+    pub tmp_dir: PathBuf,
+    /// Keep the temp files of each run (debugging, like `DEBUG_KEEP_TMP_FILES`).
+    pub keep_tmp_files: bool,
+    /// Server-side field manager for object patches.
+    pub field_manager: String,
+    /// Prefix of engine metric names (default `addon_operator_`).
+    pub metric_prefix: String,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(600),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(30),
+            retry_jitter: Duration::from_secs(1),
+            tmp_dir: std::env::temp_dir(),
+            keep_tmp_files: false,
+            field_manager: "addon-operator".into(),
+            metric_prefix: "addon_operator_".into(),
+        }
+    }
+}
+
+/// The labels of one run's engine metrics and log lines, computed once per run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunLabels {
+    /// `global` or `module`: part of the metric names.
+    scope: &'static str,
+    hook: String,
+    module: String,
+    /// The group for a group run (its contexts may come from several bindings), else the
+    /// first context's binding.
+    binding: String,
+    queue: String,
+}
+
+impl RunLabels {
+    /// The labels of a run of `hook` from `queue` whose first binding context is `first`.
+    pub(crate) fn new(hook: &Hook, first: Option<&BindingContext>, queue: &str) -> Self {
+        let binding = first
+            .map(|c| c.group.as_ref().unwrap_or(&c.binding).clone())
+            .unwrap_or_default();
+        Self {
+            scope: match hook.scope {
+                HookScope::Global => "global",
+                HookScope::Module => "module",
+            },
+            hook: hook.name.clone(),
+            module: hook.module.clone().unwrap_or_default(),
+            binding,
+            queue: queue.to_string(),
+        }
+    }
+
+    fn pairs(&self) -> [(&'static str, &str); 4] {
+        [
+            ("hook", self.hook.as_str()),
+            ("module", self.module.as_str()),
+            ("binding", self.binding.as_str()),
+            ("queue", self.queue.as_str()),
+        ]
+    }
+
+    /// The `binding` label.
+    pub(crate) fn binding(&self) -> &str {
+        &self.binding
+    }
+
+    fn log_fields(&self) -> LogFields {
+        LogFields {
+            hook: self.hook.clone(),
+            binding: self.binding.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+/// Everything a run needs besides the hook.
+pub(crate) struct Runner {
+    pub host: Arc<dyn HookHost>,
+    pub client: Option<kube::Client>,
+    pub catalog: Option<ResourceCatalog>,
+    pub metrics: Arc<MetricsStorage>,
+    pub opts: EngineOptions,
+}
+
+impl Runner {
+    /// Runs `hook` once with `contexts`: prepare → execute → read → apply.
+    ///
+    /// # Errors
+    /// [`RunError`] naming the step that failed. A failed process still gets its
+    /// `ignoreHookError` status patches applied.
+    pub(crate) async fn run(
+        &self,
+        hook: &Hook,
+        contexts: &[BindingContext],
+        labels: &RunLabels,
+        queued_at: Instant,
+    ) -> Result<RunReport, RunError> {
+        let inputs = Inputs {
+            contexts,
+            values: self.host.values(hook),
+            config_values: self.host.config_values(hook),
+        };
+        let files = prepare(&hook.name, inputs, &self.opts.tmp_dir)?;
+        let log = labels.log_fields();
+        let executed = run_process(ProcessSpec {
+            program: &hook.path,
+            args: &[],
+            env: files.env.clone(),
+            cwd: &hook.dir(),
+            timeout: self.opts.timeout,
+            log: &log,
+            capture_stdout: false,
+        })
+        .await;
+        // Outputs are read (and validated in full) before the temp files go away.
+        let read = match executed {
+            Ok(process) => read_outputs(&files.outputs, &hook.name)
+                .map(|outputs| (process, outputs))
+                .map_err(RunError::from),
+            Err(e) => {
+                self.apply_on_hook_error(hook, &files.outputs.kubernetes_patch)
+                    .await;
+                Err(e.into())
+            }
+        };
+        if self.opts.keep_tmp_files {
+            let kept = files.keep();
+            tracing::info!(hook = %hook.name, dir = %kept.display(), "kept hook temp files");
+        } else {
+            drop(files);
+        }
+        let (process, outputs) = read?;
+        self.apply(hook, contexts, outputs).await?;
+        let usage = process.usage;
+        self.record_success(labels, &usage);
+        Ok(RunReport {
+            hook: hook.name.clone(),
+            binding: labels.binding.clone(),
+            contexts: contexts.len(),
+            usage,
+            dispatch_latency: process.spawned_at.saturating_duration_since(queued_at),
+            total: queued_at.elapsed(),
+            spawned_at: process.spawned_at,
+        })
+    }
+
+    /// Engine metrics of a successful run: run time, CPU, RSS and the success counter.
+    fn record_success(&self, labels: &RunLabels, usage: &Usage) {
+        let (p, scope) = (&self.opts.metric_prefix, labels.scope);
+        let l = labels.pairs();
+        for (name, action, value) in [
+            (
+                "run_seconds",
+                MetricAction::Observe,
+                usage.wall.as_secs_f64(),
+            ),
+            (
+                "run_user_cpu_seconds",
+                MetricAction::Add,
+                usage.user_cpu.as_secs_f64(),
+            ),
+            (
+                "run_sys_cpu_seconds",
+                MetricAction::Add,
+                usage.sys_cpu.as_secs_f64(),
+            ),
+            (
+                "run_max_rss_bytes",
+                MetricAction::Set,
+                usage.max_rss_bytes as f64,
+            ),
+            ("success_total", MetricAction::Add, 1.0),
+        ] {
+            self.metrics
+                .engine(&format!("{p}{scope}_hook_{name}"), &l, action, value);
+        }
+        tracing::info!(hook = %labels.hook, binding = %labels.binding, queue = %labels.queue,
+            wall_ms = usage.wall.as_millis() as u64, user_cpu_ms = usage.user_cpu.as_millis() as u64,
+            max_rss_bytes = usage.max_rss_bytes, "hook run succeeded");
+    }
+
+    /// Counts a failed run: `…_hook_allowed_errors_total` with `allowFailure`, else
+    /// `…_hook_errors_total`.
+    pub(crate) fn record_failure(&self, labels: &RunLabels, allowed: bool) {
+        let counter = if allowed {
+            "allowed_errors_total"
+        } else {
+            "errors_total"
+        };
+        let name = format!("{}{}_hook_{counter}", self.opts.metric_prefix, labels.scope);
+        self.metrics
+            .engine(&name, &labels.pairs(), MetricAction::Add, 1.0);
+    }
+}
