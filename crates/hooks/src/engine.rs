@@ -87,7 +87,7 @@ impl HookEngine {
             host,
             catalog: client.clone().map(ResourceCatalog::new),
             client,
-            metrics: Arc::new(MetricsStorage::new()),
+            metrics: Arc::new(MetricsStorage::with_engine_prefix(&opts.metric_prefix)),
             opts,
         });
         Self {

@@ -73,6 +73,7 @@ mod discovery;
 mod enabled;
 mod engine;
 mod exec;
+mod exposition;
 mod hook;
 mod host;
 mod jq;
@@ -93,6 +94,7 @@ pub use discovery::{DiscoveryError, LoadError, find_hook_files, load_config, loa
 pub use enabled::{EnabledError, EnabledResult, run_enabled_script};
 pub use engine::{EngineError, HookEngine, HookSet};
 pub use exec::{ExecError, LogFields, Usage};
+pub use exposition::{InvalidMetric, MetricRefusal};
 pub use hook::Hook;
 pub use host::{HookHost, PatchFile, ValuesPatchError, ValuesPatches};
 pub use jq::{JqError, JqFilter};

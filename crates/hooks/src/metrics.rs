@@ -8,7 +8,14 @@
 //! metrics replaces its previous set each run; histograms (`observe`) are the exception and
 //! keep accumulating. `{"group": g, "action": "expire"}` only clears (without `group`: the
 //! implicit group).
+//!
+//! # Guarantees
+//! The rendered text always parses as the Prometheus exposition format: operations whose name
+//! or labels break it, that collide with another type or a histogram's series, or that use the
+//! engine's metric prefix are refused one by one ([`MetricRefusal`]), and label values are
+//! escaped.
 
+use crate::exposition::{self, HISTOGRAM_SUFFIXES, InvalidMetric, MetricRefusal};
 use crate::outputs::{MetricAction, MetricOp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
@@ -26,6 +33,26 @@ enum Kind {
     Gauge,
     Counter,
     Histogram,
+}
+
+impl Kind {
+    fn of(action: MetricAction) -> Option<Self> {
+        match action {
+            MetricAction::Set => Some(Kind::Gauge),
+            MetricAction::Add => Some(Kind::Counter),
+            MetricAction::Observe => Some(Kind::Histogram),
+            MetricAction::Expire => None,
+        }
+    }
+
+    /// The name in `# TYPE` lines.
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +84,8 @@ struct Store {
 pub struct MetricsStorage {
     hooks: Mutex<Store>,
     engine: Mutex<Store>,
+    /// Prefix of the engine's own metrics, refused in hook metric names.
+    engine_prefix: Option<String>,
 }
 
 impl MetricsStorage {
@@ -65,8 +94,22 @@ impl MetricsStorage {
         Self::default()
     }
 
+    /// An empty storage whose hook metrics may not use `prefix`, the prefix of the engine's
+    /// and operator's own metrics (they share `/metrics`, where a name defined twice breaks
+    /// the scrape).
+    pub fn with_engine_prefix(prefix: &str) -> Self {
+        Self {
+            engine_prefix: Some(prefix.to_string()),
+            ..Self::default()
+        }
+    }
+
     /// Applies the metric operations of one successful run of `hook` (adds the `hook` label).
-    pub fn apply_hook_ops(&self, hook: &str, ops: &[MetricOp]) {
+    ///
+    /// Operations that would break the exposition format are refused and returned; the others
+    /// are applied. Groups named by refused operations still expire, as the hook asked.
+    pub fn apply_hook_ops(&self, hook: &str, ops: &[MetricOp]) -> Vec<MetricRefusal> {
+        let mut refused = Vec::new();
         let mut store = self.hooks.lock().unwrap_or_else(|p| p.into_inner());
         // Histograms never join the implicit group: expiring them each run would reset them.
         let group_of = |op: &MetricOp| match (&op.group, op.action) {
@@ -84,14 +127,20 @@ impl MetricsStorage {
             }
             let mut labels = op.labels.clone();
             labels.insert("hook".into(), hook.into());
-            if !store.apply(
-                &op.name,
-                labels.clone(),
-                op.action,
-                op.value,
-                op.buckets.as_deref(),
-            ) {
-                tracing::warn!(hook, metric = %op.name, "metric already exists with another type; operation ignored");
+            let applied = exposition::check(op, self.engine_prefix.as_deref()).and_then(|()| {
+                store.apply(
+                    &op.name,
+                    labels.clone(),
+                    op.action,
+                    op.value,
+                    op.buckets.as_deref(),
+                )
+            });
+            if let Err(reason) = applied {
+                refused.push(MetricRefusal {
+                    line: op.line,
+                    reason,
+                });
                 continue;
             }
             if let Some(group) = group_of(op) {
@@ -103,6 +152,7 @@ impl MetricsStorage {
                     .insert((op.name.clone(), labels));
             }
         }
+        refused
     }
 
     /// Records an engine metric (counter add, gauge set or histogram observe).
@@ -118,7 +168,8 @@ impl MetricsStorage {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut store = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        store.apply(name, labels, action, value, None);
+        // Engine names and labels are fixed by this crate and valid.
+        let _ = store.apply(name, labels, action, value, None);
     }
 
     /// Reads one engine series (tests, debug output): counter/gauge value or histogram count.
@@ -166,7 +217,11 @@ impl Store {
         }
     }
 
-    /// Returns false when `name` exists with another type.
+    /// Applies one operation.
+    ///
+    /// # Errors
+    /// [`InvalidMetric::TypeConflict`] when `name` exists with another type,
+    /// [`InvalidMetric::HistogramSeries`] when it collides with a histogram's series.
     fn apply(
         &mut self,
         name: &str,
@@ -174,19 +229,21 @@ impl Store {
         action: MetricAction,
         value: f64,
         buckets: Option<&[f64]>,
-    ) -> bool {
-        let kind = match action {
-            MetricAction::Set => Kind::Gauge,
-            MetricAction::Add => Kind::Counter,
-            MetricAction::Observe => Kind::Histogram,
-            MetricAction::Expire => return true,
+    ) -> Result<(), InvalidMetric> {
+        let Some(kind) = Kind::of(action) else {
+            return Ok(());
         };
+        self.check_histogram_series(name, kind)?;
         let family = self.families.entry(name.to_string()).or_insert(Family {
             kind,
             series: BTreeMap::new(),
         });
         if family.kind != kind {
-            return false;
+            return Err(InvalidMetric::TypeConflict {
+                name: name.into(),
+                existing: family.kind.as_str(),
+                requested: kind.as_str(),
+            });
         }
         let series = family.series.entry(labels).or_insert_with(|| match kind {
             Kind::Histogram => {
@@ -220,18 +277,41 @@ impl Store {
                 *count += 1;
             }
         }
-        true
+        Ok(())
+    }
+
+    /// A histogram `h` renders `h_bucket`, `h_sum` and `h_count`; a second family with one of
+    /// those names makes the text unparseable ("second TYPE line for metric name").
+    fn check_histogram_series(&self, name: &str, kind: Kind) -> Result<(), InvalidMetric> {
+        let collision = |histogram: &str| InvalidMetric::HistogramSeries {
+            name: name.into(),
+            histogram: histogram.into(),
+        };
+        if kind == Kind::Histogram {
+            for suffix in HISTOGRAM_SUFFIXES {
+                if self.families.contains_key(&format!("{name}{suffix}")) {
+                    return Err(collision(name));
+                }
+            }
+            return Ok(());
+        }
+        for suffix in HISTOGRAM_SUFFIXES {
+            if let Some(base) = name.strip_suffix(suffix)
+                && self
+                    .families
+                    .get(base)
+                    .is_some_and(|f| f.kind == Kind::Histogram)
+            {
+                return Err(collision(base));
+            }
+        }
+        Ok(())
     }
 
     fn render(&self) -> String {
         let mut out = String::new();
         for (name, family) in &self.families {
-            let kind = match family.kind {
-                Kind::Gauge => "gauge",
-                Kind::Counter => "counter",
-                Kind::Histogram => "histogram",
-            };
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
             for (labels, series) in &family.series {
                 match series {
                     Series::Value(v) => {
@@ -315,7 +395,7 @@ mod tests {
 {"name":"h","action":"observe","value":0.3,"buckets":[0.1,1]}"#,
         )
         .unwrap();
-        m.apply_hook_ops("h.sh", &ops);
+        assert_eq!(m.apply_hook_ops("h.sh", &ops), []);
         let text = m.render_hook_metrics();
         for line in [
             "# TYPE c counter\nc{hook=\"h.sh\"} 2.5",
@@ -334,17 +414,20 @@ mod tests {
         let m = MetricsStorage::new();
         let run1 = r#"{"name":"g","action":"set","value":1,"labels":{"n":"old"}}
 {"name":"h","action":"observe","value":1,"buckets":[5]}"#;
-        m.apply_hook_ops("x", &parse_metrics(run1).unwrap());
+        assert_eq!(m.apply_hook_ops("x", &parse_metrics(run1).unwrap()), []);
         let run2 = r#"{"name":"g","action":"set","value":2,"labels":{"n":"new"}}
 {"name":"h","action":"observe","value":2,"buckets":[5]}"#;
-        m.apply_hook_ops("x", &parse_metrics(run2).unwrap());
+        assert_eq!(m.apply_hook_ops("x", &parse_metrics(run2).unwrap()), []);
         let text = m.render_hook_metrics();
         assert!(
             !text.contains("old") && text.contains("g{hook=\"x\",n=\"new\"} 2"),
             "{text}"
         );
         assert!(text.contains("h_count{hook=\"x\"} 2"), "{text}");
-        m.apply_hook_ops("x", &parse_metrics(r#"{"action":"expire"}"#).unwrap());
+        assert_eq!(
+            m.apply_hook_ops("x", &parse_metrics(r#"{"action":"expire"}"#).unwrap()),
+            []
+        );
         let text = m.render_hook_metrics();
         assert!(!text.contains("g{") && text.contains("h_count"), "{text}");
     }
@@ -358,12 +441,12 @@ mod tests {
 {"name":"other","group":"keep","action":"set","value":7}"#,
         )
         .unwrap();
-        m.apply_hook_ops("h", &run1);
+        assert_eq!(m.apply_hook_ops("h", &run1), []);
         let run2 = parse_metrics(
             r#"{"name":"q","group":"g","action":"set","value":5,"labels":{"n":"b"}}"#,
         )
         .unwrap();
-        m.apply_hook_ops("h", &run2);
+        assert_eq!(m.apply_hook_ops("h", &run2), []);
         let text = m.render_hook_metrics();
         assert!(
             !text.contains("n=\"a\"")
@@ -371,10 +454,65 @@ mod tests {
                 && text.contains("other"),
             "{text}"
         );
-        m.apply_hook_ops(
-            "h",
-            &parse_metrics(r#"{"group":"keep","action":"expire"}"#).unwrap(),
-        );
+        let expire = parse_metrics(r#"{"group":"keep","action":"expire"}"#).unwrap();
+        assert_eq!(m.apply_hook_ops("h", &expire), []);
         assert!(!m.render_hook_metrics().contains("other"));
+    }
+
+    #[test]
+    fn colliding_operations_are_refused_by_line_and_the_others_applied() {
+        let m = MetricsStorage::with_engine_prefix("addon_operator_");
+        let ops = parse_metrics(
+            r#"{"name":"h","action":"observe","value":1,"buckets":[1]}
+{"name":"h_count","action":"set","value":1}
+{"name":"g","action":"set","value":1}
+{"name":"g","action":"add","value":1}
+{"name":"addon_operator_global_hook_run_seconds","action":"set","value":1}
+{"name":"ok","action":"set","value":2,"labels":{"bad label":"x"}}
+{"name":"ok","action":"set","value":3}"#,
+        )
+        .unwrap();
+        let refused: Vec<(usize, String)> = m
+            .apply_hook_ops("x", &ops)
+            .into_iter()
+            .map(|r| (r.line, r.reason.to_string()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                (
+                    2,
+                    "metric \"h_count\" collides with the series of histogram \"h\"".into()
+                ),
+                (4, "metric \"g\" is a gauge, not a counter".into()),
+                (
+                    5,
+                    "metric name \"addon_operator_global_hook_run_seconds\" uses the prefix \"addon_operator_\" of the operator's own metrics".into()
+                ),
+                (
+                    6,
+                    "label name \"bad label\" is invalid (expected [a-zA-Z_][a-zA-Z0-9_]*, not starting with __)".into()
+                ),
+            ]
+        );
+        let text = m.render_hook_metrics();
+        for kept in [
+            "h_count{hook=\"x\"} 1",
+            "g{hook=\"x\"} 1",
+            "ok{hook=\"x\"} 3",
+        ] {
+            assert!(text.contains(kept), "{kept} in\n{text}");
+        }
+        let histogram_after_gauge = parse_metrics(
+            r#"{"name":"g_sum","action":"set","value":1}
+{"name":"g","action":"observe","value":1,"buckets":[1]}"#,
+        )
+        .unwrap();
+        let refused = m.apply_hook_ops("y", &histogram_after_gauge);
+        assert_eq!(
+            refused.iter().map(|r| r.line).collect::<Vec<_>>(),
+            [2],
+            "a histogram whose series exist as other metrics is refused"
+        );
     }
 }

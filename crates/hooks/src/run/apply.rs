@@ -3,6 +3,7 @@
 
 use super::Runner;
 use crate::binding_context::BindingContext;
+use crate::exposition::MetricRefusal;
 use crate::hook::Hook;
 use crate::host::{ValuesPatchError, ValuesPatches};
 use crate::outputs::{HookOutputs, ObjectPatch, parse_object_patches};
@@ -48,7 +49,8 @@ impl Runner {
         })
     }
 
-    /// Applies the validated outputs of a successful run.
+    /// Applies the validated outputs of a successful run and returns the metric operations
+    /// that were refused (the others are applied).
     ///
     /// # Errors
     /// [`ApplyError`]; a rejected values patch stops everything after it.
@@ -57,7 +59,7 @@ impl Runner {
         hook: &Hook,
         contexts: &[BindingContext],
         outputs: HookOutputs,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Vec<MetricRefusal>, ApplyError> {
         if !outputs.values_patch.0.is_empty() || !outputs.config_values_patch.0.is_empty() {
             let patches = ValuesPatches {
                 values: outputs.values_patch,
@@ -83,8 +85,11 @@ impl Runner {
                     source: Box::new(source),
                 })?;
         }
-        self.metrics.apply_hook_ops(&hook.name, &outputs.metrics);
-        Ok(())
+        let refused = self.metrics.apply_hook_ops(&hook.name, &outputs.metrics);
+        for r in &refused {
+            tracing::warn!(hook = %hook.name, line = r.line, error = %r.reason, "hook metric refused: METRICS_PATH line {}", r.line);
+        }
+        Ok(refused)
     }
 
     /// shell-operator applies `status` patches marked `ignoreHookError` even when the hook

@@ -21,6 +21,7 @@ pub use prepare::PrepareError;
 use crate::binding_context::BindingContext;
 use crate::config::HookScope;
 use crate::exec::{ExecError, LogFields, ProcessSpec, Usage, run_process};
+use crate::exposition::MetricRefusal;
 use crate::hook::Hook;
 use crate::host::HookHost;
 use crate::metrics::MetricsStorage;
@@ -66,6 +67,9 @@ pub struct RunReport {
     pub total: Duration,
     /// When the hook process was spawned.
     pub spawned_at: Instant,
+    /// Metric operations that were refused (invalid for the exposition format); the run's
+    /// other outputs were applied.
+    pub refused_metrics: Vec<MetricRefusal>,
 }
 
 /// Outcome of a queued run (kubernetes and schedule bindings), broadcast by
@@ -101,7 +105,7 @@ pub struct EngineOptions {
     pub keep_tmp_files: bool,
     /// Server-side field manager for object patches.
     pub field_manager: String,
-    /// Prefix of engine metric names (default `addon_operator_`).
+    /// Prefix of engine metric names (default `addon_operator_`); hook metrics may not use it.
     pub metric_prefix: String,
 }
 
@@ -231,7 +235,7 @@ impl Runner {
             drop(files);
         }
         let (process, outputs) = read?;
-        self.apply(hook, contexts, outputs).await?;
+        let refused_metrics = self.apply(hook, contexts, outputs).await?;
         let usage = process.usage;
         self.record_success(labels, &usage);
         Ok(RunReport {
@@ -242,6 +246,7 @@ impl Runner {
             dispatch_latency: process.spawned_at.saturating_duration_since(queued_at),
             total: queued_at.elapsed(),
             spawned_at: process.spawned_at,
+            refused_metrics,
         })
     }
 
