@@ -6,10 +6,12 @@
 //!   outlives its run. A run whose future is dropped (engine shutdown) kills the group as well.
 //!   The group is signalled only before the leader is reaped, so a recycled pid is never hit.
 //! - stdout and stderr are read concurrently, line by line, so a noisy hook cannot deadlock on a
-//!   full pipe; each line is logged with the hook, binding and queue.
+//!   full pipe; each line is logged with the hook, binding and queue: the head and tail of
+//!   each stream at `info`, the rest at `debug` ([`crate::output_log`]).
 //! - CPU time and max RSS come from `wait4(2)` on the hook process (children it waited for are
 //!   included, as in `getrusage(RUSAGE_CHILDREN)`).
 
+use crate::output_log::{Emit, OutputLog};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
@@ -25,6 +27,8 @@ use wait4::Wait4;
 
 /// Lines of stderr kept for the error message of a failed run.
 const STDERR_TAIL_LINES: usize = 20;
+/// Bytes of one stderr line kept for the error message (its start).
+const STDERR_LINE_BYTES: usize = 1024;
 
 /// Errors starting or waiting for a hook process.
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +300,22 @@ where
         // (a full pipe would block the hook until its timeout).
         let mut reader = BufReader::new(reader);
         let mut buf = Vec::new();
+        let mut output = OutputLog::new();
+        let mut emit = |e: Emit<'_>| {
+            let (hook, binding, queue) = (&log.hook, &log.binding, &log.queue);
+            match e {
+                Emit::Info(line) => {
+                    tracing::info!(hook = %hook, binding = %binding, queue = %queue, output = stream, "{line}");
+                }
+                Emit::Debug(line) => {
+                    tracing::debug!(hook = %hook, binding = %binding, queue = %queue, output = stream, "{line}");
+                }
+                Emit::Cut { lines, bytes } => {
+                    tracing::info!(hook = %hook, binding = %binding, queue = %queue, output = stream, cut_lines = lines, cut_bytes = bytes,
+                        "{stream}: {lines} lines ({bytes} bytes) not shown at info level; debug level shows them");
+                }
+            }
+        };
         loop {
             buf.clear();
             match reader.read_until(b'\n', &mut buf).await {
@@ -311,16 +331,31 @@ where
                 c.push('\n');
                 continue;
             }
-            tracing::info!(hook = %log.hook, binding = %log.binding, queue = %log.queue, output = stream, "{line}");
             if let Some(t) = &tail {
                 let mut t = lock(t);
                 if t.len() == STDERR_TAIL_LINES {
                     t.pop_front();
                 }
-                t.push_back(line);
+                t.push_back(truncate(&line, STDERR_LINE_BYTES));
             }
+            output.line(line, &mut emit);
+        }
+        if capture.is_none() {
+            output.finish(&mut emit);
         }
     })
+}
+
+/// The start of `line`, at most `max` bytes, marked when shortened.
+fn truncate(line: &str, max: usize) -> String {
+    if line.len() <= max {
+        return line.to_string();
+    }
+    let mut end = max;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &line[..end], line.len() - end)
 }
 
 /// Wraps a std pipe end for tokio (non-blocking reads on the runtime's reactor).

@@ -80,6 +80,7 @@ mod jq;
 mod metrics;
 mod monitor;
 mod native;
+mod output_log;
 mod outputs;
 mod patcher;
 mod queue;

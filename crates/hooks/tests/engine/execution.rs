@@ -177,3 +177,72 @@ fi"#,
         "histogram accumulates:\n{second}"
     );
 }
+
+/// Issue 8 §4: 10 MB of stdout used to be logged in full at info on every run.
+#[tokio::test]
+async fn ten_megabytes_of_stdout_log_head_and_tail_at_info_and_everything_at_debug() {
+    let env = env().await;
+    const LINES: usize = 100_000;
+    // 100 000 lines of 99 digits: 10 MB.
+    write_hook(
+        &env.hooks_dir(),
+        "noisy.sh",
+        "configVersion: v1\nonStartup: 1",
+        &format!("seq -f '%099g' 1 {LINES}"),
+    );
+    let engine = env.loaded_engine().await;
+    let (logs, guard) = capture_logs("hooks=debug");
+    engine
+        .run_order(&HookSet::Global, OrderBinding::OnStartup)
+        .await
+        .unwrap();
+    drop(guard);
+    let events: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["fields"]["output"] == "stdout" && l["fields"]["hook"] == "noisy.sh")
+        .collect();
+    let message = |e: &Value| {
+        e["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let is_cut = |e: &&Value| e["fields"].get("cut_lines").is_some();
+    let info: Vec<String> = events
+        .iter()
+        .filter(|e| e["level"] == "INFO" && !is_cut(e))
+        .map(message)
+        .collect();
+    let info_bytes: usize = info.iter().map(String::len).sum();
+    assert!(
+        info_bytes <= 32 * 1024,
+        "{info_bytes} bytes of output logged at info"
+    );
+    let line = |n: usize| format!("{n:0>99}");
+    assert_eq!(info.first(), Some(&line(1)), "the head is logged at info");
+    assert_eq!(
+        info.last(),
+        Some(&line(LINES)),
+        "the tail is logged at info"
+    );
+    let cut: Vec<&Value> = events.iter().filter(is_cut).collect();
+    assert_eq!(cut.len(), 1, "one summary of what was cut");
+    assert_eq!(cut[0]["level"], "INFO");
+    let cut_lines = cut[0]["fields"]["cut_lines"].as_u64().unwrap() as usize;
+    assert_eq!(
+        cut_lines,
+        LINES - info.len(),
+        "the summary counts the cut lines"
+    );
+    assert_eq!(
+        cut[0]["fields"]["cut_bytes"].as_u64().unwrap() as usize,
+        cut_lines * 99
+    );
+    let all: Vec<String> = events.iter().filter(|e| !is_cut(e)).map(message).collect();
+    assert_eq!(all.len(), LINES, "every line once at info or debug");
+    assert!(
+        all.iter().enumerate().all(|(i, l)| *l == line(i + 1)),
+        "in order"
+    );
+}
