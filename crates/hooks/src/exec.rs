@@ -430,18 +430,27 @@ mod tests {
         );
         let log = LogFields::default();
         let run = run_process(spec(&p, dir.path(), &log, Duration::from_secs(60)));
-        let abandoned = tokio::time::timeout(Duration::from_millis(300), run).await;
-        assert!(abandoned.is_err(), "the run was still going");
+        let both_started = async {
+            while std::fs::read_to_string(&pids).map_or(0, |s| s.lines().count()) < 2 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        // The run is dropped (abandoned) as soon as the hook and its child are running.
+        tokio::select! {
+            _ = run => panic!("the run ended by itself"),
+            () = both_started => {}
+            () = tokio::time::sleep(Duration::from_secs(30)) => panic!("the hook did not start"),
+        }
         let pids = std::fs::read_to_string(&pids).unwrap();
         let pids: Vec<&str> = pids.lines().collect();
         assert_eq!(pids.len(), 2);
-        for _ in 0..100 {
+        for _ in 0..1500 {
             if pids.iter().all(|p| !running(p)) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("hook processes {pids:?} still running");
+        panic!("hook processes {pids:?} still running after 30 s");
     }
 
     #[tokio::test]

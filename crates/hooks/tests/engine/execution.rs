@@ -105,6 +105,7 @@ async fn each_run_gets_fresh_files_the_documented_environment_and_its_own_direct
     }
     assert_ne!(run_dirs[0], run_dirs[1], "fresh temp files for every run");
 
+    assert_eq!(reports.len(), 2, "one report per run");
     for report in &reports {
         assert_eq!(report.hook, "sub/env.sh");
         assert!(report.usage.max_rss_bytes > 0, "max RSS recorded");

@@ -6,13 +6,15 @@ use hooks::{HookSet, OrderBinding};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// A hook body that saves each binding context as `<out>/<first group or binding>-<n>.json`.
+/// A hook body that saves each binding context as `<out>/<first group or binding>-<n>.json`,
+/// renamed into place so that a test waiting for the file never reads half of it.
 fn saver(out: &Path) -> String {
     format!(
         r#"shopt -s nullglob
 b=$(jq -r '.[0].groupName // .[0].binding' "$BINDING_CONTEXT_PATH")
 files=({out}/$b-*.json)
-cp "$BINDING_CONTEXT_PATH" "{out}/$b-${{#files[@]}}.json""#,
+cp "$BINDING_CONTEXT_PATH" "{out}/.partial-$b"
+mv "{out}/.partial-$b" "{out}/$b-${{#files[@]}}.json""#,
         out = out.display()
     )
 }
@@ -90,7 +92,7 @@ fn normalize_strips_server_fields_from_object_metadata_only() {
 }
 
 async fn wait_file(path: PathBuf) -> PathBuf {
-    eventually(&format!("{} written", path.display()), 10, || {
+    eventually(&format!("{} written", path.display()), 30, || {
         let p = path.clone();
         async move { p.exists().then_some(p) }
     })

@@ -62,7 +62,7 @@ async fn registry_secret_is_copied_into_every_new_namespace() {
     }
     for ns in ["team-a", "team-b"] {
         let client = env.client.clone();
-        eventually(&format!("secret copied into {ns}"), 10, || {
+        eventually(&format!("secret copied into {ns}"), 30, || {
             let client = client.clone();
             async move { get(&client, "v1", "Secret", Some(ns), "registry-creds").await }
         })
@@ -117,11 +117,11 @@ async fn network_policy_follows_the_namespace_label() {
     assert!(np("open").await.is_none());
     env.apply(namespace("open", json!({"network-policy": "deny-all"})))
         .await;
-    eventually("policy added when the label appears", 10, || np("open")).await;
+    eventually("policy added when the label appears", 30, || np("open")).await;
     // Dropping the label makes the namespace leave the selection: a Deleted event.
     env.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "locked"}}))
         .await;
-    eventually("policy removed when the label goes", 10, || async {
+    eventually("policy removed when the label goes", 30, || async {
         np("locked").await.is_none().then_some(())
     })
     .await;
@@ -145,9 +145,9 @@ echo '{{"name":"hook_ticks_total","action":"add","value":1}}' >> "$METRICS_PATH"
     );
     let engine = env.loaded_engine().await;
     engine.enable_schedules(&HookSet::Global);
-    wait_lines(&out, 2, "two ticks", 10).await;
+    wait_lines(&out, 2, "two ticks", 30).await;
     let metrics = engine.metrics();
-    let text = eventually("metric rendered", 5, || async {
+    let text = eventually("metric rendered", 30, || async {
         let t = metrics.render_hook_metrics();
         t.contains("hook_ticks_total").then_some(t)
     })
@@ -165,7 +165,7 @@ echo '{{"name":"hook_ticks_total","action":"add","value":1}}' >> "$METRICS_PATH"
         ("module", ""),
         ("queue", "main"),
     ];
-    eventually("run histogram counts two runs", 5, || async {
+    eventually("run histogram counts two runs", 30, || async {
         (metrics
             .engine_value("addon_operator_global_hook_run_seconds", &labels)
             .unwrap_or(0.0)
