@@ -289,3 +289,23 @@ async fn a_failed_operation_does_not_stop_later_ones_and_every_failure_is_report
     );
     assert!(cm_data(&env, "made").await.is_some(), "operation 2 applied");
 }
+
+/// Issue 16 §1: YAML goes through the shared yaml-json crate, so a non-string key reads as
+/// kubectl reads it; serde_yaml straight into JSON refused `1: a`.
+#[tokio::test]
+async fn an_object_with_non_string_keys_in_its_data_is_created_as_kubectl_would() {
+    let env = env().await;
+    let engine = env.engine();
+    run_ops(
+        &env,
+        &engine,
+        "operation: Create\nobject:\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: numeric-keys, namespace: default}\n  data:\n    1: a\n    true: b",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cm_data(&env, "numeric-keys").await,
+        Some(json!({"1": "a", "true": "b"}))
+    );
+    engine.shutdown();
+}
