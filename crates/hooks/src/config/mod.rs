@@ -4,110 +4,18 @@
 //! declared (serde, unknown fields rejected), then [`HookConfig::parse`] validates every binding
 //! (collecting all problems) and compiles jq filters, crontabs and selectors.
 
+mod error;
 mod raw;
 mod selectors;
 
-use crate::crontab::{CrontabError, parse_crontab};
-use crate::jq::{JqError, JqFilter};
+pub use error::{ConfigError, DurationError, FieldError, FieldProblem};
+
+use crate::crontab::parse_crontab;
+use crate::jq::JqFilter;
 use raw::{RawConfig, RawKubernetes, RawKubernetesV0, RawSchedule};
 use selectors::{field_selector, label_selector};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Errors in a hook's `--config` output.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The output is neither YAML nor JSON of the expected shape (unknown field, wrong type).
-    #[error("hook {hook}: cannot parse --config output: {source}")]
-    Parse {
-        /// Hook path relative to its hooks directory.
-        hook: String,
-        /// The YAML/JSON decoder's message (it names the field and line).
-        #[source]
-        source: serde_yaml::Error,
-    },
-    /// The config parsed but some bindings are invalid; every problem is listed.
-    #[error("hook {hook}: invalid config: {}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Invalid {
-        /// Hook path relative to its hooks directory.
-        hook: String,
-        /// Every problem, each naming its field path (`kubernetes[0].jqFilter`).
-        errors: Vec<FieldError>,
-    },
-}
-
-/// One invalid field of a hook config.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct FieldError {
-    /// Field path, e.g. `kubernetes[0].jqFilter` or `settings.executionBurst`.
-    pub field: String,
-    /// What is wrong with it.
-    #[source]
-    pub problem: FieldProblem,
-}
-
-impl FieldError {
-    fn new(field: impl Into<String>, problem: impl Into<FieldProblem>) -> Self {
-        Self {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-/// What is wrong with a field of a hook config.
-#[derive(Debug, thiserror::Error)]
-pub enum FieldProblem {
-    /// The field is missing or empty.
-    #[error("required")]
-    Required,
-    /// A name from a fixed set (event, operator, version) is not one of them.
-    #[error("unknown {found:?} (expected {expected})")]
-    Unknown {
-        /// What the hook wrote.
-        found: String,
-        /// The accepted names.
-        expected: &'static str,
-    },
-    /// A value has the wrong form.
-    #[error("invalid {found:?} (expected {expected})")]
-    Invalid {
-        /// What the hook wrote.
-        found: String,
-        /// The expected form.
-        expected: &'static str,
-    },
-    /// A lifecycle binding the hook's scope does not have.
-    #[error("allowed only in {0} hooks")]
-    OnlyIn(&'static str),
-    /// The field breaks a rule of the protocol (stated in the message).
-    #[error("{0}")]
-    Rule(&'static str),
-    /// A selector operator that needs values has none.
-    #[error("required for operator {0}")]
-    RequiredFor(String),
-    /// A selector operator that takes no values has some.
-    #[error("must be empty for operator {0}")]
-    EmptyFor(String),
-    /// `includeSnapshotsFrom` names no kubernetes binding of the hook.
-    #[error("{0:?} is not the name of a kubernetes binding")]
-    NoSuchBinding(String),
-    /// The crontab does not parse.
-    #[error(transparent)]
-    Crontab(#[from] CrontabError),
-    /// The jq filter does not compile.
-    #[error(transparent)]
-    Jq(#[from] JqError),
-    /// The duration does not parse.
-    #[error(transparent)]
-    Duration(#[from] DurationError),
-}
-
-/// A Go duration string that does not parse.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid duration {0:?} (expected e.g. 500ms, 3s, 1m30s)")]
-pub struct DurationError(pub String);
 
 /// Whether a hook belongs to `global-hooks/` or to a module; decides which bindings are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
