@@ -247,36 +247,48 @@ mod tests {
         );
     }
 
+    /// The protocol's files in `dir` (named after their variables), the inputs holding
+    /// `inputs`, and the environment naming them.
+    fn protocol_env(dir: &std::path::Path, inputs: [&str; 3]) -> HashMap<&'static str, OsString> {
+        let vars = [
+            "BINDING_CONTEXT_PATH",
+            "VALUES_PATH",
+            "CONFIG_VALUES_PATH",
+            "VALUES_JSON_PATCH_PATH",
+            "CONFIG_VALUES_JSON_PATCH_PATH",
+            "KUBERNETES_PATCH_PATH",
+            "METRICS_PATH",
+        ];
+        vars.into_iter()
+            .enumerate()
+            .map(|(i, var)| {
+                let p = dir.join(var);
+                std::fs::write(&p, inputs.get(i).copied().unwrap_or_default()).unwrap();
+                (var, OsString::from(p))
+            })
+            .collect()
+    }
+
     #[test]
     fn a_run_reads_inputs_and_writes_outputs_in_the_shell_format() {
         let d = tempfile::tempdir().unwrap();
-        let mut env = HashMap::new();
-        for (var, file, content) in [
-            (
-                "BINDING_CONTEXT_PATH",
-                "ctx",
+        let env = protocol_env(
+            d.path(),
+            [
                 "[{\"binding\":\"onStartup\"}]",
-            ),
-            ("VALUES_PATH", "values", "{\"global\":{\"n\":41}}"),
-            ("CONFIG_VALUES_PATH", "config", "{}"),
-            ("VALUES_JSON_PATCH_PATH", "vp", ""),
-            ("CONFIG_VALUES_JSON_PATCH_PATH", "cvp", ""),
-            ("KUBERNETES_PATCH_PATH", "kp", ""),
-            ("METRICS_PATH", "m", ""),
-        ] {
-            let p = d.path().join(file);
-            std::fs::write(&p, content).unwrap();
-            env.insert(var, OsString::from(p));
-        }
+                "{\"global\":{\"n\":41}}",
+                "{}",
+            ],
+        );
         run_native(&Counter, &[], &|v| env.get(v).cloned(), &mut Vec::new()).unwrap();
-        let vp = std::fs::read_to_string(d.path().join("vp")).unwrap();
+        let vp = std::fs::read_to_string(d.path().join("VALUES_JSON_PATCH_PATH")).unwrap();
         assert_eq!(
             parse_json_patch(&vp).unwrap(),
             serde_json::from_value(json!([{"op": "replace", "path": "/global/n", "value": 42}]))
                 .unwrap()
         );
         assert_eq!(
-            parse_metrics(&std::fs::read_to_string(d.path().join("m")).unwrap())
+            parse_metrics(&std::fs::read_to_string(d.path().join("METRICS_PATH")).unwrap())
                 .unwrap()
                 .len(),
             1
@@ -310,22 +322,7 @@ mod tests {
     #[test]
     fn invalid_outputs_are_refused_naming_the_file_and_nothing_is_written() {
         let d = tempfile::tempdir().unwrap();
-        let file = |n: &str| d.path().join(n);
-        for n in ["ctx", "values", "config", "vp", "cvp", "kp", "m"] {
-            std::fs::write(file(n), "").unwrap();
-        }
-        let env: HashMap<&str, OsString> = [
-            ("BINDING_CONTEXT_PATH", "ctx"),
-            ("VALUES_PATH", "values"),
-            ("CONFIG_VALUES_PATH", "config"),
-            ("VALUES_JSON_PATCH_PATH", "vp"),
-            ("CONFIG_VALUES_JSON_PATCH_PATH", "cvp"),
-            ("KUBERNETES_PATCH_PATH", "kp"),
-            ("METRICS_PATH", "m"),
-        ]
-        .into_iter()
-        .map(|(v, n)| (v, OsString::from(file(n))))
-        .collect();
+        let env = protocol_env(d.path(), ["", "", ""]);
         let err = run_native(&BadMetric, &[], &|v| env.get(v).cloned(), &mut Vec::new())
             .unwrap_err()
             .to_string();
@@ -333,6 +330,7 @@ mod tests {
             err,
             "native hook bad-metric: invalid output for METRICS_PATH: line 1: value: required for set, add and observe"
         );
-        assert_eq!(std::fs::read_to_string(file("vp")).unwrap(), "");
+        let vp = std::fs::read_to_string(d.path().join("VALUES_JSON_PATCH_PATH")).unwrap();
+        assert_eq!(vp, "", "nothing written");
     }
 }

@@ -14,6 +14,15 @@ fn labels(hook: &str, binding: &str, queue: &str) -> [(&'static str, String); 4]
     ]
 }
 
+/// A hook body that counts its runs in `counter` and fails the first `n` of them.
+fn fails_first(counter: &std::path::Path, n: usize) -> String {
+    format!(
+        r#"n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}
+if [ "$n" -lt {n} ]; then echo "attempt $n failed" >&2; exit 1; fi"#,
+        c = counter.display()
+    )
+}
+
 fn engine_count(engine: &hooks::HookEngine, name: &str, l: &[(&'static str, String); 4]) -> f64 {
     let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
     engine.metrics().engine_value(name, &l).unwrap_or(0.0)
@@ -98,11 +107,7 @@ async fn a_failed_run_is_retried_with_backoff_until_it_succeeds() {
         &env.hooks_dir(),
         "flaky.sh",
         "configVersion: v1\nkubernetes:\n- name: ns\n  kind: Namespace\n  executeHookOnEvent: []",
-        &format!(
-            r#"n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}
-if [ "$n" -lt 2 ]; then echo "attempt $n failed" >&2; exit 1; fi"#,
-            c = counter.display()
-        ),
+        &fails_first(&counter, 2),
     );
     let engine = env.loaded_engine().await;
     let (logs, guard) = capture_logs("hooks=warn");
@@ -326,11 +331,7 @@ async fn a_group_runs_metrics_all_carry_the_same_labels() {
         &env.hooks_dir(),
         "grouped.sh",
         "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  group: pair\n- name: namespaces\n  kind: Namespace\n  group: pair",
-        &format!(
-            r#"n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}
-if [ "$n" -lt 1 ]; then echo "first attempt fails" >&2; exit 1; fi"#,
-            c = counter.display()
-        ),
+        &fails_first(&counter, 1),
     );
     let engine = env.watching_engine().await;
     assert_eq!(lines(&counter), ["2"], "one failure, then one success");
