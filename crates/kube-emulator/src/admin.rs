@@ -13,8 +13,8 @@
 //! | `POST /_emulator/latency?ms=N` | delay every resource request |
 //! | `POST /_emulator/clear-faults` | remove every fault |
 
-use crate::api::Params;
-use crate::server::AppState;
+use crate::params::Params;
+use crate::state::AppState;
 use crate::status::{ApiError, json_response};
 use axum::Router;
 use axum::extract::{Query, State};

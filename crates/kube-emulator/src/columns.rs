@@ -5,7 +5,6 @@
 //! `.a[?(@.k=="v")].b` — what printer columns use in practice.
 
 use crate::meta;
-use crate::resources::ResourceInfo;
 use serde_json::{Value, json};
 
 /// How a column's cell is computed.
@@ -32,59 +31,15 @@ pub struct Column {
     pub cell: Cell,
 }
 
-fn col(name: &str, kind: &str, cell: Cell) -> Column {
-    Column {
-        name: name.into(),
-        kind: kind.into(),
-        cell,
-    }
-}
-
-fn path(p: &str) -> Cell {
-    Cell::Path(p.into())
-}
-
-/// The columns after Name for a resource.
-pub fn columns(info: &ResourceInfo) -> Vec<Column> {
-    let age = col(
-        "Age",
-        "string",
-        Cell::Age(".metadata.creationTimestamp".into()),
-    );
-    if !info.printer_columns.is_empty() {
-        return info.printer_columns.clone();
-    }
-    let extra = match (info.group.as_str(), info.plural.as_str()) {
-        ("", "namespaces") => vec![col("Status", "string", path(".status.phase"))],
-        ("", "configmaps") => vec![col("Data", "integer", Cell::Count(".data".into()))],
-        ("", "secrets") => vec![
-            col("Type", "string", path(".type")),
-            col("Data", "integer", Cell::Count(".data".into())),
-        ],
-        ("", "services") => vec![
-            col("Type", "string", path(".spec.type")),
-            col("Cluster-IP", "string", path(".spec.clusterIP")),
-        ],
-        ("", "pods") => vec![col("Status", "string", path(".status.phase"))],
-        ("apps", "deployments" | "statefulsets" | "replicasets") => vec![
-            col(
-                "Ready",
-                "string",
-                Cell::Ratio(".status.readyReplicas".into(), ".spec.replicas".into()),
-            ),
-            col("Up-to-date", "integer", path(".status.updatedReplicas")),
-            col("Available", "integer", path(".status.availableReplicas")),
-        ],
-        ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            return vec![col(
-                "Created At",
-                "date",
-                path(".metadata.creationTimestamp"),
-            )];
+impl Column {
+    /// A column named `name` with cells of OpenAPI type `kind`.
+    pub fn new(name: &str, kind: &str, cell: Cell) -> Column {
+        Column {
+            name: name.into(),
+            kind: kind.into(),
+            cell,
         }
-        _ => vec![],
-    };
-    extra.into_iter().chain([age]).collect()
+    }
 }
 
 /// The printer columns a CRD version declares.
@@ -133,9 +88,21 @@ pub fn cell(column: &Column, obj: &Value, now: i64) -> Value {
             .and_then(Value::as_str)
             .and_then(meta::parse_rfc3339)
         {
-            Some(t) => json!(crate::table::age(now - t)),
+            Some(t) => json!(age(now - t)),
             None => Value::Null,
         },
+    }
+}
+
+/// Kubernetes' short human duration (`45s`, `3m12s`, `5h`, `2d`).
+pub fn age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=599 => format!("{}m{}s", s / 60, s % 60),
+        600..=10_799 => format!("{}m", s / 60),
+        10_800..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
     }
 }
 
@@ -233,21 +200,6 @@ mod tests {
     }
 
     #[test]
-    fn builtin_cells_should_count_and_divide() {
-        let reg = crate::resources::Registry::builtin();
-        let deploy = reg.find("apps", "v1", "deployments").unwrap();
-        let cols = columns(deploy);
-        let obj = json!({"spec": {"replicas": 3}, "status": {"readyReplicas": 2}});
-        assert_eq!(cell(&cols[0], &obj, 0), json!("2/3"));
-        assert_eq!(cols.last().unwrap().name, "Age");
-        let cm = reg.find("", "v1", "configmaps").unwrap();
-        assert_eq!(
-            cell(&columns(cm)[0], &json!({"data": {"a": "1", "b": "2"}}), 0),
-            json!(2)
-        );
-    }
-
-    #[test]
     fn crd_printer_columns_should_be_read_from_the_version() {
         let version = json!({"additionalPrinterColumns": [
             {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
@@ -262,5 +214,14 @@ mod tests {
             cols[1].cell,
             Cell::Age(".metadata.creationTimestamp".into())
         );
+    }
+
+    #[test]
+    fn ages_should_read_like_kubectl() {
+        assert_eq!(age(5), "5s");
+        assert_eq!(age(200), "3m20s");
+        assert_eq!(age(4000), "66m");
+        assert_eq!(age(90_000), "25h");
+        assert_eq!(age(400_000), "4d");
     }
 }

@@ -2,7 +2,7 @@
 //! `apidiscovery.k8s.io/v2` formats), `/version`, health endpoints and OpenAPI stubs.
 
 use crate::resources::{Registry, ResourceInfo};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::status::{ApiError, json_response};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};

@@ -42,9 +42,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Creating the initial objects failed.
-    #[error("failed to create the initial namespaces: {0}")]
-    Init(String),
+    /// Creating one of the initial namespaces failed.
+    #[error("failed to create the initial namespace {namespace}")]
+    Init {
+        /// The namespace that could not be created.
+        namespace: &'static str,
+        /// Why the store refused it.
+        #[source]
+        source: Box<crate::status::ApiError>,
+    },
     /// An invariant of the emulator itself broke.
     #[error("kube-emulator internal error: {0}")]
     Internal(&'static str),

@@ -29,7 +29,7 @@ mod tests {
     #[test]
     fn kubeconfig_should_name_the_server_and_default_namespace() {
         let k = super::render("http://127.0.0.1:1234");
-        let v: serde_yaml::Value = serde_yaml::from_str(&k).unwrap();
+        let v = yaml_json::parse_one(&k).unwrap();
         assert_eq!(
             v["clusters"][0]["cluster"]["server"],
             "http://127.0.0.1:1234"

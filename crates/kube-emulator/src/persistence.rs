@@ -1,12 +1,11 @@
 //! The optional state file: every object and the resourceVersion counter as JSON,
-//! loaded at start and rewritten (atomically, debounced) after changes.
+//! loaded at start and rewritten atomically (the debounced writer is
+//! [`crate::AppState`]'s, which owns the change signal).
 
 use crate::error::Error;
-use crate::server::AppState;
 use crate::store::Store;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 /// Loads `path` into `store` when the file exists (a missing file is an empty cluster).
 pub fn load(path: &Path, store: &mut Store) -> Result<(), Error> {
@@ -55,15 +54,22 @@ fn snapshot(store: &Store) -> Value {
     json!({"resourceVersion": store.current_rv(), "objects": objects})
 }
 
-/// Writes the state file now (via a temp file and rename, so readers never see half a file).
-pub fn save(st: &AppState, path: &Path) -> Result<(), Error> {
-    let text = serde_json::to_vec_pretty(&snapshot(&st.store())).unwrap_or_default();
+/// The state file's bytes for the current store (pretty JSON).
+pub fn snapshot_text(store: &Store) -> Vec<u8> {
+    serde_json::to_vec_pretty(&snapshot(store)).unwrap_or_default()
+}
+
+/// Writes `text` to `path` via a temp file and rename, so readers never see half a file.
+///
+/// # Errors
+/// [`Error::SaveState`] when the directory, the temp file or the rename fails.
+pub fn write_atomically(path: &Path, text: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     let write = |p: &Path| -> std::io::Result<()> {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(p, &text)
+        std::fs::write(p, text)
     };
     write(&tmp)
         .and_then(|_| std::fs::rename(&tmp, path))
@@ -71,25 +77,6 @@ pub fn save(st: &AppState, path: &Path) -> Result<(), Error> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// Saves after each burst of changes, `debounce` after the first change of the burst.
-pub async fn writer(st: AppState, path: PathBuf, debounce: Duration) {
-    let mut saved = st.store().changes;
-    loop {
-        st.inner.changed.notified().await;
-        tokio::time::sleep(debounce).await;
-        let changes = st.store().changes;
-        if changes == saved {
-            continue;
-        }
-        match save(&st, &path) {
-            Ok(()) => saved = changes,
-            Err(e) => {
-                tracing::error!(error = %e, path = %path.display(), "kube-emulator failed to save its state")
-            }
-        }
-    }
 }
 
 #[cfg(test)]

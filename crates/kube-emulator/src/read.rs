@@ -1,45 +1,21 @@
-//! Reads: get and list (with selectors, pagination and Table output), and the `/scale`
-//! subresource.
+//! Reads: get and list (with selectors, pagination and Table output).
 
-use crate::api::{Params, present};
 use crate::meta;
-use crate::objects::{self, WriteOpts};
-use crate::patch::PatchType;
+use crate::params::{self, Params};
 use crate::resources::ResourceInfo;
-use crate::route::Target;
-use crate::selectors::{FieldSelector, LabelSelector, Selectors};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::status::{ApiError, ApiResult, ErrorKind, json_response};
 use crate::table::Shape;
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-/// Parses `labelSelector` and `fieldSelector`.
-pub fn selectors(params: &Params) -> ApiResult<Selectors> {
-    Ok(Selectors {
-        labels: LabelSelector::parse(
-            params
-                .get("labelSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        )?,
-        fields: FieldSelector::parse(
-            params
-                .get("fieldSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        )?,
-    })
-}
-
-/// GET of one object (or its scale).
+/// GET of one object.
 pub fn get(
     st: &AppState,
     info: &ResourceInfo,
     ns: &str,
     name: &str,
-    target: &Target,
     shape: Shape,
 ) -> ApiResult<Response> {
     let scoped = if info.namespaced { ns } else { "" };
@@ -48,12 +24,9 @@ pub fn get(
         .get(&info.key(), scoped, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
-    if target.subresource.as_deref() == Some("scale") {
-        return Ok(json_response(StatusCode::OK, &scale_of(&obj)));
-    }
     Ok(json_response(
         StatusCode::OK,
-        &shape.one(info, present(info, obj)),
+        &shape.one(info, info.present(obj)),
     ))
 }
 
@@ -125,7 +98,7 @@ pub fn list(
     params: &Params,
     shape: Shape,
 ) -> ApiResult<Response> {
-    let sel = selectors(params)?;
+    let sel = params::selectors(params)?;
     let limit: usize = match params.get("limit").filter(|s| !s.is_empty()) {
         Some(l) => l.parse().map_err(|_| {
             ApiError::bad_request(format!(
@@ -170,72 +143,9 @@ pub fn list(
         ));
         metadata["remainingItemCount"] = json!(remaining);
     }
-    let items: Vec<Value> = items.into_iter().map(|o| present(info, o)).collect();
+    let items: Vec<Value> = items.into_iter().map(|o| info.present(o)).collect();
     let body = shape.list(info, items, metadata);
     Ok(json_response(StatusCode::OK, &body))
-}
-
-/// The `autoscaling/v1` Scale of an object with `spec.replicas`.
-fn scale_of(obj: &Value) -> Value {
-    let m = &obj["metadata"];
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-                     "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0)},
-    })
-}
-
-/// PUT of `/scale`: sets `spec.replicas`.
-pub fn update_scale(
-    st: &AppState,
-    info: &ResourceInfo,
-    ns: &str,
-    name: &str,
-    body: Value,
-    o: &WriteOpts,
-) -> ApiResult<Response> {
-    let replicas = body["spec"]["replicas"].clone();
-    let patch = json!({"spec": {"replicas": replicas}, "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}});
-    let main = WriteOpts {
-        subresource: String::new(),
-        ..o.clone()
-    };
-    let (obj, _) = objects::patch(
-        &mut st.store(),
-        info,
-        ns,
-        name,
-        PatchType::Merge,
-        patch,
-        &main,
-    )?;
-    Ok(json_response(StatusCode::OK, &scale_of(&obj)))
-}
-
-/// PATCH of `/scale`: the patch applies to the Scale object, whose `spec.replicas` is stored.
-pub fn patch_scale(
-    st: &AppState,
-    info: &ResourceInfo,
-    ns: &str,
-    name: &str,
-    ptype: PatchType,
-    body: Value,
-    o: &WriteOpts,
-) -> ApiResult<Response> {
-    let scoped = if info.namespaced { ns } else { "" };
-    let current = st
-        .store()
-        .get(&info.key(), scoped, name)
-        .map(scale_of)
-        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
-    let scaled = match ptype {
-        PatchType::Json => crate::patch::json_patch(&current, &body)?,
-        _ => crate::patch::merge_patch(&current, &body)?,
-    };
-    update_scale(st, info, ns, name, scaled, o)
 }
 
 #[cfg(test)]

@@ -58,6 +58,16 @@ impl ResourceInfo {
         }
     }
 
+    /// `obj` as this resource's version serves it: `apiVersion` and `kind` set (objects are
+    /// stored once for every version).
+    pub fn present(&self, mut obj: Value) -> Value {
+        if let Some(m) = obj.as_object_mut() {
+            m.insert("apiVersion".into(), Value::String(self.api_version()));
+            m.insert("kind".into(), Value::String(self.kind.clone()));
+        }
+        obj
+    }
+
     /// The storage key (group, plural).
     pub fn key(&self) -> ResKey {
         (self.group.clone(), self.plural.clone())

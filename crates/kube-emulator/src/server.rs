@@ -1,134 +1,19 @@
-//! The running server: configuration, shared state, the router, and start/shutdown.
+//! Serving: [`app`] builds the router over an [`AppState`], and [`Emulator`] serves it on
+//! 127.0.0.1 (with the state-file writer) until it is shut down. Nothing else lives here:
+//! state, parameters and handlers are modules of their own.
 
+use crate::config::Config;
 use crate::controls::Controls;
 use crate::error::Error;
-use crate::store::Store;
-use crate::{admin, api, discovery, kubeconfig, persistence};
+use crate::state::AppState;
+use crate::{admin, api, discovery, kubeconfig};
 use axum::Router;
 use axum::routing::get;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
 use std::time::Duration;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Emulator settings.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// TCP port on 127.0.0.1; 0 picks a free ephemeral port.
-    pub port: u16,
-    /// JSON file that persists objects across restarts (loaded at start, written on change).
-    pub state_file: Option<PathBuf>,
-    /// Events kept for watch resumption; older resourceVersions get 410 Gone.
-    pub watch_history: usize,
-    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
-    pub bookmark_interval: Duration,
-    /// Quiet time before a change is written to `state_file`.
-    pub persist_debounce: Duration,
-    /// Report Deployments, StatefulSets, ReplicaSets, DaemonSets and Jobs ready/complete as
-    /// soon as their spec changes, as their controllers would (off by default: tests see
-    /// exactly what they wrote; `addon-operator dev` may turn it on).
-    pub simulate_workloads: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            port: 0,
-            state_file: None,
-            watch_history: 10_000,
-            bookmark_interval: Duration::from_secs(10),
-            persist_debounce: Duration::from_millis(200),
-            simulate_workloads: false,
-        }
-    }
-}
-
-/// Namespaces every cluster starts with.
-const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
-
-pub(crate) struct Shared {
-    pub store: Mutex<Store>,
-    pub controls: Controls,
-    pub config: Config,
-    pub changed: Notify,
-    pub port: Mutex<u16>,
-}
-
-/// The shared state behind the router: the store, the controls and the configuration.
-/// Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub(crate) inner: Arc<Shared>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// Builds the state: loads `config.state_file` if it exists and creates the initial
-    /// namespaces (`default`, `kube-system`, `kube-public`, `kube-node-lease`).
-    ///
-    /// # Errors
-    /// [`Error::LoadState`] when the state file exists but cannot be read or parsed.
-    pub fn new(config: Config) -> Result<AppState, Error> {
-        let mut store = Store::new(config.watch_history);
-        store.simulate_workloads = config.simulate_workloads;
-        if let Some(path) = &config.state_file {
-            persistence::load(path, &mut store)?;
-        }
-        let info = store
-            .registry
-            .find("", "v1", "namespaces")
-            .cloned()
-            .ok_or(Error::Internal(
-                "namespaces resource missing from the built-in table",
-            ))?;
-        for ns in INITIAL_NAMESPACES {
-            if store.get(&info.key(), "", ns).is_none() {
-                let body = serde_json::json!({"metadata": {"name": ns}});
-                crate::objects::create(
-                    &mut store,
-                    &info,
-                    "",
-                    body,
-                    &crate::objects::WriteOpts::default(),
-                )
-                .map_err(|e| Error::Init(e.to_string()))?;
-            }
-        }
-        Ok(AppState {
-            inner: Arc::new(Shared {
-                store: Mutex::new(store),
-                controls: Controls::new(),
-                config,
-                changed: Notify::new(),
-                port: Mutex::new(0),
-            }),
-        })
-    }
-
-    /// The test controls of this state.
-    pub fn controls(&self) -> Controls {
-        self.inner.controls.clone()
-    }
-
-    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        // Store mutations are completed before any await; a poisoned lock still holds
-        // consistent data, so keep serving.
-        self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn port(&self) -> u16 {
-        *self.inner.port.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// The emulator's router: discovery, resources, health, version, OpenAPI and the
 /// `/_emulator/` admin endpoint. Serve it on any listener.
@@ -181,7 +66,7 @@ impl Emulator {
         let addr = listener
             .local_addr()
             .map_err(|source| Error::Bind { addr: bind, source })?;
-        *state.inner.port.lock().unwrap_or_else(|e| e.into_inner()) = addr.port();
+        state.set_port(addr.port());
         let (tx, rx) = oneshot::channel::<()>();
         let router = app(state.clone());
         // Like Go's net/http (and so kube-apiserver), no Nagle delay: a burst of watch events
@@ -199,8 +84,7 @@ impl Emulator {
                 tracing::error!(error = %e, "kube-emulator server failed");
             }
         });
-        let persister =
-            state_file.map(|path| tokio::spawn(persistence::writer(state.clone(), path, debounce)));
+        let persister = state_file.map(|path| tokio::spawn(state.clone().persist(path, debounce)));
         tracing::info!(url = %format!("http://{addr}"), "kube-emulator listening");
         Ok(Emulator {
             addr,
@@ -260,8 +144,8 @@ impl Emulator {
         }
         if let Some(p) = self.persister.take() {
             p.abort();
-            if let Some(path) = &self.state.inner.config.state_file
-                && let Err(e) = persistence::save(&self.state, path)
+            if let Some(path) = &self.state.config().state_file
+                && let Err(e) = self.state.save(path)
             {
                 tracing::error!(error = %e, "kube-emulator failed to save its state at shutdown");
             }

@@ -2,7 +2,7 @@
 //! Table (what `kubectl get` asks for; columns from [`crate::columns`]), or
 //! `PartialObjectMetadata` (what kube-rs `metadata_watcher`/`get_metadata` ask for).
 
-use crate::columns::{self, Column};
+use crate::columns::{self, Cell, Column};
 use crate::meta;
 use crate::resources::ResourceInfo;
 use serde_json::{Value, json};
@@ -87,7 +87,7 @@ pub fn partial(obj: &Value) -> Value {
 /// A Table of `objects` with list metadata.
 pub fn table(info: &ResourceInfo, objects: &[Value], rv: &str, cont: Option<&str>) -> Value {
     let now = meta::now_secs();
-    let cols = columns::columns(info);
+    let cols = columns(info);
     let rows: Vec<Value> = objects.iter().map(|o| row(&cols, o, now)).collect();
     let mut metadata = json!({"resourceVersion": rv});
     if let Some(c) = cont {
@@ -112,6 +112,65 @@ pub fn table(info: &ResourceInfo, objects: &[Value], rv: &str, cont: Option<&str
     })
 }
 
+/// The columns after Name for a resource.
+fn columns(info: &ResourceInfo) -> Vec<Column> {
+    let age = Column::new(
+        "Age",
+        "string",
+        Cell::Age(".metadata.creationTimestamp".into()),
+    );
+    if !info.printer_columns.is_empty() {
+        return info.printer_columns.clone();
+    }
+    let extra = match (info.group.as_str(), info.plural.as_str()) {
+        ("", "namespaces") => vec![Column::new(
+            "Status",
+            "string",
+            Cell::Path(".status.phase".into()),
+        )],
+        ("", "configmaps") => vec![Column::new("Data", "integer", Cell::Count(".data".into()))],
+        ("", "secrets") => vec![
+            Column::new("Type", "string", Cell::Path(".type".into())),
+            Column::new("Data", "integer", Cell::Count(".data".into())),
+        ],
+        ("", "services") => vec![
+            Column::new("Type", "string", Cell::Path(".spec.type".into())),
+            Column::new("Cluster-IP", "string", Cell::Path(".spec.clusterIP".into())),
+        ],
+        ("", "pods") => vec![Column::new(
+            "Status",
+            "string",
+            Cell::Path(".status.phase".into()),
+        )],
+        ("apps", "deployments" | "statefulsets" | "replicasets") => vec![
+            Column::new(
+                "Ready",
+                "string",
+                Cell::Ratio(".status.readyReplicas".into(), ".spec.replicas".into()),
+            ),
+            Column::new(
+                "Up-to-date",
+                "integer",
+                Cell::Path(".status.updatedReplicas".into()),
+            ),
+            Column::new(
+                "Available",
+                "integer",
+                Cell::Path(".status.availableReplicas".into()),
+            ),
+        ],
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            return vec![Column::new(
+                "Created At",
+                "date",
+                Cell::Path(".metadata.creationTimestamp".into()),
+            )];
+        }
+        _ => vec![],
+    };
+    extra.into_iter().chain([age]).collect()
+}
+
 fn row(cols: &[Column], obj: &Value, now: i64) -> Value {
     let mut metadata = obj["metadata"].clone();
     if let Some(m) = metadata.as_object_mut() {
@@ -123,18 +182,6 @@ fn row(cols: &[Column], obj: &Value, now: i64) -> Value {
         "cells": cells,
         "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata},
     })
-}
-
-/// Kubernetes' short human duration (`45s`, `3m12s`, `5h`, `2d`).
-pub fn age(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=119 => format!("{s}s"),
-        120..=599 => format!("{}m{}s", s / 60, s % 60),
-        600..=10_799 => format!("{}m", s / 60),
-        10_800..=172_799 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
 }
 
 #[cfg(test)]
@@ -163,11 +210,17 @@ mod tests {
     }
 
     #[test]
-    fn ages_should_read_like_kubectl() {
-        assert_eq!(age(5), "5s");
-        assert_eq!(age(200), "3m20s");
-        assert_eq!(age(4000), "66m");
-        assert_eq!(age(90_000), "25h");
-        assert_eq!(age(400_000), "4d");
+    fn builtin_cells_should_count_and_divide() {
+        let reg = crate::resources::Registry::builtin();
+        let deploy = reg.find("apps", "v1", "deployments").unwrap();
+        let cols = columns(deploy);
+        let obj = json!({"spec": {"replicas": 3}, "status": {"readyReplicas": 2}});
+        assert_eq!(columns::cell(&cols[0], &obj, 0), json!("2/3"));
+        assert_eq!(cols.last().unwrap().name, "Age");
+        let cm = reg.find("", "v1", "configmaps").unwrap();
+        assert_eq!(
+            columns::cell(&columns(cm)[0], &json!({"data": {"a": "1", "b": "2"}}), 0),
+            json!(2)
+        );
     }
 }

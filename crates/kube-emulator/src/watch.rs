@@ -2,17 +2,17 @@
 //! stops matching is sent as DELETED), bookmarks, timeouts, `sendInitialEvents`, 410 Gone
 //! as an ERROR event, and closing on demand (test controls, shutdown).
 
-use crate::api::{Params, present, stream_response};
 use crate::meta;
-use crate::read;
+use crate::params::{self, Params};
 use crate::resources::ResourceInfo;
 use crate::selectors::Selectors;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::status::{ApiError, ApiResult};
 use crate::store::{Event, EventType};
 use crate::table::Shape;
 use axum::body::{Body, Bytes};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -67,7 +67,7 @@ impl Filter {
     }
 
     fn line(&self, kind: &str, obj: Value) -> Bytes {
-        let obj = present(&self.info, obj);
+        let obj = self.info.present(obj);
         let object = if kind == "BOOKMARK" {
             obj
         } else {
@@ -107,10 +107,6 @@ struct Stream {
     last_rv: u64,
 }
 
-fn flag(params: &Params, k: &str) -> bool {
-    matches!(params.get(k).map(String::as_str), Some("true" | "1"))
-}
-
 /// Starts a watch; the response streams newline-delimited watch events.
 pub fn serve(
     st: &AppState,
@@ -119,7 +115,7 @@ pub fn serve(
     params: &Params,
     shape: Shape,
 ) -> ApiResult<Response> {
-    let selectors = read::selectors(params)?;
+    let selectors = params::selectors(params)?;
     let timeout = match params.get("timeoutSeconds").filter(|s| !s.is_empty()) {
         Some(s) => Duration::from_secs(
             s.parse::<u64>()
@@ -138,8 +134,8 @@ pub fn serve(
         .get("resourceVersion")
         .map(String::as_str)
         .unwrap_or_default();
-    let send_initial = flag(params, "sendInitialEvents");
-    let allow_bookmarks = flag(params, "allowWatchBookmarks");
+    let send_initial = params::flag(params, "sendInitialEvents");
+    let allow_bookmarks = params::flag(params, "allowWatchBookmarks");
     let mut pending = VecDeque::new();
     let store = st.store();
     let (rx, last_rv) = if rv_param.is_empty() || rv_param == "0" || send_initial {
@@ -185,12 +181,25 @@ pub fn serve(
         rx,
         close: st.controls().close_signal(),
         deadline: Instant::now() + timeout,
-        bookmarks: allow_bookmarks.then_some(st.inner.config.bookmark_interval),
-        next_bookmark: allow_bookmarks.then(|| Instant::now() + st.inner.config.bookmark_interval),
+        bookmarks: allow_bookmarks.then_some(st.config().bookmark_interval),
+        next_bookmark: allow_bookmarks.then(|| Instant::now() + st.config().bookmark_interval),
         last_rv,
     };
     let body = futures::stream::unfold(stream, next_chunk);
     Ok(stream_response(Body::from_stream(body)))
+}
+
+/// Response for a streamed watch: newline-delimited JSON events.
+fn stream_response(body: Body) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (http::header::CONTENT_TYPE, "application/json"),
+            (http::header::CACHE_CONTROL, "no-cache, private"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// One step of the stream: the next line to send, or the end.
