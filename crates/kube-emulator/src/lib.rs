@@ -7,8 +7,9 @@
 //! It does **not** run controllers (no Pods are scheduled, Deployments do not create
 //! ReplicaSets; [`Config::simulate_workloads`] can fake their readiness), admission
 //! webhooks, authentication or authorization, and it answers in JSON only (protobuf
-//! `Accept` headers get JSON; protobuf request bodies are decoded only for the kinds
-//! `kubectl create` sends that way). `docs/kube-emulator.md` lists every approximation.
+//! `Accept` headers get JSON; protobuf request bodies are decoded for every built-in kind and
+//! `DeleteOptions`, as client-go sends them). `docs/kube-emulator.md` lists every
+//! approximation.
 //!
 //! Principal types:
 //! - [`Emulator`]: a running server ([`Emulator::start`], [`Emulator::url`],
