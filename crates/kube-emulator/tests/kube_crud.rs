@@ -597,6 +597,30 @@ async fn status_errors_should_carry_code_and_reason() {
     emu.shutdown().await;
 }
 
+#[tokio::test]
+async fn yaml_bodies_should_read_non_string_keys_as_kubectl_does() {
+    let (emu, cms) = start_with_configmaps().await;
+    let c = client(&emu);
+    let path = "/api/v1/namespaces/default/configmaps";
+    let yaml = "metadata:\n  name: numbers\ndata:\n  1: a\n  true: b\n";
+    let req = http::Request::post(path)
+        .header("content-type", "application/yaml")
+        .body(yaml.as_bytes().to_vec())
+        .unwrap();
+    let created: ConfigMap = c.request(req).await.unwrap();
+    let data = created.data.unwrap();
+    assert_eq!((data["1"].as_str(), data["true"].as_str()), ("a", "b"));
+    let apply = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: numbers\ndata:\n  2: c\n";
+    let req = http::Request::patch(format!("{path}/numbers?fieldManager=yaml-test"))
+        .header("content-type", "application/apply-patch+yaml")
+        .body(apply.as_bytes().to_vec())
+        .unwrap();
+    let applied: ConfigMap = c.request(req).await.unwrap();
+    assert_eq!(applied.data.unwrap()["2"], "c");
+    assert_eq!(cms.get("numbers").await.unwrap().data.unwrap()["1"], "a");
+    emu.shutdown().await;
+}
+
 async fn raw_ok(c: &kube::Client, path: &str, body: &str) {
     let req = http::Request::post(path)
         .header("content-type", "application/json")
