@@ -23,7 +23,7 @@ fn code(e: kube::Error) -> u16 {
 async fn converges(emu: &Emulator, cms: &Api<ConfigMap>, reader: &reflector::Store<ConfigMap>) {
     emu.controls().clear_faults();
     let what = "reflector converges after the fault";
-    store_matches_server(15, what, cms, reader, &ListParams::default()).await;
+    store_matches_server(what, cms, reader, &ListParams::default()).await;
 }
 
 #[tokio::test]
@@ -43,7 +43,7 @@ async fn fail_next_should_fail_matching_requests_and_the_watcher_should_recover(
     let (reader, task) = reflect(&cms, watcher::Config::default());
     cms.create(&PostParams::default(), &cm("a")).await.unwrap();
     let controls = emu.controls();
-    eventually(10, "both list failures were injected", || {
+    eventually("both list failures were injected", || {
         let n = controls.injected();
         async move { n == 4 }
     })
@@ -118,16 +118,18 @@ async fn periodic_watch_closing_should_reconnect_watchers_without_losing_objects
     reader.wait_until_ready().await.unwrap();
     emu.controls()
         .close_watches_every(Duration::from_millis(50));
-    for i in 0..20 {
-        cms.create(&PostParams::default(), &cm(&format!("p{i}")))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Keep writing while the watches are cut, until they were re-opened three times.
     let controls = emu.controls();
-    eventually(10, "watches closed and re-opened at least 3 times", || {
-        let watches = controls.count("watch", "configmaps");
-        async move { watches >= 3 }
+    let created = std::sync::atomic::AtomicUsize::new(0);
+    eventually("watches closed and re-opened at least 3 times", || {
+        let i = created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (cms, watches) = (cms.clone(), controls.count("watch", "configmaps"));
+        async move {
+            cms.create(&PostParams::default(), &cm(&format!("p{i}")))
+                .await
+                .unwrap();
+            watches >= 4
+        }
     })
     .await;
     converges(&emu, &cms, &reader).await;

@@ -19,7 +19,6 @@ use kube::discovery::Discovery;
 use kube_emulator::Emulator;
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 #[tokio::test]
 async fn typed_configmap_crud_should_round_trip_with_metadata() {
@@ -268,9 +267,8 @@ async fn dry_run_should_validate_and_return_without_storing() {
     )
     .await
     .unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(5), events.next())
+    let first = common::within("the patch's watch event", events.next())
         .await
-        .unwrap()
         .unwrap()
         .unwrap();
     let WatchEvent::Modified(cm) = first else {

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    client, eventually, reflect, server_names, start_with_configmaps, store_matches_server,
-    store_names,
+    client, error_code, eventually, reflect, server_names, start_with_configmaps,
+    store_matches_server, store_names, within,
 };
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -28,9 +28,8 @@ fn cm(name: &str, app: &str) -> ConfigMap {
 async fn next_event(
     stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin),
 ) -> WatchEvent<ConfigMap> {
-    tokio::time::timeout(Duration::from_secs(5), stream.next())
+    within("watch event", stream.next())
         .await
-        .expect("watch event within 5s, likely deadlocked")
         .expect("stream still open")
         .expect("event decodes")
 }
@@ -169,20 +168,28 @@ async fn bookmarks_and_timeouts_should_be_honoured() {
         .metadata
         .resource_version
         .unwrap();
+    let started = tokio::time::Instant::now();
     let mut stream = cms
         .watch(&WatchParams::default().timeout(1), &rv)
         .await
         .unwrap()
         .boxed();
     assert_eq!(describe(&next_event(&mut stream).await), "BOOKMARK");
-    let started = tokio::time::Instant::now();
-    while let Some(ev) = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("stream ends by its timeout")
-    {
-        ev.unwrap();
+    let mut bookmarks = 1;
+    // The server ends the stream at its timeoutSeconds; without it the stream stays open and
+    // `within` fails.
+    while let Some(ev) = within("the end of the watch at its timeout", stream.next()).await {
+        assert_eq!(describe(&ev.unwrap()), "BOOKMARK");
+        bookmarks += 1;
     }
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the watch lasted its timeoutSeconds"
+    );
+    assert!(
+        bookmarks >= 2,
+        "bookmarks keep coming every 50 ms: {bookmarks}"
+    );
     emu.shutdown().await;
 }
 
@@ -206,7 +213,7 @@ async fn reflector_should_stay_complete_through_forced_reconnects() {
             .unwrap();
     }
     let all = ListParams::default();
-    store_matches_server(10, "reflector matches the server", &cms, &reader, &all).await;
+    store_matches_server("reflector matches the server", &cms, &reader, &all).await;
     assert!(
         emu.controls().count("watch", "configmaps") >= 2,
         "the watch was re-established"
@@ -234,10 +241,7 @@ async fn watcher_should_relist_after_410_and_converge() {
     .boxed();
     // Drive the watcher until the initial list is in the store.
     while store_names(&reader).is_empty() {
-        tokio::time::timeout(Duration::from_secs(5), stream.try_next())
-            .await
-            .unwrap()
-            .unwrap();
+        within("initial list", stream.try_next()).await.unwrap();
     }
     // Pause the watcher, end its watch, and let the history move past its resourceVersion.
     emu.controls().close_watches();
@@ -252,12 +256,16 @@ async fn watcher_should_relist_after_410_and_converge() {
     let lists_after_check = emu.controls().count("list", "configmaps");
     let drive = async {
         while store_names(&reader) != want {
-            let _ = stream.try_next().await;
+            // The 410 surfaces as an error item; the watcher relists on the next poll.
+            if let Err(e) = stream.try_next().await {
+                assert!(
+                    e.to_string().contains("410") || e.to_string().contains("Expired"),
+                    "{e}"
+                );
+            }
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), drive)
-        .await
-        .expect("watcher recovers from 410 within 10s");
+    within("recovery from 410 Gone", drive).await;
     assert!(
         emu.controls().count("list", "configmaps") > lists_after_check,
         "the watcher relisted ({lists_before} lists before)"
@@ -284,7 +292,7 @@ async fn streaming_list_watcher_should_receive_initial_events_then_changes() {
     cms.create(&PostParams::default(), &cm("s3", "x"))
         .await
         .unwrap();
-    eventually(5, "the new object arrives", || {
+    eventually("the new object arrives", || {
         let reader = reader.clone();
         async move { store_names(&reader).len() == 4 }
     })
@@ -327,17 +335,11 @@ async fn deleting_a_crd_should_delete_its_objects_and_end_watches_on_it() {
     crds.delete("widgets.example.com", &DeleteParams::default())
         .await
         .unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = within("first event", stream.next()).await.unwrap().unwrap();
     assert!(
         matches!(first, WatchEvent::Deleted(ref o) if o.metadata.name.as_deref() == Some("w1"))
     );
-    let end = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("the watch ends with its resource");
+    let end = within("the end of the watch with its resource", stream.next()).await;
     assert!(end.is_none());
     emu.shutdown().await;
 }
@@ -357,18 +359,13 @@ async fn metadata_watcher_and_metadata_reads_should_get_partial_object_metadata(
     let mut stream = watcher(metas, watcher::Config::default())
         .applied_objects()
         .boxed();
-    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = within("first event", stream.next()).await.unwrap().unwrap();
     assert_eq!(first.metadata.name.as_deref(), Some("m1"));
     cms.create(&PostParams::default(), &cm("m2", "x"))
         .await
         .unwrap();
-    let second = tokio::time::timeout(Duration::from_secs(5), stream.next())
+    let second = within("second event", stream.next())
         .await
-        .unwrap()
         .unwrap()
         .unwrap();
     assert_eq!(second.metadata.name.as_deref(), Some("m2"));
@@ -415,6 +412,9 @@ async fn selector_reflector_should_match_the_server_after_random_changes_and_rec
     let (reader, task) = reflect(&cms, watcher::Config::default().labels("app=web"));
     reader.wait_until_ready().await.unwrap();
     let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+    // What the server must hold: name -> app label. Every write's outcome is checked
+    // against it, so a write the server wrongly refuses (or wrongly accepts) fails here.
+    let mut model: std::collections::BTreeMap<String, &str> = Default::default();
     for _ in 0..150 {
         let name = format!("r{}", next_random(&mut rng) % 12);
         let app = if next_random(&mut rng).is_multiple_of(2) {
@@ -422,23 +422,46 @@ async fn selector_reflector_should_match_the_server_after_random_changes_and_rec
         } else {
             "db"
         };
+        let exists = model.contains_key(&name);
         match next_random(&mut rng) % 5 {
-            0 | 1 => {
-                let _ = cms.create(&PostParams::default(), &cm(&name, app)).await;
-            }
+            0 | 1 => match cms.create(&PostParams::default(), &cm(&name, app)).await {
+                Ok(_) => assert!(model.insert(name, app).is_none(), "created twice"),
+                Err(e) => assert_eq!((exists, error_code(e).0), (true, 409)),
+            },
             2 => {
                 let relabel = Patch::Merge(json!({"metadata": {"labels": {"app": app}}}));
-                let _ = cms.patch(&name, &PatchParams::default(), &relabel).await;
+                match cms.patch(&name, &PatchParams::default(), &relabel).await {
+                    Ok(_) => assert!(
+                        model.insert(name, app).is_some(),
+                        "patched a missing object"
+                    ),
+                    Err(e) => assert_eq!((exists, error_code(e).0), (false, 404)),
+                }
             }
-            3 => {
-                let _ = cms.delete(&name, &DeleteParams::default()).await;
-            }
+            3 => match cms.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => assert!(model.remove(&name).is_some(), "deleted a missing object"),
+                Err(e) => assert_eq!((exists, error_code(e).0), (false, 404)),
+            },
             _ => emu.controls().close_watches(),
         }
     }
+    let web_names: std::collections::BTreeSet<String> = model
+        .iter()
+        .filter(|(_, app)| **app == "web")
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(
+        !web_names.is_empty(),
+        "the sequence leaves some app=web objects"
+    );
     let web = ListParams::default().labels("app=web");
+    assert_eq!(
+        server_names(&cms, &web).await,
+        web_names,
+        "the server holds the model"
+    );
     let what = "the selector reflector matches the server";
-    store_matches_server(10, what, &cms, &reader, &web).await;
+    store_matches_server(what, &cms, &reader, &web).await;
     task.abort();
     emu.shutdown().await;
 }

@@ -7,9 +7,92 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// How long one kubectl run or one expected output may take on a loaded 2-core CI machine:
+/// a bound against hangs, not a performance assertion.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A child process that is killed and reaped when dropped, so a failing assertion never
+/// leaks it.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // Fails only when the process already exited, which is what we want.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads a pipe to its end on a thread (so a chatty child cannot block on a full pipe).
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(mut p) = pipe {
+            p.read_to_end(&mut out).unwrap();
+        }
+        out
+    })
+}
+
+/// Waits until `child` exits, at most [`PATIENCE`]; kills it and fails the test otherwise.
+fn wait_bounded(child: Child, what: &str) -> Output {
+    let mut child = Reaped(child);
+    let stdout = drain(child.0.stdout.take());
+    let stderr = drain(child.0.stderr.take());
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit within {PATIENCE:?} (killed); likely hung"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// Sends each line of `pipe` to the returned channel, from a thread.
+fn lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Receives lines until one satisfies `want`, at most [`PATIENCE`]; returns every line read.
+fn until_line(rx: &mpsc::Receiver<String>, what: &str, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = want(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Err(e) => panic!("no line {what} within {PATIENCE:?} ({e}); read: {seen:?}"),
+        }
+    }
+}
+
 /// A running `kube-emulator` binary and its kubeconfig.
 struct Cluster {
-    child: Child,
+    /// Killed when the cluster is dropped.
+    _child: Reaped,
     url: String,
     kubeconfig: PathBuf,
     dir: tempfile::TempDir,
@@ -24,25 +107,24 @@ impl Cluster {
         require_kubectl();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
-            .args(["--port", "0", "--kubeconfig-out"])
-            .arg(&kubeconfig)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("kube-emulator binary starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
+        let mut child = Reaped(
+            Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+                .args(["--port", "0", "--kubeconfig-out"])
+                .arg(&kubeconfig)
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("kube-emulator binary starts"),
+        );
+        let stdout = lines(child.0.stdout.take().unwrap());
+        let url = until_line(&stdout, "with the URL", |_| true).remove(0);
         assert!(
             url.starts_with("http://127.0.0.1:"),
             "first stdout line is the URL, got {url:?}"
         );
         Cluster {
-            child,
+            _child: child,
             url,
             kubeconfig,
             dir,
@@ -54,10 +136,8 @@ impl Cluster {
     }
 
     fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
+        let mut child = self
+            .kubectl_command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -69,7 +149,13 @@ impl Cluster {
             .unwrap()
             .write_all(stdin.as_bytes())
             .unwrap();
-        child.wait_with_output().unwrap()
+        wait_bounded(child, &format!("kubectl {args:?}"))
+    }
+
+    fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd
     }
 
     /// Runs kubectl, asserts success, returns stdout.
@@ -92,6 +178,7 @@ impl Cluster {
     fn admin(&self, path_and_query: &str) -> String {
         let addr = self.url.trim_start_matches("http://");
         let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(PATIENCE)).unwrap();
         write!(conn, "POST /_emulator/{path_and_query} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
         let mut reply = String::new();
         conn.read_to_string(&mut reply).unwrap();
@@ -104,19 +191,13 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn require_kubectl() {
     let found = Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success());
+        .args(["version", "--client"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .is_ok_and(|child| wait_bounded(child, "kubectl version").status.success());
     assert!(
         found,
         "kubectl is not on PATH: install kubectl (apt-get install kubectl / on the machine image)"
@@ -289,56 +370,22 @@ fn kubectl_server_side_apply_should_report_conflicts_and_force() {
 #[test]
 fn kubectl_get_watch_should_print_events_as_they_happen() {
     let c = Cluster::start();
-    let mut watch = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&c.kubeconfig)
-        .args(["get", "configmaps", "--watch", "--output-watch-events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = watch.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut seen = Vec::new();
-    let mut created = false;
-    let mut deleted = false;
-    while Instant::now() < deadline {
-        if !created {
-            c.ok(&["create", "configmap", "watched", "--from-literal=a=b"]);
-            created = true;
-        }
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line);
-        }
-        let added = seen
-            .iter()
-            .any(|l| l.contains("ADDED") && l.contains("watched"));
-        if added && !deleted {
-            c.ok(&["delete", "configmap", "watched"]);
-            deleted = true;
-        }
-        if seen
-            .iter()
-            .any(|l| l.contains("DELETED") && l.contains("watched"))
-        {
-            break;
-        }
-    }
-    let _ = watch.kill();
-    let _ = watch.wait();
-    assert!(
-        seen.iter()
-            .any(|l| l.contains("DELETED") && l.contains("watched")),
-        "watch output: {seen:?}"
+    let mut watch = Reaped(
+        c.kubectl_command(&["get", "configmaps", "--watch", "--output-watch-events"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
+    let rx = lines(watch.0.stdout.take().unwrap());
+    c.ok(&["create", "configmap", "watched", "--from-literal=a=b"]);
+    until_line(&rx, "ADDED watched", |l| {
+        l.contains("ADDED") && l.contains("watched")
+    });
+    c.ok(&["delete", "configmap", "watched"]);
+    until_line(&rx, "DELETED watched", |l| {
+        l.contains("DELETED") && l.contains("watched")
+    });
 }
 
 #[test]
@@ -526,7 +573,7 @@ fn kubectl_should_serve_a_crd_after_it_is_created() {
         "wait",
         "--for=condition=Established",
         "crd/widgets.example.com",
-        "--timeout=10s",
+        "--timeout=60s",
     ]);
     let empty = c.kubectl(&["get", "widgets"]);
     assert!(
@@ -595,9 +642,13 @@ fn state_file_should_persist_objects_across_restarts() {
             &["apply", "-f", "-"],
             "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\n",
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Poll the observable result (the debounced writer's file), up to PATIENCE.
+        let deadline = Instant::now() + PATIENCE;
         while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"w1\"")) {
-            assert!(Instant::now() < deadline, "state file written within 10s");
+            assert!(
+                Instant::now() < deadline,
+                "state file not written within {PATIENCE:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -638,7 +689,7 @@ fn state_file_should_persist_objects_across_restarts() {
 fn kubectl_rollout_status_should_finish_with_simulated_workloads() {
     let c = Cluster::start_with(&["--simulate-workloads"]);
     c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT);
-    let out = c.ok(&["rollout", "status", "deployment/web", "--timeout=10s"]);
+    let out = c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
     let table = c.ok(&["get", "deployment", "web"]);
     assert!(table.contains("1/1"), "{table}");

@@ -12,6 +12,18 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
+/// How long a test waits for something it expects (an event, a convergence): generous, so a
+/// loaded 2-core CI machine never trips it; reaching it means a hang, not slowness.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Awaits `fut`, failing the test after [`PATIENCE`] with `what`.
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("no {what} within {PATIENCE:?}: likely deadlocked"),
+    }
+}
+
 /// A kube-rs client for an emulator.
 pub fn client(emu: &Emulator) -> kube::Client {
     let url = emu.url().parse().expect("emulator url is a valid URI");
@@ -67,17 +79,16 @@ pub fn reflect(
     )
 }
 
-/// Waits up to `secs` until the reflector's store holds exactly what the server lists with
-/// `params`.
+/// Waits (up to [`PATIENCE`]) until the reflector's store holds exactly what the server lists
+/// with `params`.
 pub async fn store_matches_server(
-    secs: u64,
     what: &str,
     cms: &Api<ConfigMap>,
     reader: &reflector::Store<ConfigMap>,
     params: &ListParams,
 ) {
     let want = server_names(cms, params).await;
-    eventually(secs, what, || {
+    eventually(what, || {
         let got = store_names(reader);
         let want = want.clone();
         async move { got == want }
@@ -106,20 +117,21 @@ pub fn container_names(deployment: k8s_openapi::api::apps::v1::Deployment) -> Ve
         .collect()
 }
 
-/// Polls `check` every 20 ms until it returns true, failing after `secs` seconds.
-pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+/// Polls the observable condition `check` every 20 ms until it returns true, failing after
+/// [`PATIENCE`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("timed out after {secs}s waiting for: {what}");
+    panic!("timed out after {PATIENCE:?} waiting for: {what}");
 }
 
 /// A CRD for `widgets.example.com` (namespaced, v1 with status, v2 served too).
