@@ -585,13 +585,6 @@ async fn status_errors_should_carry_code_and_reason() {
         raw(&c, "PUT", &patch, "application/json", stale).await,
         (409, "Conflict".into())
     );
-    let yaml = "metadata:\n  name: from-yaml\ndata:\n  k: v\n";
-    let req = http::Request::post(cms)
-        .header("content-type", "application/yaml")
-        .body(yaml.as_bytes().to_vec())
-        .unwrap();
-    let created: ConfigMap = c.request(req).await.unwrap();
-    assert_eq!(created.data.unwrap()["k"], "v");
     emu.shutdown().await;
 }
 

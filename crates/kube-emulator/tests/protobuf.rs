@@ -58,6 +58,19 @@ async fn send(c: &kube::Client, method: &str, path: &str, body: Vec<u8>) -> (u16
     (code, serde_json::from_slice(&bytes).unwrap())
 }
 
+/// POSTs `raw` (a `kind` message) to the collection at `path`; asserts 201 Created.
+async fn create(
+    c: &kube::Client,
+    path: &str,
+    api_version: &str,
+    kind: &str,
+    raw: Vec<u8>,
+) -> Value {
+    let (code, body) = send(c, "POST", path, envelope(api_version, kind, raw)).await;
+    assert_eq!(code, 201, "{api_version} {kind}: {body}");
+    body
+}
+
 async fn get_json(c: &kube::Client, path: &str) -> Value {
     let req = http::Request::get(path).body(Vec::new()).unwrap();
     serde_json::from_str(&c.request_text(req).await.unwrap()).unwrap()
@@ -93,14 +106,7 @@ async fn every_builtin_kind_should_be_created_from_a_protobuf_body() {
             let raw = meta_only(&name);
             let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
             let collection = collection_path(&ar, namespaced);
-            let (code, body) = send(
-                &c,
-                "POST",
-                &collection,
-                envelope(&ar.api_version, &ar.kind, raw),
-            )
-            .await;
-            assert_eq!(code, 201, "{} {}: {body}", ar.api_version, ar.kind);
+            let body = create(&c, &collection, &ar.api_version, &ar.kind, raw).await;
             if ar.plural.ends_with("accessreviews") {
                 assert_eq!(body["status"]["allowed"], true, "{body}");
             } else {
@@ -246,9 +252,14 @@ async fn a_protobuf_deployment_should_read_back_as_the_json_kubernetes_serves() 
     let emu = Emulator::start().await.unwrap();
     let c = client(&emu);
     let path = "/apis/apps/v1/namespaces/default/deployments";
-    let body = envelope("apps/v1", "Deployment", deployment().encode_to_vec());
-    let (code, created) = send(&c, "POST", path, body).await;
-    assert_eq!(code, 201, "{created}");
+    create(
+        &c,
+        path,
+        "apps/v1",
+        "Deployment",
+        deployment().encode_to_vec(),
+    )
+    .await;
     let got = get_json(&c, &format!("{path}/web")).await;
     let spec = &got["spec"];
     assert_eq!(spec["replicas"], 0, "a pointer's zero survives: {spec}");
@@ -306,14 +317,7 @@ async fn protobuf_bytes_raw_extensions_and_micro_times_should_take_their_json_fo
         ..Default::default()
     };
     let path = "/api/v1/namespaces/default/secrets";
-    let (code, body) = send(
-        &c,
-        "POST",
-        path,
-        envelope("v1", "Secret", secret.encode_to_vec()),
-    )
-    .await;
-    assert_eq!(code, 201, "{body}");
+    create(&c, path, "v1", "Secret", secret.encode_to_vec()).await;
     let secrets: Api<Secret> = Api::namespaced(c.clone(), "default");
     let got = secrets.get("s").await.unwrap();
     assert_eq!(got.data.unwrap()["k"].0, vec![0u8, 1, 255]);
@@ -326,8 +330,8 @@ async fn protobuf_bytes_raw_extensions_and_micro_times_should_take_their_json_fo
         revision: Some(3),
     };
     let path = "/apis/apps/v1/namespaces/default/controllerrevisions";
-    let body = envelope("apps/v1", "ControllerRevision", revision.encode_to_vec());
-    assert_eq!(send(&c, "POST", path, body).await.0, 201);
+    let raw = revision.encode_to_vec();
+    create(&c, path, "apps/v1", "ControllerRevision", raw).await;
     let got = get_json(&c, &format!("{path}/rev")).await;
     assert_eq!(got["data"], json!({"spec": {"a": [1, 2]}}));
     assert_eq!(got["revision"], 3);
@@ -351,17 +355,7 @@ async fn protobuf_bytes_raw_extensions_and_micro_times_should_take_their_json_fo
         ..Default::default()
     };
     let path = "/api/v1/namespaces/default/events";
-    assert_eq!(
-        send(
-            &c,
-            "POST",
-            path,
-            envelope("v1", "Event", event.encode_to_vec())
-        )
-        .await
-        .0,
-        201
-    );
+    create(&c, path, "v1", "Event", event.encode_to_vec()).await;
     let got = get_json(&c, &format!("{path}/ev")).await;
     assert_eq!(got["eventTime"], "2023-11-14T22:13:20.123456Z");
     assert_eq!(got["firstTimestamp"], "2023-11-14T22:13:20Z");
@@ -456,13 +450,8 @@ async fn a_protobuf_crd_should_keep_its_schema_and_serve_its_resource() {
         status: None,
     };
     let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-    let body = envelope(
-        "apiextensions.k8s.io/v1",
-        "CustomResourceDefinition",
-        crd.encode_to_vec(),
-    );
-    let (code, created) = send(&c, "POST", path, body).await;
-    assert_eq!(code, 201, "{created}");
+    let (api_version, kind) = ("apiextensions.k8s.io/v1", "CustomResourceDefinition");
+    create(&c, path, api_version, kind, crd.encode_to_vec()).await;
     let got = get_json(&c, &format!("{path}/gadgets.example.io")).await;
     let version = &got["spec"]["versions"][0];
     assert_eq!(version["subresources"], json!({"status": {}}));
@@ -510,17 +499,7 @@ async fn protobuf_delete_options_should_be_honoured() {
         metadata: Some(object_meta("s")),
         ..Default::default()
     };
-    assert_eq!(
-        send(
-            &c,
-            "POST",
-            secrets,
-            envelope("v1", "Secret", secret.encode_to_vec())
-        )
-        .await
-        .0,
-        201
-    );
+    create(&c, secrets, "v1", "Secret", secret.encode_to_vec()).await;
     let wrong_uid = delete_options(|o| {
         o.preconditions = Some(meta::Preconditions {
             uid: Some("not-its-uid".into()),
