@@ -30,6 +30,15 @@ def blank(text):
     return re.sub(r"[^\n]", " ", text)
 
 
+def starts_token(text, i):
+    """Whether offset i starts a token (also after a `b` prefix, as in br"...")."""
+    def ident(ch):
+        return ch.isalnum() or ch == "_"
+    if i == 0 or not ident(text[i - 1]):
+        return True
+    return text[i - 1] == "b" and (i == 1 or not ident(text[i - 2]))
+
+
 def strip_comments_and_strings(text):
     """Blanks out comments and string/char literals, keeping every offset and newline."""
     out = []
@@ -48,7 +57,7 @@ def strip_comments_and_strings(text):
                     depth, j = depth - 1, j + 2
                 else:
                     j += 1
-        elif c == "r" and re.match(r'r#*"', text[i:i + 300]) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+        elif c == "r" and re.match(r'r#*"', text[i:i + 300]) and starts_token(text, i):
             m = re.match(r'r(#*)"', text[i:])
             close = '"' + m.group(1)
             j = text.find(close, i + len(m.group(0)))
@@ -197,7 +206,8 @@ def root_names(crate, root, modules):
     names = {}
     clean = strip_comments_and_strings(crate.files[root])
     for m in USE_ITEM.finditer(clean):
-        tree = re.sub(r"\s+", "", m.group(1))
+        tree = re.sub(r"\s+", " ", m.group(1)).strip()
+        tree = re.sub(r"\s*(::|\{|\}|,)\s*", r"\1", tree)
         tree = re.sub(r"^(crate|self)::", "", tree)
         for module, leaf in use_leaves(tree):
             if module in modules:
@@ -214,8 +224,10 @@ def use_leaves(tree, module=None):
         return out
     head, sep, rest = tree.partition("::")
     if not sep:
-        leaf = tree.split("as")[-1] if "as" in tree else tree
-        return [(module or head, leaf)] if leaf not in ("*", "self") else []
+        m = re.fullmatch(r"(\w+)(?: as (\w+))?", tree)
+        if not m or m.group(1) == "self":
+            return []
+        return [(module or head, m.group(2) or m.group(1))]
     return use_leaves(rest, module or head)
 
 
@@ -376,7 +388,8 @@ def self_test():
         }, [["a", "b"]]),
         check("no-cycle", {
             "lib.rs": "mod a;\nmod b;\npub use a::A;\npub use b::B;\n",
-            "a.rs": "// crate::b is only mentioned in a comment\nconst S: &str = \"crate::b\";\n",
+            "a.rs": "// crate::b is only mentioned in a comment\nconst S: &str = \"crate::b\";\n"
+                    "const R: &[u8] = br#\"\\\" crate::b\"#;\n/* crate::b */\n",
             "b.rs": "use crate::a::A;\n#[cfg(test)]\nmod tests {\n    use super::*;\n    use super::super::a;\n}\n",
         }, []),
         check("a-group-import", {
@@ -385,6 +398,11 @@ def self_test():
             "b.rs": "use crate::{c::Y};\n",
             "c.rs": "use super::a;\n",
         }, [["a", "b", "c"]]),
+        check("renamed-re-export", {
+            "lib.rs": "mod base;\nmod user;\npub use base::{Base as Renamed, Other};\n",
+            "base.rs": "use crate::user::U;\n",
+            "user.rs": "fn f() -> crate::Renamed { todo!() }\n",
+        }, [["base", "user"]]),
         check("re-exports-and-directory-modules", {
             "lib.rs": "mod a;\nmod d;\npub use a::Alpha;\n",
             "a.rs": "fn f() {}\n",
