@@ -72,9 +72,10 @@ pub enum ProtoError {
     /// The body does not start with `k8s\0`.
     #[error("the body does not start with the k8s protobuf magic")]
     NoMagic,
-    /// The compiled-in field table is broken.
-    #[error("{0}")]
-    Schema(#[from] &'static schema::SchemaError),
+    /// A value's wire type does not fit its field's type; [`Decoder::message`] turns it into
+    /// [`ProtoError::Mismatch`], which names the field.
+    #[error("a value has an unexpected wire type")]
+    WrongWire,
 }
 
 /// Result of the wire-level decoding.
@@ -221,7 +222,7 @@ impl Decoder {
                 .map(Value::String),
             (Type::Bytes, Wire::Len(b)) => (!b.is_empty()).then(|| base64(b)),
             (Type::Message(m), Wire::Len(b)) => self.value(m, b, depth + 1)?,
-            _ => Some(scalar(field.ty, wire).ok_or(ProtoError::Truncated("value"))?),
+            _ => Some(scalar(field.ty, wire).ok_or(ProtoError::WrongWire)?),
         })
     }
 
@@ -237,7 +238,7 @@ impl Decoder {
                 .into_iter()
                 .filter_map(|v| scalar(field.ty, Wire::Varint(v)))
                 .collect(),
-            _ => vec![scalar(field.ty, wire).ok_or(ProtoError::Truncated("value"))?],
+            _ => vec![scalar(field.ty, wire).ok_or(ProtoError::WrongWire)?],
         })
     }
 
@@ -351,11 +352,10 @@ fn scalar(ty: Type, wire: Wire<'_>) -> Option<Value> {
     }
 }
 
-/// Keeps the specific error of a nested decode; turns the generic "no value" into a mismatch
-/// naming the field.
+/// Keeps the specific error of a nested decode; names the field of a wire-type mismatch.
 fn or(e: ProtoError, mismatch: impl Fn() -> ProtoError) -> ProtoError {
     match e {
-        ProtoError::Truncated("value") => mismatch(),
+        ProtoError::WrongWire => mismatch(),
         other => other,
     }
 }
