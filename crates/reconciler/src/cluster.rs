@@ -6,7 +6,9 @@
 use crate::objref::ObjectRef;
 use crate::prepare::{MANAGER, MODULE_LABEL, Resolved};
 use kube::Client;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions};
+use kube::core::Status;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -70,27 +72,89 @@ pub fn to_value(object: &DynamicObject) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
 }
 
+/// The server's answer to an apply: the object, and whether the request created it.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The object as the server returned it.
+    pub object: Value,
+    /// The server answered 201 Created: no object of that name existed when the request arrived.
+    pub created: bool,
+}
+
 /// Server-side apply with field manager `addon-operator`, forcing conflicts (we own what we
 /// render, like Flux); `dry_run` asks the server to compute the result without persisting it.
 ///
+/// Sent through [`Client::send`] rather than `Api::patch` because the status code matters: a
+/// 201 says the apply created the object, a 200 that it existed (the ownership check relies on
+/// it, see `stages`).
+///
 /// # Errors
-/// The client error of the patch request.
+/// The client error of the patch request (a non-2xx answer becomes `kube::Error::Api`).
 pub async fn apply(
     client: &Client,
     resolved: &Resolved,
     object_ref: &ObjectRef,
     body: &Value,
     dry_run: bool,
-) -> Result<Value, kube::Error> {
-    let api = api_for(client, resolved, object_ref.namespace.as_deref());
+) -> Result<Applied, kube::Error> {
+    let namespace = object_ref
+        .namespace
+        .as_deref()
+        .filter(|_| resolved.namespaced);
+    let url = DynamicObject::url_path(&resolved.resource, namespace);
     let mut params = PatchParams::apply(MANAGER).force();
     if dry_run {
         params = params.dry_run();
     }
-    let applied = api
+    let request = kube::core::Request::new(url)
         .patch(&object_ref.name, &params, &Patch::Apply(body))
+        .map_err(kube::Error::BuildRequest)?;
+    let response = client.send(request.map(kube::client::Body::from)).await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect_bytes().await?;
+    if status >= 400 {
+        return Err(status_error(status, &bytes));
+    }
+    let object = serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)?;
+    Ok(Applied {
+        object,
+        created: status == 201,
+    })
+}
+
+/// The `kube::Error::Api` of a failed request, as kube-client builds it: the `Status` the server
+/// sent, or one made from the body when it is not a `Status`.
+fn status_error(code: u16, body: &[u8]) -> kube::Error {
+    let status = serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(body);
+        Status::failure(text.trim(), "Failed to parse error data").with_code(code)
+    });
+    kube::Error::Api(status.boxed())
+}
+
+/// Removes the `addon-operator.io/module` label from an object we wrote but must not own, with
+/// a resourceVersion precondition so that nothing written since is overwritten.
+///
+/// # Errors
+/// The client error of the patch request (409 if the object changed since `resource_version`).
+pub async fn release(
+    client: &Client,
+    resolved: &Resolved,
+    object_ref: &ObjectRef,
+    resource_version: &str,
+) -> Result<(), kube::Error> {
+    let api = api_for(client, resolved, object_ref.namespace.as_deref());
+    let patch = serde_json::json!({"metadata": {
+        "resourceVersion": resource_version,
+        "labels": {MODULE_LABEL: null},
+    }});
+    let params = PatchParams {
+        field_manager: Some(MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    api.patch(&object_ref.name, &params, &Patch::Merge(&patch))
         .await?;
-    Ok(to_value(&applied))
+    Ok(())
 }
 
 /// The live object, `None` if absent.

@@ -1,18 +1,63 @@
 //! Errors of the reconciler; every variant names the module and, where there is one, the object.
 
 use crate::objref::ObjectRef;
+use crate::prepare::InvalidObject;
 
 /// Why an apply, delete or inventory read failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// Rendered objects that cannot be applied as they are (no kind, no name, duplicates).
     /// Every problem is listed; nothing was applied.
-    #[error("module {module}: {} invalid object(s): {}", problems.len(), problems.join("; "))]
+    #[error("module {module}: {} invalid object(s): {}", problems.len(), join(problems))]
     InvalidObjects {
         /// Module name.
         module: String,
-        /// One message per problem, each naming the object (index or `Kind/ns/name`).
-        problems: Vec<String>,
+        /// One entry per problem, each naming the object (index or `Kind/ns/name`).
+        problems: Vec<InvalidObject>,
+    },
+    /// The object carries another module's `addon-operator.io/module` label (or another module
+    /// of this process is creating it right now): one owner per object, so this module may not
+    /// apply it. Nothing of the module was applied; the owner keeps the object.
+    #[error(
+        "module {module}: {object} belongs to module {owner} (label addon-operator.io/module={owner}); an object belongs to at most one module, so module {module} may not apply it"
+    )]
+    OwnedByOtherModule {
+        /// Module name (the one refused).
+        module: String,
+        /// The object.
+        object: ObjectRef,
+        /// The module that owns it.
+        owner: String,
+    },
+    /// The object exists, was not created by addon-operator and does not ask to be adopted.
+    /// Nothing of the module was applied; the object was left as it is.
+    #[error(
+        "module {module}: {object} exists and was not created by addon-operator; it is adopted only when it says so: to let module {module} manage it (and delete it when the module is disabled), run `{command}` (or give it Helm's annotation meta.helm.sh/release-name={module})"
+    )]
+    NotAdopted {
+        /// Module name.
+        module: String,
+        /// The object.
+        object: ObjectRef,
+        /// The `kubectl annotate` command that adopts it.
+        command: String,
+    },
+    /// The object was absent when checked but existed when applied: someone created it in
+    /// between. The apply wrote to it; it was not adopted (the module label was removed again,
+    /// unless `label_removed` is false).
+    #[error(
+        "module {module}: {object} was created by someone else between the ownership check and the apply; the apply wrote to it but did not adopt it ({}); to let module {module} manage it, run `{command}`",
+        if *label_removed { "its addon-operator.io/module label was removed" } else { "removing its addon-operator.io/module label failed: remove it by hand" }
+    )]
+    CreatedMeanwhile {
+        /// Module name.
+        module: String,
+        /// The object.
+        object: ObjectRef,
+        /// The `kubectl annotate` command that adopts it.
+        command: String,
+        /// Whether our label could be removed from it.
+        label_removed: bool,
     },
     /// The render yielded no objects for a module whose inventory lists some; refused so that a
     /// broken render cannot delete a whole module (set `allow_empty` to allow it).
@@ -101,6 +146,25 @@ pub enum ApplyError {
         #[source]
         source: kube::Error,
     },
+    /// The inventory Secret changed since this process read it (or was created when we meant
+    /// to create it): another writer, such as a new leader, wrote it. Nothing was overwritten;
+    /// a retry reads the inventory again.
+    #[error(
+        "module {module}: inventory secret {namespace}/{name} was written by someone else since this process read it; {action} refused (resourceVersion precondition), retry reads it again"
+    )]
+    InventoryConflict {
+        /// Module name.
+        module: String,
+        /// Operator namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+        /// `write` or `delete`.
+        action: &'static str,
+        /// The 409 answer.
+        #[source]
+        source: kube::Error,
+    },
     /// The inventory Secret exists but cannot be decoded; nothing is pruned or deleted.
     #[error("module {module}: inventory secret {namespace}/{name} is corrupt: {source}")]
     CorruptInventory {
@@ -116,7 +180,7 @@ pub enum ApplyError {
     },
 }
 
-fn join(errors: &[ApplyError]) -> String {
+fn join<T: ToString>(errors: &[T]) -> String {
     errors
         .iter()
         .map(ToString::to_string)

@@ -37,16 +37,19 @@
 mod cluster;
 mod discovery;
 mod drift;
+mod engine;
 mod error;
 mod inventory;
 mod objref;
 mod order;
+mod ownership;
 mod plan;
 mod prepare;
 mod reconciler;
 mod report;
 mod stages;
 mod store;
+mod survey;
 mod tracker;
 
 pub use drift::{DriftChange, DriftEvent, DriftWatch, DriftedObject};
@@ -57,6 +60,11 @@ pub use inventory::{
 };
 pub use objref::ObjectRef;
 pub use order::{Stage, group_of, kind_rank, object_rank, object_stage, sort_for_apply, stage_of};
-pub use prepare::{MANAGED_BY_LABEL, MANAGER, MODULE_LABEL, RECREATE_ANNOTATION};
+pub use ownership::{
+    ADOPT_ANNOTATION, HELM_RELEASE_NAME_ANNOTATION, HELM_RELEASE_NAMESPACE_ANNOTATION,
+};
+pub use prepare::{
+    InvalidObject, MANAGED_BY_LABEL, MANAGER, MODULE_LABEL, PrepareError, RECREATE_ANNOTATION,
+};
 pub use reconciler::Reconciler;
 pub use report::{ApplyOptions, ApplyReport, DeleteReport};

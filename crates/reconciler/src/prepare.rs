@@ -16,6 +16,36 @@ pub const MODULE_LABEL: &str = "addon-operator.io/module";
 /// Annotation by which an object opts in to delete-and-recreate on immutable-field errors.
 pub const RECREATE_ANNOTATION: &str = "addon-operator.io/recreate-on-immutable";
 
+/// Why a rendered object cannot be applied as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    /// `apiVersion` or `kind` is missing or empty.
+    #[error("apiVersion and kind are required")]
+    MissingType,
+    /// The object is not a mapping.
+    #[error("object is not a mapping")]
+    NotAMapping,
+    /// `metadata` is not a mapping.
+    #[error("metadata is not a mapping")]
+    MetadataNotAMapping,
+    /// `metadata.name` is missing or empty.
+    #[error("metadata.name is missing")]
+    MissingName,
+    /// Two rendered objects have the same identity (group, kind, namespace, name).
+    #[error("rendered more than once")]
+    Duplicate,
+}
+
+/// One rendered object that cannot be applied, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {problem}")]
+pub struct InvalidObject {
+    /// The object: `Kind/namespace/name` when known, else its position (`object #3 (Kind)`).
+    pub object: String,
+    /// What is wrong with it.
+    pub problem: PrepareError,
+}
+
 /// How to address a kind: its resource (plural) and whether it is namespaced.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -123,26 +153,26 @@ fn write_canonical(value: &Value, hasher: &mut Sha256) {
 /// removed for cluster-scoped kinds), adds the ownership labels and computes identity and hash.
 ///
 /// # Errors
-/// A message saying what is missing (`metadata.name`, a mapping) when the object cannot be
-/// applied as rendered.
+/// [`PrepareError`] saying what is missing (`metadata.name`, a mapping) when the object cannot
+/// be applied as rendered.
 pub fn prepare(
     module: &str,
     mut object: Value,
     resolved: Resolved,
     default_namespace: &str,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, PrepareError> {
     let Some(body) = object.as_object_mut() else {
-        return Err("object is not a mapping".to_string());
+        return Err(PrepareError::NotAMapping);
     };
     let metadata = body
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
     let Some(metadata) = metadata.as_object_mut() else {
-        return Err("metadata is not a mapping".to_string());
+        return Err(PrepareError::MetadataNotAMapping);
     };
     let name = match metadata.get("name").and_then(Value::as_str) {
         Some(name) if !name.is_empty() => name.to_string(),
-        _ => return Err("metadata.name is missing".to_string()),
+        _ => return Err(PrepareError::MissingName),
     };
     let namespace = if resolved.namespaced {
         let ns = match metadata.get("namespace").and_then(Value::as_str) {
@@ -227,7 +257,8 @@ mod tests {
     fn prepare_should_reject_objects_without_a_name() {
         let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}});
         let err = prepare("m", object, resolved("v1", "ConfigMap", true), "ops").unwrap_err();
-        assert!(err.contains("metadata.name"), "{err}");
+        assert_eq!(err, PrepareError::MissingName);
+        assert!(err.to_string().contains("metadata.name"), "{err}");
     }
 
     #[test]

@@ -21,8 +21,7 @@ pub struct ApplyReport {
     pub module: String,
     /// Inventory revision after the apply.
     pub revision: u64,
-    /// Objects not known to exist that were applied: created, or adopted (objects not labelled
-    /// as this module's, and every object of a module's first apply).
+    /// Objects that did not exist and were created.
     pub created: Vec<ObjectRef>,
     /// Existing objects that differed and were applied.
     pub updated: Vec<ObjectRef>,
@@ -30,6 +29,11 @@ pub struct ApplyReport {
     pub recreated: Vec<ObjectRef>,
     /// Objects already as desired: no write.
     pub unchanged: Vec<ObjectRef>,
+    /// Existing objects not created by addon-operator that this apply took into the module's
+    /// inventory because they asked to be adopted (`addon-operator.io/adopt: "true"` or Helm's
+    /// `meta.helm.sh/release-name` naming the module). Each is also listed as updated or
+    /// unchanged.
+    pub adopted: Vec<ObjectRef>,
     /// Objects of the previous inventory no longer rendered, now deleted (or already gone).
     pub pruned: Vec<ObjectRef>,
     /// Objects of the previous inventory no longer rendered that were left alone because they no

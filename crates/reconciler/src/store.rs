@@ -6,6 +6,11 @@
 //! label), so the tracker knows their live resourceVersions; a read is answered from memory only
 //! when the watch has Secrets synced and reports the very resourceVersion we hold — i.e. nobody
 //! (another replica, a person) has written the Secret since. Otherwise it is read from the server.
+//!
+//! Writes are fenced: every write names the resourceVersion of the Secret it was computed from
+//! (an update with `metadata.resourceVersion`, a create when there was none, a delete with a
+//! resourceVersion precondition), so a writer whose read is stale — a paused former leader —
+//! gets a 409 instead of overwriting what another writer stored.
 
 use crate::error::ApplyError;
 use crate::inventory::{INVENTORY_LABEL, INVENTORY_SECRET_TYPE, Inventory, secret_name};
@@ -15,7 +20,9 @@ use crate::tracker::Tracker;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, ApiResource, DeleteParams, GroupVersionKind, ObjectMeta, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, GroupVersionKind, ObjectMeta, PostParams, Preconditions,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +34,15 @@ pub struct InventoryStore {
     tracker: Arc<Tracker>,
     /// module → (inventory, Secret resourceVersion) as last read or written by us.
     cache: Arc<Mutex<HashMap<String, (Inventory, String)>>>,
+}
+
+/// An inventory as stored, with the resourceVersion of its Secret (the base of the next write).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The inventory.
+    pub inventory: Inventory,
+    /// `metadata.resourceVersion` of the Secret it was read from or written to.
+    pub resource_version: String,
 }
 
 /// The resource of inventory Secrets, for the drift watch.
@@ -48,12 +64,23 @@ impl InventoryStore {
     }
 
     fn io_error(&self, module: &str, action: &'static str, source: kube::Error) -> ApplyError {
-        ApplyError::Inventory {
-            module: module.to_string(),
-            namespace: self.namespace.clone(),
-            name: secret_name(module),
-            action,
-            source,
+        let (namespace, name) = (self.namespace.clone(), secret_name(module));
+        let module = module.to_string();
+        match &source {
+            kube::Error::Api(status) if status.code == 409 => ApplyError::InventoryConflict {
+                module,
+                namespace,
+                name,
+                action,
+                source,
+            },
+            _ => ApplyError::Inventory {
+                module,
+                namespace,
+                name,
+                action,
+                source,
+            },
         }
     }
 
@@ -72,23 +99,26 @@ impl InventoryStore {
     }
 
     /// The cached inventory, if the drift watch confirms the Secret is still at the cached rv.
-    fn cached(&self, module: &str) -> Option<Inventory> {
+    fn cached(&self, module: &str) -> Option<Stored> {
         let (inventory, rv) = self.cache().get(module).cloned()?;
         let key = self.key(module);
         let live = self
             .tracker
             .live_of("", "Secret", std::slice::from_ref(&key))?;
-        (live.get(&key) == Some(&rv)).then_some(inventory)
+        (live.get(&key) == Some(&rv)).then_some(Stored {
+            inventory,
+            resource_version: rv,
+        })
     }
 
-    /// The module's inventory, `None` if it has none.
+    /// The module's inventory with its Secret's resourceVersion, `None` if it has none.
     ///
     /// # Errors
     /// [`ApplyError::Inventory`] when the read fails, [`ApplyError::CorruptInventory`] when the
     /// Secret cannot be decoded (then nothing may be pruned: the caller stops).
-    pub async fn read(&self, module: &str) -> Result<Option<Inventory>, ApplyError> {
-        if let Some(inventory) = self.cached(module) {
-            return Ok(Some(inventory));
+    pub async fn read(&self, module: &str) -> Result<Option<Stored>, ApplyError> {
+        if let Some(stored) = self.cached(module) {
+            return Ok(Some(stored));
         }
         let secret = self
             .api
@@ -114,15 +144,26 @@ impl InventoryStore {
                 source,
             })?;
         self.cache()
-            .insert(module.to_string(), (inventory.clone(), rv));
-        Ok(Some(inventory))
+            .insert(module.to_string(), (inventory.clone(), rv.clone()));
+        Ok(Some(Stored {
+            inventory,
+            resource_version: rv,
+        }))
     }
 
-    /// Writes (creates or replaces) the module's inventory with one server-side apply.
+    /// Writes the module's inventory over the Secret at resourceVersion `base` (an update
+    /// carrying it as a precondition), or creates the Secret when `base` is `None`; returns the
+    /// new resourceVersion.
     ///
     /// # Errors
-    /// [`ApplyError::Inventory`] when the write fails.
-    pub async fn write(&self, inventory: &Inventory) -> Result<(), ApplyError> {
+    /// [`ApplyError::InventoryConflict`] when the Secret is no longer at `base` (or exists
+    /// although `base` is `None`): nothing was overwritten. [`ApplyError::Inventory`] when the
+    /// write fails otherwise.
+    pub async fn write(
+        &self,
+        inventory: &Inventory,
+        base: Option<&str>,
+    ) -> Result<String, ApplyError> {
         let module = &inventory.module;
         let labels = BTreeMap::from([
             (INVENTORY_LABEL.to_string(), module.clone()),
@@ -133,6 +174,7 @@ impl InventoryStore {
                 name: Some(secret_name(module)),
                 namespace: Some(self.namespace.clone()),
                 labels: Some(labels),
+                resource_version: base.map(str::to_string),
                 ..ObjectMeta::default()
             },
             type_: Some(INVENTORY_SECRET_TYPE.to_string()),
@@ -145,19 +187,24 @@ impl InventoryStore {
             ),
             ..Secret::default()
         };
-        let mut body = serde_json::to_value(&secret).unwrap_or_default();
-        body["apiVersion"] = "v1".into();
-        body["kind"] = "Secret".into();
-        let params = PatchParams::apply(MANAGER).force();
-        let written = self
-            .api
-            .patch(&secret_name(module), &params, &Patch::Apply(&body))
-            .await;
+        let params = PostParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..PostParams::default()
+        };
+        let written = match base {
+            Some(_) => {
+                self.api
+                    .replace(&secret_name(module), &params, &secret)
+                    .await
+            }
+            None => self.api.create(&params, &secret).await,
+        };
         match written {
             Ok(written) => {
                 let rv = written.metadata.resource_version.unwrap_or_default();
-                self.cache().insert(module.clone(), (inventory.clone(), rv));
-                Ok(())
+                self.cache()
+                    .insert(module.clone(), (inventory.clone(), rv.clone()));
+                Ok(rv)
             }
             Err(err) => {
                 self.cache().remove(module);
@@ -166,17 +213,19 @@ impl InventoryStore {
         }
     }
 
-    /// Deletes the module's inventory Secret (absent is fine).
+    /// Deletes the module's inventory Secret if it is still at resourceVersion `base` (absent
+    /// is fine).
     ///
     /// # Errors
-    /// [`ApplyError::Inventory`] when the delete fails.
-    pub async fn delete(&self, module: &str) -> Result<(), ApplyError> {
+    /// [`ApplyError::InventoryConflict`] when someone wrote the Secret since `base`: it is not
+    /// deleted. [`ApplyError::Inventory`] when the delete fails otherwise.
+    pub async fn delete(&self, module: &str, base: &str) -> Result<(), ApplyError> {
         self.cache().remove(module);
-        match self
-            .api
-            .delete(&secret_name(module), &DeleteParams::default())
-            .await
-        {
+        let params = DeleteParams::default().preconditions(Preconditions {
+            resource_version: Some(base.to_string()),
+            uid: None,
+        });
+        match self.api.delete(&secret_name(module), &params).await {
             Ok(_) => Ok(()),
             Err(err) if crate::cluster::is_not_found(&err) => Ok(()),
             Err(err) => Err(self.io_error(module, "delete", err)),

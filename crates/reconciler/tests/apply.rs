@@ -7,7 +7,7 @@ mod common;
 use common::{Harness, OPERATOR_NS, cm, cms, names, opts};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-use reconciler::{ApplyError, ApplyOptions, Phase};
+use reconciler::{ApplyError, ApplyOptions, Phase, PrepareError};
 use serde_json::json;
 
 #[tokio::test]
@@ -75,7 +75,8 @@ async fn changing_one_object_writes_exactly_that_object_and_the_inventory() {
     assert_eq!(names(&report.updated), ["a-3"]);
     assert_eq!(report.unchanged.len(), 4);
     assert_eq!(h.count("patch", "configmaps"), 1);
-    assert_eq!(h.count("patch", "secrets"), 1);
+    // The inventory is replaced with a resourceVersion precondition (fenced write).
+    assert_eq!(h.count("update", "secrets"), 1);
     assert_eq!(h.writes(), 2);
     assert_eq!(report.revision, 2);
     assert_eq!(h.config_map("a-3").await.unwrap().data.unwrap()["k"], "v2");
@@ -126,15 +127,23 @@ async fn an_object_outside_the_inventory_is_never_deleted() {
 }
 
 #[tokio::test]
-async fn an_object_taken_over_by_another_module_is_not_pruned_by_the_old_one() {
+async fn an_object_relabelled_for_another_module_is_not_pruned_by_the_old_one() {
     let h = Harness::start().await;
     h.apply("mod-a", vec![cm("shared", "a"), cm("a-only", "a")])
         .await;
-    h.apply("mod-b", vec![cm("shared", "b")]).await;
+    // A person (or an operator version before ownership checks) moved the object to mod-b.
+    let api: Api<ConfigMap> = Api::namespaced(h.client.clone(), OPERATOR_NS);
+    let relabel = json!({"metadata": {"labels": {"addon-operator.io/module": "mod-b"}}});
+    api.patch(
+        "shared",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&relabel),
+    )
+    .await
+    .unwrap();
     let report = h.apply("mod-a", vec![cm("a-only", "a")]).await;
     assert_eq!(names(&report.prune_skipped), ["shared"]);
-    let shared = h.config_map("shared").await.unwrap();
-    assert_eq!(shared.data.unwrap()["k"], "b");
+    assert!(h.config_map("shared").await.is_some());
 }
 
 #[tokio::test]
@@ -240,7 +249,16 @@ async fn invalid_objects_are_all_reported_and_nothing_is_applied() {
     let ApplyError::InvalidObjects { problems, .. } = &err else {
         panic!("unexpected error {err}");
     };
-    assert_eq!(problems.len(), 3, "{problems:?}");
+    let kinds: Vec<_> = problems.iter().map(|p| p.problem.clone()).collect();
+    assert_eq!(
+        kinds,
+        [
+            PrepareError::MissingType,
+            PrepareError::MissingName,
+            PrepareError::Duplicate
+        ],
+        "{problems:?}"
+    );
     assert!(
         err.to_string()
             .contains("ConfigMap/addon-operator/ok: rendered more than once"),
@@ -393,4 +411,73 @@ async fn a_pending_inventory_left_by_a_crash_is_pruned_without_orphans_or_wrongf
     let inventory = h.reconciler.inventory("mod-a").await.unwrap().unwrap();
     assert_eq!(inventory.phase, Phase::Applied);
     assert_eq!(inventory.objects.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_delete_keeps_the_inventory_so_calling_delete_module_again_finishes_it() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 3)).await;
+    h.emu
+        .controls()
+        .fail_next(1, Some("delete"), Some("configmaps"), 500);
+    let err = h.reconciler.delete_module("mod-a").await.unwrap_err();
+    let ApplyError::Objects { errors, .. } = &err else {
+        panic!("unexpected error {err}");
+    };
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        matches!(
+            &errors[0],
+            ApplyError::Api {
+                action: "delete",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mut survivors = Vec::new();
+    for name in ["a-0", "a-1", "a-2"] {
+        if h.config_map(name).await.is_some() {
+            survivors.push(name);
+        }
+    }
+    assert_eq!(survivors.len(), 1, "exactly the failed delete survives");
+    let inventory = h.reconciler.inventory("mod-a").await.unwrap().unwrap();
+    assert_eq!(inventory.objects.len(), 3, "the inventory still lists it");
+    // The retry deletes what is left and then the inventory.
+    let report = h.reconciler.delete_module("mod-a").await.unwrap();
+    assert_eq!(names(&report.deleted), survivors);
+    assert_eq!(report.absent.len(), 2);
+    assert!(h.config_map(survivors[0]).await.is_none());
+    assert!(h.reconciler.inventory("mod-a").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failed_prune_keeps_the_object_in_the_inventory_so_the_retry_prunes_it() {
+    let h = Harness::start().await;
+    h.apply("mod-a", cms("a", 3)).await;
+    h.emu
+        .controls()
+        .fail_next(1, Some("delete"), Some("configmaps"), 500);
+    let err = h
+        .reconciler
+        .apply_module("mod-a", cms("a", 1), &opts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::Objects { errors, .. } if errors.len() == 1),
+        "{err}"
+    );
+    let inventory = h.reconciler.inventory("mod-a").await.unwrap().unwrap();
+    let listed = names(&inventory.refs().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        listed.len(),
+        2,
+        "a-0 and the object that failed to go: {listed:?}"
+    );
+    let failed = listed.iter().find(|n| *n != "a-0").unwrap().clone();
+    assert!(h.config_map(&failed).await.is_some());
+    let report = h.apply("mod-a", cms("a", 1)).await;
+    assert_eq!(names(&report.pruned), [failed.as_str()]);
+    assert!(h.config_map(&failed).await.is_none());
 }

@@ -111,3 +111,85 @@ pub fn names(refs: &[reconciler::ObjectRef]) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The first request of one method whose path contains a fragment, held until the test opens
+/// the gate: lets a test put another writer between two requests of an apply without timing.
+pub struct Gate {
+    state: std::sync::Arc<GateState>,
+}
+
+struct GateState {
+    method: String,
+    fragment: String,
+    used: std::sync::atomic::AtomicBool,
+    arrived: tokio::sync::Notify,
+    open: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// Waits until the gated request has arrived (and is held).
+    pub async fn arrived(&self) {
+        tokio::time::timeout(Duration::from_secs(30), self.state.arrived.notified())
+            .await
+            .expect("the gated request never came");
+    }
+
+    /// Lets the held request through.
+    pub fn open(&self) {
+        self.state.open.notify_one();
+    }
+}
+
+impl Harness {
+    /// A client of this emulator whose first `method` request with `fragment` in its path waits
+    /// at the returned gate.
+    pub fn gated_client(&self, method: &str, fragment: &str) -> (kube::Client, Gate) {
+        let config = kube::Config::new(self.emu.url().parse().unwrap());
+        let inner = kube::Client::try_from(config).unwrap();
+        let state = std::sync::Arc::new(GateState {
+            method: method.to_string(),
+            fragment: fragment.to_string(),
+            used: std::sync::atomic::AtomicBool::new(false),
+            arrived: tokio::sync::Notify::new(),
+            open: tokio::sync::Notify::new(),
+        });
+        let held = state.clone();
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let inner = inner.clone();
+            let held = held.clone();
+            async move {
+                let matches = request.method().as_str() == held.method
+                    && request.uri().path().contains(&held.fragment);
+                if matches && !held.used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    held.arrived.notify_one();
+                    held.open.notified().await;
+                }
+                inner.send(request).await
+            }
+        });
+        (kube::Client::new(service, "default"), Gate { state })
+    }
+
+    /// A reconciler of this emulator (another replica, say) whose client is gated.
+    pub fn gated_reconciler(&self, method: &str, fragment: &str) -> (Reconciler, Gate) {
+        let (client, gate) = self.gated_client(method, fragment);
+        (Reconciler::new(client, OPERATOR_NS), gate)
+    }
+
+    /// Creates a ConfigMap in the operator namespace as a user would (no labels of ours).
+    pub async fn create_user_config_map(&self, name: &str, annotations: Value) {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), OPERATOR_NS);
+        let object: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": annotations},
+            "data": {"user": "data"},
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
+
+    /// The `addon-operator.io/module` label of a ConfigMap in the operator namespace.
+    pub async fn module_label(&self, name: &str) -> Option<String> {
+        let cm = self.config_map(name).await?;
+        cm.metadata.labels?.get(reconciler::MODULE_LABEL).cloned()
+    }
+}
