@@ -14,6 +14,13 @@
 //!   CRDs and Namespaces first, custom resources last), pure and usable without a cluster.
 //! - [`ApplyError`]: every failure names the module and the object.
 //!
+//! Ownership: an object belongs to at most one module (its `addon-operator.io/module` label),
+//! and an existing object not created by addon-operator is written only if it asks to be
+//! adopted ([`ADOPT_ANNOTATION`], or Helm's [`HELM_RELEASE_NAME_ANNOTATION`] naming the
+//! module). Objects the module's live view does not vouch for are read and judged before
+//! anything is written, so a refused object never enters an inventory. Inventory writes carry
+//! resourceVersion preconditions, so a stale writer fails instead of overwriting.
+//!
 //! Unchanged objects are not written: an object is skipped when its content hash and live
 //! resourceVersion equal those recorded at our last apply, and dry-run-compared otherwise. The
 //! drift watch doubles as a cache of live resourceVersions (and of inventory Secrets), so with it
