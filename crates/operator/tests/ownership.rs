@@ -78,6 +78,29 @@ fn assert_mentions(text: &str, parts: &[&str]) {
     }
 }
 
+/// Starts the operator on two modules rendering `object`; the first owns it, the second is
+/// `Failed` with an error naming both modules and the object.
+async fn start_with_second_refused(
+    c: &Cluster,
+    first: &str,
+    second: &str,
+    object: &str,
+) -> OperatorProcess {
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    wait_state(&op, first, "Ready").await;
+    wait_state(&op, second, "Failed").await;
+    assert_mentions(
+        &error_of(&op, second),
+        &[
+            &format!("module {second}"),
+            object,
+            &format!("belongs to module {first}"),
+        ],
+    );
+    op
+}
+
 fn label(c: &Cluster, kind: &str, name: &str, namespace: Option<&str>) -> String {
     let path = "jsonpath={.metadata.labels.addon-operator\\.io/module}";
     let mut args = vec!["get", kind, name, "-o", path];
@@ -103,18 +126,7 @@ async fn a_namespace_rendered_by_two_modules_stays_with_the_first_and_nothing_is
         ),
     ]);
     let deletes = DeletedEvents::watch(&c, &[CONFIGMAPS, NAMESPACES]).await;
-    let mut op = c.operator(&[]);
-    op.wait_converged().await;
-    wait_state(&op, "first", "Ready").await;
-    wait_state(&op, "second", "Failed").await;
-    assert_mentions(
-        &error_of(&op, "second"),
-        &[
-            "module second",
-            "Namespace/shared",
-            "belongs to module first",
-        ],
-    );
+    let op = start_with_second_refused(&c, "first", "second", "Namespace/shared").await;
     assert_eq!(label(&c, "namespace", "shared", None), "first");
     assert!(
         !c.exists("configmap", "second", "shared"),
@@ -152,18 +164,13 @@ async fn a_crd_rendered_by_two_modules_stays_with_the_first_and_no_custom_resour
         ("020-widgets-copy", &[("crd.yaml", WIDGET_CRD)]),
     ]);
     let deletes = DeletedEvents::watch(&c, &[CONFIGMAPS, CRDS]).await;
-    let mut op = c.operator(&[]);
-    op.wait_converged().await;
-    wait_state(&op, "widgets", "Ready").await;
-    wait_state(&op, "widgets-copy", "Failed").await;
-    assert_mentions(
-        &error_of(&op, "widgets-copy"),
-        &[
-            "module widgets-copy",
-            "CustomResourceDefinition/widgets.example.com",
-            "belongs to module widgets",
-        ],
-    );
+    let op = start_with_second_refused(
+        &c,
+        "widgets",
+        "widgets-copy",
+        "CustomResourceDefinition/widgets.example.com",
+    )
+    .await;
     assert_eq!(label(&c, "crd", "widgets.example.com", None), "widgets");
     let widget_deletes = DeletedEvents::watch(&c, &[WIDGETS]).await;
     let user_widget = c.dir.path().join("user-widget.yaml");

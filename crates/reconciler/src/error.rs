@@ -150,15 +150,13 @@ pub enum ApplyError {
     /// to create it): another writer, such as a new leader, wrote it. Nothing was overwritten;
     /// a retry reads the inventory again.
     #[error(
-        "module {module}: inventory secret {namespace}/{name} was written by someone else since this process read it; {action} refused (resourceVersion precondition), retry reads it again"
+        "module {module}: inventory secret {secret} was written by someone else since this process read it; {action} refused (resourceVersion precondition), retry reads it again"
     )]
     InventoryConflict {
         /// Module name.
         module: String,
-        /// Operator namespace.
-        namespace: String,
-        /// Secret name.
-        name: String,
+        /// The Secret, `namespace/name`.
+        secret: String,
         /// `write` or `delete`.
         action: &'static str,
         /// The 409 answer.

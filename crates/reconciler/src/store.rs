@@ -64,19 +64,18 @@ impl InventoryStore {
     }
 
     fn io_error(&self, module: &str, action: &'static str, source: kube::Error) -> ApplyError {
-        let (namespace, name) = (self.namespace.clone(), secret_name(module));
+        let name = secret_name(module);
         let module = module.to_string();
         match &source {
             kube::Error::Api(status) if status.code == 409 => ApplyError::InventoryConflict {
                 module,
-                namespace,
-                name,
+                secret: format!("{}/{name}", self.namespace),
                 action,
                 source,
             },
             _ => ApplyError::Inventory {
                 module,
-                namespace,
+                namespace: self.namespace.clone(),
                 name,
                 action,
                 source,
