@@ -305,6 +305,19 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_request_becomes_the_api_error_kube_client_would_build() {
+        let status = br#"{"kind":"Status","code":409,"reason":"Conflict","message":"the object has been modified"}"#;
+        let kube::Error::Api(parsed) = status_error(409, status) else {
+            panic!("not an API error");
+        };
+        assert_eq!((parsed.code, parsed.reason.as_str()), (409, "Conflict"));
+        let kube::Error::Api(plain) = status_error(502, b" bad gateway\n") else {
+            panic!("not an API error");
+        };
+        assert_eq!((plain.code, plain.message.as_str()), (502, "bad gateway"));
+    }
+
+    #[test]
     fn readiness_follows_crd_conditions_and_namespace_phase() {
         let crd = |status: &str| {
             json!({"kind": "CustomResourceDefinition",
