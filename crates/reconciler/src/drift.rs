@@ -12,20 +12,26 @@
 //! left: a controller writing its status (new resourceVersion, same generation) is not drift,
 //! which would otherwise cost a dry-run apply per debounce window. Objects without a generation
 //! (ConfigMaps, Secrets, RBAC) have drifted on any foreign resourceVersion.
+//!
+//! Each watcher is a [`kube_access::ListWatch`]: after an API outage a `410 Gone` relists at
+//! once and other errors back off by [`kube_access::BackoffPolicy::WATCH`] (at most 4 s), so
+//! drift repair resumes within seconds of the API's return. A relist reports every object
+//! missing from it as gone (its delete event may have been lost).
 
 use crate::objref::{ObjectKey, ObjectRef};
 use crate::prepare::{MANAGED_BY_LABEL, MANAGER};
 use crate::tracker::{Seen, Tracker};
 use futures::{Stream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::core::PartialObjectMeta;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::core::{ObjectMeta, PartialObjectMeta};
+use kube::runtime::watcher;
+use kube_access::{ListWatch, Update};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// How an applied object drifted.
@@ -56,13 +62,22 @@ pub struct DriftEvent {
     pub objects: Vec<DriftedObject>,
 }
 
-/// An object the watch saw change; its state is read from the [`Tracker`] when judged.
-type Observation = ObjectKey;
+/// A watched resource: (group, version, plural).
+type ResourceKey = (String, String, String);
+
+/// What a resource's watcher tells the supervisor.
+enum Report {
+    /// An object the watch saw change; its state is read from the [`Tracker`] when judged.
+    Changed(ObjectKey),
+    /// The resource was listed: the tracker knows all of it.
+    Listed(ResourceKey),
+}
 
 /// A stream of [`DriftEvent`]s; dropping it stops every watcher.
 #[derive(Debug)]
 pub struct DriftWatch {
     events: mpsc::Receiver<DriftEvent>,
+    listed: watch::Receiver<bool>,
     task: JoinHandle<()>,
 }
 
@@ -70,6 +85,15 @@ impl DriftWatch {
     /// The next drift event; `None` only if the watch task ended.
     pub async fn recv(&mut self) -> Option<DriftEvent> {
         self.events.recv().await
+    }
+
+    /// Returns once every resource watched so far has completed its first list, so changes
+    /// made from now on are judged against a complete view (or at once if the watch ended).
+    /// A resource applied later for the first time gets a new watcher and makes this wait
+    /// again until that one has listed.
+    pub async fn listed(&self) {
+        let mut listed = self.listed.clone();
+        let _ = listed.wait_for(|done| *done).await;
     }
 }
 
@@ -90,14 +114,21 @@ impl Drop for DriftWatch {
 /// Starts the drift watch (see [`crate::Reconciler::drift_watch`]).
 pub fn start(client: kube::Client, tracker: Arc<Tracker>, debounce: Duration) -> DriftWatch {
     let (tx, events) = mpsc::channel(64);
-    let task = tokio::spawn(run(client, tracker, debounce, tx));
-    DriftWatch { events, task }
+    let (listed_tx, listed) = watch::channel(false);
+    let task = tokio::spawn(run(client, tracker, debounce, tx, listed_tx));
+    DriftWatch {
+        events,
+        listed,
+        task,
+    }
 }
 
 /// Aborts the watchers it holds when dropped, so aborting [`run`] stops them too, and marks
 /// every kind unsynced: without watchers the tracker's live view goes stale.
 struct Watchers {
-    tasks: HashMap<(String, String, String), JoinHandle<()>>,
+    tasks: HashMap<ResourceKey, JoinHandle<()>>,
+    /// Resources whose watcher completed its first list.
+    listed: HashSet<ResourceKey>,
     tracker: Arc<Tracker>,
 }
 
@@ -116,11 +147,13 @@ async fn run(
     tracker: Arc<Tracker>,
     debounce: Duration,
     tx: mpsc::Sender<DriftEvent>,
+    listed: watch::Sender<bool>,
 ) {
-    let (obs_tx, mut obs_rx) = mpsc::unbounded_channel::<Observation>();
+    let (report_tx, mut reports) = mpsc::unbounded_channel::<Report>();
     let mut kinds = tracker.subscribe();
     let mut watchers = Watchers {
         tasks: HashMap::new(),
+        listed: HashSet::new(),
         tracker: tracker.clone(),
     };
     let mut pending: HashSet<ObjectKey> = HashSet::new();
@@ -137,10 +170,12 @@ async fn run(
                     client.clone(),
                     resource,
                     tracker.clone(),
-                    obs_tx.clone(),
+                    report_tx.clone(),
                 ))
             });
         }
+        let all_listed = watchers.tasks.keys().all(|k| watchers.listed.contains(k));
+        listed.send_if_modified(|done| std::mem::replace(done, all_listed) != all_listed);
         let sleep = async {
             match flush_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -153,10 +188,15 @@ async fn run(
                     return;
                 }
             }
-            Some(key) = obs_rx.recv() => {
-                pending.insert(key);
-                flush_at.get_or_insert_with(|| tokio::time::Instant::now() + debounce);
-            }
+            Some(report) = reports.recv() => match report {
+                Report::Changed(key) => {
+                    pending.insert(key);
+                    flush_at.get_or_insert_with(|| tokio::time::Instant::now() + debounce);
+                }
+                Report::Listed(resource) => {
+                    watchers.listed.insert(resource);
+                }
+            },
             () = sleep => {
                 let (events, retry) = judge(&tracker, std::mem::take(&mut pending));
                 pending = retry;
@@ -217,57 +257,60 @@ async fn watch_resource(
     client: kube::Client,
     resource: ApiResource,
     tracker: Arc<Tracker>,
-    obs: mpsc::UnboundedSender<Observation>,
+    reports: mpsc::UnboundedSender<Report>,
 ) {
     // Metadata only: name, namespace and resourceVersion are all the watch needs, and the
     // server then sends (and we decode) a fraction of each object.
     let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
-    let mut events = watcher(api, config).default_backoff().boxed();
-    let (group, kind) = (resource.group.as_str(), resource.kind.as_str());
-    let key_of = |o: &PartialObjectMeta<DynamicObject>| -> ObjectKey {
+    let (group, kind) = (resource.group.clone(), resource.kind.clone());
+    let key_of = move |meta: &ObjectMeta| -> ObjectKey {
         (
-            group.to_string(),
-            kind.to_string(),
-            o.metadata.namespace.clone().unwrap_or_default(),
-            o.metadata.name.clone().unwrap_or_default(),
+            group.clone(),
+            kind.clone(),
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
         )
     };
-    let seen = |o: &PartialObjectMeta<DynamicObject>| Seen::from_meta(&o.metadata);
-    let mut listed: HashMap<ObjectKey, Seen> = HashMap::new();
-    while let Some(event) = events.next().await {
-        let changed = match event {
-            Ok(watcher::Event::Apply(o)) => {
-                tracker.see(key_of(&o), Some(seen(&o)));
-                vec![key_of(&o)]
-            }
-            Ok(watcher::Event::Delete(o)) => {
-                tracker.see(key_of(&o), None);
-                vec![key_of(&o)]
-            }
-            Ok(watcher::Event::Init) => {
-                tracker.unsync(Some((group, kind)));
-                listed.clear();
-                continue;
-            }
-            Ok(watcher::Event::InitApply(o)) => {
-                listed.insert(key_of(&o), seen(&o));
-                continue;
-            }
-            Ok(watcher::Event::InitDone) => {
-                let listing = std::mem::take(&mut listed);
+    let project = move |o: PartialObjectMeta<DynamicObject>| {
+        Some((key_of(&o.metadata), Seen::from_meta(&o.metadata)))
+    };
+    let mut updates =
+        ListWatch::new(format!("drift watch of {}", resource.plural)).stream(api, config, project);
+    let (group, kind) = (resource.group.as_str(), resource.kind.as_str());
+    let resource_key = (
+        resource.group.clone(),
+        resource.version.clone(),
+        resource.plural.clone(),
+    );
+    while let Some(update) = updates.next().await {
+        let changed = match update {
+            Ok(Update::Listed(listing)) => {
+                let listing: HashMap<ObjectKey, Seen> = listing.into_iter().collect();
                 let mut changed: Vec<ObjectKey> = listing.keys().cloned().collect();
                 changed.extend(tracker.resync(group, kind, listing));
+                if reports.send(Report::Listed(resource_key.clone())).is_err() {
+                    return;
+                }
                 changed
             }
-            Err(err) => {
+            Ok(Update::Applied((key, seen))) => {
+                tracker.see(key.clone(), Some(seen));
+                vec![key]
+            }
+            Ok(Update::Deleted((key, _))) => {
+                tracker.see(key.clone(), None);
+                vec![key]
+            }
+            Err(_) => {
+                // Logged and backed off by the watch; until it lists again the tracker's live
+                // view of this kind may be stale.
                 tracker.unsync(Some((group, kind)));
-                tracing::warn!(resource = %resource.plural, error = %err, "drift watch error; retrying");
                 continue;
             }
         };
         for key in changed {
-            if obs.send(key).is_err() {
+            if reports.send(Report::Changed(key)).is_err() {
                 return;
             }
         }
