@@ -2,13 +2,13 @@
 //! and schedule bindings, queues and metrics.
 
 use crate::binding_context::{BindingContext, ContextKind};
-use crate::config::{ConfigVersion, OrderBinding};
+use crate::config::{ConfigVersion, KubernetesBinding, OrderBinding};
 use crate::discovery::{LoadError, load_hooks};
 use crate::hook::Hook;
 use crate::host::HookHost;
 use crate::metrics::MetricsStorage;
 use crate::monitor::Monitor;
-use crate::queue::Queues;
+use crate::queue::{Queues, Task};
 use crate::resources::{ResourceCatalog, ResourceError};
 use crate::run::{EngineOptions, RunError, RunEvent, RunLabels, RunReport, Runner};
 use crate::schedule::run_schedule;
@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Which hooks an operation is about.
@@ -200,89 +201,78 @@ impl HookEngine {
     }
 
     async fn start_kubernetes(&self, set: &HookSet) -> Result<(), EngineError> {
-        let hooks = self.hooks(set);
+        // Resolve every kind first, so an unknown one starts no watch at all.
         let mut monitors = Vec::new();
-        for hook in &hooks {
+        for hook in self.hooks(set) {
             hook.stopped.store(false, Ordering::SeqCst);
-            for (index, b) in hook.config.kubernetes.iter().enumerate() {
-                let (Some(client), Some(catalog)) = (&self.runner.client, &self.runner.catalog)
-                else {
-                    return Err(EngineError::NoClient {
-                        hook: hook.name.clone(),
-                    });
-                };
-                let resource = catalog
-                    .resolve(b.api_version.as_deref(), &b.kind)
-                    .await
-                    .map_err(|source| EngineError::Resource {
-                        hook: hook.name.clone(),
-                        binding: b.name.clone(),
-                        source,
-                    })?;
-                let m = Monitor {
-                    hook: hook.clone(),
-                    index,
-                    resource,
-                    client: client.clone(),
-                    queues: self.queues.clone(),
-                };
-                monitors.push((hook.name.clone(), b.name.clone(), m));
+            for index in 0..hook.config.kubernetes.len() {
+                monitors.push(self.monitor(&hook, index).await?);
             }
         }
-        let mut listed = Vec::new();
-        let mut releases = Vec::new();
-        for (hook, binding, m) in monitors {
-            let (synced_tx, synced_rx) = tokio::sync::oneshot::channel();
-            let (release_tx, release_rx) = tokio::sync::oneshot::channel();
-            let queue = m.hook.config.kubernetes[m.index].queue.clone();
-            let wait = m.hook.config.kubernetes[m.index].wait_for_synchronization;
-            lock(&self.tasks)
-                .entry(set.clone())
-                .or_default()
-                .push(tokio::spawn(m.run(synced_tx, release_rx)));
-            listed.push((hook, binding, queue, wait, synced_rx));
-            releases.push(release_tx);
-        }
+        let mut starting: Vec<Starting> = monitors
+            .into_iter()
+            .map(|m| self.spawn_monitor(set, m))
+            .collect();
         // Queue every Synchronization only after all bindings of the set listed, so snapshots
         // of sibling bindings are complete; then let the monitors pass on their events.
-        let mut ready = Vec::new();
-        for (hook, binding, queue, wait, rx) in listed {
-            let task = rx.await.map_err(|_| EngineError::Synchronization {
-                hook: hook.clone(),
-                binding: binding.clone(),
-                reason: "the watcher stopped".into(),
-            })?;
-            ready.push((hook, binding, queue, wait, task));
+        for binding in &mut starting {
+            binding.listed().await?;
         }
-        let mut waits = Vec::new();
-        for (hook, binding, queue, wait, task) in ready {
-            if let Some(mut task) = task {
-                if wait {
-                    let (tx, done) = tokio::sync::oneshot::channel();
-                    task.done.push(tx);
-                    waits.push((hook, binding, done));
-                }
-                self.queues.push(&queue, task);
-            }
+        for binding in &mut starting {
+            binding.queue_synchronization(&self.queues);
         }
-        for r in releases {
-            let _ = r.send(());
+        for binding in &mut starting {
+            binding.release();
         }
-        for (hook, binding, done) in waits {
-            let err = |reason: String| EngineError::Synchronization {
-                hook: hook.clone(),
-                binding: binding.clone(),
-                reason,
-            };
-            match done.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(err(e)),
-                Err(_) => return Err(err("the run was abandoned (bindings disabled)".into())),
-            }
+        for binding in &mut starting {
+            binding.synchronized().await?;
         }
         Ok(())
     }
 
+    /// The monitor of binding `index` of `hook`, its kind resolved through discovery.
+    async fn monitor(&self, hook: &Arc<Hook>, index: usize) -> Result<Monitor, EngineError> {
+        let (Some(client), Some(catalog)) = (&self.runner.client, &self.runner.catalog) else {
+            return Err(EngineError::NoClient {
+                hook: hook.name.clone(),
+            });
+        };
+        let b = &hook.config.kubernetes[index];
+        let resource = catalog
+            .resolve(b.api_version.as_deref(), &b.kind)
+            .await
+            .map_err(|source| EngineError::Resource {
+                hook: hook.name.clone(),
+                binding: b.name.clone(),
+                source,
+            })?;
+        Ok(Monitor {
+            hook: hook.clone(),
+            index,
+            resource,
+            client: client.clone(),
+            queues: self.queues.clone(),
+        })
+    }
+
+    /// Spawns a monitor as a task of `set`; it lists, then waits to be released.
+    fn spawn_monitor(&self, set: &HookSet, monitor: Monitor) -> Starting {
+        let (synced_tx, synced) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel();
+        let (hook, index) = (monitor.hook.clone(), monitor.index);
+        lock(&self.tasks)
+            .entry(set.clone())
+            .or_default()
+            .push(tokio::spawn(monitor.run(synced_tx, release_rx)));
+        Starting {
+            hook,
+            index,
+            synced: Some(synced),
+            task: None,
+            release: Some(release),
+            done: None,
+        }
+    }
     /// Starts the schedule bindings of `set`.
     pub fn enable_schedules(&self, set: &HookSet) {
         if !lock(&self.enabled).insert((set.clone(), "schedule")) {
@@ -336,6 +326,77 @@ impl HookEngine {
             self.disable(&s);
         }
         self.queues.shutdown();
+    }
+}
+
+/// A kubernetes binding on its way through start-up: listed → Synchronization queued →
+/// released → (with `waitForSynchronization`) Synchronization run.
+struct Starting {
+    hook: Arc<Hook>,
+    index: usize,
+    /// Answers the Synchronization task once the monitor listed.
+    synced: Option<oneshot::Receiver<Option<Task>>>,
+    /// The Synchronization task, between listing and queueing.
+    task: Option<Task>,
+    /// Lets the monitor pass its events on.
+    release: Option<oneshot::Sender<()>>,
+    /// The outcome of a Synchronization run startup waits for.
+    done: Option<oneshot::Receiver<Result<RunReport, String>>>,
+}
+
+impl Starting {
+    fn config(&self) -> &KubernetesBinding {
+        &self.hook.config.kubernetes[self.index]
+    }
+
+    fn error(&self, reason: String) -> EngineError {
+        EngineError::Synchronization {
+            hook: self.hook.name.clone(),
+            binding: self.config().name.clone(),
+            reason,
+        }
+    }
+
+    /// Waits until the monitor listed every stream.
+    async fn listed(&mut self) -> Result<(), EngineError> {
+        let Some(synced) = self.synced.take() else {
+            return Ok(());
+        };
+        self.task = synced
+            .await
+            .map_err(|_| self.error("the watcher stopped".into()))?;
+        Ok(())
+    }
+
+    /// Queues the Synchronization run (if the binding runs the hook on it).
+    fn queue_synchronization(&mut self, queues: &Arc<Queues>) {
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        if self.config().wait_for_synchronization {
+            let (tx, done) = oneshot::channel();
+            task.done.push(tx);
+            self.done = Some(done);
+        }
+        queues.push(&self.config().queue, task);
+    }
+
+    fn release(&mut self) {
+        if let Some(release) = self.release.take() {
+            let _ = release.send(());
+        }
+    }
+
+    /// Waits for the Synchronization run, with `waitForSynchronization`.
+    async fn synchronized(&mut self) -> Result<(), EngineError> {
+        let Some(done) = self.done.take() else {
+            return Ok(());
+        };
+        match done.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.error(e)),
+            Err(_) => Err(self.error("the run was abandoned (bindings disabled)".into())),
+        }
     }
 }
 

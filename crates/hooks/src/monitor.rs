@@ -1,4 +1,5 @@
-//! Kubernetes bindings: kube-rs watchers feeding a binding's snapshot and the hook's queue.
+//! Kubernetes bindings: list-watches ([`kube_access::ListWatch`]) feeding a binding's snapshot
+//! and the hook's queue.
 //!
 //! # Guarantees
 //! - The hook first gets one `Synchronization` with every selected object (after all watch
@@ -7,18 +8,21 @@
 //!   with the snapshot: objects that appeared give `Added`, changed ones `Modified`, vanished ones
 //!   `Deleted`, unchanged ones nothing — no event is lost or repeated.
 //! - `Modified` fires only when the filter result (or, without `jqFilter`, the object) changed.
-//! - With `keepFullObjectsInMemory: false` only filter results are kept.
+//! - With `keepFullObjectsInMemory: false` only filter results are kept, during a relist too.
+//! - Watches recover by themselves: `410 Gone` relists at once, other errors back off by
+//!   [`kube_access::BackoffPolicy::WATCH`] and are logged once per interval with a count.
+//!
+//! Start-up is a small state machine, [`Phase`]: `Listing` → `Held` → `Running`.
 
 use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult};
-use crate::config::{KubernetesBinding, WatchEvent};
+use crate::config::KubernetesBinding;
 use crate::hook::{BindingStore, Change, Hook, ObjKey, StoredObject};
 use crate::queue::{Queues, SnapshotRequest, Task};
 use crate::resources::ResolvedResource;
 use futures::StreamExt;
-use futures::stream::BoxStream;
-use kube::api::{Api, DynamicObject, TypeMeta};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
+use kube::api::{Api, ApiResource, DynamicObject, TypeMeta};
+use kube::runtime::watcher;
+use kube_access::{ListWatch, Update, UpdateStream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
@@ -26,8 +30,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
 use tokio_stream::StreamMap;
-
-type WatchStream = BoxStream<'static, Result<Event<DynamicObject>, watcher::Error>>;
 
 /// Sent once every stream of the binding has listed: the Synchronization task to queue (when
 /// the binding runs the hook on synchronization). The engine queues the Synchronization tasks of
@@ -44,22 +46,92 @@ pub(crate) struct Monitor {
     pub queues: Arc<Queues>,
 }
 
-struct State {
-    streams: StreamMap<String, WatchStream>,
-    /// Relist buffers by stream key.
-    relist: BTreeMap<String, BTreeMap<ObjKey, StoredObject>>,
-    /// Streams that have not finished their first list yet.
-    pending_init: HashSet<String>,
-    /// Namespaces selected by `namespace.labelSelector` (None without one).
-    namespaces: Option<BTreeSet<String>>,
-    ns_buffer: Option<BTreeSet<String>>,
-    /// The namespace watcher finished its first list (always true without a label selector).
-    ns_ready: bool,
-    synced: bool,
-    synced_tx: Option<SyncedTx>,
-    /// Events are held until the engine released the monitor (after queueing Synchronization).
-    released: bool,
-    outbox: Vec<Task>,
+/// Where a binding is in its start-up.
+enum Phase {
+    /// The streams (and the namespace watch) have not all listed yet: the snapshot fills
+    /// silently. Ends by handing the Synchronization to the engine.
+    Listing {
+        synced: SyncedTx,
+        release: oneshot::Receiver<()>,
+    },
+    /// Synchronization handed over; events wait in `outbox` until the engine has queued every
+    /// Synchronization of the set and releases the binding.
+    Held {
+        release: oneshot::Receiver<()>,
+        outbox: Vec<Task>,
+    },
+    /// Events go to the queue as they come.
+    Running,
+}
+
+/// The binding's streams.
+struct Watches {
+    /// Object streams by scope: a namespace, or `""` for all namespaces.
+    objects: StreamMap<String, UpdateStream<(ObjKey, StoredObject)>>,
+    /// Scopes that have not finished their first list.
+    unlisted: HashSet<String>,
+    /// The namespace watch, with `namespace.labelSelector` on a namespaced kind.
+    namespaces: Option<NamespaceWatch>,
+}
+
+struct NamespaceWatch {
+    updates: UpdateStream<String>,
+    /// Namespaces the selector currently selects (each has an object stream).
+    selected: BTreeSet<String>,
+    listed: bool,
+}
+
+impl Watches {
+    fn all_listed(&self) -> bool {
+        self.unlisted.is_empty() && self.namespaces.as_ref().is_none_or(|n| n.listed)
+    }
+}
+
+/// Turns watched objects into what the binding keeps: key, filter result and checksum.
+struct Projection {
+    hook: Arc<Hook>,
+    index: usize,
+    resource: ApiResource,
+}
+
+impl Projection {
+    /// `None` for an object `nameSelector` leaves out (a single name is a field selector).
+    fn project(&self, mut obj: DynamicObject) -> Option<(ObjKey, StoredObject)> {
+        let b = &self.hook.config.kubernetes[self.index];
+        let key = (
+            obj.metadata.namespace.clone().unwrap_or_default(),
+            obj.metadata.name.clone().unwrap_or_default(),
+        );
+        if b.names.len() >= 2 && !b.names.contains(&key.1) {
+            return None;
+        }
+        if obj.types.is_none() {
+            obj.types = Some(TypeMeta {
+                api_version: self.resource.api_version.clone(),
+                kind: self.resource.kind.clone(),
+            });
+        }
+        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+        let filter_result = b.jq_filter.as_ref().map(|f| {
+            f.run(&value).unwrap_or_else(|e| {
+                tracing::warn!(hook = %self.hook.name, binding = %b.name, error = %e, "jqFilter failed; filterResult is null");
+                Value::Null
+            })
+        });
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let hashed = filter_result.as_ref().unwrap_or(&value);
+        serde_json::to_string(hashed)
+            .unwrap_or_default()
+            .hash(&mut h);
+        let stored = StoredObject {
+            item: ObjectAndFilterResult {
+                object: b.keep_full_objects_in_memory.then(|| Arc::new(value)),
+                filter_result: filter_result.map(Arc::new),
+            },
+            checksum: h.finish(),
+        };
+        Some((key, stored))
+    }
 }
 
 impl Monitor {
@@ -67,7 +139,15 @@ impl Monitor {
         &self.hook.config.kubernetes[self.index]
     }
 
-    fn stream(&self, namespace: Option<&str>) -> WatchStream {
+    fn watch_name(&self, scope: &str) -> String {
+        let b = self.binding();
+        match scope {
+            "" => format!("hook {} binding {}", self.hook.name, b.name),
+            ns => format!("hook {} binding {} in {ns}", self.hook.name, b.name),
+        }
+    }
+
+    fn object_stream(&self, namespace: Option<&str>) -> UpdateStream<(ObjKey, StoredObject)> {
         let ar = &self.resource.api_resource;
         let api: Api<DynamicObject> = match namespace {
             Some(ns) if self.resource.namespaced => {
@@ -83,11 +163,20 @@ impl Monitor {
         if let Some(f) = &b.field_selector {
             cfg = cfg.fields(f);
         }
-        watcher::watcher(api, cfg).default_backoff().boxed()
+        let projection = Projection {
+            hook: self.hook.clone(),
+            index: self.index,
+            resource: ar.clone(),
+        };
+        ListWatch::new(self.watch_name(namespace.unwrap_or_default())).stream(
+            api,
+            cfg,
+            move |obj| projection.project(obj),
+        )
     }
 
-    fn namespace_stream(&self, selector: &str) -> WatchStream {
-        let ar = kube::discovery::ApiResource {
+    fn namespace_stream(&self, selector: &str) -> UpdateStream<String> {
+        let ar = ApiResource {
             group: String::new(),
             version: "v1".into(),
             api_version: "v1".into(),
@@ -95,32 +184,33 @@ impl Monitor {
             plural: "namespaces".into(),
         };
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
-        watcher::watcher(api, watcher::Config::default().labels(selector))
-            .default_backoff()
-            .boxed()
+        let name = format!("{} (namespaces)", self.watch_name(""));
+        ListWatch::new(name).stream(
+            api,
+            watcher::Config::default().labels(selector),
+            |ns: DynamicObject| ns.metadata.name,
+        )
     }
 
-    /// Runs until aborted.
-    pub(crate) async fn run(self, synced_tx: SyncedTx, mut release: oneshot::Receiver<()>) {
+    fn start_watches(&self) -> Watches {
         let b = self.binding();
-        let mut ns_stream = b
+        let namespaces = b
             .namespace_label_selector
             .as_ref()
             .filter(|_| self.resource.namespaced)
-            .map(|s| self.namespace_stream(s));
-        let mut st = State {
-            streams: StreamMap::new(),
-            relist: BTreeMap::new(),
-            pending_init: HashSet::new(),
-            namespaces: ns_stream.as_ref().map(|_| BTreeSet::new()),
-            ns_buffer: None,
-            ns_ready: ns_stream.is_none(),
-            synced: false,
-            synced_tx: Some(synced_tx),
-            released: false,
-            outbox: Vec::new(),
+            .map(|s| NamespaceWatch {
+                updates: self.namespace_stream(s),
+                selected: BTreeSet::new(),
+                listed: false,
+            });
+        let mut watches = Watches {
+            objects: StreamMap::new(),
+            unlisted: HashSet::new(),
+            namespaces,
         };
-        if ns_stream.is_none() {
+        if watches.namespaces.is_none() {
+            // Without a namespace label selector the scopes are fixed; with one, they follow
+            // the namespaces it selects.
             let scopes: Vec<Option<String>> =
                 if self.resource.namespaced && !b.namespaces.is_empty() {
                     b.namespaces.iter().cloned().map(Some).collect()
@@ -129,170 +219,168 @@ impl Monitor {
                 };
             for scope in scopes {
                 let key = scope.clone().unwrap_or_default();
-                st.pending_init.insert(key.clone());
-                st.streams.insert(key, self.stream(scope.as_deref()));
+                watches.unlisted.insert(key.clone());
+                watches
+                    .objects
+                    .insert(key, self.object_stream(scope.as_deref()));
             }
         }
+        watches
+    }
+
+    /// Runs until aborted, or until the engine gives up on the set before releasing it.
+    pub(crate) async fn run(self, synced: SyncedTx, release: oneshot::Receiver<()>) {
+        let mut watches = self.start_watches();
+        let mut phase = Phase::Listing { synced, release };
         loop {
-            if st.released {
-                for task in st.outbox.drain(..) {
-                    self.queues.push(&b.queue, task);
-                }
-            }
             tokio::select! {
-                r = &mut release, if !st.released => {
-                    st.released = true;
-                    if r.is_err() {
-                        return; // the engine gave up on this set
+                released = released(&mut phase) => {
+                    if !released {
+                        return;
                     }
-                },
-                Some((key, ev)) = st.streams.next(), if !st.streams.is_empty() => match ev {
-                    Ok(ev) => {
-                        self.on_event(&mut st, &key, ev);
-                        self.queues.gauge_snapshot(&self.hook.name, &b.name, self.hook.snapshot_len_of(self.index));
+                    if let Phase::Held { outbox, .. } = std::mem::replace(&mut phase, Phase::Running) {
+                        for task in outbox {
+                            self.queues.push(&self.binding().queue, task);
+                        }
                     }
-                    Err(e) => self.on_error(&e),
-                },
-                Some(ev) = async { match ns_stream.as_mut() { Some(s) => s.next().await, None => None } }, if ns_stream.is_some() => match ev {
-                    Ok(ev) => self.on_namespace_event(&mut st, ev),
-                    Err(e) => self.on_error(&e),
-                },
+                }
+                Some((scope, update)) = watches.objects.next(), if !watches.objects.is_empty() => {
+                    self.on_objects(&mut watches, &mut phase, &scope, update);
+                    let held = self.hook.snapshot_len_of(self.index);
+                    self.queues.gauge_snapshot(&self.hook.name, &self.binding().name, held);
+                }
+                Some(update) = next_namespaces(&mut watches.namespaces) => {
+                    self.on_namespaces(&mut watches, &mut phase, update);
+                }
                 else => return,
             }
+            self.synchronize_when_listed(&watches, &mut phase);
         }
     }
 
-    fn on_error(&self, e: &watcher::Error) {
+    fn on_error(&self) {
+        // The watch logged it (throttled) and backs off by itself; here it is only counted.
         self.queues
             .count_watch_error(&self.hook.name, &self.binding().name);
-        tracing::warn!(hook = %self.hook.name, binding = %self.binding().name, error = %e, "watch error; kube-rs watcher retries with backoff");
     }
 
-    fn key_of(obj: &DynamicObject) -> ObjKey {
-        (
-            obj.metadata.namespace.clone().unwrap_or_default(),
-            obj.metadata.name.clone().unwrap_or_default(),
-        )
-    }
-
-    fn selected(&self, st: &State, key: &ObjKey) -> bool {
-        let b = self.binding();
-        (b.names.len() < 2 || b.names.contains(&key.1))
-            && st.namespaces.as_ref().is_none_or(|ns| ns.contains(&key.0))
-    }
-
-    /// Filter result and checksum of an object, as the binding keeps it.
-    fn item(&self, mut obj: DynamicObject) -> StoredObject {
-        if obj.types.is_none() {
-            let ar = &self.resource.api_resource;
-            obj.types = Some(TypeMeta {
-                api_version: ar.api_version.clone(),
-                kind: ar.kind.clone(),
-            });
-        }
-        let b = self.binding();
-        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
-        let filter_result = b.jq_filter.as_ref().map(|f| {
-            f.run(&value).unwrap_or_else(|e| {
-                tracing::warn!(hook = %self.hook.name, binding = %b.name, error = %e, "jqFilter failed; filterResult is null");
-                Value::Null
-            })
-        });
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let hashed = filter_result.as_ref().unwrap_or(&value);
-        serde_json::to_string(hashed)
-            .unwrap_or_default()
-            .hash(&mut h);
-        StoredObject {
-            item: ObjectAndFilterResult {
-                object: b.keep_full_objects_in_memory.then(|| Arc::new(value)),
-                filter_result: filter_result.map(Arc::new),
-            },
-            checksum: h.finish(),
+    fn on_objects(
+        &self,
+        watches: &mut Watches,
+        phase: &mut Phase,
+        scope: &str,
+        update: Result<Update<(ObjKey, StoredObject)>, watcher::Error>,
+    ) {
+        match update {
+            Ok(Update::Listed(listed)) => {
+                watches.unlisted.remove(scope);
+                self.reconcile_scope(phase, scope, listed.into_iter().collect());
+            }
+            Ok(Update::Applied((key, item))) => {
+                let change = self.store().apply(key, item);
+                self.emit_all(phase, change);
+            }
+            Ok(Update::Deleted((key, item))) => {
+                let change = self.store().delete(&key, Some(item));
+                self.emit_all(phase, change);
+            }
+            Err(_) => self.on_error(),
         }
     }
 
-    fn on_event(&self, st: &mut State, key: &str, ev: Event<DynamicObject>) {
-        let kind = match &ev {
-            Event::Init => "init",
-            Event::InitApply(_) => "init-apply",
-            Event::InitDone => "init-done",
-            Event::Apply(_) => "apply",
-            Event::Delete(_) => "delete",
+    fn on_namespaces(
+        &self,
+        watches: &mut Watches,
+        phase: &mut Phase,
+        update: Result<Update<String>, watcher::Error>,
+    ) {
+        let Some(ns) = watches.namespaces.as_ref() else {
+            return;
         };
-        tracing::debug!(hook = %self.hook.name, binding = %self.binding().name, stream = key, event = kind, "watch event");
-        match ev {
-            Event::Init => {
-                st.relist.insert(key.to_string(), BTreeMap::new());
-            }
-            Event::InitApply(obj) => {
-                let k = Self::key_of(&obj);
-                if self.selected(st, &k) {
-                    let item = self.item(obj);
-                    st.relist
-                        .entry(key.to_string())
-                        .or_default()
-                        .insert(k, item);
+        let current = ns.selected.clone();
+        match update {
+            Ok(Update::Listed(names)) => {
+                let listed: BTreeSet<String> = names.into_iter().collect();
+                for gone in current.difference(&listed) {
+                    self.drop_namespace(watches, phase, gone);
+                }
+                for added in listed.difference(&current) {
+                    self.add_namespace(watches, added);
+                }
+                if let Some(ns) = watches.namespaces.as_mut() {
+                    ns.listed = true;
                 }
             }
-            Event::InitDone => {
-                let listed = st.relist.remove(key).unwrap_or_default();
-                self.reconcile_scope(st, key, listed);
-                st.pending_init.remove(key);
-                self.maybe_synchronize(st);
+            Ok(Update::Applied(name)) if !current.contains(&name) => {
+                self.add_namespace(watches, &name);
             }
-            Event::Apply(obj) => {
-                let k = Self::key_of(&obj);
-                if self.selected(st, &k) {
-                    let item = self.item(obj);
-                    self.upsert(st, k, item);
-                }
-            }
-            Event::Delete(obj) => {
-                let k = Self::key_of(&obj);
-                let item = self.item(obj);
-                self.remove(st, &k, Some(item));
-            }
+            Ok(Update::Applied(_)) => {}
+            Ok(Update::Deleted(name)) => self.drop_namespace(watches, phase, &name),
+            Err(_) => self.on_error(),
         }
     }
 
-    /// Brings the snapshot of one stream's scope in line with a fresh list, emitting the
-    /// differences as events once synchronized.
+    fn add_namespace(&self, watches: &mut Watches, ns: &str) {
+        // `namespace.nameSelector` together with `labelSelector`: both must match.
+        let names = &self.binding().namespaces;
+        if !names.is_empty() && !names.iter().any(|n| n == ns) {
+            return;
+        }
+        if let Some(n) = watches.namespaces.as_mut() {
+            n.selected.insert(ns.to_string());
+        }
+        watches.unlisted.insert(ns.to_string());
+        watches
+            .objects
+            .insert(ns.to_string(), self.object_stream(Some(ns)));
+    }
+
+    fn drop_namespace(&self, watches: &mut Watches, phase: &mut Phase, ns: &str) {
+        if let Some(n) = watches.namespaces.as_mut() {
+            n.selected.remove(ns);
+        }
+        watches.objects.remove(ns);
+        watches.unlisted.remove(ns);
+        self.reconcile_scope(phase, ns, BTreeMap::new());
+    }
+
     fn store(&self) -> std::sync::MutexGuard<'_, BindingStore> {
         self.hook.stores[self.index]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Brings the snapshot of one stream's scope in line with a fresh list, emitting the
-    /// differences once synchronized.
-    fn reconcile_scope(&self, st: &mut State, key: &str, listed: BTreeMap<ObjKey, StoredObject>) {
-        let changes = self.store().relist(key, listed);
-        self.emit_all(st, changes.into_iter().map(|(_, c)| c));
+    /// Brings the snapshot of one scope in line with a fresh list, emitting the differences.
+    fn reconcile_scope(
+        &self,
+        phase: &mut Phase,
+        scope: &str,
+        listed: BTreeMap<ObjKey, StoredObject>,
+    ) {
+        let changes = self.store().relist(scope, listed);
+        self.emit_all(phase, changes.into_iter().map(|(_, c)| c));
     }
 
-    fn upsert(&self, st: &mut State, key: ObjKey, item: StoredObject) {
-        let change = self.store().apply(key, item);
-        self.emit_all(st, change);
-    }
-
-    fn remove(&self, st: &mut State, key: &ObjKey, last: Option<StoredObject>) {
-        let change = self.store().delete(key, last);
-        self.emit_all(st, change);
-    }
-
-    /// Before the Synchronization the store fills silently; afterwards changes become events.
-    fn emit_all(&self, st: &mut State, changes: impl IntoIterator<Item = Change>) {
-        if st.synced {
-            for (event, object) in changes {
-                self.emit(st, event, object);
+    /// While listing the store fills silently; afterwards changes become events, held until
+    /// the engine releases the binding.
+    fn emit_all(&self, phase: &mut Phase, changes: impl IntoIterator<Item = Change>) {
+        if let Phase::Listing { .. } = phase {
+            return;
+        }
+        let b = self.binding();
+        for (event, object) in changes {
+            if !b.execute_hook_on_event.contains(&event) {
+                continue;
+            }
+            let task = self.task(ContextKind::Event {
+                watch_event: event,
+                object,
+            });
+            match phase {
+                Phase::Held { outbox, .. } => outbox.push(task),
+                _ => self.queues.push(&b.queue, task),
             }
         }
-    }
-
-    fn snapshot_request(&self) -> SnapshotRequest {
-        let b = self.binding();
-        SnapshotRequest::for_binding(&self.hook, b.group.as_deref(), &b.include_snapshots_from)
     }
 
     fn task(&self, kind: ContextKind) -> Task {
@@ -304,9 +392,11 @@ impl Monitor {
             snapshots: None,
             version: self.hook.config.version,
         };
+        let snapshots =
+            SnapshotRequest::for_binding(&self.hook, b.group.as_deref(), &b.include_snapshots_from);
         Task {
             hook: self.hook.clone(),
-            contexts: vec![(ctx, self.snapshot_request())],
+            contexts: vec![(ctx, snapshots)],
             allow_failure: b.allow_failure,
             queued_at: Instant::now(),
             schedule_binding: None,
@@ -314,88 +404,41 @@ impl Monitor {
         }
     }
 
-    fn emit(&self, st: &mut State, event: WatchEvent, object: ObjectAndFilterResult) {
-        if !self.binding().execute_hook_on_event.contains(&event) {
-            return;
-        }
-        st.outbox.push(self.task(ContextKind::Event {
-            watch_event: event,
-            object,
-        }));
-    }
-
-    fn maybe_synchronize(&self, st: &mut State) {
-        if st.synced || !st.ns_ready || !st.pending_init.is_empty() {
-            return;
-        }
-        st.synced = true;
-        let b = self.binding();
-        let objects = self.hook.snapshot(self.index);
-        tracing::info!(hook = %self.hook.name, binding = %b.name, objects = objects.len(), "kubernetes binding synchronized");
-        let task = b
-            .execute_hook_on_synchronization
-            .then(|| self.task(ContextKind::Synchronization { objects }));
-        if let Some(tx) = st.synced_tx.take() {
-            let _ = tx.send(task);
-        }
-    }
-
-    fn on_namespace_event(&self, st: &mut State, ev: Event<DynamicObject>) {
-        match ev {
-            Event::Init => st.ns_buffer = Some(BTreeSet::new()),
-            Event::InitApply(ns) => {
-                if let (Some(buf), Some(name)) = (st.ns_buffer.as_mut(), ns.metadata.name) {
-                    buf.insert(name);
+    /// `Listing` → `Held` once every stream listed: hands the Synchronization to the engine.
+    fn synchronize_when_listed(&self, watches: &Watches, phase: &mut Phase) {
+        *phase = match std::mem::replace(phase, Phase::Running) {
+            Phase::Listing { synced, release } if watches.all_listed() => {
+                let b = self.binding();
+                let objects = self.hook.snapshot(self.index);
+                tracing::info!(hook = %self.hook.name, binding = %b.name, objects = objects.len(), "kubernetes binding synchronized");
+                let task = b
+                    .execute_hook_on_synchronization
+                    .then(|| self.task(ContextKind::Synchronization { objects }));
+                let _ = synced.send(task);
+                Phase::Held {
+                    release,
+                    outbox: Vec::new(),
                 }
             }
-            Event::InitDone => {
-                let listed = st.ns_buffer.take().unwrap_or_default();
-                let current = st.namespaces.clone().unwrap_or_default();
-                for gone in current.difference(&listed) {
-                    self.drop_namespace(st, gone);
-                }
-                for added in listed.difference(&current) {
-                    self.add_namespace(st, added);
-                }
-                st.ns_ready = true;
-                self.maybe_synchronize(st);
-            }
-            Event::Apply(ns) => {
-                if let Some(name) = ns.metadata.name
-                    && !st.namespaces.as_ref().is_some_and(|n| n.contains(&name))
-                {
-                    self.add_namespace(st, &name);
-                }
-            }
-            Event::Delete(ns) => {
-                if let Some(name) = ns.metadata.name {
-                    self.drop_namespace(st, &name);
-                }
-            }
-        }
+            other => other,
+        };
     }
+}
 
-    fn add_namespace(&self, st: &mut State, ns: &str) {
-        // `namespace.nameSelector` together with `labelSelector`: both must match.
-        let names = &self.binding().namespaces;
-        if !names.is_empty() && !names.iter().any(|n| n == ns) {
-            return;
-        }
-        if let Some(set) = st.namespaces.as_mut() {
-            set.insert(ns.to_string());
-        }
-        st.pending_init.insert(ns.to_string());
-        st.streams.insert(ns.to_string(), self.stream(Some(ns)));
+/// Resolves when a `Held` binding is released (`true`) or the engine gave up on it (`false`);
+/// never in other phases.
+async fn released(phase: &mut Phase) -> bool {
+    match phase {
+        Phase::Held { release, .. } => release.await.is_ok(),
+        _ => std::future::pending().await,
     }
+}
 
-    fn drop_namespace(&self, st: &mut State, ns: &str) {
-        if let Some(set) = st.namespaces.as_mut() {
-            set.remove(ns);
-        }
-        st.streams.remove(ns);
-        st.pending_init.remove(ns);
-        st.relist.remove(ns);
-        self.reconcile_scope(st, ns, BTreeMap::new());
-        self.maybe_synchronize(st);
+async fn next_namespaces(
+    namespaces: &mut Option<NamespaceWatch>,
+) -> Option<Result<Update<String>, watcher::Error>> {
+    match namespaces.as_mut() {
+        Some(ns) => ns.updates.next().await,
+        None => std::future::pending().await,
     }
 }

@@ -6,18 +6,19 @@
 //! - Adjacent tasks of the same hook are combined into one run with all their binding contexts;
 //!   consecutive contexts of one group collapse into the last of them (shell-operator's rule).
 //! - A failed run is retried after `retry_initial · 2^(n-1)`, capped at `retry_max`, plus a random
-//!   jitter of up to `retry_jitter`, unless every combined binding allows failure; each failure is
-//!   logged and counted.
+//!   jitter of up to `retry_jitter` (the workspace's one [`BackoffPolicy`]), unless every combined
+//!   binding allows failure; each failure is logged and counted.
 //! - Snapshots are taken right before each attempt, so they show the state at run time.
 
 use crate::binding_context::BindingContext;
 use crate::hook::Hook;
 use crate::outputs::MetricAction;
 use crate::run::{RunEvent, RunLabels, RunReport, Runner};
+use kube_access::{BackoffPolicy, random_fraction};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
 
 /// Which snapshots a context wants filled in at run time.
@@ -253,32 +254,6 @@ fn dedup_groups(contexts: &mut Vec<(BindingContext, SnapshotRequest)>) {
     });
 }
 
-/// Delay before retry `attempt` (1-based): `initial · 2^(n-1)` capped at `max`, plus
-/// `jitter · fraction` (`fraction` in `[0, 1)`), so hooks that fail together (an API outage) do
-/// not retry in lockstep. The jitter is added after the cap, as AO's `5 s + 2^(n-1) s + rand(1 s)`
-/// keeps spreading retries once the exponential part is capped.
-fn backoff(
-    initial: Duration,
-    max: Duration,
-    jitter: Duration,
-    attempt: u32,
-    fraction: f64,
-) -> Duration {
-    let base = initial
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16)))
-        .min(max);
-    base.saturating_add(jitter.mul_f64(fraction.clamp(0.0, 1.0)))
-}
-
-/// A uniformly distributed number in `[0, 1)`, from the std library's randomly keyed hasher
-/// (retry jitter needs no cryptographic quality, so no extra dependency).
-fn random_fraction() -> f64 {
-    use std::hash::BuildHasher;
-    // Every `RandomState` gets fresh keys, so hashing a constant yields a new random number.
-    let bits = std::collections::hash_map::RandomState::new().hash_one(0u8);
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 async fn worker(queues: Arc<Queues>, name: String, q: Arc<Queue>) {
     loop {
         let task = next_task(&q).await;
@@ -339,13 +314,12 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
             return;
         }
         let o = &runner.opts;
-        let delay = backoff(
-            o.retry_initial,
-            o.retry_max,
-            o.retry_jitter,
-            attempt,
-            random_fraction(),
-        );
+        let policy = BackoffPolicy {
+            initial: o.retry_initial,
+            max: o.retry_max,
+            jitter: o.retry_jitter,
+        };
+        let delay = policy.delay(attempt, random_fraction());
         tracing::error!(hook = %hook.name, binding, queue, attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
         tokio::time::sleep(delay).await;
     }
@@ -408,43 +382,5 @@ mod tests {
         dedup_groups(&mut contexts);
         let names: Vec<&str> = contexts.iter().map(|(c, _)| c.binding.as_str()).collect();
         assert_eq!(names, ["b", "c", "d", "f", "x", "y"]);
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let (i, m, j) = (
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-            Duration::ZERO,
-        );
-        let d: Vec<u64> = (1..=5)
-            .map(|a| backoff(i, m, j, a, 0.5).as_secs())
-            .collect();
-        assert_eq!(d, [5, 10, 20, 30, 30]);
-        assert_eq!(backoff(i, m, j, 1000, 0.5), m);
-    }
-
-    #[test]
-    fn jitter_adds_up_to_its_maximum_even_at_the_cap() {
-        let (i, m, j) = (
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        );
-        assert_eq!(backoff(i, m, j, 1, 0.0), Duration::from_secs(5));
-        assert_eq!(backoff(i, m, j, 2, 0.25), Duration::from_millis(10_250));
-        assert_eq!(backoff(i, m, j, 9, 0.5), Duration::from_millis(30_500));
-        assert!(
-            backoff(i, m, j, 1, 7.0) <= Duration::from_secs(6),
-            "fraction clamped"
-        );
-    }
-
-    #[test]
-    fn random_fractions_are_in_range_and_vary() {
-        let f: Vec<f64> = (0..64).map(|_| random_fraction()).collect();
-        assert!(f.iter().all(|x| (0.0..1.0).contains(x)), "{f:?}");
-        let distinct: std::collections::BTreeSet<u64> = f.iter().map(|x| x.to_bits()).collect();
-        assert!(distinct.len() > 32, "jitter is random: {f:?}");
     }
 }

@@ -113,9 +113,9 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(600),
-            retry_initial: Duration::from_secs(5),
-            retry_max: Duration::from_secs(30),
-            retry_jitter: Duration::from_secs(1),
+            retry_initial: kube_access::BackoffPolicy::HOOK_TASK.initial,
+            retry_max: kube_access::BackoffPolicy::HOOK_TASK.max,
+            retry_jitter: kube_access::BackoffPolicy::HOOK_TASK.jitter,
             tmp_dir: std::env::temp_dir(),
             keep_tmp_files: false,
             field_manager: "addon-operator".into(),

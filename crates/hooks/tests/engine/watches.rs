@@ -55,6 +55,25 @@ fn count(events: &[String]) -> BTreeMap<String, usize> {
     m
 }
 
+/// How long a test waits for something that should happen (generous for a loaded CI).
+const WAIT: u64 = 30;
+
+/// Applies the watched ConfigMap `marker` and waits for the recorder's `Event Added marker`.
+/// The recorder's runs are queued in order, so everything the watch reported before the marker
+/// is then recorded: returns those lines (the marker's own line left out).
+async fn lines_before_marker(env: &Env, out: &std::path::Path) -> Vec<String> {
+    apply_watched(env, "marker", "0").await;
+    let marker = "Event Added marker".to_string();
+    let mut recorded = eventually("the marker's event", WAIT, || async {
+        let l = lines(out);
+        l.contains(&marker).then_some(l)
+    })
+    .await;
+    let at = recorded.iter().position(|l| *l == marker).unwrap();
+    recorded.truncate(at);
+    recorded
+}
+
 #[tokio::test]
 async fn watch_drops_injected_mid_test_lose_and_repeat_no_event() {
     let env = env().await;
@@ -75,7 +94,8 @@ async fn watch_drops_injected_mid_test_lose_and_repeat_no_event() {
         }
     }
     let expected = 1 + 20 + 20;
-    let events = wait_lines(&out, expected, "every event delivered", 20).await;
+    wait_lines(&out, expected, "every event delivered", WAIT).await;
+    let events = lines_before_marker(&env, &out).await;
     let counts = count(&events);
     assert_eq!(
         counts.get("Synchronization - cm-0"),
@@ -99,7 +119,7 @@ async fn watch_drops_injected_mid_test_lose_and_repeat_no_event() {
         "addon_operator_kube_snapshot_objects",
         &[("binding", "cms"), ("hook", "rec.sh")],
     );
-    assert_eq!(held, Some(21.0), "snapshot size gauge");
+    assert_eq!(held, Some(22.0), "snapshot size gauge (with the marker)");
     engine.shutdown();
 }
 
@@ -120,7 +140,7 @@ async fn a_relist_after_410_reports_only_the_differences() {
     apply_watched(&env, "change", "0").await;
     apply_watched(&env, "remove", "0").await;
     let engine = env.watching_engine().await;
-    wait_lines(&out, 3, "synchronization ran", 10).await;
+    wait_lines(&out, 3, "synchronization ran", WAIT).await;
     // While watches are closed, enough writes happen to push the resume point out of history.
     emu.controls().fail_next(1000, Some("watch"), None, 500);
     emu.controls().close_watches();
@@ -141,10 +161,10 @@ async fn a_relist_after_410_reports_only_the_differences() {
         .await;
     }
     emu.controls().clear_faults();
-    let events = wait_lines(&out, 6, "differences delivered", 30).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let events_after = lines(&out);
-    assert_eq!(events, events_after, "nothing more arrives");
+    wait_lines(&out, 6, "differences delivered", WAIT).await;
+    // Nothing more than the differences arrives before a later event.
+    let events = lines_before_marker(&env, &out).await;
+    assert_eq!(events.len(), 6, "{events:#?}");
     let tail: Vec<&str> = events[3..].iter().map(String::as_str).collect();
     let mut sorted = tail.clone();
     sorted.sort();
@@ -205,14 +225,14 @@ async fn unknown_kind_is_an_error_until_its_crd_exists() {
     .await;
     // The same engine picks the kind up once the CRD is served: a failed enable leaves the
     // hook set disabled, and discovery is re-run for a kind it did not know.
-    eventually("CRD served", 10, || async {
+    eventually("CRD served", WAIT, || async {
         engine.enable_kubernetes(&HookSet::Global).await.ok()
     })
     .await;
     env.apply(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 3}}))
         .await;
     let runs = env.out().join("runs");
-    eventually("widget event", 10, || async {
+    eventually("widget event", WAIT, || async {
         lines(&runs)
             .contains(&"\"Event\"".to_string())
             .then_some(())
@@ -263,13 +283,27 @@ async fn namespaces_joining_and_leaving_a_label_selector_bring_and_take_their_ob
         "only selected names in labelled namespaces"
     );
     env.apply(namespace("later", json!({"watch": "yes"}))).await;
-    let joined = wait_lines(&out, 3, "objects of the joining namespace arrive", 10).await;
+    let joined = wait_lines(&out, 3, "objects of the joining namespace arrive", WAIT).await;
     assert_eq!(joined[1..], ["Added one", "Added two"]);
     env.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "in"}}))
         .await;
-    let left = wait_lines(&out, 5, "objects of the leaving namespace go", 10).await;
+    let left = wait_lines(&out, 5, "objects of the leaving namespace go", WAIT).await;
     assert_eq!(left[3..], ["Deleted one", "Deleted two"]);
     engine.shutdown();
+}
+
+/// A hook with a ConfigMap binding on `default` and a schedule every second, appending
+/// `Event <name>` or the binding context's type to `out`.
+fn write_ticking_watcher(dir: &std::path::Path, out: &std::path::Path) {
+    write_hook(
+        dir,
+        "watch.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  namespace: {nameSelector: {matchNames: [default]}}\nschedule:\n- name: t\n  crontab: '*/1 * * * * *'",
+        &format!(
+            r#"jq -r '.[] | if .type == "Event" then "Event \(.object.metadata.name)" else .type end' "$BINDING_CONTEXT_PATH" >> {}"#,
+            out.display()
+        ),
+    );
 }
 
 #[tokio::test]
@@ -277,16 +311,13 @@ async fn disabling_a_module_stops_its_bindings_and_drops_its_snapshots() {
     let env = env().await;
     let out = env.out().join("runs");
     let hooks_dir = env.dir.path().join("modules/001-m/hooks");
-    write_hook(
-        &hooks_dir,
-        "watch.sh",
-        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  namespace: {nameSelector: {matchNames: [default]}}\nschedule:\n- name: t\n  crontab: '*/1 * * * * *'",
-        &format!(
-            r#"jq -r '.[] | .type' "$BINDING_CONTEXT_PATH" >> {}"#,
-            out.display()
-        ),
-    );
-    let engine = env.engine();
+    write_ticking_watcher(&hooks_dir, &out);
+    // A global hook with the same bindings, in the same queue, stays enabled: what it sees
+    // after the module's disable is what the module would have seen.
+    let sentinel = env.out().join("sentinel");
+    write_ticking_watcher(&env.hooks_dir(), &sentinel);
+    let engine = env.watching_engine().await;
+    engine.enable_schedules(&HookSet::Global);
     let m = HookSet::Module("m".into());
     let hooks = engine.load(m.clone(), &hooks_dir).await.unwrap();
     engine.enable_kubernetes(&m).await.unwrap();
@@ -296,34 +327,40 @@ async fn disabling_a_module_stops_its_bindings_and_drops_its_snapshots() {
     engine.enable_schedules(&m);
     env.apply(configmap("default", "x", json!({}), json!({})))
         .await;
-    eventually("event and tick", 10, || async {
+    eventually("event and tick", WAIT, || async {
         let l = lines(&out);
-        (l.contains(&"Event".to_string()) && l.contains(&"Schedule".to_string())).then_some(())
+        (l.contains(&"Event x".to_string()) && l.contains(&"Schedule".to_string())).then_some(())
     })
     .await;
-    let syncs = lines(&out)
-        .iter()
-        .filter(|l| *l == "Synchronization")
-        .count();
-    let events = lines(&out).iter().filter(|l| *l == "Event").count();
+    let runs = lines(&out);
+    let count = |what: &str| runs.iter().filter(|l| *l == what).count();
     assert_eq!(
-        (syncs, events),
+        (count("Synchronization"), count("Event x")),
         (1, 1),
-        "one watch per binding: {:?}",
-        lines(&out)
+        "one watch per binding: {runs:?}"
     );
     engine.disable(&m);
     assert_eq!(hooks[0].snapshot_len(), 0);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let before = lines(&out).len();
     env.apply(configmap("default", "y", json!({}), json!({})))
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(
-        lines(&out).len(),
-        before,
-        "no runs after disable: {:?}",
-        lines(&out)
+    // The sentinel's run for `y` comes after any module run that was in flight at the disable
+    // (one task at a time per queue); then two more of its ticks pass.
+    let ticks_at_y = eventually("the sentinel sees y", WAIT, || async {
+        let l = lines(&sentinel);
+        let at = l.iter().position(|x| x == "Event y")?;
+        Some(at)
+    })
+    .await;
+    let module_runs = lines(&out);
+    eventually("two more sentinel ticks", WAIT, || async {
+        let l = lines(&sentinel);
+        (l[ticks_at_y..].iter().filter(|x| *x == "Schedule").count() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(lines(&out), module_runs, "no runs after disable");
+    assert!(
+        !module_runs.contains(&"Event y".to_string()),
+        "{module_runs:?}"
     );
     // Enabling again starts from a fresh Synchronization.
     engine.enable_kubernetes(&m).await.unwrap();
