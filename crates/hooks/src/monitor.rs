@@ -1,4 +1,4 @@
-//! Kubernetes bindings: list-watches ([`kube_access::ListWatch`]) feeding a binding's snapshot
+//! Kubernetes bindings: list-watches ([`cluster_access::ListWatch`]) feeding a binding's snapshot
 //! and the hook's queue.
 //!
 //! # Guarantees
@@ -10,7 +10,7 @@
 //! - `Modified` fires only when the filter result (or, without `jqFilter`, the object) changed.
 //! - With `keepFullObjectsInMemory: false` only filter results are kept, during a relist too.
 //! - Watches recover by themselves: `410 Gone` relists at once, other errors back off by
-//!   [`kube_access::BackoffPolicy::WATCH`] and are logged once per interval with a count.
+//!   [`cluster_access::BackoffPolicy::WATCH`] and are logged once per interval with a count.
 //!
 //! Start-up is a small state machine, [`Phase`]: `Listing` → `Held` → `Running`.
 
@@ -19,10 +19,10 @@ use crate::config::KubernetesBinding;
 use crate::hook::{BindingStore, Change, Hook, ObjKey, StoredObject};
 use crate::queue::{Queues, SnapshotRequest, Task};
 use crate::resources::ResolvedResource;
+use cluster_access::{ListWatch, Update, UpdateStream};
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, TypeMeta};
 use kube::runtime::watcher;
-use kube_access::{ListWatch, Update, UpdateStream};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};

@@ -14,7 +14,7 @@ use crate::binding_context::BindingContext;
 use crate::hook::Hook;
 use crate::outputs::MetricAction;
 use crate::run::{RunEvent, RunLabels, RunReport, Runner};
-use kube_access::{BackoffPolicy, random_fraction};
+use cluster_access::{BackoffPolicy, random_fraction};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

@@ -1,18 +1,18 @@
 //! API resource discovery: resolves a binding's or patch's `kind` (kind, plural or short name,
 //! case-insensitive, optionally pinned by `apiVersion`) to a served resource, through the
-//! workspace's one discovery cache ([`kube_access::DiscoveryCache`]).
+//! workspace's one discovery cache ([`cluster_access::DiscoveryCache`]).
 //!
 //! The cache refreshes when a kind is not found, so CRDs created after startup are picked up by
 //! the next lookup.
 
+use cluster_access::DiscoveryCache;
 use kube::Client;
-use kube_access::DiscoveryCache;
 
 /// A served resource: `api_resource` for kube's dynamic API, and whether it is namespaced.
-pub use kube_access::ServedResource as ResolvedResource;
+pub use cluster_access::ServedResource as ResolvedResource;
 
 /// Errors resolving a kind: `UnknownKind` (after re-discovery) or `Request` (discovery failed).
-pub use kube_access::DiscoveryError as ResourceError;
+pub use cluster_access::DiscoveryError as ResourceError;
 
 /// The engine's client and its discovery cache.
 pub(crate) struct ResourceCatalog {

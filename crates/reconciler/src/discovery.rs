@@ -1,5 +1,5 @@
 //! Kind → resource resolution for rendered objects, through the workspace's one discovery
-//! cache ([`kube_access::DiscoveryCache`]): one request per group-version for the life of the
+//! cache ([`cluster_access::DiscoveryCache`]): one request per group-version for the life of the
 //! process, refreshed when a kind is missing (a CRD may have been installed since).
 
 use crate::prepare::Resolved;
@@ -9,7 +9,7 @@ use kube::api::GroupVersionKind;
 /// The reconciler's view of the shared discovery cache: answers in [`Resolved`] terms.
 #[derive(Debug, Default)]
 pub struct DiscoveryCache {
-    cache: kube_access::DiscoveryCache,
+    cache: cluster_access::DiscoveryCache,
 }
 
 impl DiscoveryCache {

@@ -13,19 +13,19 @@
 //! which would otherwise cost a dry-run apply per debounce window. Objects without a generation
 //! (ConfigMaps, Secrets, RBAC) have drifted on any foreign resourceVersion.
 //!
-//! Each watcher is a [`kube_access::ListWatch`]: after an API outage a `410 Gone` relists at
-//! once and other errors back off by [`kube_access::BackoffPolicy::WATCH`] (at most 4 s), so
+//! Each watcher is a [`cluster_access::ListWatch`]: after an API outage a `410 Gone` relists at
+//! once and other errors back off by [`cluster_access::BackoffPolicy::WATCH`] (at most 4 s), so
 //! drift repair resumes within seconds of the API's return. A relist reports every object
 //! missing from it as gone (its delete event may have been lost).
 
 use crate::objref::{ObjectKey, ObjectRef};
 use crate::prepare::{MANAGED_BY_LABEL, MANAGER};
 use crate::tracker::{Seen, Tracker};
+use cluster_access::{ListWatch, Update};
 use futures::{Stream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::{ObjectMeta, PartialObjectMeta};
 use kube::runtime::watcher;
-use kube_access::{ListWatch, Update};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;

@@ -113,9 +113,9 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(600),
-            retry_initial: kube_access::BackoffPolicy::HOOK_TASK.initial,
-            retry_max: kube_access::BackoffPolicy::HOOK_TASK.max,
-            retry_jitter: kube_access::BackoffPolicy::HOOK_TASK.jitter,
+            retry_initial: cluster_access::BackoffPolicy::HOOK_TASK.initial,
+            retry_max: cluster_access::BackoffPolicy::HOOK_TASK.max,
+            retry_jitter: cluster_access::BackoffPolicy::HOOK_TASK.jitter,
             tmp_dir: std::env::temp_dir(),
             keep_tmp_files: false,
             field_manager: "addon-operator".into(),

@@ -12,10 +12,12 @@
 //!   success) and are logged through a [`LogThrottle`].
 //! - [`LogThrottle`]: identical messages logged once per interval with their count.
 //!
-//! It deliberately holds no knowledge of modules, hooks or values, and makes no writes.
+//! It deliberately holds no knowledge of modules, hooks or values, and makes no writes. (Its
+//! name does not start with `kube`: a `kube=warn` log filter, usual to quiet kube-rs, would
+//! otherwise also silence the recovery lines logged here.)
 //!
 //! ```
-//! use kube_access::BackoffPolicy;
+//! use cluster_access::BackoffPolicy;
 //! use std::time::Duration;
 //! let policy = BackoffPolicy { jitter: Duration::ZERO, ..BackoffPolicy::HOOK_TASK };
 //! let delays: Vec<u64> = (1..=5).map(|n| policy.delay(n, 0.0).as_secs()).collect();

@@ -56,7 +56,7 @@ const LOG_INTERVAL: Duration = Duration::from_secs(30);
 /// use futures::StreamExt;
 /// use k8s_openapi::api::core::v1::ConfigMap;
 /// use kube::runtime::watcher;
-/// use kube_access::{ListWatch, Update};
+/// use cluster_access::{ListWatch, Update};
 ///
 /// let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "default");
 /// let mut updates = ListWatch::new("ConfigMaps in default")

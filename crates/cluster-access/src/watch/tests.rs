@@ -168,8 +168,9 @@ async fn listings_hold_only_projected_objects_and_unselected_events_are_dropped(
         Ok(Event::Apply(7)),
     ]);
     let start = move || scripted(std::mem::take(&mut script));
-    let mut updates = ListWatch::new("test")
-        .stream_from(start, |n: u32| (n.is_multiple_of(2) || n == 7).then_some(n * 10));
+    let mut updates = ListWatch::new("test").stream_from(start, |n: u32| {
+        (n.is_multiple_of(2) || n == 7).then_some(n * 10)
+    });
     assert_eq!(
         updates.next().await.unwrap().unwrap(),
         Update::Listed(vec![20, 40])

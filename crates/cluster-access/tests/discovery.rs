@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use cluster_access::{DiscoveryCache, DiscoveryError};
 use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube_access::{DiscoveryCache, DiscoveryError};
 use kube_emulator::Emulator;
 use serde_json::json;
 

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use cluster_access::{BackoffPolicy, ListWatch, Update, UpdateStream};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
-use kube_access::{BackoffPolicy, ListWatch, Update, UpdateStream};
 use kube_emulator::{Config, Emulator};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ fn client(emu: &Emulator) -> kube::Client {
     kube::Client::try_from(kube::Config::new(emu.url().parse().unwrap())).unwrap()
 }
 
-/// The log lines of `kube_access`, collected while the guard lives (the test runtime runs every
+/// The log lines of `cluster_access`, collected while the guard lives (the test runtime runs every
 /// task on the test's thread, so a thread-local subscriber sees them all).
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<String>>>);
@@ -49,7 +49,7 @@ impl Lines {
         let lines = Lines::default();
         let writer = lines.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("kube_access=info")
+            .with_env_filter("cluster_access=info")
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish();
