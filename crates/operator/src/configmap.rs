@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use cluster_access::{ListWatch, Update};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -15,45 +16,35 @@ use serde_json::{Map, Value, json};
 pub type ConfigData = Option<BTreeMap<String, String>>;
 
 /// Watches one ConfigMap and yields its data whenever it changes (including the first
-/// state). Watch errors are logged and retried by the watcher; identical states are dropped,
-/// so the operator's own writes echo back at most once.
+/// state). Identical states are dropped, so the operator's own writes echo back at most once.
+///
+/// The watch is a [`ListWatch`]: watch errors are retried with the shared capped backoff (a
+/// `410 Gone` relists at once) and logged once per interval with a count, so an API outage
+/// neither floods the log nor delays recovery.
 pub fn watch(api: Api<ConfigMap>, name: &str) -> impl Stream<Item = ConfigData> + Send + 'static {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut last: Option<ConfigData> = None;
-    let mut seen_init = false;
-    let mut init_data: ConfigData = None;
-    watcher::watcher(api, config).filter_map(move |event| {
-        let state = match event {
-            Ok(watcher::Event::Init) => {
-                seen_init = false;
-                init_data = None;
-                None
-            }
-            Ok(watcher::Event::InitApply(cm)) => {
-                seen_init = true;
-                init_data = Some(cm.data.unwrap_or_default());
-                None
-            }
-            Ok(watcher::Event::InitDone) => {
-                let data = if seen_init { init_data.take() } else { None };
-                Some(data)
-            }
-            Ok(watcher::Event::Apply(cm)) => Some(Some(cm.data.unwrap_or_default())),
-            Ok(watcher::Event::Delete(_)) => Some(None),
-            Err(err) => {
-                tracing::warn!(error = %err, "ConfigMap watch failed; retrying");
-                None
-            }
-        };
-        let out = match state {
-            Some(data) if last.as_ref() != Some(&data) => {
-                last = Some(data.clone());
-                Some(data)
-            }
-            _ => None,
-        };
-        futures::future::ready(out)
-    })
+    ListWatch::new(format!("ConfigMap {name}"))
+        .stream(api, config, |cm: ConfigMap| {
+            Some(cm.data.unwrap_or_default())
+        })
+        .filter_map(move |update| {
+            let state = match update {
+                // The field selector lists at most this one ConfigMap.
+                Ok(Update::Listed(mut found)) => Some(found.pop()),
+                Ok(Update::Applied(data)) => Some(Some(data)),
+                Ok(Update::Deleted(_)) => Some(None),
+                Err(_) => None,
+            };
+            let out = match state {
+                Some(data) if last.as_ref() != Some(&data) => {
+                    last = Some(data.clone());
+                    Some(data)
+                }
+                _ => None,
+            };
+            futures::future::ready(out)
+        })
 }
 
 /// Writes `data` into the ConfigMap, creating it when absent. Only keys that differ are sent

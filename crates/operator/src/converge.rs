@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use cluster_access::{BackoffPolicy, random_fraction};
 use hooks::{HookSet, OrderBinding};
 use reconciler::ApplyOptions;
 use serde_json::Value;
@@ -243,11 +244,12 @@ impl Operator {
             }
             Err(err) => {
                 run.failures += 1;
-                let delay = backoff(
-                    self.settings.retry_initial,
-                    self.settings.retry_max,
-                    run.failures,
-                );
+                let policy = BackoffPolicy {
+                    initial: self.settings.retry_initial,
+                    max: self.settings.retry_max,
+                    ..BackoffPolicy::MODULE_RUN
+                };
+                let delay = policy.delay(run.failures, random_fraction());
                 run.retry_at = Some(Instant::now() + delay);
                 let message = format!("{err:#}");
                 self.shared
@@ -500,22 +502,4 @@ fn checksum_of(modules: &crate::moduleset::LoadedModules, key: &str) -> anyhow::
 fn in_maintenance(modules: &crate::moduleset::LoadedModules, key: &str) -> bool {
     modules.store.config_values().maintenance.get(key)
         == Some(&values::Maintenance::NoResourceReconciliation)
-}
-
-/// Capped exponential backoff: `initial`, 2×, 4×, … up to `max`.
-pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
-    initial.saturating_mul(factor).min(max)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let s = Duration::from_secs;
-        let delays: Vec<_> = (1..=5).map(|n| backoff(s(5), s(30), n)).collect();
-        assert_eq!(delays, vec![s(5), s(10), s(20), s(30), s(30)]);
-    }
 }

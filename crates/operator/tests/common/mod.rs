@@ -23,8 +23,15 @@ pub const NS: &str = "addon-operator";
 impl Cluster {
     /// Starts the emulator and copies `modules_src` (relative to the repository root).
     pub async fn start(modules_src: &str) -> Cluster {
+        Cluster::start_with(modules_src, kube_emulator::Config::default()).await
+    }
+
+    /// [`Cluster::start`] with an emulator configured by `config`.
+    pub async fn start_with(modules_src: &str, config: kube_emulator::Config) -> Cluster {
         require_kubectl();
-        let emu = Emulator::start().await.expect("the emulator starts");
+        let emu = Emulator::start_with(config)
+            .await
+            .expect("the emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         emu.write_kubeconfig(&kubeconfig)
