@@ -137,7 +137,10 @@ async fn after_an_api_outage_drift_is_repaired_and_hook_bindings_fire_again() {
         *per_watch.entry(watch).or_default() += 1;
     }
     let allowed = 1 + outage.as_secs() / 30;
-    assert!(per_watch.len() >= 2, "the watches failed during the outage:\n{logs}");
+    assert!(
+        per_watch.len() >= 2,
+        "the watches failed during the outage:\n{logs}"
+    );
     assert!(
         per_watch.values().all(|n| *n <= allowed),
         "more than {allowed} failure lines for a watch in a {outage:?} outage: {per_watch:#?}"
