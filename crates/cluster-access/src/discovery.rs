@@ -302,6 +302,7 @@ fn group_version(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource;
 
     fn gv(
         group: &str,
@@ -309,24 +310,21 @@ mod tests {
         preferred: bool,
         kinds: &[(&str, &str, &[&str])],
     ) -> GroupVersion {
-        let resources = kinds
-            .iter()
-            .map(|(kind, plural, short)| ServedResource {
-                api_resource: ApiResource::from_gvk_with_plural(
-                    &GroupVersionKind::gvk(group, version, kind),
-                    plural,
-                ),
-                namespaced: true,
-                short_names: short.iter().map(|s| s.to_string()).collect(),
-                singular: kind.to_lowercase(),
-            })
-            .collect();
-        GroupVersion {
-            group: group.into(),
-            version: version.into(),
-            preferred,
-            resources: Arc::new(resources),
-        }
+        let list = APIResourceList {
+            resources: kinds
+                .iter()
+                .map(|(kind, plural, short)| APIResource {
+                    kind: kind.to_string(),
+                    name: plural.to_string(),
+                    namespaced: true,
+                    short_names: Some(short.iter().map(|s| s.to_string()).collect()),
+                    singular_name: kind.to_lowercase(),
+                    ..APIResource::default()
+                })
+                .collect(),
+            ..APIResourceList::default()
+        };
+        group_version(group, version, preferred, &list)
     }
 
     fn catalog() -> Vec<GroupVersion> {

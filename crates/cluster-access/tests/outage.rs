@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
 use kube_emulator::{Config, Emulator};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Short delays so the outage takes seconds; the real numbers are proven under paused time in
@@ -26,43 +26,26 @@ fn client(emu: &Emulator) -> kube::Client {
     kube::Client::try_from(kube::Config::new(emu.url().parse().unwrap())).unwrap()
 }
 
-/// The log lines of `cluster_access`, collected while the guard lives (the test runtime runs every
-/// task on the test's thread, so a thread-local subscriber sees them all).
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(buf).into_owned());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn capture() -> (Lines, tracing::subscriber::DefaultGuard) {
-        let lines = Lines::default();
-        let writer = lines.clone();
+/// The lines of the `cluster_access` log about the watch named `what`. All tests log into one
+/// file through a global subscriber: thread-local ones race with tracing's per-callsite
+/// interest cache when tests run in parallel.
+fn log_lines(what: &str, text: &str) -> usize {
+    static LOG: OnceLock<tempfile::NamedTempFile> = OnceLock::new();
+    let file = LOG.get_or_init(|| {
+        let file = tempfile::NamedTempFile::new().unwrap();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter("cluster_access=info")
-            .with_writer(move || writer.clone())
+            .with_writer(Arc::new(file.reopen().unwrap()))
             .with_ansi(false)
             .finish();
-        (lines, tracing::subscriber::set_default(subscriber))
-    }
-    fn containing(&self, text: &str) -> usize {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(text))
-            .count()
-    }
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        file
+    });
+    let log = std::fs::read_to_string(file.path()).unwrap();
+    let watch = format!("watch={what} ");
+    log.lines()
+        .filter(|l| l.contains(&watch) && l.contains(text))
+        .count()
 }
 
 /// The next update, failing the test after a generous timeout.
@@ -83,8 +66,9 @@ async fn next_listing(updates: &mut UpdateStream<String>) -> Vec<String> {
     }
 }
 
-fn names_watch(cms: &Api<ConfigMap>) -> UpdateStream<String> {
-    ListWatch::new("test ConfigMaps")
+fn names_watch(what: &str, cms: &Api<ConfigMap>) -> UpdateStream<String> {
+    log_lines(what, ""); // the log is set up before the watch logs
+    ListWatch::new(what)
         .backoff(POLICY)
         .log_every(LOG_EVERY)
         .stream(cms.clone(), watcher::Config::default(), |cm: ConfigMap| {
@@ -100,11 +84,11 @@ async fn create(cms: &Api<ConfigMap>, name: &str) {
 
 #[tokio::test]
 async fn an_outage_costs_requests_and_log_lines_bounded_by_the_policy() {
-    let (lines, _guard) = Lines::capture();
+    let what = "outage";
     let emu = Emulator::start().await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
     create(&cms, "before").await;
-    let mut updates = names_watch(&cms);
+    let mut updates = names_watch(what, &cms);
     assert_eq!(next_listing(&mut updates).await, ["before"]);
 
     let controls = emu.controls();
@@ -126,7 +110,7 @@ async fn an_outage_costs_requests_and_log_lines_bounded_by_the_policy() {
         requests <= by_policy,
         "{requests} requests in {outage:?} (policy allows {by_policy})"
     );
-    let logged = lines.containing("watch failed; retrying");
+    let logged = log_lines(what, "watch failed; retrying");
     let by_throttle = 1 + (outage.as_millis() / LOG_EVERY.as_millis()) as usize;
     assert!(
         logged >= 1 && logged <= by_throttle,
@@ -145,12 +129,12 @@ async fn an_outage_costs_requests_and_log_lines_bounded_by_the_policy() {
             break;
         }
     }
-    assert_eq!(lines.containing("watch recovered"), 1);
+    assert_eq!(log_lines(what, "watch recovered"), 1);
 }
 
 #[tokio::test]
 async fn after_an_outage_that_outlived_the_watch_history_a_410_relists_at_once() {
-    let (lines, _guard) = Lines::capture();
+    let what = "history";
     let emu = Emulator::start_with(Config {
         watch_history: 3,
         ..Config::default()
@@ -158,7 +142,7 @@ async fn after_an_outage_that_outlived_the_watch_history_a_410_relists_at_once()
     .await
     .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client(&emu), "default");
-    let mut updates = names_watch(&cms);
+    let mut updates = names_watch(what, &cms);
     assert!(next_listing(&mut updates).await.is_empty());
 
     // Reads fail while writes go on: the watch's resourceVersion falls out of the history.
@@ -177,7 +161,7 @@ async fn after_an_outage_that_outlived_the_watch_history_a_410_relists_at_once()
     let expected: Vec<String> = (0..10).map(|i| format!("cm-{i}")).collect();
     assert_eq!(next_listing(&mut updates).await, expected);
     assert_eq!(
-        lines.containing("relisting at once"),
+        log_lines(what, "relisting at once"),
         1,
         "the resumed watch got 410 Gone and relisted without waiting"
     );

@@ -43,9 +43,10 @@ const POLICY: BackoffPolicy = BackoffPolicy {
     jitter: Duration::ZERO,
 };
 
-/// Runs `script` through the watch (restarts get the further `restarts`, in order) and
-/// returns each item with the paused clock's time since the start.
+/// Runs `script` through the watch named `what` (restarts get the further `restarts`, in
+/// order) and returns each item with the paused clock's time since the start.
 async fn run(
+    what: &str,
     policy: BackoffPolicy,
     script: Script,
     restarts: Vec<Script>,
@@ -63,7 +64,7 @@ async fn run(
         scripted(s.lock().unwrap().pop_front().unwrap_or_default())
     };
     let t0 = Instant::now();
-    let updates = ListWatch::new("test")
+    let updates = ListWatch::new(what)
         .backoff(policy)
         .stream_from(start, Some);
     let got = tokio::time::timeout(
@@ -83,6 +84,18 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Runs `script` and asserts that its items arrive at `seconds` after the start.
+async fn run_timed<const N: usize>(
+    policy: BackoffPolicy,
+    script: Script,
+    seconds: [u64; N],
+) -> Vec<(Duration, Result<Update<u32>, String>)> {
+    let (got, _) = run("test", policy, script, vec![], N).await;
+    let times: Vec<Duration> = got.iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, seconds.map(secs), "{got:?}");
+    got
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_410_relists_at_once_and_other_errors_back_off() {
     let mut script = listing(&[1]);
@@ -90,13 +103,7 @@ async fn a_410_relists_at_once_and_other_errors_back_off() {
     script.extend(listing(&[2]));
     script.push(Err(failing(500)));
     script.extend(listing(&[3]));
-    let (got, _) = run(POLICY, script, vec![], 5).await;
-    let times: Vec<Duration> = got.iter().map(|(t, _)| *t).collect();
-    assert_eq!(
-        times,
-        [secs(0), secs(0), secs(0), secs(0), secs(1)],
-        "{got:?}"
-    );
+    let got = run_timed(POLICY, script, [0, 0, 0, 0, 1]).await;
     assert_eq!(got[0].1, Ok(Update::Listed(vec![1])));
     assert_eq!(got[2].1, Ok(Update::Listed(vec![2])));
     assert_eq!(got[4].1, Ok(Update::Listed(vec![3])));
@@ -109,7 +116,7 @@ async fn the_watch_backoff_never_waits_more_than_the_cap_and_resets_after_succes
     script.extend(listing(&[1]));
     script.push(Err(failing(503)));
     script.push(Ok(Event::Apply(2)));
-    let (got, _) = run(policy, script, vec![], 15).await;
+    let (got, _) = run("test", policy, script, vec![], 15).await;
     let times: Vec<Duration> = got.iter().map(|(t, _)| *t).collect();
     for attempt in 1..=12u32 {
         let i = attempt as usize;
@@ -137,13 +144,7 @@ async fn a_410_right_after_a_quick_relist_waits_like_any_error() {
         script.push(Err(gone()));
         script.extend(listing(&[]));
     }
-    let (got, _) = run(POLICY, script, vec![], 5).await;
-    let times: Vec<Duration> = got.iter().map(|(t, _)| *t).collect();
-    assert_eq!(
-        times,
-        [secs(0), secs(0), secs(0), secs(0), secs(1)],
-        "{got:?}"
-    );
+    run_timed(POLICY, script, [0, 0, 0, 0, 1]).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -154,7 +155,7 @@ async fn a_410_answer_to_the_watch_request_starts_a_fresh_watcher() {
     ))));
     // What the stale watcher would say next, had it been kept.
     first.push(Ok(Event::Apply(99)));
-    let (got, started) = run(POLICY, first, vec![listing(&[5])], 3).await;
+    let (got, started) = run("test", POLICY, first, vec![listing(&[5])], 3).await;
     assert_eq!(started, 2, "a fresh watcher");
     assert_eq!(got[2], (secs(0), Ok(Update::Listed(vec![5]))));
 }
@@ -179,37 +180,37 @@ async fn listings_hold_only_projected_objects_and_unselected_events_are_dropped(
     assert_eq!(updates.next().await.unwrap().unwrap(), Update::Applied(70));
 }
 
-/// A `tracing` writer counting the lines written.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(buf).into_owned());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The file every log line of this test binary goes to. A global subscriber, because
+/// thread-local ones race with tracing's per-callsite interest cache when tests run in
+/// parallel; tests tell their lines apart by the watch's name.
+fn log_file() -> &'static std::path::Path {
+    static LOG: std::sync::OnceLock<tempfile::NamedTempFile> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        // `&File` writes, so `Arc<File>` is a tracing writer.
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(Arc::new(file.reopen().unwrap()))
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        file
+    })
+    .path()
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_outage_logs_one_line_per_interval_and_one_on_recovery() {
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    log_file();
     let mut script: Script = (0..200).map(|_| Err(failing(500))).collect();
     script.extend(listing(&[1]));
-    let (got, _) = run(BackoffPolicy::WATCH, script, vec![], 201).await;
+    let what = "outage-logging";
+    let (got, _) = run(what, BackoffPolicy::WATCH, script, vec![], 201).await;
     let outage = got[200].0;
-    let lines = lines.0.lock().unwrap().clone();
+    let text = std::fs::read_to_string(log_file()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!("watch={what}")))
+        .collect();
     let failed = lines
         .iter()
         .filter(|l| l.contains("watch failed; retrying"))
