@@ -65,6 +65,16 @@ pub struct DriftEvent {
 /// A watched resource: (group, version, plural).
 type ResourceKey = (String, String, String);
 
+/// The watcher task of each watched resource, shared by the supervisor (which starts them) and
+/// the [`DriftWatch`] (which stops them).
+type WatcherTasks = Arc<std::sync::Mutex<HashMap<ResourceKey, JoinHandle<()>>>>;
+
+fn abort_all(tasks: &WatcherTasks) {
+    for handle in tasks.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        handle.abort();
+    }
+}
+
 /// What a resource's watcher tells the supervisor.
 enum Report {
     /// An object the watch saw change; its state is read from the [`Tracker`] when judged.
@@ -79,6 +89,7 @@ pub struct DriftWatch {
     events: mpsc::Receiver<DriftEvent>,
     listed: watch::Receiver<bool>,
     task: JoinHandle<()>,
+    watchers: WatcherTasks,
 }
 
 impl DriftWatch {
@@ -106,8 +117,12 @@ impl Stream for DriftWatch {
 }
 
 impl Drop for DriftWatch {
+    /// Stops the supervisor and every watcher at once: had the watchers waited for the
+    /// supervisor's end to be stopped, they could still retry against an API server that the
+    /// caller shuts down right after (as `addon-operator dev` does).
     fn drop(&mut self) {
         self.task.abort();
+        abort_all(&self.watchers);
     }
 }
 
@@ -115,18 +130,25 @@ impl Drop for DriftWatch {
 pub fn start(client: kube::Client, tracker: Arc<Tracker>, debounce: Duration) -> DriftWatch {
     let (tx, events) = mpsc::channel(64);
     let (listed_tx, listed) = watch::channel(false);
-    let task = tokio::spawn(run(client, tracker, debounce, tx, listed_tx));
+    let watchers = WatcherTasks::default();
+    let supervisor = Watchers {
+        tasks: watchers.clone(),
+        listed: HashSet::new(),
+        tracker: tracker.clone(),
+    };
+    let task = tokio::spawn(run(client, tracker, debounce, tx, listed_tx, supervisor));
     DriftWatch {
         events,
         listed,
         task,
+        watchers,
     }
 }
 
 /// Aborts the watchers it holds when dropped, so aborting [`run`] stops them too, and marks
 /// every kind unsynced: without watchers the tracker's live view goes stale.
 struct Watchers {
-    tasks: HashMap<ResourceKey, JoinHandle<()>>,
+    tasks: WatcherTasks,
     /// Resources whose watcher completed its first list.
     listed: HashSet<ResourceKey>,
     tracker: Arc<Tracker>,
@@ -134,9 +156,7 @@ struct Watchers {
 
 impl Drop for Watchers {
     fn drop(&mut self) {
-        for handle in self.tasks.values() {
-            handle.abort();
-        }
+        abort_all(&self.tasks);
         self.tracker.unsync(None);
     }
 }
@@ -148,33 +168,32 @@ async fn run(
     debounce: Duration,
     tx: mpsc::Sender<DriftEvent>,
     listed: watch::Sender<bool>,
+    mut watchers: Watchers,
 ) {
     let (report_tx, mut reports) = mpsc::unbounded_channel::<Report>();
     let mut kinds = tracker.subscribe();
-    let mut watchers = Watchers {
-        tasks: HashMap::new(),
-        listed: HashSet::new(),
-        tracker: tracker.clone(),
-    };
     let mut pending: HashSet<ObjectKey> = HashSet::new();
     let mut flush_at: Option<tokio::time::Instant> = None;
     loop {
-        for resource in tracker.resources() {
-            let key = (
-                resource.group.clone(),
-                resource.version.clone(),
-                resource.plural.clone(),
-            );
-            watchers.tasks.entry(key).or_insert_with(|| {
-                tokio::spawn(watch_resource(
-                    client.clone(),
-                    resource,
-                    tracker.clone(),
-                    report_tx.clone(),
-                ))
-            });
-        }
-        let all_listed = watchers.tasks.keys().all(|k| watchers.listed.contains(k));
+        let all_listed = {
+            let mut tasks = watchers.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            for resource in tracker.resources() {
+                let key = (
+                    resource.group.clone(),
+                    resource.version.clone(),
+                    resource.plural.clone(),
+                );
+                tasks.entry(key).or_insert_with(|| {
+                    tokio::spawn(watch_resource(
+                        client.clone(),
+                        resource,
+                        tracker.clone(),
+                        report_tx.clone(),
+                    ))
+                });
+            }
+            tasks.keys().all(|k| watchers.listed.contains(k))
+        };
         listed.send_if_modified(|done| std::mem::replace(done, all_listed) != all_listed);
         let sleep = async {
             match flush_at {
