@@ -12,7 +12,7 @@
 //! - Watches recover by themselves: `410 Gone` relists at once, other errors back off by
 //!   [`cluster_access::BackoffPolicy::WATCH`] and are logged once per interval with a count.
 //!
-//! Start-up is a small state machine, [`Phase`]: `Listing` → `Held` → `Running`.
+//! Start-up is a small state machine, [`State`]: `Listing` → `Held` → `Running`.
 
 use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult};
 use crate::config::KubernetesBinding;
@@ -47,7 +47,7 @@ pub(crate) struct Monitor {
 }
 
 /// Where a binding is in its start-up.
-enum Phase {
+enum State {
     /// The streams (and the namespace watch) have not all listed yet: the snapshot fills
     /// silently. Ends by handing the Synchronization to the engine.
     Listing {
@@ -231,30 +231,30 @@ impl Monitor {
     /// Runs until aborted, or until the engine gives up on the set before releasing it.
     pub(crate) async fn run(self, synced: SyncedTx, release: oneshot::Receiver<()>) {
         let mut watches = self.start_watches();
-        let mut phase = Phase::Listing { synced, release };
+        let mut state = State::Listing { synced, release };
         loop {
             tokio::select! {
-                released = released(&mut phase) => {
+                released = released(&mut state) => {
                     if !released {
                         return;
                     }
-                    if let Phase::Held { outbox, .. } = std::mem::replace(&mut phase, Phase::Running) {
+                    if let State::Held { outbox, .. } = std::mem::replace(&mut state, State::Running) {
                         for task in outbox {
                             self.queues.push(&self.binding().queue, task);
                         }
                     }
                 }
                 Some((scope, update)) = watches.objects.next(), if !watches.objects.is_empty() => {
-                    self.on_objects(&mut watches, &mut phase, &scope, update);
+                    self.on_objects(&mut watches, &mut state, &scope, update);
                     let held = self.hook.snapshot_len_of(self.index);
                     self.queues.gauge_snapshot(&self.hook.name, &self.binding().name, held);
                 }
                 Some(update) = next_namespaces(&mut watches.namespaces) => {
-                    self.on_namespaces(&mut watches, &mut phase, update);
+                    self.on_namespaces(&mut watches, &mut state, update);
                 }
                 else => return,
             }
-            self.synchronize_when_listed(&watches, &mut phase);
+            self.synchronize_when_listed(&watches, &mut state);
         }
     }
 
@@ -267,22 +267,22 @@ impl Monitor {
     fn on_objects(
         &self,
         watches: &mut Watches,
-        phase: &mut Phase,
+        state: &mut State,
         scope: &str,
         update: Result<Update<(ObjKey, StoredObject)>, watcher::Error>,
     ) {
         match update {
             Ok(Update::Listed(listed)) => {
                 watches.unlisted.remove(scope);
-                self.reconcile_scope(phase, scope, listed.into_iter().collect());
+                self.reconcile_scope(state, scope, listed.into_iter().collect());
             }
             Ok(Update::Applied((key, item))) => {
                 let change = self.store().apply(key, item);
-                self.emit_all(phase, change);
+                self.emit_all(state, change);
             }
             Ok(Update::Deleted((key, item))) => {
                 let change = self.store().delete(&key, Some(item));
-                self.emit_all(phase, change);
+                self.emit_all(state, change);
             }
             Err(_) => self.on_error(),
         }
@@ -291,7 +291,7 @@ impl Monitor {
     fn on_namespaces(
         &self,
         watches: &mut Watches,
-        phase: &mut Phase,
+        state: &mut State,
         update: Result<Update<String>, watcher::Error>,
     ) {
         let Some(ns) = watches.namespaces.as_ref() else {
@@ -302,7 +302,7 @@ impl Monitor {
             Ok(Update::Listed(names)) => {
                 let listed: BTreeSet<String> = names.into_iter().collect();
                 for gone in current.difference(&listed) {
-                    self.drop_namespace(watches, phase, gone);
+                    self.drop_namespace(watches, state, gone);
                 }
                 for added in listed.difference(&current) {
                     self.add_namespace(watches, added);
@@ -315,7 +315,7 @@ impl Monitor {
                 self.add_namespace(watches, &name);
             }
             Ok(Update::Applied(_)) => {}
-            Ok(Update::Deleted(name)) => self.drop_namespace(watches, phase, &name),
+            Ok(Update::Deleted(name)) => self.drop_namespace(watches, state, &name),
             Err(_) => self.on_error(),
         }
     }
@@ -335,13 +335,13 @@ impl Monitor {
             .insert(ns.to_string(), self.object_stream(Some(ns)));
     }
 
-    fn drop_namespace(&self, watches: &mut Watches, phase: &mut Phase, ns: &str) {
+    fn drop_namespace(&self, watches: &mut Watches, state: &mut State, ns: &str) {
         if let Some(n) = watches.namespaces.as_mut() {
             n.selected.remove(ns);
         }
         watches.objects.remove(ns);
         watches.unlisted.remove(ns);
-        self.reconcile_scope(phase, ns, BTreeMap::new());
+        self.reconcile_scope(state, ns, BTreeMap::new());
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, BindingStore> {
@@ -353,18 +353,18 @@ impl Monitor {
     /// Brings the snapshot of one scope in line with a fresh list, emitting the differences.
     fn reconcile_scope(
         &self,
-        phase: &mut Phase,
+        state: &mut State,
         scope: &str,
         listed: BTreeMap<ObjKey, StoredObject>,
     ) {
         let changes = self.store().relist(scope, listed);
-        self.emit_all(phase, changes.into_iter().map(|(_, c)| c));
+        self.emit_all(state, changes.into_iter().map(|(_, c)| c));
     }
 
     /// While listing the store fills silently; afterwards changes become events, held until
     /// the engine releases the binding.
-    fn emit_all(&self, phase: &mut Phase, changes: impl IntoIterator<Item = Change>) {
-        if let Phase::Listing { .. } = phase {
+    fn emit_all(&self, state: &mut State, changes: impl IntoIterator<Item = Change>) {
+        if let State::Listing { .. } = state {
             return;
         }
         let b = self.binding();
@@ -376,8 +376,8 @@ impl Monitor {
                 watch_event: event,
                 object,
             });
-            match phase {
-                Phase::Held { outbox, .. } => outbox.push(task),
+            match state {
+                State::Held { outbox, .. } => outbox.push(task),
                 _ => self.queues.push(&b.queue, task),
             }
         }
@@ -405,9 +405,9 @@ impl Monitor {
     }
 
     /// `Listing` → `Held` once every stream listed: hands the Synchronization to the engine.
-    fn synchronize_when_listed(&self, watches: &Watches, phase: &mut Phase) {
-        *phase = match std::mem::replace(phase, Phase::Running) {
-            Phase::Listing { synced, release } if watches.all_listed() => {
+    fn synchronize_when_listed(&self, watches: &Watches, state: &mut State) {
+        *state = match std::mem::replace(state, State::Running) {
+            State::Listing { synced, release } if watches.all_listed() => {
                 let b = self.binding();
                 let objects = self.hook.snapshot(self.index);
                 tracing::info!(hook = %self.hook.name, binding = %b.name, objects = objects.len(), "kubernetes binding synchronized");
@@ -415,7 +415,7 @@ impl Monitor {
                     .execute_hook_on_synchronization
                     .then(|| self.task(ContextKind::Synchronization { objects }));
                 let _ = synced.send(task);
-                Phase::Held {
+                State::Held {
                     release,
                     outbox: Vec::new(),
                 }
@@ -426,10 +426,10 @@ impl Monitor {
 }
 
 /// Resolves when a `Held` binding is released (`true`) or the engine gave up on it (`false`);
-/// never in other phases.
-async fn released(phase: &mut Phase) -> bool {
-    match phase {
-        Phase::Held { release, .. } => release.await.is_ok(),
+/// never in other states.
+async fn released(state: &mut State) -> bool {
+    match state {
+        State::Held { release, .. } => release.await.is_ok(),
         _ => std::future::pending().await,
     }
 }
