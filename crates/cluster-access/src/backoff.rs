@@ -96,11 +96,6 @@ impl Backoff {
         self.attempt = 0;
     }
 
-    /// Failures since the last reset.
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
     /// The policy this sequence follows.
     pub fn policy(&self) -> &BackoffPolicy {
         &self.policy
@@ -169,11 +164,11 @@ mod tests {
             "{delays:?}"
         );
         assert!(delays[49] >= BackoffPolicy::WATCH.max, "{delays:?}");
-        assert_eq!(b.attempt(), 50);
+        assert_eq!(b.attempt, 50);
         b.reset();
         let first = b.next().unwrap();
         assert!(first >= Duration::from_millis(500) && first < Duration::from_millis(1500));
-        assert_eq!(b.attempt(), 1);
+        assert_eq!(b.attempt, 1);
     }
 
     #[test]

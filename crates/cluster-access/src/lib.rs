@@ -35,4 +35,4 @@ mod watch;
 pub use backoff::{Backoff, BackoffPolicy, random_fraction};
 pub use discovery::{DiscoveryCache, DiscoveryError, ServedResource};
 pub use throttle::LogThrottle;
-pub use watch::{ListWatch, Update, UpdateStream, is_gone};
+pub use watch::{ListWatch, Update, UpdateStream};

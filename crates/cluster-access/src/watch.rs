@@ -294,7 +294,7 @@ where
 }
 
 /// Whether a watcher error means "your resourceVersion expired: relist" (HTTP 410 Gone).
-pub fn is_gone(err: &watcher::Error) -> bool {
+fn is_gone(err: &watcher::Error) -> bool {
     match err {
         watcher::Error::WatchError(status) => status.code == 410,
         watcher::Error::InitialListFailed(e)
