@@ -195,6 +195,11 @@ pub struct RunArgs {
     #[arg(long, env = "ADDON_OPERATOR_LEASE_DURATION", default_value_t = 35.0)]
     pub lease_duration: f64,
 
+    /// Seconds between the cheap API requests (a read of the operator namespace) that keep
+    /// `/readyz` current while the operator has nothing else to ask the API server.
+    #[arg(long, env = "ADDON_OPERATOR_API_PROBE_INTERVAL", default_value_t = 5.0)]
+    pub api_probe_interval: f64,
+
     /// Directory for hook temp files.
     #[arg(
         long,

@@ -390,8 +390,18 @@ impl Operator {
                     .module_delete_errors
                     .with_label_values(&[name.as_str()])
                     .inc();
+                // The reconciler kept what it could not delete in the inventory; retry like a
+                // failed apply, without waiting for an unrelated event.
+                let run = self.runs.entry(key.to_string()).or_default();
+                run.failures += 1;
+                let delay = backoff(
+                    self.settings.retry_initial,
+                    self.settings.retry_max,
+                    run.failures,
+                );
+                run.retry_at = Some(Instant::now() + delay);
                 let message = format!("{err:#}");
-                tracing::error!(module = %name, error = %message, "module deletion failed");
+                tracing::error!(module = %name, error = %message, retry_in_ms = delay.as_millis() as u64, "module deletion failed");
                 self.set_status(key, |s| {
                     s.state = ModuleState::Failed;
                     s.error = Some(message);

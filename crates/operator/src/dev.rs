@@ -43,15 +43,14 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
         args.state.display(),
         args.kubeconfig_out.display()
     );
-    let client = kube::Client::try_from(kube::Config::new(
-        emulator.url().parse().context("emulator URL")?,
-    ))
-    .context("building the client of the embedded API server")?;
+    let config = kube::Config::new(emulator.url().parse().context("emulator URL")?);
+    let client = kube::Client::try_from(config.clone())
+        .context("building the client of the embedded API server")?;
     create_namespace(&client, &args.run.source.namespace).await?;
     args.run.watch_files = args.run.watch_files || !args.once;
     let started = Instant::now();
     let mode = if args.once { Mode::Once } else { Mode::Serve };
-    let result = operate(client, &args.run, mode).await;
+    let result = operate(config, &args.run, mode).await;
     if let (true, Ok(rows)) = (args.once, &result) {
         print_summary(rows, started.elapsed())?;
     }

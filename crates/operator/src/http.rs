@@ -13,6 +13,7 @@ use axum::routing::get;
 use hooks::MetricsStorage;
 use tokio::sync::watch;
 
+use crate::apihealth::ApiHealth;
 use crate::shared::Shared;
 
 /// What the endpoints read.
@@ -24,6 +25,8 @@ pub struct HttpState {
     pub hook_metrics: Arc<MetricsStorage>,
     /// The hook engine, for its queues.
     pub hooks: Arc<hooks::HookEngine>,
+    /// Whether the API server answers.
+    pub health: ApiHealth,
 }
 
 /// The router, separate from serving it so tests can drive it.
@@ -46,17 +49,19 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], body)
 }
 
-/// 200 once the first convergence finished; a standby replica (`--ha`, not leading) is ready
-/// too, so a rollout does not wait for it to win the lease.
-async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+/// 503 while the API server does not answer (see [`ApiHealth`]); otherwise 200 once the first
+/// convergence finished. A standby replica (`--ha`, not leading) is ready too, so a rollout
+/// does not wait for it to win the lease.
+async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
+    if !state.health.reachable() {
+        return (StatusCode::SERVICE_UNAVAILABLE, state.health.describe());
+    }
     let status = state.shared.status();
     if status.converged || !status.leader {
-        (
-            StatusCode::OK,
-            if status.leader { "ready" } else { "standby" },
-        )
+        let answer = if status.leader { "ready" } else { "standby" };
+        (StatusCode::OK, answer.to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "converging")
+        (StatusCode::SERVICE_UNAVAILABLE, "converging".to_string())
     }
 }
 

@@ -1,14 +1,19 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, for `run --ha`.
 //!
 //! Only the holder of the Lease converges. The holder renews every `retry`; a replica takes
-//! over only when the Lease has not been renewed for `duration`. Writes use the Lease's
-//! resourceVersion, so two replicas racing for an expired Lease cannot both win (the loser
-//! gets 409 Conflict).
+//! over only after it has seen the Lease unchanged for the lease duration, measured on its own
+//! monotonic clock from the moment it first saw that version of the Lease (as client-go does:
+//! the other replica's wall clock is never trusted). Writes use the Lease's resourceVersion, so
+//! two replicas racing for an expired Lease cannot both win (the loser gets 409 Conflict).
 //!
 //! # Guarantees
 //! - `is_leader` turns `true` only after this replica wrote itself into the Lease.
-//! - It turns `false` as soon as a renewal fails for longer than `renew_deadline`, or the
-//!   Lease shows another holder; the caller must stop writing at once.
+//! - Every successful renewal opens the write [`Fence`] until the renewal's *start* plus
+//!   `renew_deadline`; `renew_deadline` is shorter than the duration other replicas wait, so
+//!   the fence is closed before anyone else can hold the Lease, even if this process was
+//!   paused in between.
+//! - Leadership turns `false` (and the fence closes) as soon as the Lease shows another
+//!   holder, or renewals fail for longer than `renew_deadline`; the caller must stop.
 
 use std::time::Duration;
 
@@ -19,6 +24,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::fence::Fence;
 
 /// Timing of the election, addon-operator's defaults are 35 s / 30 s / 10 s.
 #[derive(Debug, Clone)]
@@ -41,30 +49,43 @@ impl Default for LeaseTiming {
     }
 }
 
-/// Runs the election loop until `shutdown` fires, publishing leadership on `tx`.
+/// The version of the Lease this replica saw last, and when (local monotonic clock).
+struct Observed {
+    version: String,
+    at: Instant,
+}
+
+/// Runs the election loop until `shutdown` fires, publishing leadership on `tx` and opening
+/// `fence` while the lease is provably held.
 pub async fn run(
     api: Api<Lease>,
     name: String,
     identity: String,
     timing: LeaseTiming,
+    fence: Fence,
     tx: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut last_renew = tokio::time::Instant::now();
+    let mut last_renew: Option<Instant> = None;
+    let mut observed: Option<Observed> = None;
     loop {
-        let outcome = try_acquire_or_renew(&api, &name, &identity, &timing).await;
+        let sent = Instant::now();
+        let outcome = try_acquire_or_renew(&api, &name, &identity, &timing, &mut observed).await;
         let leading = match outcome {
-            Ok(held) => {
-                if held {
-                    last_renew = tokio::time::Instant::now();
-                }
-                held
+            Ok(true) => {
+                last_renew = Some(sent);
+                fence.hold_until(sent + timing.renew_deadline);
+                true
             }
+            Ok(false) => false,
             Err(err) => {
                 tracing::warn!(lease = %name, error = %format!("{err:#}"), "lease update failed");
-                *tx.borrow() && last_renew.elapsed() < timing.renew_deadline
+                *tx.borrow() && last_renew.is_some_and(|at| at.elapsed() < timing.renew_deadline)
             }
         };
+        if !leading {
+            fence.release();
+        }
         if *tx.borrow() != leading {
             tracing::info!(lease = %name, identity = %identity, leading, "leadership changed");
         }
@@ -82,6 +103,7 @@ async fn try_acquire_or_renew(
     name: &str,
     identity: &str,
     timing: &LeaseTiming,
+    observed: &mut Option<Observed>,
 ) -> anyhow::Result<bool> {
     let now = MicroTime(Timestamp::now());
     let Some(mut lease) = api.get_opt(name).await.context("reading the lease")? else {
@@ -105,14 +127,20 @@ async fn try_acquire_or_renew(
             Err(err) => Err(err).context("creating the lease"),
         };
     };
+    let version = lease.metadata.resource_version.clone().unwrap_or_default();
+    if observed.as_ref().is_none_or(|o| o.version != version) {
+        *observed = Some(Observed {
+            version,
+            at: Instant::now(),
+        });
+    }
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     let holder = spec.holder_identity.clone().unwrap_or_default();
     if holder != identity {
-        let expired = spec.renew_time.as_ref().is_none_or(|renewed| {
-            let valid = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64);
-            let age = now.0.duration_since(renewed.0);
-            age.as_secs_f64() > valid.as_secs_f64()
-        });
+        let advertised =
+            Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64);
+        let valid = advertised.max(timing.duration);
+        let expired = observed.as_ref().is_none_or(|o| o.at.elapsed() > valid);
         if !holder.is_empty() && !expired {
             return Ok(false);
         }
@@ -129,6 +157,10 @@ async fn try_acquire_or_renew(
     }
 }
 
+/// The duration advertised in the Lease, rounded up: other replicas wait at least as long as
+/// this one's fence stays open.
 fn seconds(d: Duration) -> i32 {
-    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+    i32::try_from(d.as_secs_f64().ceil() as u64)
+        .unwrap_or(i32::MAX)
+        .max(1)
 }

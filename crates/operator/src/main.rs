@@ -4,10 +4,13 @@
 //! `kube-emulator`); errors from them are printed once, with their context chain, and turn into
 //! a non-zero exit code.
 
+mod apihealth;
 mod cli;
+mod client;
 mod configmap;
 mod converge;
 mod dev;
+mod fence;
 mod filewatch;
 mod host;
 mod http;

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hooks::{EngineOptions, HookEngine};
-use kube::Client;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::RunArgs;
+use crate::client::Clients;
+use crate::fence::Fence;
 use crate::host::Host;
 use crate::http::{self, HttpState};
 use crate::leader::{self, LeaseTiming};
@@ -33,36 +34,23 @@ pub enum Mode {
 
 /// Runs the command.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let client = connect(args.kubeconfig.as_deref()).await?;
-    operate(client, &args, Mode::Serve).await.map(|_| ())
-}
-
-/// A client from `--kubeconfig`, else `KUBECONFIG`/`~/.kube/config`, else in-cluster config.
-pub async fn connect(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(
-                kubeconfig,
-                &kube::config::KubeConfigOptions::default(),
-            )
-            .await
-            .with_context(|| format!("using kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer().await.context(
-            "no cluster configuration found (set KUBECONFIG, pass --kubeconfig, or run in a pod)",
-        )?,
-    };
-    Client::try_from(config).context("building the Kubernetes client")
+    let config = crate::client::config(args.kubeconfig.as_deref()).await?;
+    operate(config, &args, Mode::Serve).await.map(|_| ())
 }
 
 /// Loads the modules and runs the operator on `client` in `mode`; returns the module rows.
 pub async fn operate(
-    client: Client,
+    config: kube::Config,
     args: &RunArgs,
     mode: Mode,
 ) -> anyhow::Result<Vec<ModuleStatus>> {
+    let fence = if args.ha {
+        Fence::closed()
+    } else {
+        Fence::open()
+    };
+    let clients = Clients::new(config, fence)?;
+    let client = clients.main.clone();
     let modules = LoadedModules::load(&args.source)?;
     let metrics = Metrics::new("addon_operator_").context("registering metrics")?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -98,11 +86,18 @@ pub async fn operate(
             shared: shared.clone(),
             hook_metrics: hooks.metrics(),
             hooks: hooks.clone(),
+            health: clients.health.clone(),
         };
         let bound = http::serve(addr, state, shutdown_rx.clone()).await?;
         tracing::info!(address = %bound, "serving /metrics, /healthz, /readyz, /modules");
     }
-    let leading = elect(&client, args, shared.clone(), shutdown_rx.clone()).await?;
+    crate::apihealth::spawn_probe(
+        client.clone(),
+        args.source.namespace.clone(),
+        Duration::from_secs_f64(args.api_probe_interval.max(0.05)),
+        shutdown_rx.clone(),
+    );
+    let leading = elect(&clients, args, shared.clone(), shutdown_rx.clone()).await?;
     if *shutdown_rx.borrow() {
         return Ok(Vec::new());
     }
@@ -149,7 +144,7 @@ pub async fn operate(
 /// Without `--ha`: always leading. With it: waits until this replica holds the Lease (or
 /// shutdown), and keeps renewing it in the background.
 async fn elect(
-    client: &Client,
+    clients: &Clients,
     args: &RunArgs,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -161,7 +156,7 @@ async fn elect(
         return Ok(rx);
     }
     let identity = args.pod_name.clone().unwrap_or_else(default_identity);
-    let api = kube::Api::namespaced(client.clone(), &args.source.namespace);
+    let api = kube::Api::namespaced(clients.lease.clone(), &args.source.namespace);
     let timing = LeaseTiming {
         duration: Duration::from_secs_f64(args.lease_duration),
         renew_deadline: Duration::from_secs_f64(args.lease_duration * 30.0 / 35.0),
@@ -174,6 +169,7 @@ async fn elect(
         LEASE_NAME.into(),
         identity,
         timing,
+        clients.fence.clone(),
         tx,
         shutdown.clone(),
     ));

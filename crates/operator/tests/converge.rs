@@ -3,8 +3,10 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::proxy::{Proxy, RequestLog};
 use common::{Cluster, NS, eventually};
 
 const INGRESS: [(&str, &str); 7] = [
@@ -295,14 +297,20 @@ async fn a_failing_module_does_not_block_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_converge_finishes_the_running_module_and_starts_no_other() {
     let c = Cluster::start("modules").await;
-    c.emu.controls().set_latency(Duration::from_millis(60));
-    let mut op = c.operator(&[]);
-    eventually("ingress-nginx is being applied", || {
-        c.emu.controls().writes() >= 3
+    let proxy = Proxy::start(&c, "op", Arc::new(RequestLog::default()), Some(3)).await;
+    let mut op = c.operator_at(&proxy.kubeconfig, &[], &[]);
+    eventually("ingress-nginx is being applied (a write held)", || {
+        proxy.held() > 0
     })
     .await;
-    assert_eq!(op.terminate(), Some(0), "{}", op.logs());
-    c.emu.controls().set_latency(Duration::ZERO);
+    op.signal("TERM");
+    eventually("the operator took the signal", || {
+        op.logs().contains("signal received")
+    })
+    .await;
+    proxy.open();
+    let status = op.wait_exit("the operator exits after the running module");
+    assert_eq!(status.code(), Some(0), "{}", op.logs());
     assert!(
         c.exists("deployment", "ingress-nginx-controller", NS),
         "the running apply finished:\n{}",

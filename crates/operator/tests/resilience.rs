@@ -1,11 +1,12 @@
-//! Issue 5 end to end: a SIGKILL mid-apply leaves no orphan and causes no wrongful delete, and
-//! two `--ha` replicas never both converge.
+//! Issue 5 end to end: a SIGKILL mid-apply leaves no orphan and causes no wrongful delete
+//! (the `--ha` tests are in `ha.rs`).
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::sync::Arc;
 
+use common::proxy::{Proxy, RequestLog};
 use common::{Cluster, NS, eventually};
 
 /// `kind/namespace/name` of every object carrying the operator's managed-by label.
@@ -78,20 +79,17 @@ fn base64_decode(s: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_apply_then_restart_leaves_no_orphan_and_deletes_nothing_wrongly() {
     let c = Cluster::start("modules").await;
-    // Slow every request down so the kill lands in the middle of the first apply.
-    c.emu.controls().set_latency(Duration::from_millis(60));
-    let mut first = c.operator(&[]);
-    eventually("the first objects are written", || {
-        c.emu.controls().writes() >= 4
-    })
-    .await;
+    // The first operator's object writes after the third wait at its proxy: the kill lands
+    // in the middle of the first apply, whatever the machine's speed.
+    let proxy = Proxy::start(&c, "first", Arc::new(RequestLog::default()), Some(3)).await;
+    let mut first = c.operator_at(&proxy.kubeconfig, &[], &[]);
+    eventually("the first operator is mid-apply", || proxy.held() > 0).await;
     first.kill();
     let partial = managed_objects(&c);
     assert!(
         partial.len() < 12,
         "the kill should land mid-apply, found {partial:?}"
     );
-    c.emu.controls().set_latency(Duration::ZERO);
     let mut second = c.operator(&[]);
     second.wait_converged().await;
     let managed = managed_objects(&c);
@@ -113,48 +111,75 @@ async fn sigkill_mid_apply_then_restart_leaves_no_orphan_and_deletes_nothing_wro
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_ha_replicas_never_both_converge_and_the_standby_takes_over() {
+async fn readyz_fails_while_the_api_server_fails_and_recovers_with_it() {
     let c = Cluster::start("modules").await;
-    let ha = ["--ha", "--lease-duration", "2"];
-    let mut a = c.operator(&[&ha[..], &["--pod-name", "replica-a"]].concat());
-    a.wait_converged().await;
-    let mut b = c.operator(&[&ha[..], &["--pod-name", "replica-b"]].concat());
-    eventually("the standby answers", || b.module_list().is_some()).await;
-    c.set_config(&[("echoServer", "replicas: 4\n")]);
-    eventually("the leader applies the edit", || {
-        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
-            .as_deref()
-            == Some("4")
+    let mut op = c.operator(&["--api-probe-interval", "0.2"]);
+    op.wait_converged().await;
+    assert_eq!(op.get("/readyz"), (200, "ready".to_string()));
+    c.emu.controls().fail_percent(100, None, None, 500);
+    eventually("/readyz reports the failing API server", || {
+        op.get("/readyz").0 == 503
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        !b.logs().contains("module converged"),
-        "the standby converged while the leader held the lease:\n{}",
-        b.logs()
+    let (_, why) = op.get("/readyz");
+    assert!(why.contains("API server unreachable"), "{why}");
+    assert!(why.contains("HTTP 500"), "{why}");
+    assert_eq!(
+        op.get("/healthz").0,
+        200,
+        "liveness does not follow the API"
     );
-    assert_eq!(b.module_list().expect("standby status")["leader"], false);
-    a.kill();
-    eventually("the standby takes over", || {
-        b.logs().contains("leading: this replica converges")
+    c.emu.controls().clear_faults();
+    eventually("/readyz is 200 again once the API answers", || {
+        op.get("/readyz").0 == 200
     })
     .await;
-    b.wait_converged().await;
-    c.set_config(&[("echoServer", "replicas: 5\n")]);
-    eventually("the new leader applies edits", || {
-        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
-            .as_deref()
-            == Some("5")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_failed_while_disabling_a_module_is_retried() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    c.emu
+        .controls()
+        .fail_next(1, Some("delete"), Some("services"), 500);
+    c.set_config(&[("echoServerEnabled", "false")]);
+    eventually("the failed delete is reported", || {
+        op.logs().contains("module deletion failed")
     })
     .await;
-    let lease = c.kubectl(&[
-        "get",
-        "lease",
-        "addon-operator-leader-election",
-        "-n",
-        NS,
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    assert_eq!(lease, "replica-b");
+    // No other event comes: only the module's own retry can finish the job.
+    eventually("every echo-server object is deleted", || {
+        !c.exists("service", "echo-server", NS)
+            && !c.exists("deployment", "echo-server", NS)
+            && !c.exists("secret", "addon-operator-inventory-echo-server", NS)
+    })
+    .await;
+    eventually("module list shows Disabled", || {
+        op.module_list()
+            .is_some_and(|s| s["modules"]["echo-server"]["state"] == "Disabled")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_that_failed_is_retried() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&["--watch-files"]);
+    op.wait_converged().await;
+    c.emu
+        .controls()
+        .fail_next(1, Some("delete"), Some("services"), 500);
+    std::fs::remove_file(c.modules.join("020-echo-server/templates/service.yaml"))
+        .expect("remove template");
+    eventually("the failed prune is reported", || {
+        op.logs().contains("module run failed")
+    })
+    .await;
+    eventually("the Service is pruned by the retry", || {
+        !c.exists("service", "echo-server", NS)
+    })
+    .await;
+    assert!(c.exists("deployment", "echo-server", NS));
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -133,13 +135,24 @@ impl Cluster {
 
     /// Spawns `addon-operator run` with extra environment variables.
     pub fn operator_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> OperatorProcess {
+        self.operator_at(&self.kubeconfig, extra, env)
+    }
+
+    /// Spawns `addon-operator run` that reaches the cluster through `kubeconfig` (e.g. one
+    /// pointing at a proxy in front of the emulator).
+    pub fn operator_at(
+        &self,
+        kubeconfig: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> OperatorProcess {
         let port = free_port();
         let log = self.dir.path().join(format!("operator-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
             .arg("run")
             .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+            .arg(kubeconfig)
             .arg("--modules-dir")
             .arg(&self.modules)
             .arg("--global-hooks-dir")
@@ -210,13 +223,27 @@ impl OperatorProcess {
 
     /// The `/metrics` text.
     pub fn metrics(&self) -> String {
-        let mut stream =
-            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("metrics port");
+        self.get("/metrics").1
+    }
+
+    /// `GET path` on the network listener: (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
         use std::io::{Read, Write};
-        write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("request");
-        let mut body = String::new();
-        stream.read_to_string(&mut body).expect("response");
-        body
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("the network port");
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let code = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
     }
 
     /// Waits until the first convergence finished.
@@ -257,18 +284,32 @@ impl OperatorProcess {
 
     /// SIGTERM, then waits for the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.signal("TERM");
+        self.wait_exit("the operator exits on SIGTERM").code()
+    }
+
+    /// Sends a signal (`TERM`, `STOP`, `CONT`, ...) to the operator.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("the operator is running");
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Waits (up to 30 s) until the operator exits on its own; panics with the log otherwise.
+    pub fn wait_exit(&mut self, what: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the operator is running");
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
+                return status;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("operator ignored SIGTERM for 20 s");
+                let _ = child.wait();
+                panic!("timed out waiting until {what}:\n{}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
