@@ -34,12 +34,12 @@ impl Operator {
         }
         let enabled = self.resolve_enabled().await;
         for (key, on) in &enabled {
-            if !on && self.may_continue() {
+            if *on == Some(false) && self.may_continue() {
                 self.disable_module(key).await;
             }
         }
         for (key, on) in &enabled {
-            if *on && self.may_continue() && self.needs_run(key) {
+            if *on == Some(true) && self.may_continue() && self.needs_run(key) {
                 self.run_module(key).await;
             }
         }
@@ -79,8 +79,10 @@ impl Operator {
     }
 
     /// Enabled state of every module, in order: flags, then the `enabled` script of modules still
-    /// enabled (which sees `global.enabledModules` = modules enabled so far).
-    async fn resolve_enabled(&mut self) -> Vec<(String, bool)> {
+    /// enabled (which sees `global.enabledModules` = modules enabled so far). `None`: the state
+    /// cannot be computed (a failing `enabled` script) and nothing is known that says the
+    /// module was enabled; such a module is left exactly as it is.
+    async fn resolve_enabled(&mut self) -> Vec<(String, Option<bool>)> {
         let candidates: Vec<(String, String, bool, String, Option<std::path::PathBuf>)> = {
             let modules = self.shared.modules();
             modules
@@ -103,39 +105,44 @@ impl Operator {
         let mut enabled_names: Vec<String> = Vec::new();
         let mut result = Vec::new();
         for (key, name, on, mut source, script) in candidates {
-            let mut on = on;
-            if let (true, Some(script)) = (on, script) {
+            let mut on = Some(on);
+            self.runs.entry(key.clone()).or_default().script_retry_at = None;
+            if let (Some(true), Some(script)) = (on, script) {
                 match self
                     .run_enabled_script(&key, &name, &script, &enabled_names)
                     .await
                 {
                     Ok((verdict, reason)) => {
-                        on = verdict;
+                        let run = self.runs.entry(key.clone()).or_default();
+                        if std::mem::take(&mut run.script_failures) > 0 {
+                            self.set_status(&key, |s| s.error = None);
+                        }
+                        on = Some(verdict);
                         source = match reason {
                             Some(reason) => format!("EnabledScript: {reason}"),
                             None => "EnabledScript".into(),
                         };
                     }
                     Err(err) => {
-                        // Keep the previous decision; a broken script must not delete a module.
-                        let previous = self.runs.get(&key).and_then(|r| r.enabled).unwrap_or(false);
-                        tracing::error!(module = %name, error = %format!("{err:#}"), "enabled script failed; keeping the previous state");
-                        self.set_status(&key, |s| s.error = Some(format!("{err:#}")));
-                        on = previous;
-                        source = "EnabledScript (failed; previous state kept)".into();
+                        on = self.enabled_script_failed(&key, &name, err).await;
+                        source = match on {
+                            Some(_) => "EnabledScript (failed; kept enabled)".into(),
+                            None => "EnabledScript (failed; left as it is)".into(),
+                        };
                     }
                 }
             }
-            if on {
+            let shown = on.unwrap_or(false);
+            if shown {
                 enabled_names.push(name.clone());
             }
             self.shared
                 .metrics
                 .module_enabled
                 .with_label_values(&[name.as_str()])
-                .set(i64::from(on));
+                .set(i64::from(shown));
             self.set_status(&key, |s| {
-                s.enabled = on;
+                s.enabled = shown;
                 s.enabled_source = source.clone();
             });
             result.push((key, on));
@@ -145,6 +152,46 @@ impl Operator {
             .store
             .set_enabled_modules(Some(enabled_names));
         result
+    }
+
+    /// A module's `enabled` script failed: its state is what it was before (`Some(true)`) or
+    /// unknown (`None`), never "disabled", so nothing is deleted because of the failure. Before
+    /// the first run of this process, "before" is what the cluster says: an inventory means the
+    /// module was enabled. The script is retried with the module's backoff.
+    async fn enabled_script_failed(
+        &mut self,
+        key: &str,
+        name: &str,
+        err: anyhow::Error,
+    ) -> Option<bool> {
+        let known = self.runs.get(key).and_then(|r| r.enabled);
+        let previous = match known {
+            Some(enabled) => Some(enabled),
+            None => match self.reconciler.inventory(name).await {
+                Ok(inventory) => Some(inventory.is_some()),
+                Err(err) => {
+                    tracing::error!(module = %name, error = %err, "cannot read the inventory");
+                    None
+                }
+            },
+        };
+        let run = self.runs.entry(key.to_string()).or_default();
+        run.script_failures += 1;
+        let delay = backoff(
+            self.settings.retry_initial,
+            self.settings.retry_max,
+            run.script_failures,
+        );
+        run.script_retry_at = Some(Instant::now() + delay);
+        let message = format!("enabled script failed: {err:#}");
+        let kept = if previous == Some(true) {
+            "enabled"
+        } else {
+            "as it is"
+        };
+        tracing::error!(module = %name, error = %message, kept, retry_in_ms = delay.as_millis() as u64, "enabled script failed; the module keeps its previous state");
+        self.set_status(key, |s| s.error = Some(message));
+        previous.filter(|enabled| *enabled)
     }
 
     async fn run_enabled_script(
@@ -164,8 +211,10 @@ impl Operator {
                 modules.store.module_config_values(key)?,
             )
         };
+        // The script runs in its own directory: a path relative to ours would not resolve.
+        let script = crate::operator::absolute(script);
         let result =
-            hooks::run_enabled_script(script, name, &values, &config, Duration::from_secs(60))
+            hooks::run_enabled_script(&script, name, &values, &config, Duration::from_secs(60))
                 .await?;
         Ok((result.enabled, result.reason))
     }
@@ -466,20 +515,10 @@ impl Operator {
             .iter()
             .map(|m| m.name.clone())
             .collect();
-        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
-            kube::Api::namespaced(self.client.clone(), &self.settings.namespace);
-        let listed = secrets
-            .list_metadata(&kube::api::ListParams::default().labels(reconciler::INVENTORY_LABEL))
-            .await;
-        let orphans = match listed {
-            Ok(list) => list
-                .items
-                .into_iter()
-                .filter_map(|s| s.metadata.labels?.get(reconciler::INVENTORY_LABEL).cloned())
-                .filter(|m| !known.contains(m))
-                .collect::<Vec<_>>(),
+        let orphans = match self.installed_modules().await {
+            Ok(installed) => installed.into_iter().filter(|m| !known.contains(m)),
             Err(err) => {
-                tracing::warn!(error = %err, "cannot list inventories; skipping the orphan purge");
+                tracing::warn!(error = %format!("{err:#}"), "skipping the orphan purge");
                 return;
             }
         };

@@ -7,6 +7,7 @@
 mod apihealth;
 mod cli;
 mod client;
+mod config;
 mod configmap;
 mod converge;
 mod dev;

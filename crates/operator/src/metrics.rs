@@ -1,7 +1,8 @@
 //! The operator's own Prometheus metrics, named as in addon-operator (`addon_operator_` prefix).
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Every metric the operator itself exports; hook metrics are rendered next to them.
@@ -11,6 +12,9 @@ pub struct Metrics {
     pub registry: Registry,
     /// Rejected ConfigMap changes (bad YAML, schema violation, unknown key).
     pub config_values_errors: IntCounter,
+    /// 1 while the ConfigMap is missing (deleted, or absent at a restart): the last good
+    /// values stay and nothing is disabled or deleted.
+    pub config_map_missing: IntGauge,
     /// Time spent converging one module (render + apply), by module.
     pub module_run_seconds: HistogramVec,
     /// Failed module runs, by module.
@@ -44,6 +48,10 @@ impl Metrics {
                 "config_values_errors_total",
                 "Rejected changes of the addon-operator ConfigMap.",
             )?,
+            config_map_missing: IntGauge::with_opts(Opts::new(
+                name("config_map_missing"),
+                "1 while the addon-operator ConfigMap is missing; the last good values stay.",
+            ))?,
             module_run_seconds: HistogramVec::new(
                 HistogramOpts::new(name("module_run_seconds"), "Duration of module runs."),
                 &["module"],
@@ -86,6 +94,7 @@ impl Metrics {
     fn register_all(&self) -> prometheus::Result<()> {
         let r = &self.registry;
         r.register(Box::new(self.config_values_errors.clone()))?;
+        r.register(Box::new(self.config_map_missing.clone()))?;
         r.register(Box::new(self.module_run_seconds.clone()))?;
         r.register(Box::new(self.module_run_errors.clone()))?;
         r.register(Box::new(self.module_delete_errors.clone()))?;

@@ -21,7 +21,6 @@ use kube::{Api, Client};
 use reconciler::Reconciler;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use values::ConfigValues;
 
 use crate::configmap;
 use crate::shared::{Event, Shared};
@@ -42,6 +41,9 @@ pub struct Settings {
     pub retry_max: Duration,
     /// Debounce of drift events.
     pub drift_debounce: Duration,
+    /// At startup, wait for a missing ConfigMap while modules are installed (`run`, `dev`);
+    /// off, that is a startup error (`dev --once`).
+    pub wait_for_config_map: bool,
 }
 
 /// When the operator must stop working.
@@ -66,6 +68,10 @@ pub(crate) struct ModuleRun {
     pub failures: u32,
     /// When a failed module may be retried.
     pub retry_at: Option<Instant>,
+    /// Consecutive failures of the `enabled` script.
+    pub script_failures: u32,
+    /// When a failed `enabled` script is run again.
+    pub script_retry_at: Option<Instant>,
     /// Checksum the last attempt started with; a failed module whose inputs change since
     /// (e.g. the ConfigMap fixes a bad value) runs at once instead of waiting for its backoff.
     pub attempted: Option<String>,
@@ -82,6 +88,8 @@ pub struct Operator {
     pub(crate) cm_api: Api<ConfigMap>,
     /// ConfigMap data as last seen or written.
     pub(crate) cm_data: BTreeMap<String, String>,
+    /// The ConfigMap was deleted: the last good values stay until it is recreated.
+    pub(crate) config_map_missing: bool,
     pub(crate) runs: BTreeMap<String, ModuleRun>,
     /// Leadership (always true without `--ha`); checked before every module run so a lost
     /// lease stops work between two applies, not only between two events.
@@ -124,6 +132,7 @@ impl Operator {
             settings,
             cm_api,
             cm_data: BTreeMap::new(),
+            config_map_missing: false,
             runs: BTreeMap::new(),
             leading: control.leading,
             shutdown: control.shutdown,
@@ -141,18 +150,10 @@ impl Operator {
     /// operator does not start half-configured).
     pub async fn start(&mut self) -> anyhow::Result<()> {
         self.ensure_namespace().await?;
-        let data = self
-            .cm_api
-            .get_opt(&self.settings.config_map)
-            .await
-            .with_context(|| {
-                format!(
-                    "reading ConfigMap {}/{}",
-                    self.settings.namespace, self.settings.config_map
-                )
-            })?
-            .map(|cm| cm.data.unwrap_or_default());
-        self.apply_config_data(data.clone(), true)?;
+        let Some(data) = self.startup_config().await? else {
+            return Ok(());
+        };
+        self.apply_config_data(data, true)?;
         self.load_hooks().await?;
         self.hooks
             .run_order(&HookSet::Global, OrderBinding::OnStartup)
@@ -218,7 +219,8 @@ impl Operator {
 
     async fn handle(&mut self, event: Event) {
         match event {
-            Event::ConfigMap(data) => match self.apply_config_data(data, false) {
+            Event::ConfigMap(None) => self.config_map_deleted(),
+            Event::ConfigMap(Some(data)) => match self.apply_config_data(data, false) {
                 Ok(full) => self.converge(full).await,
                 Err(err) => {
                     tracing::error!(error = %format!("{err:#}"), "ConfigMap change rejected; keeping the last good values")
@@ -232,69 +234,6 @@ impl Operator {
             }
             Event::Drift(module) => self.repair_drift(&module).await,
             Event::FilesChanged => self.reload_files().await,
-        }
-    }
-
-    /// Decodes and applies ConfigMap data. Returns whether `global` or enabled flags changed
-    /// (a full convergence with `beforeAll`/`afterAll`).
-    fn apply_config_data(
-        &mut self,
-        data: configmap::ConfigData,
-        startup: bool,
-    ) -> anyhow::Result<bool> {
-        let data = data.unwrap_or_default();
-        let result = {
-            let mut modules = self.shared.modules();
-            let known = modules.store.known_keys();
-            ConfigValues::decode(&data, &known)
-                .and_then(|config| modules.store.apply_config(config))
-        };
-        let name = format!(
-            "ConfigMap {}/{}",
-            self.settings.namespace, self.settings.config_map
-        );
-        match result {
-            Ok(change) => {
-                self.cm_data = data;
-                self.shared.status().config_error = None;
-                if !change.is_empty() {
-                    tracing::info!(global = change.global, modules = ?change.modules, enabled = ?change.enabled, "config values changed");
-                }
-                Ok(change.global || !change.enabled.is_empty())
-            }
-            Err(errors) => {
-                let message = format!("{name} is invalid: {errors}");
-                if !startup {
-                    self.shared.metrics.config_values_errors.inc();
-                    self.shared.status().config_error = Some(message.clone());
-                }
-                Err(anyhow::anyhow!(message))
-            }
-        }
-    }
-
-    /// Writes config values changed by hooks back to the ConfigMap.
-    async fn persist_config(&mut self) {
-        let encoded = self.shared.modules().store.config_values().encode();
-        let encoded = match encoded {
-            Ok(data) => data,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot encode config values");
-                return;
-            }
-        };
-        match configmap::persist(
-            &self.cm_api,
-            &self.settings.config_map,
-            &self.cm_data,
-            &encoded,
-        )
-        .await
-        {
-            Ok(()) => self.cm_data = encoded,
-            Err(err) => {
-                tracing::error!(error = %format!("{err:#}"), "cannot persist config values")
-            }
         }
     }
 
@@ -354,7 +293,11 @@ impl Operator {
     }
 
     fn next_retry(&self) -> Option<Instant> {
-        self.runs.values().filter_map(|r| r.retry_at).min()
+        self.runs
+            .values()
+            .flat_map(|r| [r.retry_at, r.script_retry_at])
+            .flatten()
+            .min()
     }
 
     /// Records a module's status row.
@@ -387,13 +330,13 @@ impl Operator {
 }
 
 /// `dir` made absolute, as hooks need (they run in their own directory).
-fn absolute(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn absolute(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// Resolves when the value changes; never, once the sender is gone (leadership that cannot
 /// change any more, e.g. without `--ha`).
-async fn changed_or_never(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn changed_or_never(rx: &mut watch::Receiver<bool>) {
     if rx.changed().await.is_err() {
         std::future::pending::<()>().await;
     }

@@ -108,6 +108,7 @@ pub async fn operate(
         retry_initial: Duration::from_secs_f64(args.module_retry_delay),
         retry_max: Duration::from_secs(30).max(Duration::from_secs_f64(args.module_retry_delay)),
         drift_debounce: Duration::from_millis(300),
+        wait_for_config_map: mode == Mode::Serve,
     };
     let mut operator = Operator::new(
         shared.clone(),

@@ -3,30 +3,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
-use common::{Cluster, NS, eventually};
-
-fn write_hook(path: &Path, config: &str, body: &str) {
-    std::fs::create_dir_all(path.parent().expect("hook dir")).expect("mkdir");
-    let script = format!(
-        "#!/usr/bin/env bash\nset -euo pipefail\nif [[ \"${{1:-}}\" == \"--config\" ]]; then\n  cat <<'CONFIG'\n{config}\nCONFIG\n  exit 0\nfi\n{body}\n"
-    );
-    std::fs::write(path, script).expect("write hook");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-}
-
-fn require_jq() {
-    let ok = std::process::Command::new("jq")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "jq is not on PATH: the test hooks are bash + jq; install it with `apt-get install jq` (scripts/test.sh does)"
-    );
-}
+use common::{Cluster, NS, eventually, require_jq, write_hook};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_patch_values_and_objects_and_enabled_scripts_decide() {

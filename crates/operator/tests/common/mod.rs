@@ -146,15 +146,36 @@ impl Cluster {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> OperatorProcess {
+        self.launch(Launch {
+            kubeconfig: Some(kubeconfig),
+            extra,
+            env,
+            ..Launch::default()
+        })
+    }
+
+    /// Spawns `addon-operator run` as `launch` says.
+    pub fn launch(&self, launch: Launch<'_>) -> OperatorProcess {
+        let Launch {
+            kubeconfig,
+            modules_dir,
+            cwd,
+            extra,
+            env,
+        } = launch;
+        let kubeconfig = kubeconfig.unwrap_or(&self.kubeconfig);
+        let modules_dir = modules_dir.unwrap_or(&self.modules);
+        let cwd = cwd.unwrap_or(self.dir.path());
         let port = free_port();
         let log = self.dir.path().join(format!("operator-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .current_dir(cwd)
             .arg("run")
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--modules-dir")
-            .arg(&self.modules)
+            .arg(modules_dir)
             .arg("--global-hooks-dir")
             .arg(&self.global_hooks)
             .args(["--namespace", NS, "--listen-address", "127.0.0.1"])
@@ -181,6 +202,21 @@ impl Cluster {
             log,
         }
     }
+}
+
+/// How [`Cluster::launch`] starts the operator; `None`/empty means the cluster's defaults.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Default: the emulator's kubeconfig.
+    pub kubeconfig: Option<&'a Path>,
+    /// `--modules-dir`; default: the cluster's module copy (absolute).
+    pub modules_dir: Option<&'a Path>,
+    /// Working directory; default: the cluster's temp dir.
+    pub cwd: Option<&'a Path>,
+    /// Extra arguments.
+    pub extra: &'a [&'a str],
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A running operator; killed on drop.
@@ -322,6 +358,124 @@ impl Drop for OperatorProcess {
     }
 }
 
+/// Every DELETED watch event in a cluster, for the kinds the tests' modules use, so a test can
+/// assert that nothing was deleted that should not have been.
+pub struct Deletions {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Deletions {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// (group, version, kind, plural) of every kind [`Deletions`] watches.
+const WATCHED: &[(&str, &str, &str, &str)] = &[
+    ("", "v1", "Namespace", "namespaces"),
+    ("", "v1", "ConfigMap", "configmaps"),
+    ("", "v1", "Secret", "secrets"),
+    ("", "v1", "Service", "services"),
+    ("", "v1", "ServiceAccount", "serviceaccounts"),
+    ("apps", "v1", "Deployment", "deployments"),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+    ),
+    ("networking.k8s.io", "v1", "IngressClass", "ingressclasses"),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+    ),
+];
+
+impl Deletions {
+    /// Starts watching; returns once every watch has listed, so no later delete is missed.
+    pub async fn record(c: &Cluster) -> Deletions {
+        use futures::StreamExt;
+        use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+        use kube::runtime::watcher;
+        let url = c.emu.url().parse().expect("emulator URL");
+        let client = kube::Client::try_from(kube::Config::new(url)).expect("client");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        for (group, version, kind, plural) in WATCHED {
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+            let api: kube::Api<DynamicObject> = kube::Api::all_with(client.clone(), &resource);
+            let seen = seen.clone();
+            let ready = ready_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                let stream = watcher(api, watcher::Config::default());
+                futures::pin_mut!(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(watcher::Event::InitDone) => {
+                            let _ = ready.send(());
+                        }
+                        Ok(watcher::Event::Delete(object)) => {
+                            let name = format!(
+                                "{kind}/{}/{}",
+                                object.metadata.namespace.unwrap_or_default(),
+                                object.metadata.name.unwrap_or_default()
+                            );
+                            seen.lock().expect("deletions lock").push(name);
+                        }
+                        _ => {}
+                    }
+                }
+            }));
+        }
+        let deadline = Duration::from_secs(30);
+        for _ in WATCHED {
+            tokio::time::timeout(deadline, ready_rx.recv())
+                .await
+                .expect("the deletion watches list within 30 s")
+                .expect("a deletion watch ended");
+        }
+        Deletions { seen, tasks }
+    }
+
+    /// `Kind/namespace/name` of every object deleted so far, in order.
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("deletions lock").clone()
+    }
+
+    /// Asserts that every deletion seen so far is one of `expected`.
+    pub fn assert_only(&self, expected: &[&str], context: &str) {
+        let unexpected: Vec<String> = self
+            .seen()
+            .into_iter()
+            .filter(|d| !expected.contains(&d.as_str()))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "unexpected deletions: {unexpected:?}\n{context}"
+        );
+    }
+}
+
 /// Polls `check` until it returns true (10 s), with a message on timeout.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -329,6 +483,33 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Writes an executable bash hook that prints `config` for `--config` and otherwise runs
+/// `body` (with `set -euo pipefail`).
+pub fn write_hook(path: &Path, config: &str, body: &str) {
+    std::fs::create_dir_all(path.parent().expect("hook dir")).expect("mkdir");
+    let script = format!(
+        "#!/usr/bin/env bash\nset -euo pipefail\nif [[ \"${{1:-}}\" == \"--config\" ]]; then\n  cat <<'CONFIG'\n{config}\nCONFIG\n  exit 0\nfi\n{body}\n"
+    );
+    std::fs::write(path, script).expect("write hook");
+    std::fs::set_permissions(
+        path,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .expect("chmod");
+}
+
+/// Fails with an install hint when jq (used by the test hooks) is missing.
+pub fn require_jq() {
+    let ok = std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "jq is not on PATH: the test hooks are bash + jq; install it with `apt-get install jq` (scripts/test.sh does)"
+    );
 }
 
 pub fn repo_root() -> PathBuf {
