@@ -74,16 +74,46 @@ pub enum GlobalCommand {
     Values(ValuesArgs),
 }
 
-/// The running operator a client command asks.
+/// Where the debug API (modules, values, queues) of `run`/`dev` listens, as addon-operator's
+/// debug socket.
+pub const DEBUG_SOCKET: &str = "/var/run/addon-operator/debug.socket";
+
+/// Where `dev`'s debug API listens, relative to its working directory.
+pub const DEV_DEBUG_SOCKET: &str = ".addon-operator/debug.socket";
+
+/// The Unix socket of the debug API: where `run` and `dev` serve it, and where the client
+/// commands ask.
 #[derive(Debug, Clone, Args)]
-pub struct OperatorUrl {
-    /// Base URL of the operator's HTTP endpoint.
+pub struct DebugSocket {
+    /// Unix socket of the debug API (modules, values, queues) [default:
+    /// /var/run/addon-operator/debug.socket; for `dev`, and for client commands started where
+    /// a `dev` runs: .addon-operator/debug.socket].
     #[arg(
-        long,
-        env = "ADDON_OPERATOR_URL",
-        default_value = "http://127.0.0.1:9650"
+        long = "debug-unix-socket",
+        env = "DEBUG_UNIX_SOCKET",
+        value_name = "PATH"
     )]
-    pub url: String,
+    pub path: Option<PathBuf>,
+}
+
+impl DebugSocket {
+    /// The socket a server listens on: the flag, else `default`.
+    pub fn serve_at(&self, default: &str) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| PathBuf::from(default))
+    }
+
+    /// The socket a client command asks: the flag, else a `dev` socket in the current
+    /// directory if there is one, else the in-cluster default.
+    pub fn ask_at(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(|| {
+            let dev = PathBuf::from(DEV_DEBUG_SOCKET);
+            if dev.exists() {
+                dev
+            } else {
+                PathBuf::from(DEBUG_SOCKET)
+            }
+        })
+    }
 }
 
 /// Arguments of `module values` and `global values`.
@@ -91,7 +121,7 @@ pub struct OperatorUrl {
 pub struct ValuesArgs {
     /// Where the operator is.
     #[command(flatten)]
-    pub operator: OperatorUrl,
+    pub socket: DebugSocket,
 
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
@@ -138,7 +168,7 @@ pub enum ModuleCommand {
 pub struct ModuleListArgs {
     /// Where the operator is.
     #[command(flatten)]
-    pub operator: OperatorUrl,
+    pub socket: DebugSocket,
 
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
@@ -175,7 +205,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Address of the HTTP endpoint (/metrics, /healthz, /readyz, /modules).
+    /// Where the debug API is served.
+    #[command(flatten)]
+    pub debug_socket: DebugSocket,
+
+    /// Address of the network HTTP endpoint (/metrics, /healthz, /readyz only).
     #[arg(long, env = "ADDON_OPERATOR_LISTEN_ADDRESS", default_value = "0.0.0.0")]
     pub listen_address: String,
 

@@ -50,7 +50,7 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
     args.run.watch_files = args.run.watch_files || !args.once;
     let started = Instant::now();
     let mode = if args.once { Mode::Once } else { Mode::Serve };
-    let result = operate(config, &args.run, mode).await;
+    let result = operate(config, &args.run, mode, crate::cli::DEV_DEBUG_SOCKET).await;
     if let (true, Ok(rows)) = (args.once, &result) {
         print_summary(rows, started.elapsed())?;
     }

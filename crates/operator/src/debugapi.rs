@@ -1,0 +1,115 @@
+//! The debug API on a Unix socket, as addon-operator's debug socket: `/modules`, `/queues`,
+//! `/values/global` and `/values/module/<name>`, what the client commands (`module list`,
+//! `module values`, `global values`, `queue list`) print.
+//!
+//! Values (passwords included) are served here only: the socket is a file readable and
+//! writable by the operator's user alone (mode 0600), never a network port.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use tokio::sync::watch;
+
+use crate::http::{HttpState, stopped};
+
+/// The router, separate from serving it so tests can drive it.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/modules", get(modules))
+        .route("/queues", get(queues))
+        .route("/values/global", get(global_values))
+        .route("/values/module/{name}", get(module_values))
+        .with_state(state)
+}
+
+/// The operator's status, what `module list` prints.
+async fn modules(State(state): State<HttpState>) -> impl IntoResponse {
+    Json(state.shared.status().clone())
+}
+
+/// Tasks waiting in each hook queue (`main` and named queues).
+/// `main` always exists; named queues appear once a binding used them.
+async fn queues(State(state): State<HttpState>) -> impl IntoResponse {
+    let mut lengths = state.hooks.queue_lengths();
+    lengths.entry("main".to_string()).or_insert(0);
+    Json(lengths)
+}
+
+/// The effective global values (`{"global": ...}`), as global hooks see them.
+async fn global_values(State(state): State<HttpState>) -> impl IntoResponse {
+    Json(state.shared.modules().store.global_values())
+}
+
+/// A module's effective values (`{"global": ..., "<key>": ...}`), as its templates and hooks
+/// see them; the module's name or values key.
+async fn module_values(
+    State(state): State<HttpState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let modules = state.shared.modules();
+    let Some(key) = modules.find(&name).map(|m| m.key.clone()) else {
+        return (StatusCode::NOT_FOUND, format!("no module named {name:?}\n")).into_response();
+    };
+    match modules.store.module_values(&key) {
+        Ok(values) => Json(values).into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+    }
+}
+
+/// Listens on the Unix socket `path` and serves until `shutdown` turns true, then removes the
+/// socket file. A socket file left by a process that is gone is replaced.
+///
+/// # Errors
+/// Another process serves on `path`, or the socket cannot be created (e.g. its directory is
+/// not writable).
+pub async fn serve(
+    path: &Path,
+    state: HttpState,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let hint = "set --debug-unix-socket / DEBUG_UNIX_SOCKET";
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {} for the debug socket ({hint})", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!(
+                "another process serves the debug socket {} ({hint})",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path).with_context(|| {
+            format!(
+                "removing the stale debug socket {} ({hint})",
+                path.display()
+            )
+        })?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).with_context(|| {
+        format!(
+            "cannot listen on the debug socket {} ({hint})",
+            path.display()
+        )
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting the debug socket {}", path.display()))?;
+    let app = router(state);
+    let path: PathBuf = path.to_path_buf();
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped(shutdown))
+            .await
+        {
+            tracing::error!(error = %err, "debug socket server failed");
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+    Ok(())
+}
