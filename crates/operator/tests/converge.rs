@@ -4,7 +4,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::proxy::{Proxy, RequestLog};
 use common::{Cluster, NS, eventually};
@@ -94,14 +93,13 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
     let c = Cluster::start("modules").await;
     let mut op = c.operator(&[]);
     op.wait_converged().await;
+    let runs = |op: &common::OperatorProcess| op.logs().matches("module converged").count();
+    assert_eq!(runs(&op), 2, "{}", op.logs());
     c.set_config(&[("global", "clusterName: e2e\n")]);
-    eventually("the global change is applied", || {
-        c.jsonpath("deployment", "echo-server", "{.metadata.name}")
-            .is_some()
-            && op.module_list().is_some_and(|s| s["configError"].is_null())
+    eventually("both modules ran again for the global change", || {
+        runs(&op) == 4
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     c.emu.controls().reset_counts();
     c.set_config(&[("echoServer", "replicas: 3\n")]);
     eventually("replicas becomes 3", || {
@@ -110,7 +108,7 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
             == Some("3")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    processed_every_event_so_far(&c, &op).await;
     let writes = writes_except_configmap_edits(&c);
     let unexpected: Vec<_> = writes
         .iter()
@@ -128,14 +126,26 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
         1,
         "{writes:?}"
     );
-    // The test's own ConfigMap patch is the only ConfigMap write.
+    // The test's own ConfigMap patches (the edit and the barrier) are the only ConfigMap writes.
     assert_eq!(
         count("patch", "configmaps")
             + count("update", "configmaps")
             + count("create", "configmaps"),
-        1,
+        2,
         "{writes:?}"
     );
+    assert_eq!(runs(&op), 5, "only echo-server ran again:\n{}", op.logs());
+}
+
+/// A barrier: the operator handles events one at a time, in order, so once it has rejected an
+/// invalid ConfigMap edit made now, it has handled every event queued before it. (The
+/// reconciler's own writes cause no drift events, so nothing can arrive later because of
+/// them.) Leaves the ConfigMap invalid.
+async fn processed_every_event_so_far(c: &Cluster, op: &common::OperatorProcess) {
+    let rejected = || op.logs().matches("ConfigMap change rejected").count();
+    let before = rejected();
+    c.set_config(&[("echoServer", "replicas: not-a-number\n")]);
+    eventually("the barrier edit is rejected", || rejected() > before).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +228,6 @@ async fn invalid_configmap_changes_nothing_and_a_later_valid_change_applies() {
     let c = Cluster::start("modules").await;
     let mut op = c.operator(&[]);
     op.wait_converged().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     c.emu.controls().reset_counts();
     c.set_config(&[("echoServer", "replicas: many\n")]);
     eventually("the rejection is visible in module list", || {
@@ -444,7 +453,10 @@ async fn maintenance_mode_applies_nothing_until_it_is_lifted() {
     })
     .await;
     c.kubectl(&["delete", "configmap", "echo-server", "-n", NS]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually("the operator saw the drift and left it alone", || {
+        op.logs().contains("drift left alone")
+    })
+    .await;
     assert_eq!(
         c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
             .as_deref(),

@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{copy_dir, repo_root};
+use common::{CHILD_TIMEOUT, copy_dir, output_within, repo_root, wait_within};
 
 fn dev(dir: &std::path::Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_addon-operator"));
@@ -40,7 +40,7 @@ fn workdir() -> tempfile::TempDir {
 #[test]
 fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
     let dir = workdir();
-    let out = dev(dir.path(), &["--once"]).output().expect("dev runs");
+    let out = output_within(&mut dev(dir.path(), &["--once"]), CHILD_TIMEOUT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -59,7 +59,7 @@ fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
     assert!(dir.path().join(".addon-operator/dev-state").exists());
     assert!(dir.path().join(".addon-operator/kubeconfig").exists());
 
-    let again = dev(dir.path(), &["--once"]).output().expect("dev runs");
+    let again = output_within(&mut dev(dir.path(), &["--once"]), CHILD_TIMEOUT);
     let stdout = String::from_utf8_lossy(&again.stdout);
     let row = |name: &str| {
         stdout
@@ -76,11 +76,22 @@ fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
 }
 
 /// A running `addon-operator dev` in `dir`; stderr goes to a file, never to an unread pipe
-/// that could fill up and block the child.
+/// that could fill up and block the child. Killed on drop, so a failed assertion leaves no
+/// process behind.
 struct DevProcess {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
+    dir: std::path::PathBuf,
     kubeconfig: std::path::PathBuf,
     log: std::path::PathBuf,
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl DevProcess {
@@ -92,7 +103,8 @@ impl DevProcess {
             .spawn()
             .expect("dev starts");
         DevProcess {
-            child,
+            child: Some(child),
+            dir: dir.to_path_buf(),
             kubeconfig: dir.join(".addon-operator/kubeconfig"),
             log,
         }
@@ -104,22 +116,24 @@ impl DevProcess {
 
     /// A jsonpath of a ConfigMap in the operator namespace, or None while it does not exist.
     fn configmap(&self, name: &str, jsonpath: &str) -> Option<String> {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args([
-                "get",
-                "configmap",
-                name,
-                "-n",
-                "addon-operator",
-                "-o",
-                &format!("jsonpath={jsonpath}"),
-            ])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        let out = output_within(
+            Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .args([
+                    "get",
+                    "configmap",
+                    name,
+                    "-n",
+                    "addon-operator",
+                    "-o",
+                    &format!("jsonpath={jsonpath}"),
+                ]),
+            CHILD_TIMEOUT,
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Polls `check` for up to 20 s; the failure message carries dev's log.
@@ -135,12 +149,26 @@ impl DevProcess {
         }
     }
 
-    /// SIGTERM; asserts exit code 0 and returns the log.
+    /// `addon-operator <args>` started in dev's directory, as a module author runs the client
+    /// commands next to `dev` (no `--debug-unix-socket`).
+    fn client(&self, args: &[&str]) -> std::process::Output {
+        output_within(
+            Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+                .current_dir(&self.dir)
+                .args(args)
+                .env_remove("DEBUG_UNIX_SOCKET"),
+            CHILD_TIMEOUT,
+        )
+    }
+
+    /// SIGTERM; asserts exit code 0 (within 30 s) and returns the log.
     fn stop(mut self) -> String {
+        let child = self.child.take().expect("dev is running");
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .status();
-        let status = self.child.wait().expect("dev exits");
+        let status = wait_within(child, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("dev ignored SIGTERM for 30 s:\n{}", self.logs()));
         let logs = self.logs();
         assert!(status.success(), "dev exits 0 on SIGTERM:\n{logs}");
         logs
@@ -175,23 +203,34 @@ fn dev_rerenders_a_module_when_its_template_changes() {
         !uuid.is_empty() && uuid != "unknown",
         "hook values survive a reload, got {uuid:?}"
     );
-    let rollout = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(&dev.kubeconfig)
-        .args([
-            "rollout",
-            "status",
-            "deployment/echo-server",
-            "-n",
-            "addon-operator",
-            "--timeout=20s",
-        ])
-        .output()
-        .expect("kubectl runs");
+    let rollout = output_within(
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&dev.kubeconfig)
+            .args([
+                "rollout",
+                "status",
+                "deployment/echo-server",
+                "-n",
+                "addon-operator",
+                "--timeout=20s",
+            ]),
+        CHILD_TIMEOUT,
+    );
     assert!(
         rollout.status.success(),
         "workloads report ready in dev: {}",
         String::from_utf8_lossy(&rollout.stderr)
+    );
+    let list = dev.client(&["module", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success()
+            && text
+                .lines()
+                .any(|l| l.starts_with("echo-server") && l.contains("Ready")),
+        "module list finds dev's debug socket in .addon-operator/: {text}{}",
+        String::from_utf8_lossy(&list.stderr)
     );
     let logs = dev.stop();
     assert!(

@@ -89,13 +89,6 @@ fi"#,
         serde_json::from_slice(&module.stdout).expect("module values JSON");
     assert_eq!(module["echoServer"]["message"], "patched by beforeHelm");
     assert_eq!(module["global"]["clusterName"], "from-global-hook");
-    let queues = op.client(&["queue", "list", "-o", "json"]);
-    let queues: serde_json::Value =
-        serde_json::from_slice(&queues.stdout).expect("queue list JSON");
-    assert!(
-        queues.get("main").is_some_and(serde_json::Value::is_u64),
-        "{queues}"
-    );
     let unknown = op.client(&["module", "values", "nope"]);
     assert!(!unknown.status.success());
     assert!(
@@ -133,8 +126,7 @@ async fn an_invalid_hook_config_stops_startup_naming_the_hook() {
         "true",
     );
     let mut op = c.operator(&[]);
-    let child = op.child.as_mut().expect("running");
-    let status = tokio::task::block_in_place(|| child.wait()).expect("operator exits");
+    let status = op.wait_exit("the operator refuses to start");
     assert!(!status.success());
     let logs = op.logs();
     assert!(logs.contains("broken.sh"), "{logs}");
@@ -243,4 +235,118 @@ async fn the_crd_and_hooks_example_converges_and_follows_labelled_namespaces() {
         !c.exists("backupschedules", "backups", "team-a")
     })
     .await;
+}
+
+/// `queue list` in every format while a task waits in a named queue: the first run of a slow
+/// hook holds the queue until the test releases it, the next event waits behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_list_shows_the_tasks_waiting_in_each_queue() {
+    let c = Cluster::start("modules").await;
+    let release = c.dir.path().join("release-the-slow-hook");
+    let started = c.dir.path().join("slow-hook-started");
+    write_hook(
+        &c.global_hooks.join("slow.sh"),
+        r#"{"configVersion": "v1", "kubernetes": [{"name": "slow", "kind": "ConfigMap", "labelSelector": {"matchLabels": {"queue-test": "slow"}}, "executeHookOnSynchronization": false, "queue": "slow"}]}"#,
+        &format!(
+            "touch {started}\nuntil [[ -e {release} ]]; do sleep 0.05; done",
+            started = started.display(),
+            release = release.display()
+        ),
+    );
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    for name in ["first", "second"] {
+        c.kubectl(&["create", "configmap", name, "-n", NS, "--from-literal=a=b"]);
+        c.kubectl(&["label", "configmap", name, "-n", NS, "queue-test=slow"]);
+        eventually("the slow hook runs", || started.exists()).await;
+    }
+    let waiting = |format: &str| {
+        let out = op.client(&["queue", "list", "-o", format]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    eventually("the second event waits in the slow queue", || {
+        serde_json::from_str::<serde_json::Value>(&waiting("json"))
+            .is_ok_and(|q| q["slow"].as_u64() == Some(1) && q["main"] == 0)
+    })
+    .await;
+    let yaml: serde_json::Value = serde_yaml::from_str(&waiting("yaml")).expect("queue list YAML");
+    assert_eq!(yaml["slow"], 1, "{yaml}");
+    let text = waiting("text");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["QUEUE", "WAITING"], "{text}");
+    assert!(rows.contains(&vec!["slow", "1"]), "{text}");
+    assert!(rows.contains(&vec!["main", "0"]), "{text}");
+    std::fs::write(&release, "").expect("release the hook");
+    eventually("the slow queue drains", || {
+        serde_json::from_str::<serde_json::Value>(&waiting("json")).is_ok_and(|q| q["slow"] == 0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_list_and_values_print_text_yaml_and_json() {
+    let c = Cluster::start("modules").await;
+    c.set_config(&[("echoServer", "message: from the configmap\n")]);
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    let print = |args: &[&str]| {
+        let out = op.client(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = print(&["module", "list"]);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["MODULE", "ENABLED", "STATE", "OBJECTS", "ERROR"],
+        "{text}"
+    );
+    assert!(
+        rows.contains(&vec!["ingress-nginx", "true", "Ready", "9"]),
+        "{text}"
+    );
+    assert!(
+        rows.contains(&vec!["echo-server", "true", "Ready", "3"]),
+        "{text}"
+    );
+    for format in ["yaml", "json"] {
+        let listed: serde_json::Value =
+            serde_yaml::from_str(&print(&["module", "list", "-o", format])).expect(format);
+        assert_eq!(
+            listed["modules"]["echo-server"]["state"], "Ready",
+            "{format}"
+        );
+        let module: serde_json::Value =
+            serde_yaml::from_str(&print(&["module", "values", "echo-server", "-o", format]))
+                .expect(format);
+        assert_eq!(
+            module["echoServer"]["message"], "from the configmap",
+            "{format}"
+        );
+        assert_eq!(module["global"]["clusterName"], "dev-cluster", "{format}");
+        let global: serde_json::Value =
+            serde_yaml::from_str(&print(&["global", "values", "-o", format])).expect(format);
+        assert_eq!(global["global"]["clusterName"], "dev-cluster", "{format}");
+        assert!(global.get("echoServer").is_none(), "{format}: {global}");
+    }
+    let default = print(&["module", "values", "echo-server"]);
+    assert!(
+        default.contains("message: from the configmap"),
+        "module values prints YAML by default: {default}"
+    );
 }

@@ -6,6 +6,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use common::proxy::{Proxy, RequestLog};
 use common::{Cluster, NS, eventually};
 
@@ -43,7 +45,9 @@ fn inventoried_objects(c: &Cluster) -> BTreeSet<String> {
             .into_iter()
             .flat_map(|m| m.values())
         {
-            let bytes = base64_decode(value.as_str().unwrap_or_default());
+            let bytes = BASE64
+                .decode(value.as_str().unwrap_or_default())
+                .expect("inventory data is base64");
             let Ok(inventory) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 continue;
             };
@@ -59,21 +63,6 @@ fn inventoried_objects(c: &Cluster) -> BTreeSet<String> {
         }
     }
     refs
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let out = std::process::Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(s.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("base64 runs");
-    out.stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
