@@ -12,6 +12,7 @@ mod configmap;
 mod converge;
 mod debugapi;
 mod dev;
+mod enabled;
 mod fence;
 mod filewatch;
 mod host;
@@ -53,28 +54,37 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Render(args) => render::run(&args),
-        Command::Run(args) => runtime()?.block_on(run::run(args)),
-        Command::Dev(args) => runtime()?.block_on(dev::run(args)),
+        Command::Run(args) => block_on(run::run(args)),
+        Command::Dev(args) => block_on(dev::run(args)),
         Command::Hook(args) => native::run(args.name.as_deref(), &args.args),
         Command::Module {
             command: ModuleCommand::Values { name, args },
-        } => runtime()?.block_on(modulelist::values(Some(&name), &args)),
+        } => block_on(modulelist::values(Some(&name), &args)),
         Command::Queue {
             command: QueueCommand::List(args),
-        } => runtime()?.block_on(modulelist::queues(&args)),
+        } => block_on(modulelist::queues(&args)),
         Command::Global {
             command: GlobalCommand::Values(args),
-        } => runtime()?.block_on(modulelist::values(None, &args)),
+        } => block_on(modulelist::values(None, &args)),
         Command::Module {
             command: ModuleCommand::List(args),
-        } => runtime()?.block_on(modulelist::run(&args)),
+        } => block_on(modulelist::run(&args)),
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// Runs `work` on a multi-threaded runtime, then shuts the runtime down giving spawned tasks
+/// at most [`SHUTDOWN_GRACE`]: a task that no longer yields (e.g. a watch retrying without
+/// pause against a client that is already gone) must not keep the process from exiting.
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(work: F) -> anyhow::Result<()> {
     use anyhow::Context;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
+
+/// How long spawned tasks may take to stop once a command has finished.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -125,15 +125,19 @@ pub async fn operate(
         hooks.clone(),
         settings,
         Control {
-            leading,
+            leading: leading.clone(),
             shutdown: shutdown_rx.clone(),
         },
     );
     let result = async {
         operator.start().await?;
-        if mode == Mode::Once {
+        if mode == Mode::Once || *shutdown_rx.borrow() {
             return Ok(());
         }
+        anyhow::ensure!(
+            *leading.borrow(),
+            "lost the leader lease; stopping all work"
+        );
         operator.spawn_watches();
         if args.watch_files {
             crate::filewatch::spawn(shared.clone(), shutdown_rx.clone());

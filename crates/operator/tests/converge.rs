@@ -206,15 +206,7 @@ async fn kubectl_delete_of_a_managed_object_is_undone() {
         c.exists("configmap", "echo-server", NS)
     })
     .await;
-    c.kubectl(&[
-        "scale",
-        "deployment",
-        "echo-server",
-        "-n",
-        NS,
-        "--replicas",
-        "7",
-    ]);
+    c.scale("echo-server", 7);
     eventually("replicas drift is repaired", || {
         c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
             .as_deref()

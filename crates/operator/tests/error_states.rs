@@ -73,15 +73,7 @@ async fn a_deleted_configmap_keeps_the_last_values_deletes_nothing_and_recreatin
     );
     assert!(op.logs().contains("ConfigMap deleted"), "{}", op.logs());
     // Work goes on with the last good values: drift is repaired to them.
-    c.kubectl(&[
-        "scale",
-        "deployment",
-        "echo-server",
-        "-n",
-        NS,
-        "--replicas",
-        "7",
-    ]);
+    c.scale("echo-server", 7);
     eventually("drift is repaired with the last good values", || {
         replicas(&c).as_deref() == Some("3")
     })

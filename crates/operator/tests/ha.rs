@@ -16,6 +16,18 @@ fn ha_replica(c: &Cluster, proxy: &Proxy, name: &str) -> OperatorProcess {
     )
 }
 
+fn lease_holder(c: &Cluster) -> String {
+    c.kubectl(&[
+        "get",
+        "lease",
+        "addon-operator-leader-election",
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+}
+
 /// One run of the scenario: A is paused mid-converge, B takes over, A is resumed.
 async fn paused_leader_resumes_after_a_takeover(round: usize) {
     let c = Cluster::start("modules").await;
@@ -65,19 +77,7 @@ async fn paused_leader_resumes_after_a_takeover(round: usize) {
         "round {round}: the resumed leader still had writes to make; the fence refused them:\n{}",
         a.logs()
     );
-    assert_eq!(
-        c.kubectl(&[
-            "get",
-            "lease",
-            "addon-operator-leader-election",
-            "-n",
-            NS,
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ]),
-        "replica-b",
-        "round {round}"
-    );
+    assert_eq!(lease_holder(&c), "replica-b", "round {round}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,14 +128,5 @@ async fn two_ha_replicas_never_both_converge_and_the_standby_takes_over() {
             == Some("5")
     })
     .await;
-    let lease = c.kubectl(&[
-        "get",
-        "lease",
-        "addon-operator-leader-election",
-        "-n",
-        NS,
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    assert_eq!(lease, "replica-b");
+    assert_eq!(lease_holder(&c), "replica-b");
 }

@@ -172,3 +172,49 @@ async fn a_prune_that_failed_is_retried() {
     .await;
     assert!(c.exists("deployment", "echo-server", NS));
 }
+
+/// Faults hit only the operator's requests: while they are on, the test asks the operator
+/// (debug socket) or makes no write of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_converges_through_500s_429s_conflicts_and_dropped_watches() {
+    let c = Cluster::start("modules").await;
+    let controls = c.emu.controls();
+    let all_ready = |op: &common::OperatorProcess| {
+        op.module_list().is_some_and(|s| {
+            ["ingress-nginx", "echo-server"]
+                .iter()
+                .all(|m| s["modules"][m]["state"] == "Ready")
+        })
+    };
+    controls.fail_percent(5, None, None, 500);
+    controls.close_watches_every(std::time::Duration::from_millis(700));
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    eventually("every module is Ready despite 5 % 500s", || all_ready(&op)).await;
+    controls.fail_percent(0, None, None, 500);
+    let after_500s = controls.injected();
+    assert!(after_500s > 0, "500s were injected");
+
+    controls.fail_next(2, Some("patch"), Some("deployments"), 429);
+    c.set_config(&[("echoServer", "replicas: 3\n")]);
+    eventually("an edit applies despite two 429s", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("3")
+    })
+    .await;
+    let after_429s = controls.injected();
+    assert!(after_429s > after_500s, "429s were injected");
+
+    c.kubectl(&["delete", "configmap", "echo-server", "-n", NS]);
+    // The repair comes after the drift debounce: its first write gets the 409.
+    controls.conflict_next_write();
+    eventually(
+        "drift is repaired despite a conflict and dropped watches",
+        || c.exists("configmap", "echo-server", NS),
+    )
+    .await;
+    controls.clear_faults();
+    eventually("every module is Ready", || all_ready(&op)).await;
+    assert_eq!(managed_objects(&c).len(), 12);
+}

@@ -75,6 +75,19 @@ impl Cluster {
         )
     }
 
+    /// `kubectl scale deployment <name> --replicas <n>` in the operator namespace: drift.
+    pub fn scale(&self, deployment: &str, replicas: u32) {
+        self.kubectl(&[
+            "scale",
+            "deployment",
+            deployment,
+            "-n",
+            NS,
+            "--replicas",
+            &replicas.to_string(),
+        ]);
+    }
+
     /// Whether `kubectl get <kind> <name> -n <ns>` finds the object.
     pub fn exists(&self, kind: &str, name: &str, namespace: &str) -> bool {
         self.kubectl_raw(&["get", kind, name, "-n", namespace, "-o", "name"])
