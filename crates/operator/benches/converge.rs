@@ -372,7 +372,7 @@ struct Outcome {
 /// The operator as a child process; killed on drop so an error path leaks nothing.
 struct OperatorProcess {
     child: Child,
-    port: u16,
+    socket: PathBuf,
     log: PathBuf,
 }
 
@@ -392,6 +392,7 @@ impl OperatorProcess {
         let hooks = dir.join("global-hooks");
         std::fs::create_dir_all(&hooks).context("creating the global hooks dir")?;
         let log = dir.join("operator.log");
+        let socket = dir.join("debug.socket");
         let file = std::fs::File::create(&log).context("creating the operator log")?;
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_addon-operator"))
             .arg("run")
@@ -403,6 +404,8 @@ impl OperatorProcess {
             .arg(&hooks)
             .args(["--namespace", NS, "--listen-address", "127.0.0.1"])
             .args(["--listen-port", &port.to_string()])
+            .arg("--debug-unix-socket")
+            .arg(&socket)
             .arg("--tmp-dir")
             .arg(dir.join("tmp"))
             .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
@@ -411,7 +414,7 @@ impl OperatorProcess {
             .stderr(file)
             .spawn()
             .context("starting addon-operator run")?;
-        Ok(OperatorProcess { child, port, log })
+        Ok(OperatorProcess { child, socket, log })
     }
 
     /// Whether `addon-operator module list -o json` says converged.
@@ -421,8 +424,8 @@ impl OperatorProcess {
             bail!("the operator exited with {status}:\n{log}");
         }
         let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .args(["module", "list", "-o", "json", "--url"])
-            .arg(format!("http://127.0.0.1:{}", self.port))
+            .args(["module", "list", "-o", "json", "--debug-unix-socket"])
+            .arg(&self.socket)
             .output()
             .await
             .context("running addon-operator module list")?;
