@@ -7,18 +7,19 @@
 //!   stack, so renewing the Lease is never refused by the fence it feeds.
 //!
 //! kube's own retry (429/503/504, up to minutes of backoff) is switched off and the same
-//! policy is placed *above* the fence instead: a retried write is checked again, so a request
-//! that was first sent while the lease was held cannot be resent after it expired.
+//! policy, plus quick retries of idempotent requests that got a 500 ([`TransientRetry`]), is
+//! placed *above* the fence instead: a retried write is checked again, so a request that was
+//! first sent while the lease was held cannot be resent after it expired.
 
 use anyhow::Context;
 use kube::Client;
 use kube::client::ClientBuilder;
-use kube::client::retry::RetryPolicy;
 use tower::buffer::BufferLayer;
 use tower::retry::RetryLayer;
 
 use crate::apihealth::{ApiHealth, HealthLayer};
 use crate::fence::{Fence, FenceLayer};
+use crate::retry::TransientRetry;
 
 /// Requests that may wait in a client's queue (kube's own client uses the same bound).
 const QUEUE: usize = 1024;
@@ -66,7 +67,7 @@ fn build(mut config: kube::Config, fence: Fence, health: &ApiHealth) -> anyhow::
         .with_layer(&HealthLayer(health.clone()))
         .with_layer(&FenceLayer(fence))
         .with_layer(&BufferLayer::new(QUEUE))
-        .with_layer(&RetryLayer::new(RetryPolicy::server_retry()))
+        .with_layer(&RetryLayer::new(TransientRetry::new()?))
         .build())
 }
 

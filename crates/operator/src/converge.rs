@@ -1,6 +1,5 @@
 //! One convergence pass and the module runs it is made of.
 
-
 use anyhow::Context;
 use cluster_access::{BackoffPolicy, random_fraction};
 use hooks::{HookSet, OrderBinding};

@@ -26,6 +26,7 @@ mod native;
 mod operator;
 mod reload;
 mod render;
+mod retry;
 mod run;
 mod shared;
 mod status;

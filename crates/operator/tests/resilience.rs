@@ -65,6 +65,10 @@ fn inventoried_objects(c: &Cluster) -> BTreeSet<String> {
     refs
 }
 
+/// Attempts the operator's client makes for one idempotent request that keeps getting 500s
+/// (the request and its three quick retries).
+const DELETE_ATTEMPTS: u32 = 4;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_apply_then_restart_leaves_no_orphan_and_deletes_nothing_wrongly() {
     let c = Cluster::start("modules").await;
@@ -130,9 +134,11 @@ async fn a_delete_that_failed_while_disabling_a_module_is_retried() {
     let c = Cluster::start("modules").await;
     let mut op = c.operator(&[]);
     op.wait_converged().await;
+    // The client repeats a delete that got a 500 three times at once; the fourth 500 reaches
+    // the module run.
     c.emu
         .controls()
-        .fail_next(1, Some("delete"), Some("services"), 500);
+        .fail_next(DELETE_ATTEMPTS, Some("delete"), Some("services"), 500);
     c.set_config(&[("echoServerEnabled", "false")]);
     eventually("the failed delete is reported", || {
         op.logs().contains("module deletion failed")
@@ -157,9 +163,11 @@ async fn a_prune_that_failed_is_retried() {
     let c = Cluster::start("modules").await;
     let mut op = c.operator(&["--watch-files"]);
     op.wait_converged().await;
+    // The client repeats a delete that got a 500 three times at once; the fourth 500 reaches
+    // the module run.
     c.emu
         .controls()
-        .fail_next(1, Some("delete"), Some("services"), 500);
+        .fail_next(DELETE_ATTEMPTS, Some("delete"), Some("services"), 500);
     std::fs::remove_file(c.modules.join("020-echo-server/templates/service.yaml"))
         .expect("remove template");
     eventually("the failed prune is reported", || {

@@ -545,7 +545,7 @@ fn tool_works(cmd: &mut Command) -> bool {
 
 /// Polls `check` until it returns true (10 s), with a message on timeout.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
