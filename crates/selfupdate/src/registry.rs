@@ -158,7 +158,8 @@ impl Registry {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) if e.is_connect() || e.is_timeout() => {
+            // No HTTP answer at all (refused, reset, timed out): the registry is not there.
+            Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => {
                 return Err((FailureKind::Unreachable, error_chain(&e)));
             }
             Err(e) => return Err((FailureKind::Registry, error_chain(&e))),
@@ -173,7 +174,13 @@ impl Registry {
         if !status.is_success() {
             return Ok(None);
         }
-        if let Some(length) = response.content_length()
+        // The header itself: a HEAD response has no body, so its size hint is 0.
+        let length = response
+            .headers()
+            .get("Content-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = length
             && length > MAX_MANIFEST_BYTES as u64
         {
             return Err((
@@ -385,7 +392,9 @@ fn classify(err: &OciDistributionError) -> FailureKind {
         _ => FailureKind::Registry,
     };
     match err {
-        E::RequestError(e) if e.is_connect() || e.is_timeout() => FailureKind::Unreachable,
+        E::RequestError(e) if e.is_connect() || e.is_timeout() || e.is_request() => {
+            FailureKind::Unreachable
+        }
         E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => FailureKind::Unauthorized,
         E::RegistryError { envelope, .. } => {
             let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
