@@ -3,6 +3,7 @@
 use crate::config::{HookConfig, HookScope};
 use crate::exec::{ExecError, LogFields, ProcessSpec, run_process};
 use crate::hook::Hook;
+use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -79,8 +80,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DiscoveryError> {
     Ok(())
 }
 
-/// Finds the hooks under `dir` and runs each with `--config` (concurrently), returning them in
-/// path order.
+/// Finds the hooks under `dir` and runs each with `--config` (concurrently, with `env` added
+/// to their environment), returning them in path order.
 ///
 /// `module` is `None` for global hooks; module hook names are prefixed with the module name.
 ///
@@ -90,6 +91,7 @@ pub async fn load_hooks(
     dir: &Path,
     module: Option<&str>,
     timeout: Duration,
+    env: &[(&'static str, OsString)],
 ) -> Result<Vec<Hook>, LoadError> {
     let scope = if module.is_some() {
         HookScope::Module
@@ -113,7 +115,7 @@ pub async fn load_hooks(
             None => rel,
         };
         async move {
-            let config = load_config(&path, &name, scope, timeout).await?;
+            let config = load_config(&path, &name, scope, timeout, env).await?;
             if config.is_empty() {
                 tracing::warn!(hook = %name, "hook declares no binding; it will never run");
             }
@@ -136,12 +138,13 @@ pub async fn load_hooks(
     Ok(ok.into_iter().filter_map(Result::ok).collect())
 }
 
-/// Runs `hook --config` and validates the output.
+/// Runs `hook --config` (with `env` added to its environment) and validates the output.
 pub async fn load_config(
     path: &Path,
     name: &str,
     scope: HookScope,
     timeout: Duration,
+    env: &[(&'static str, OsString)],
 ) -> Result<HookConfig, DiscoveryError> {
     let log = LogFields {
         hook: name.to_string(),
@@ -152,7 +155,7 @@ pub async fn load_config(
     let out = run_process(ProcessSpec {
         program: path,
         args: &["--config"],
-        env: Vec::new(),
+        env: env.to_vec(),
         cwd,
         timeout,
         log: &log,
@@ -189,6 +192,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn extra_environment_reaches_the_config_run() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            &d.path().join("a.sh"),
+            "#!/bin/bash\necho \"configVersion: v1\nschedule: [{name: $BINDING_NAME, crontab: '* * * * *'}]\"\n",
+            true,
+        );
+        let env = [("BINDING_NAME", OsString::from("from-env"))];
+        let hooks = load_hooks(d.path(), None, Duration::from_secs(10), &env)
+            .await
+            .unwrap();
+        assert_eq!(hooks[0].config.schedules[0].name, "from-env");
+    }
+
+    #[tokio::test]
     async fn all_broken_hooks_are_reported_by_name() {
         let d = tempfile::tempdir().unwrap();
         let hooks = d.path().join("hooks");
@@ -203,7 +221,7 @@ mod tests {
             true,
         );
         write(&hooks.join("c.sh"), "#!/bin/bash\nexit 2\n", true);
-        let err = load_hooks(&hooks, Some("mod"), Duration::from_secs(10))
+        let err = load_hooks(&hooks, Some("mod"), Duration::from_secs(10), &[])
             .await
             .unwrap_err();
         let text = err.to_string();

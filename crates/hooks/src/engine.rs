@@ -119,7 +119,8 @@ impl HookEngine {
             HookSet::Global => None,
             HookSet::Module(m) => Some(m.as_str()),
         };
-        let hooks: Vec<Arc<Hook>> = load_hooks(dir, module, self.runner.opts.timeout)
+        let opts = &self.runner.opts;
+        let hooks: Vec<Arc<Hook>> = load_hooks(dir, module, opts.timeout, &opts.env)
             .await?
             .into_iter()
             .map(Arc::new)

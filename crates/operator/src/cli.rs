@@ -58,6 +58,82 @@ pub enum Command {
         #[command(subcommand)]
         command: GlobalCommand,
     },
+    /// Ask a running operator about its self-update (docs/self-update.md).
+    Update {
+        /// What to ask.
+        #[command(subcommand)]
+        command: UpdateCommand,
+    },
+    /// Release channels of an image repository, for release teams.
+    Channel {
+        /// What to do.
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
+}
+
+/// `addon-operator update ...`.
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Channel, current and available digest and version, next window, wave time, last error.
+    Status(ModuleListArgs),
+}
+
+/// `addon-operator channel ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// The digest and version behind each channel tag.
+    List {
+        /// The repository.
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+        output: ListFormat,
+    },
+    /// Move a channel tag to the digest of another: `--from beta --to stable`.
+    Promote {
+        /// The repository.
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// The channel whose digest is promoted.
+        #[arg(long, value_parser = parse_channel)]
+        from: selfupdate::Channel,
+        /// The channel tag that moves.
+        #[arg(long, value_parser = parse_channel)]
+        to: selfupdate::Channel,
+    },
+}
+
+fn parse_channel(text: &str) -> Result<selfupdate::Channel, String> {
+    text.parse().map_err(|e: selfupdate::SettingsError| {
+        e.to_string().replace("global.update.channel: ", "")
+    })
+}
+
+/// Where a channel command finds the registry.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Image repository (`registry.example.com/addon-operator`).
+    #[arg(long)]
+    pub repository: String,
+
+    /// Plain HTTP to the registry.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Docker config with credentials (`auths`); default: `$DOCKER_CONFIG/config.json`, then
+    /// `~/.docker/config.json`, if present.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+
+    /// User for basic auth (overrides the docker config).
+    #[arg(long, env = "REGISTRY_USERNAME")]
+    pub username: Option<String>,
+
+    /// Password for basic auth.
+    #[arg(long, env = "REGISTRY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 /// `addon-operator queue ...`.
@@ -257,6 +333,11 @@ pub struct RunArgs {
     /// Re-render a module when its files change on disk (on by default in `dev`).
     #[arg(long, env = "ADDON_OPERATOR_WATCH_FILES")]
     pub watch_files: bool,
+
+    /// The operator's own Deployment (in the operator namespace), which the `self-update`
+    /// global hook rolls to the digest of its release channel.
+    #[arg(long, env = "ADDON_OPERATOR_DEPLOYMENT", default_value = "addon-operator")]
+    pub deployment: String,
 }
 
 /// Arguments of `addon-operator dev`.

@@ -1,6 +1,6 @@
 //! The debug API on a Unix socket, as addon-operator's debug socket: `/modules`, `/queues`,
-//! `/values/global` and `/values/module/<name>`, what the client commands (`module list`,
-//! `module values`, `global values`, `queue list`) print.
+//! `/values/global`, `/values/module/<name>` and `/update`, what the client commands
+//! (`module list`, `module values`, `global values`, `queue list`, `update status`) print.
 //!
 //! Values (passwords included) are served here only: the socket is a file readable and
 //! writable by the operator's user alone (mode 0600), never a network port.
@@ -25,6 +25,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/queues", get(queues))
         .route("/values/global", get(global_values))
         .route("/values/module/{name}", get(module_values))
+        .route("/update", get(update_status))
         .with_state(state)
 }
 
@@ -39,6 +40,12 @@ async fn queues(State(state): State<HttpState>) -> impl IntoResponse {
     let mut lengths = state.hooks.queue_lengths();
     lengths.entry("main".to_string()).or_insert(0);
     Json(lengths)
+}
+
+/// The `self-update` hook's status (empty fields before its first check).
+async fn update_status(State(state): State<HttpState>) -> impl IntoResponse {
+    let path = selfupdate::state_path(&state.tmp_dir);
+    Json(selfupdate::State::load(&path).status)
 }
 
 /// The effective global values (`{"global": ...}`), as global hooks see them.

@@ -30,6 +30,8 @@ pub struct HttpState {
     pub hooks: Arc<hooks::HookEngine>,
     /// Whether the API server answers.
     pub health: ApiHealth,
+    /// The hooks' temp directory, where the `self-update` hook keeps its status.
+    pub tmp_dir: std::path::PathBuf,
 }
 
 /// The router, separate from serving it so tests can drive it; every other path is 404.

@@ -28,14 +28,18 @@ mod reload;
 mod render;
 mod retry;
 mod run;
+mod selfupdate_hook;
 mod shared;
 mod status;
+mod update;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, GlobalCommand, ModuleCommand, QueueCommand};
+use crate::cli::{
+    ChannelCommand, Cli, Command, GlobalCommand, ModuleCommand, QueueCommand, UpdateCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -70,6 +74,15 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Module {
             command: ModuleCommand::List(args),
         } => block_on(modulelist::run(&args)),
+        Command::Update {
+            command: UpdateCommand::Status(args),
+        } => block_on(update::status(&args)),
+        Command::Channel {
+            command: ChannelCommand::List { registry, output },
+        } => block_on(update::list(&registry, output)),
+        Command::Channel {
+            command: ChannelCommand::Promote { registry, from, to },
+        } => block_on(update::promote(&registry, from, to)),
     }
 }
 

@@ -81,7 +81,7 @@ pub async fn values(module: Option<&str>, args: &ValuesArgs) -> anyhow::Result<(
 }
 
 /// `GET path` on the operator's debug socket, decoded from JSON.
-async fn ask<T: serde::de::DeserializeOwned>(
+pub(crate) async fn ask<T: serde::de::DeserializeOwned>(
     socket: &DebugSocket,
     path: &str,
 ) -> anyhow::Result<T> {

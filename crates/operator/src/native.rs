@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 
 /// Every native hook, by name.
 pub fn registry() -> Vec<Box<dyn NativeHook>> {
-    vec![Box::new(DiscoverClusterUuid)]
+    vec![
+        Box::new(DiscoverClusterUuid),
+        Box::new(crate::selfupdate_hook::SelfUpdate),
+    ]
 }
 
 /// `addon-operator hook <name> [--config]`: runs one native hook with the protocol's

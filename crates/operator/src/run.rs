@@ -67,6 +67,7 @@ pub async fn operate(
         // addon-operator adds up to 1 s; never more than the first delay itself.
         retry_jitter: Duration::from_secs_f64(args.hook_retry_delay.clamp(0.0, 1.0)),
         tmp_dir: args.tmp_dir.clone(),
+        env: hook_env(args),
         ..EngineOptions::default()
     };
     std::fs::create_dir_all(&args.tmp_dir)
@@ -92,6 +93,7 @@ pub async fn operate(
             hook_metrics: hooks.metrics(),
             hooks: hooks.clone(),
             health: clients.health.clone(),
+            tmp_dir: args.tmp_dir.clone(),
         };
         let bound = http::serve(addr, state.clone(), shutdown_rx.clone()).await?;
         tracing::info!(address = %bound, "serving /metrics, /healthz, /readyz");
@@ -152,6 +154,17 @@ pub async fn operate(
     tracing::info!("stopped");
     let rows = shared.status().modules.values().cloned().collect();
     Ok(rows)
+}
+
+/// The settings every hook sees in its environment, whether they were given as flags or as
+/// environment variables (the `self-update` hook finds its Deployment and state with them).
+fn hook_env(args: &RunArgs) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("ADDON_OPERATOR_NAMESPACE", args.source.namespace.clone().into()),
+        ("ADDON_OPERATOR_CONFIG_MAP", args.config_map.clone().into()),
+        ("ADDON_OPERATOR_DEPLOYMENT", args.deployment.clone().into()),
+        ("ADDON_OPERATOR_TMP_DIR", args.tmp_dir.clone().into()),
+    ]
 }
 
 /// Without `--ha`: always leading. With it: waits until this replica holds the Lease (or

@@ -188,6 +188,29 @@ impl TestRegistry {
     }
 }
 
+impl TestRegistry {
+    /// Points `name:tag` at `digest` by writing the registry's link files directly, without
+    /// the registry reading (and so checking) the manifest: how tests move a tag to a
+    /// manifest they corrupted.
+    pub fn set_tag(&self, name: &str, tag: &str, digest: &str) {
+        let tag_dir = self
+            .dir
+            .path()
+            .join("storage/docker/registry/v2/repositories")
+            .join(name)
+            .join("_manifests/tags")
+            .join(tag);
+        let hex = digest.trim_start_matches("sha256:");
+        for link in [
+            tag_dir.join("current/link"),
+            tag_dir.join("index/sha256").join(hex).join("link"),
+        ] {
+            std::fs::create_dir_all(link.parent().expect("parent")).expect("tag dir");
+            std::fs::write(&link, digest).expect("tag link");
+        }
+    }
+}
+
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         self.stop();

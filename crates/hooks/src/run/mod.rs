@@ -28,6 +28,7 @@ use crate::metrics::MetricsStorage;
 use crate::outputs::{MetricAction, OutputError, read_outputs};
 use crate::resources::ResourceCatalog;
 use prepare::{Inputs, prepare};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,6 +108,10 @@ pub struct EngineOptions {
     pub field_manager: String,
     /// Prefix of engine metric names (default `addon_operator_`); hook metrics may not use it.
     pub metric_prefix: String,
+    /// Extra environment of every hook process, `--config` runs included: the operator's
+    /// settings (`ADDON_OPERATOR_NAMESPACE`, ...), so a hook sees values given as flags as if
+    /// they had been given as environment variables, as in addon-operator.
+    pub env: Vec<(&'static str, OsString)>,
 }
 
 impl Default for EngineOptions {
@@ -120,6 +125,7 @@ impl Default for EngineOptions {
             keep_tmp_files: false,
             field_manager: "addon-operator".into(),
             metric_prefix: "addon_operator_".into(),
+            env: Vec::new(),
         }
     }
 }
@@ -207,10 +213,12 @@ impl Runner {
         };
         let files = prepare(&hook.name, inputs, &self.opts.tmp_dir)?;
         let log = labels.log_fields();
+        let mut env = self.opts.env.clone();
+        env.extend(files.env.iter().cloned());
         let executed = run_process(ProcessSpec {
             program: &hook.path,
             args: &[],
-            env: files.env.clone(),
+            env,
             cwd: &hook.dir(),
             timeout: self.opts.timeout,
             log: &log,
