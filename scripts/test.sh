@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+# The self-update tests run a real OCI registry (the CNCF distribution registry) and make
+# htpasswd files for its basic auth.
+[ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing test prerequisites: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -336,7 +336,11 @@ pub struct RunArgs {
 
     /// The operator's own Deployment (in the operator namespace), which the `self-update`
     /// global hook rolls to the digest of its release channel.
-    #[arg(long, env = "ADDON_OPERATOR_DEPLOYMENT", default_value = "addon-operator")]
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_DEPLOYMENT",
+        default_value = "addon-operator"
+    )]
     pub deployment: String,
 }
 

@@ -160,7 +160,10 @@ pub async fn operate(
 /// environment variables (the `self-update` hook finds its Deployment and state with them).
 fn hook_env(args: &RunArgs) -> Vec<(&'static str, std::ffi::OsString)> {
     vec![
-        ("ADDON_OPERATOR_NAMESPACE", args.source.namespace.clone().into()),
+        (
+            "ADDON_OPERATOR_NAMESPACE",
+            args.source.namespace.clone().into(),
+        ),
         ("ADDON_OPERATOR_CONFIG_MAP", args.config_map.clone().into()),
         ("ADDON_OPERATOR_DEPLOYMENT", args.deployment.clone().into()),
         ("ADDON_OPERATOR_TMP_DIR", args.tmp_dir.clone().into()),

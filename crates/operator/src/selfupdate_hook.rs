@@ -107,16 +107,20 @@ impl NativeHook for SelfUpdate {
             .unwrap_or_else(std::env::temp_dir);
         let path = selfupdate::state_path(&dir);
         let mut state = State::load(&path);
-        let contexts = input.binding_context.as_array().cloned().unwrap_or_default();
+        let contexts = input
+            .binding_context
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let poll_input = PollInput {
             values: input.values,
             deployment: deployment(&contexts),
             deployment_ref: format!("{}/{}", namespace(), deployment_name()),
             docker_configs: docker_configs(&contexts),
             startup: contexts.iter().any(|c| c["binding"] == "onStartup"),
-            synchronization: contexts.iter().any(|c| {
-                c["binding"] == DEPLOYMENT_BINDING && c["type"] == "Synchronization"
-            }),
+            synchronization: contexts
+                .iter()
+                .any(|c| c["binding"] == DEPLOYMENT_BINDING && c["type"] == "Synchronization"),
             now: chrono::Utc::now(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -143,7 +147,9 @@ impl NativeHook for SelfUpdate {
 fn latest_objects(contexts: &[Value], binding: &str) -> Option<Vec<Value>> {
     let mut found = None;
     for ctx in contexts {
-        if let Some(items) = ctx.pointer(&format!("/snapshots/{binding}")).and_then(Value::as_array)
+        if let Some(items) = ctx
+            .pointer(&format!("/snapshots/{binding}"))
+            .and_then(Value::as_array)
         {
             found = Some(items.iter().map(|o| o["filterResult"].clone()).collect());
         } else if ctx["binding"] == binding {
@@ -203,10 +209,10 @@ mod tests {
             {"binding": "tick", "type": "Schedule", "snapshots": {"deployment": [{"filterResult": view}],
                 "credentials": [{"filterResult": {"name": "pull", "config": "e30="}}]}},
         ]);
-        let contexts = ctx.as_array().unwrap();
-        assert_eq!(deployment(contexts).unwrap().image, "r/op:stable");
+        let contexts = ctx.as_array().expect("array");
+        assert_eq!(deployment(contexts).expect("found").image, "r/op:stable");
         assert_eq!(docker_configs(contexts)["pull"], b"{}");
         let deleted = json!([{"binding": "deployment", "type": "Event", "watchEvent": "Deleted", "filterResult": view}]);
-        assert!(deployment(deleted.as_array().unwrap()).is_none());
+        assert!(deployment(deleted.as_array().expect("array")).is_none());
     }
 }

@@ -18,17 +18,32 @@ pub async fn status(args: &ModuleListArgs) -> anyhow::Result<()> {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&status)?)?,
         ListFormat::Text => {
-            let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
+            let or_dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
             let with_version = |digest: &str, version: &str| match (digest, version) {
                 ("", _) => "-".to_string(),
                 (d, "") => d.to_string(),
                 (d, v) => format!("{d} ({v})"),
             };
             let rows = [
-                ("channel", format!("{} ({})", or_dash(&status.channel), or_dash(&status.mode))),
+                (
+                    "channel",
+                    format!("{} ({})", or_dash(&status.channel), or_dash(&status.mode)),
+                ),
                 ("repository", or_dash(&status.repository)),
-                ("current", with_version(&status.current_digest, &status.current_version)),
-                ("available", with_version(&status.available_digest, &status.available_version)),
+                (
+                    "current",
+                    with_version(&status.current_digest, &status.current_version),
+                ),
+                (
+                    "available",
+                    with_version(&status.available_digest, &status.available_version),
+                ),
                 ("state", or_dash(&status.state)),
                 ("next window", or_dash(&status.next_window)),
                 ("wave", or_dash(&status.wave)),
@@ -82,7 +97,11 @@ pub async fn list(args: &RegistryArgs, output: ListFormat) -> anyhow::Result<()>
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&rows)?)?,
         ListFormat::Text => {
-            writeln!(out, "{:<13} {:<72} {:<12} ERROR", "CHANNEL", "DIGEST", "VERSION")?;
+            writeln!(
+                out,
+                "{:<13} {:<72} {:<12} ERROR",
+                "CHANNEL", "DIGEST", "VERSION"
+            )?;
             for r in &rows {
                 writeln!(
                     out,
@@ -108,7 +127,10 @@ pub async fn promote(args: &RegistryArgs, from: Channel, to: Channel) -> anyhow:
         .promote(&args.repository, from.tag(), to.tag())
         .await
         .with_context(|| format!("promoting {}:{from} to {to}", args.repository))?;
-    println!("{}:{to} now points to {digest} (the digest of {from})", args.repository);
+    println!(
+        "{}:{to} now points to {digest} (the digest of {from})",
+        args.repository
+    );
     Ok(())
 }
 
@@ -123,8 +145,8 @@ fn connect(args: &RegistryArgs) -> anyhow::Result<Registry> {
         }
         (None, None) => match docker_config_path(args) {
             Some(path) => {
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
                 Credentials::from_docker_config(&bytes, registry_of(&args.repository))
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             }

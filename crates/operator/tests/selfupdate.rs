@@ -35,7 +35,10 @@ impl Rig {
         };
         let repo = registry.repository("addon-operator");
         let cluster = Cluster::start("examples/basic").await;
-        common::copy_dir(&common::repo_root().join("global-hooks"), &cluster.global_hooks);
+        common::copy_dir(
+            &common::repo_root().join("global-hooks"),
+            &cluster.global_hooks,
+        );
         Rig {
             pusher: Pusher::new(&credentials),
             registry,
@@ -105,7 +108,11 @@ impl Rig {
 
     fn resource_version(&self) -> String {
         self.cluster
-            .jsonpath("deployment", "addon-operator", "{.metadata.resourceVersion}")
+            .jsonpath(
+                "deployment",
+                "addon-operator",
+                "{.metadata.resourceVersion}",
+            )
             .unwrap_or_default()
     }
 
@@ -145,33 +152,51 @@ async fn until(op: &OperatorProcess, what: &str, mut check: impl FnMut() -> bool
 /// Waits until the operator reported `more` further checks with `result`.
 async fn more_checks(op: &OperatorProcess, result: &str, more: f64) {
     let start = checks(op, result);
-    until(op, &format!("{more} more checks with result {result}"), || {
-        checks(op, result) >= start + more
-    })
+    until(
+        op,
+        &format!("{more} more checks with result {result}"),
+        || checks(op, result) >= start + more,
+    )
     .await;
 }
 
 fn update_status(op: &OperatorProcess) -> serde_json::Value {
     let out = op.client(&["update", "status", "-o", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stable_tag_move_rolls_the_deployment_and_the_new_operator_stays_on_it() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     rig.configure("");
     let mut op = rig.operator().await;
     more_checks(&op, "ok", 1.0).await;
     assert_eq!(rig.image(), rig.pinned(&first));
-    assert_eq!(metric(&op, "addon_operator_update_available{hook=\"self-update\"}"), 0.0);
+    assert_eq!(
+        metric(&op, "addon_operator_update_available{hook=\"self-update\"}"),
+        0.0
+    );
 
     let second = rig.pusher.push_image(&rig.repo, None, Some("1.1.0")).await;
     rig.pusher.tag(&rig.repo, &second, "stable").await;
-    until(&op, "the Deployment runs the new digest", || rig.image() == rig.pinned(&second)).await;
-    assert_eq!(rig.annotation(ANNOTATION_CHANNEL).as_deref(), Some("stable"));
+    until(&op, "the Deployment runs the new digest", || {
+        rig.image() == rig.pinned(&second)
+    })
+    .await;
+    assert_eq!(
+        rig.annotation(ANNOTATION_CHANNEL).as_deref(),
+        Some("stable")
+    );
     assert_eq!(rig.annotation(ANNOTATION_DIGEST), Some(second.clone()));
     assert!(rig.annotation(ANNOTATION_TIME).is_some());
     let sidecar = rig.cluster.jsonpath(
@@ -179,46 +204,76 @@ async fn a_stable_tag_move_rolls_the_deployment_and_the_new_operator_stays_on_it
         "addon-operator",
         "{.spec.template.spec.containers[0].image}",
     );
-    assert_eq!(sidecar.as_deref(), Some("busybox:1"), "only the operator container moves");
+    assert_eq!(
+        sidecar.as_deref(),
+        Some("busybox:1"),
+        "only the operator container moves"
+    );
     let info = format!(
         "addon_operator_update_info{{available_digest=\"{second}\",channel=\"stable\",current_digest=\"{second}\",hook=\"self-update\"}}"
     );
-    until(&op, "the metrics report the new digest current", || metric(&op, &info) == 1.0).await;
+    until(&op, "the metrics report the new digest current", || {
+        metric(&op, &info) == 1.0
+    })
+    .await;
 
     // The operator started with the new image reports it current and does nothing more.
     op.kill();
     let version = rig.resource_version();
     let op = rig.operator().await;
     more_checks(&op, "ok", 3.0).await;
-    assert_eq!(rig.resource_version(), version, "no update loop:\n{}", op.logs());
+    assert_eq!(
+        rig.resource_version(),
+        version,
+        "no update loop:\n{}",
+        op.logs()
+    );
     assert_eq!(update_status(&op)["state"], "up to date");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_of_alpha_changes_nothing_until_the_channel_is_switched_to_alpha() {
     let rig = Rig::start(TestAuth::Open).await;
-    let stable = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let stable = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&stable);
     rig.configure("");
     let op = rig.operator().await;
-    let alpha = rig.pusher.push_image(&rig.repo, Some("alpha"), Some("1.1.0")).await;
+    let alpha = rig
+        .pusher
+        .push_image(&rig.repo, Some("alpha"), Some("1.1.0"))
+        .await;
     more_checks(&op, "ok", 3.0).await;
     assert_eq!(rig.image(), rig.pinned(&stable));
 
     rig.configure("  channel: alpha\n");
-    until(&op, "the Deployment follows alpha", || rig.image() == rig.pinned(&alpha)).await;
+    until(&op, "the Deployment follows alpha", || {
+        rig.image() == rig.pinned(&alpha)
+    })
+    .await;
     assert_eq!(rig.annotation(ANNOTATION_CHANNEL).as_deref(), Some("alpha"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_arch_index_is_followed_by_its_index_digest() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     rig.configure("");
     let op = rig.operator().await;
-    let index = rig.pusher.push_index(&rig.repo, "stable", Some("1.1.0")).await;
-    until(&op, "the Deployment runs the index", || rig.image() == rig.pinned(&index)).await;
+    let index = rig
+        .pusher
+        .push_index(&rig.repo, "stable", Some("1.1.0"))
+        .await;
+    until(&op, "the Deployment runs the index", || {
+        rig.image() == rig.pinned(&index)
+    })
+    .await;
     until(&op, "the status shows the index version", || {
         update_status(&op)["currentVersion"] == "1.1.0"
     })
@@ -228,12 +283,21 @@ async fn a_multi_arch_index_is_followed_by_its_index_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_to_a_more_stable_channel_holding_an_older_version_waits_for_it() {
     let rig = Rig::start(TestAuth::Open).await;
-    let stable = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.2.0")).await;
-    let alpha = rig.pusher.push_image(&rig.repo, Some("alpha"), Some("1.3.0")).await;
+    let stable = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.2.0"))
+        .await;
+    let alpha = rig
+        .pusher
+        .push_image(&rig.repo, Some("alpha"), Some("1.3.0"))
+        .await;
     rig.deploy(&stable);
     rig.configure("  channel: alpha\n");
     let op = rig.operator().await;
-    until(&op, "the Deployment follows alpha", || rig.image() == rig.pinned(&alpha)).await;
+    until(&op, "the Deployment follows alpha", || {
+        rig.image() == rig.pinned(&alpha)
+    })
+    .await;
 
     rig.configure("  channel: stable\n");
     until(&op, "the status says what it waits for", || {
@@ -242,9 +306,15 @@ async fn a_switch_to_a_more_stable_channel_holding_an_older_version_waits_for_it
     .await;
     more_checks(&op, "ok", 2.0).await;
     assert_eq!(rig.image(), rig.pinned(&alpha), "never downgraded");
-    assert_eq!(metric(&op, "addon_operator_update_available{hook=\"self-update\"}"), 0.0);
+    assert_eq!(
+        metric(&op, "addon_operator_update_available{hook=\"self-update\"}"),
+        0.0
+    );
 
-    let newer = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.3.1")).await;
+    let newer = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.3.1"))
+        .await;
     until(&op, "stable is followed once it passes 1.3.0", || {
         rig.image() == rig.pinned(&newer)
     })
@@ -254,11 +324,17 @@ async fn a_switch_to_a_more_stable_channel_holding_an_older_version_waits_for_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_mode_records_the_digest_and_waits_for_approval() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     rig.configure("  mode: Manual\n");
     let op = rig.operator().await;
-    let second = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.1.0")).await;
+    let second = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
+        .await;
     until(&op, "the available digest is recorded", || {
         rig.annotation(ANNOTATION_AVAILABLE) == Some(second.clone())
     })
@@ -268,7 +344,11 @@ async fn manual_mode_records_the_digest_and_waits_for_approval() {
     })
     .await;
     more_checks(&op, "ok", 2.0).await;
-    assert_eq!(rig.image(), rig.pinned(&first), "not applied without approval");
+    assert_eq!(
+        rig.image(),
+        rig.pinned(&first),
+        "not applied without approval"
+    );
 
     rig.cluster.kubectl(&[
         "annotate",
@@ -278,22 +358,39 @@ async fn manual_mode_records_the_digest_and_waits_for_approval() {
         NS,
         &format!("{ANNOTATION_APPROVED}={second}"),
     ]);
-    until(&op, "the approved digest is applied", || rig.image() == rig.pinned(&second)).await;
+    until(&op, "the approved digest is applied", || {
+        rig.image() == rig.pinned(&second)
+    })
+    .await;
     assert_eq!(rig.annotation(ANNOTATION_AVAILABLE), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_in_the_past_blocks_the_update() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     // Today's window ended two hours ago (it may wrap past midnight; it never holds now).
     let now = chrono::Utc::now();
-    let hhmm = |hours: i64| (now - chrono::Duration::hours(hours)).format("%H:%M").to_string();
-    let window = format!("  windows:\n  - from: \"{}\"\n    to: \"{}\"\n", hhmm(3), hhmm(2));
+    let hhmm = |hours: i64| {
+        (now - chrono::Duration::hours(hours))
+            .format("%H:%M")
+            .to_string()
+    };
+    let window = format!(
+        "  windows:\n  - from: \"{}\"\n    to: \"{}\"\n",
+        hhmm(3),
+        hhmm(2)
+    );
     rig.configure(&window);
     let op = rig.operator().await;
-    let second = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.1.0")).await;
+    let second = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
+        .await;
     until(&op, "the update waits for the window", || {
         update_status(&op)["state"]
             .as_str()
@@ -305,20 +402,30 @@ async fn a_window_in_the_past_blocks_the_update() {
     assert_eq!(rig.annotation(ANNOTATION_AVAILABLE), Some(second.clone()));
 
     rig.configure("");
-    until(&op, "without windows it applies", || rig.image() == rig.pinned(&second)).await;
+    until(&op, "without windows it applies", || {
+        rig.image() == rig.pinned(&second)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_wave_waits_its_delay_from_the_first_sighting() {
     let rig = Rig::start(TestAuth::Open).await;
-    let uid = rig
-        .cluster
-        .kubectl(&["get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}"]);
+    let uid = rig.cluster.kubectl(&[
+        "get",
+        "namespace",
+        "kube-system",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
     let (waves, wave) = (2..100)
         .map(|n| (n, selfupdate::wave_of(&uid, n)))
         .find(|(_, w)| *w >= 1)
         .expect("some wave count puts this cluster after wave 0");
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     rig.configure(&format!("  waves: {waves}\n  waveDelay: 2s\n"));
     let op = rig.operator().await;
@@ -326,13 +433,19 @@ async fn a_later_wave_waits_its_delay_from_the_first_sighting() {
         update_status(&op)["wave"] == format!("{wave}/{waves}")
     })
     .await;
-    let second = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.1.0")).await;
+    let second = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
+        .await;
     until(&op, "the first sighting is recorded", || {
         rig.annotation(ANNOTATION_FIRST_SEEN).is_some()
     })
     .await;
     let first_seen = rig.annotation(ANNOTATION_FIRST_SEEN).expect("first seen");
-    until(&op, "the wave applies", || rig.image() == rig.pinned(&second)).await;
+    until(&op, "the wave applies", || {
+        rig.image() == rig.pinned(&second)
+    })
+    .await;
     let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339");
     let applied = parse(&rig.annotation(ANNOTATION_TIME).expect("update time"));
     let earliest = parse(&first_seen) + chrono::Duration::seconds(2 * i64::from(wave));
@@ -345,7 +458,12 @@ async fn a_later_wave_waits_its_delay_from_the_first_sighting() {
 /// The failure cases share one shape: the channel has an update, the registry fails in one
 /// way, the Deployment stays untouched while failures are reported, then the cause goes away
 /// and the update is applied.
-async fn assert_untouched_while_failing(rig: &Rig, op: &OperatorProcess, result: &str, current: &str) {
+async fn assert_untouched_while_failing(
+    rig: &Rig,
+    op: &OperatorProcess,
+    result: &str,
+    current: &str,
+) {
     let version = rig.resource_version();
     more_checks(op, result, 2.0).await;
     assert_eq!(rig.image(), rig.pinned(current));
@@ -354,7 +472,8 @@ async fn assert_untouched_while_failing(rig: &Rig, op: &OperatorProcess, result:
     let error = status["lastError"].as_str().unwrap_or_default();
     assert!(error.contains(&format!("{}:", rig.repo)), "{status}");
     assert!(
-        op.logs().contains(&format!("self-update: check of {}:", rig.repo)),
+        op.logs()
+            .contains(&format!("self-update: check of {}:", rig.repo)),
         "a log line names repository and tag:\n{}",
         op.logs()
     );
@@ -363,18 +482,26 @@ async fn assert_untouched_while_failing(rig: &Rig, op: &OperatorProcess, result:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_that_is_down_leaves_the_deployment_alone_until_it_is_back() {
     let mut rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     rig.configure("");
     let op = rig.operator().await;
     more_checks(&op, "ok", 1.0).await;
     rig.registry.stop();
     assert_untouched_while_failing(&rig, &op, "unreachable", &first).await;
-    assert!(update_status(&op)["lastError"]
-        .as_str()
-        .is_some_and(|e| e.contains("registry unreachable")));
+    assert!(
+        update_status(&op)["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("registry unreachable"))
+    );
     rig.registry.restart();
-    let second = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.1.0")).await;
+    let second = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
+        .await;
     until(&op, "the update applies once the registry is back", || {
         rig.image() == rig.pinned(&second)
     })
@@ -388,23 +515,41 @@ async fn a_401_leaves_the_deployment_alone_until_the_credentials_work() {
         password: "s3cret".into(),
     })
     .await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
-    let second = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.1.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
+    let second = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
+        .await;
     rig.deploy(&first);
     let secret = |password: &str| {
         let auth = base64_encode(&format!("ci:{password}"));
-        let config = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, rig.registry.host());
+        let config = format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            rig.registry.host()
+        );
         rig.cluster.kubectl(&[
-            "create", "secret", "generic", "pull", "-n", NS,
-            "--type", "kubernetes.io/dockerconfigjson",
+            "create",
+            "secret",
+            "generic",
+            "pull",
+            "-n",
+            NS,
+            "--type",
+            "kubernetes.io/dockerconfigjson",
             &format!("--from-literal=.dockerconfigjson={config}"),
-            "--dry-run=client", "-o", "json",
+            "--dry-run=client",
+            "-o",
+            "json",
         ])
     };
     let apply = |manifest: String| {
         let file = rig.cluster.dir.path().join("secret.json");
         std::fs::write(&file, manifest).expect("write secret");
-        rig.cluster.kubectl(&["apply", "-f", file.to_str().expect("utf-8")]);
+        rig.cluster
+            .kubectl(&["apply", "-f", file.to_str().expect("utf-8")]);
     };
     apply(secret("wrong"));
     rig.configure("  credentialsSecret: pull\n");
@@ -424,12 +569,18 @@ async fn a_401_leaves_the_deployment_alone_until_the_credentials_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_tag_leaves_the_deployment_alone_until_it_exists() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
     rig.deploy(&first);
     rig.configure("  channel: rock-solid\n");
     let op = rig.operator().await;
     assert_untouched_while_failing(&rig, &op, "not_found", &first).await;
-    let solid = rig.pusher.push_image(&rig.repo, Some("rock-solid"), Some("1.0.1")).await;
+    let solid = rig
+        .pusher
+        .push_image(&rig.repo, Some("rock-solid"), Some("1.0.1"))
+        .await;
     until(&op, "the tag is followed once it exists", || {
         rig.image() == rig.pinned(&solid)
     })
@@ -439,8 +590,14 @@ async fn an_unknown_tag_leaves_the_deployment_alone_until_it_exists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_manifest_leaves_the_deployment_alone_until_it_is_repaired() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig.pusher.push_image(&rig.repo, Some("stable"), Some("1.0.0")).await;
-    let second = rig.pusher.push_image(&rig.repo, Some("next"), Some("1.1.0")).await;
+    let first = rig
+        .pusher
+        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+        .await;
+    let second = rig
+        .pusher
+        .push_image(&rig.repo, Some("next"), Some("1.1.0"))
+        .await;
     // Serve the first manifest's bytes under the second digest, then move `stable` to it.
     let blob = rig.registry.blob_path(&second);
     let original = std::fs::read(&blob).expect("manifest blob");
@@ -451,9 +608,11 @@ async fn a_corrupt_manifest_leaves_the_deployment_alone_until_it_is_repaired() {
     let op = rig.operator().await;
     assert_untouched_while_failing(&rig, &op, "digest_mismatch", &first).await;
     std::fs::write(&blob, original).expect("repair the manifest");
-    until(&op, "the update applies once the manifest is intact", || {
-        rig.image() == rig.pinned(&second)
-    })
+    until(
+        &op,
+        "the update applies once the manifest is intact",
+        || rig.image() == rig.pinned(&second),
+    )
     .await;
 }
 

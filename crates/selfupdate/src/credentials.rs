@@ -47,8 +47,7 @@ impl Credentials {
             return Err("the docker config has no \"auths\" map".into());
         };
         let wanted = normalize_host(registry);
-        let Some((_, entry)) = auths.iter().find(|(key, _)| normalize_host(key) == wanted)
-        else {
+        let Some((_, entry)) = auths.iter().find(|(key, _)| normalize_host(key) == wanted) else {
             return Ok(Credentials::Anonymous);
         };
         if let Some(token) = entry.get("registrytoken").and_then(Value::as_str) {

@@ -86,8 +86,7 @@ impl DeploymentView {
     /// `update-digest` annotation names the running digest, else the tag it runs by.
     pub fn running_channel(&self) -> Option<Channel> {
         let image = self.image_ref()?;
-        if image.digest.is_some() && image.digest.as_deref() == self.annotation(ANNOTATION_DIGEST)
-        {
+        if image.digest.is_some() && image.digest.as_deref() == self.annotation(ANNOTATION_DIGEST) {
             return self.annotation(ANNOTATION_CHANNEL)?.parse().ok();
         }
         image.tag?.parse().ok()
@@ -209,14 +208,20 @@ mod tests {
     #[test]
     fn the_operator_container_is_found_by_name_and_its_origin_by_annotation() {
         let v = view(json!({ANNOTATION_DIGEST: "sha256:01", ANNOTATION_CHANNEL: "alpha"}));
-        assert_eq!((v.container_index, v.image.as_str()), (1, "r.example.com/op@sha256:01"));
+        assert_eq!(
+            (v.container_index, v.image.as_str()),
+            (1, "r.example.com/op@sha256:01")
+        );
         assert_eq!(v.running_channel(), Some(Channel::Alpha));
         let stale = view(json!({ANNOTATION_DIGEST: "sha256:00", ANNOTATION_CHANNEL: "alpha"}));
         assert_eq!(stale.running_channel(), None);
         let first = DeploymentView::from_filter_result(&json!({
             "name": "d", "containers": [{"name": "main", "image": "r/op:beta"}]}))
         .unwrap();
-        assert_eq!((first.container_index, first.running_channel()), (0, Some(Channel::Beta)));
+        assert_eq!(
+            (first.container_index, first.running_channel()),
+            (0, Some(Channel::Beta))
+        );
     }
 
     #[test]
@@ -236,7 +241,10 @@ mod tests {
         );
         assert!(ops.contains(&json!({"op": "add", "path": "/metadata/annotations/addon-operator.io~1update-time", "value": "2024-01-05T12:00:00Z"})));
         assert!(ops.contains(&json!({"op": "remove", "path": "/metadata/annotations/addon-operator.io~1update-available"})));
-        assert!(!ops.iter().any(|op| op["path"].as_str().unwrap().ends_with("first-seen")));
+        assert!(
+            !ops.iter()
+                .any(|op| op["path"].as_str().unwrap().ends_with("first-seen"))
+        );
     }
 
     #[test]
@@ -248,7 +256,9 @@ mod tests {
             json!([{"op": "add", "path": "/metadata/annotations", "value": {
                 ANNOTATION_AVAILABLE: "sha256:02", ANNOTATION_FIRST_SEEN: "2024-01-05T12:00:00Z"}}])
         );
-        let recorded = view(json!({ANNOTATION_AVAILABLE: "sha256:02", ANNOTATION_FIRST_SEEN: "2024-01-05T12:00:00Z"}));
+        let recorded = view(
+            json!({ANNOTATION_AVAILABLE: "sha256:02", ANNOTATION_FIRST_SEEN: "2024-01-05T12:00:00Z"}),
+        );
         assert_eq!(recorded.available().unwrap().first_seen, now);
     }
 }

@@ -54,9 +54,7 @@ impl ImageRef {
 /// The registry host of a repository (`docker.io` when the first element is not a host).
 pub fn registry_of(repository: &str) -> &str {
     match repository.split_once('/') {
-        Some((first, _))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first
         }
         _ => "docker.io",

@@ -146,14 +146,19 @@ async fn check(
     versions: &mut BTreeMap<String, Option<String>>,
 ) -> Result<CachedCandidate, CheckError> {
     let tag = settings.channel.tag();
-    let image = input.deployment.as_ref().and_then(DeploymentView::image_ref);
+    let image = input
+        .deployment
+        .as_ref()
+        .and_then(DeploymentView::image_ref);
     let repository = settings
         .repository
         .clone()
         .or_else(|| image.as_ref().map(|i| i.repository.clone()));
     let missing = |detail: String| {
         CheckError::new(
-            repository.as_deref().unwrap_or("<repository of the running image>"),
+            repository
+                .as_deref()
+                .unwrap_or("<repository of the running image>"),
             tag,
             FailureKind::DeploymentMissing,
             detail,
@@ -181,14 +186,19 @@ async fn check(
             && deployment.running_channel() != Some(settings.channel)
         {
             let other;
-            let running_registry = if registry_of(&image.repository) == registry_of(&repository)
-            {
+            let running_registry = if registry_of(&image.repository) == registry_of(&repository) {
                 &registry
             } else {
                 other = connect(settings, input, &image.repository, running_digest)?;
                 &other
             };
-            cached_version(versions, running_registry, &image.repository, running_digest).await?;
+            cached_version(
+                versions,
+                running_registry,
+                &image.repository,
+                running_digest,
+            )
+            .await?;
         }
     }
     Ok(CachedCandidate {
@@ -205,9 +215,8 @@ fn connect(
     repository: &str,
     reference: &str,
 ) -> Result<Registry, CheckError> {
-    let config_error = |detail: String| {
-        CheckError::new(repository, reference, FailureKind::Config, detail)
-    };
+    let config_error =
+        |detail: String| CheckError::new(repository, reference, FailureKind::Config, detail);
     let credentials = match &settings.credentials_secret {
         None => Credentials::Anonymous,
         Some(name) => {
@@ -276,7 +285,10 @@ fn act(state: &mut State, settings: &Settings, input: &PollInput, out: &mut Poll
     let image = deployment.image_ref();
     let running_digest = image.as_ref().and_then(|i| i.digest.clone());
     let running_version = match (&image, &running_digest) {
-        (Some(i), Some(d)) => state.versions.get(&format!("{}@{d}", i.repository)).cloned(),
+        (Some(i), Some(d)) => state
+            .versions
+            .get(&format!("{}@{d}", i.repository))
+            .cloned(),
         _ => Some(None),
     };
     status.repository = cached.repository.clone();
@@ -286,7 +298,11 @@ fn act(state: &mut State, settings: &Settings, input: &PollInput, out: &mut Poll
     status.available_version = cached.version.clone().unwrap_or_default();
     let running = Running {
         digest: running_digest,
-        version: running_version.clone().flatten().as_deref().and_then(parse_version),
+        version: running_version
+            .clone()
+            .flatten()
+            .as_deref()
+            .and_then(parse_version),
         channel: deployment.running_channel(),
     };
     let candidate = Candidate {
@@ -348,7 +364,8 @@ fn act(state: &mut State, settings: &Settings, input: &PollInput, out: &mut Poll
         }
         Action::RecordAvailable { digest } => {
             status.state = format!("recorded {digest} as available");
-            out.object_patches.push(deployment.record_patch(&digest, now));
+            out.object_patches
+                .push(deployment.record_patch(&digest, now));
             state.recorded = Some(Stamp {
                 digest,
                 at: now.timestamp_millis(),
@@ -383,9 +400,7 @@ fn act(state: &mut State, settings: &Settings, input: &PollInput, out: &mut Poll
 /// The hook's metric operations: every series each run, in one group, so the set is replaced
 /// whole (counters carry their totals from the state).
 fn metrics(state: &State) -> Vec<Value> {
-    let op = |name: &str, action: &str, value: f64, labels: Value| {
-        json!({"name": name, "group": METRIC_GROUP, "action": action, "value": value, "labels": labels})
-    };
+    let op = |name: &str, action: &str, value: f64, labels: Value| json!({"name": name, "group": METRIC_GROUP, "action": action, "value": value, "labels": labels});
     let mut checks = state.checks.clone();
     checks.entry("ok".into()).or_default();
     let mut ops: Vec<Value> = checks

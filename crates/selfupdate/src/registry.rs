@@ -50,9 +50,11 @@ pub struct RegistryOptions {
 
 /// A client for one registry's repositories.
 pub struct Registry {
-    oci: oci_client::Client,
+    /// Built on first use: a quiet poll needs only `http`, and each client costs a TLS setup.
+    oci: std::sync::OnceLock<oci_client::Client>,
     http: reqwest::Client,
     options: RegistryOptions,
+    timeout: Duration,
 }
 
 /// A manifest as fetched: its bytes, media type and verified digest.
@@ -75,33 +77,41 @@ impl Registry {
         // reqwest is built without a bundled crypto provider; use ring, as kube does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = options.timeout.unwrap_or(Duration::from_secs(30));
-        let config = ClientConfig {
-            protocol: if options.insecure {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            read_timeout: Some(timeout),
-            connect_timeout: Some(timeout / 3),
-            platform_resolver: None,
-            ..ClientConfig::default()
-        };
-        let oci = oci_client::Client::try_from(config)
-            .map_err(|e| format!("cannot build the registry client: {e}"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(timeout / 3)
             .timeout(timeout)
             .build()
             .map_err(|e| format!("cannot build the registry client: {e}"))?;
         Ok(Registry {
-            oci,
+            oci: std::sync::OnceLock::new(),
             http,
             options,
+            timeout,
+        })
+    }
+
+    fn oci(&self) -> &oci_client::Client {
+        self.oci.get_or_init(|| {
+            oci_client::Client::new(ClientConfig {
+                protocol: if self.options.insecure {
+                    ClientProtocol::Http
+                } else {
+                    ClientProtocol::Https
+                },
+                read_timeout: Some(self.timeout),
+                connect_timeout: Some(self.timeout / 3),
+                platform_resolver: None,
+                ..ClientConfig::default()
+            })
         })
     }
 
     fn reference(&self, repository: &str, tag_or_digest: &str) -> Result<Reference, CheckError> {
-        let separator = if tag_or_digest.contains(':') { '@' } else { ':' };
+        let separator = if tag_or_digest.contains(':') {
+            '@'
+        } else {
+            ':'
+        };
         format!("{repository}{separator}{tag_or_digest}")
             .parse::<Reference>()
             .map_err(|e| {
@@ -127,7 +137,7 @@ impl Registry {
             return Ok(digest);
         }
         let digest = self
-            .oci
+            .oci()
             .fetch_manifest_digest(&reference, &self.options.credentials.to_oci())
             .await
             .map_err(|e| fail(classify(&e), e.to_string()))?;
@@ -166,10 +176,7 @@ impl Registry {
         };
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err((
-                FailureKind::NotFound,
-                format!("HEAD {url}: 404 Not Found"),
-            ));
+            return Err((FailureKind::NotFound, format!("HEAD {url}: 404 Not Found")));
         }
         if !status.is_success() {
             return Ok(None);
@@ -206,12 +213,20 @@ impl Registry {
     ///
     /// # Errors
     /// Every failure kind; `DigestMismatch` when the bytes do not hash to `digest`.
-    pub async fn manifest(&self, repository: &str, reference: &str) -> Result<RawManifest, CheckError> {
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest, CheckError> {
         let oci_ref = self.reference(repository, reference)?;
         let fail = |kind, detail: String| CheckError::new(repository, reference, kind, detail);
         let (bytes, digest) = self
-            .oci
-            .pull_manifest_raw(&oci_ref, &self.options.credentials.to_oci(), &MANIFEST_TYPES)
+            .oci()
+            .pull_manifest_raw(
+                &oci_ref,
+                &self.options.credentials.to_oci(),
+                &MANIFEST_TYPES,
+            )
             .await
             .map_err(|e| fail(classify(&e), e.to_string()))?;
         if bytes.len() > MAX_MANIFEST_BYTES {
@@ -229,7 +244,10 @@ impl Registry {
             ));
         }
         let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            fail(FailureKind::Malformed, format!("the manifest is not JSON: {e}"))
+            fail(
+                FailureKind::Malformed,
+                format!("the manifest is not JSON: {e}"),
+            )
         })?;
         let media_type = match doc.get("mediaType").and_then(Value::as_str) {
             Some(t) => t.to_string(),
@@ -256,7 +274,11 @@ impl Registry {
     ///
     /// # Errors
     /// Every failure kind, for the index, the manifest or the config blob.
-    pub async fn version(&self, repository: &str, digest: &str) -> Result<Option<Version>, CheckError> {
+    pub async fn version(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Version>, CheckError> {
         let mut manifest = self.manifest(repository, digest).await?;
         let mut doc: Value = serde_json::from_slice(&manifest.bytes).unwrap_or(Value::Null);
         if let Some(entries) = doc.get("manifests").and_then(Value::as_array) {
@@ -278,31 +300,38 @@ impl Registry {
             manifest = self.manifest(repository, &chosen).await?;
             doc = serde_json::from_slice(&manifest.bytes).unwrap_or(Value::Null);
         }
-        let fail = |kind, detail: String| CheckError::new(repository, &manifest.digest, kind, detail);
-        let config = doc.get("config").ok_or_else(|| {
-            fail(FailureKind::Malformed, "the manifest has no config".into())
-        })?;
+        let fail =
+            |kind, detail: String| CheckError::new(repository, &manifest.digest, kind, detail);
+        let config = doc
+            .get("config")
+            .ok_or_else(|| fail(FailureKind::Malformed, "the manifest has no config".into()))?;
         let config_digest = config
             .get("digest")
             .and_then(Value::as_str)
             .ok_or_else(|| fail(FailureKind::Malformed, "the config has no digest".into()))?;
         if config.get("size").and_then(Value::as_u64).unwrap_or(0) > MAX_MANIFEST_BYTES as u64 {
-            return Err(fail(FailureKind::TooLarge, "the image config is over 4 MiB".into()));
+            return Err(fail(
+                FailureKind::TooLarge,
+                "the image config is over 4 MiB".into(),
+            ));
         }
         let oci_ref = self.reference(repository, &manifest.digest)?;
-        self.oci
+        self.oci()
             .store_auth_if_needed(
                 oci_ref.resolve_registry(),
                 &self.options.credentials.to_oci(),
             )
             .await;
         let mut blob = Vec::new();
-        self.oci
+        self.oci()
             .pull_blob(&oci_ref, config_digest, &mut blob)
             .await
             .map_err(|e| fail(classify(&e), format!("image config: {e}")))?;
         let config: Value = serde_json::from_slice(&blob).map_err(|e| {
-            fail(FailureKind::Malformed, format!("the image config is not JSON: {e}"))
+            fail(
+                FailureKind::Malformed,
+                format!("the image config is not JSON: {e}"),
+            )
         })?;
         let label = config
             .pointer("/config/Labels")
@@ -316,7 +345,12 @@ impl Registry {
     ///
     /// # Errors
     /// Every failure kind; `Registry` when the push is refused or the tag did not move.
-    pub async fn promote(&self, repository: &str, from_tag: &str, to_tag: &str) -> Result<String, CheckError> {
+    pub async fn promote(
+        &self,
+        repository: &str,
+        from_tag: &str,
+        to_tag: &str,
+    ) -> Result<String, CheckError> {
         let manifest = self.manifest(repository, from_tag).await?;
         let target = self.reference(repository, to_tag)?;
         let fail = |kind, detail: String| CheckError::new(repository, to_tag, kind, detail);
@@ -325,11 +359,11 @@ impl Registry {
             .parse()
             .map_err(|_| fail(FailureKind::Malformed, "invalid media type".into()))?;
         let auth = self.options.credentials.to_oci();
-        self.oci
+        self.oci()
             .auth(&target, &auth, oci_client::RegistryOperation::Push)
             .await
             .map_err(|e| fail(classify(&e), e.to_string()))?;
-        self.oci
+        self.oci()
             .push_manifest_raw(&target, manifest.bytes.clone(), content_type)
             .await
             .map_err(|e| fail(classify(&e), e.to_string()))?;
@@ -358,7 +392,10 @@ fn is_running_platform(entry: &Value) -> bool {
         other => other,
     };
     entry.pointer("/platform/os").and_then(Value::as_str) == Some(std::env::consts::OS)
-        && entry.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch)
+        && entry
+            .pointer("/platform/architecture")
+            .and_then(Value::as_str)
+            == Some(arch)
 }
 
 fn check_digest_form(digest: &str) -> Result<(), String> {
@@ -441,7 +478,10 @@ mod tests {
     #[test]
     fn versions_accept_a_v_prefix_and_refuse_non_semver() {
         assert_eq!(parse_version("v1.2.3"), Some(Version::new(1, 2, 3)));
-        assert_eq!(parse_version("1.2.3-rc.1").map(|v| v.to_string()), Some("1.2.3-rc.1".into()));
+        assert_eq!(
+            parse_version("1.2.3-rc.1").map(|v| v.to_string()),
+            Some("1.2.3-rc.1".into())
+        );
         assert_eq!(parse_version("latest"), None);
     }
 

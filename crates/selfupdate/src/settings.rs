@@ -59,7 +59,7 @@ impl FromStr for Channel {
         Channel::ALL
             .into_iter()
             .find(|c| c.tag() == s)
-            .ok_or_else(|| SettingsError::Invalid {
+            .ok_or(SettingsError::Invalid {
                 key: "channel",
                 expected: "one of alpha, beta, early-access, stable, rock-solid",
             })

@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use crate::credentials::Credentials;
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-const INSTALL_HINT: &str = "install it with `apt-get install -y docker-registry apache2-utils` (scripts/test.sh does)";
+const INSTALL_HINT: &str =
+    "install it with `apt-get install -y docker-registry apache2-utils` (scripts/test.sh does)";
 
 /// How the registry authenticates clients.
 #[derive(Debug, Clone)]
@@ -250,7 +251,11 @@ impl Pusher {
     }
 
     async fn reference(&self, repository: &str, tag_or_digest: &str) -> Reference {
-        let sep = if tag_or_digest.contains(':') { '@' } else { ':' };
+        let sep = if tag_or_digest.contains(':') {
+            '@'
+        } else {
+            ':'
+        };
         let reference: Reference = format!("{repository}{sep}{tag_or_digest}")
             .parse()
             .expect("reference");
@@ -323,7 +328,11 @@ impl Pusher {
         let size = manifest.len();
         let target = self.reference(repository, tag.unwrap_or(&digest)).await;
         self.client
-            .push_manifest_raw(&target, manifest, OCI_IMAGE_MEDIA_TYPE.parse().expect("type"))
+            .push_manifest_raw(
+                &target,
+                manifest,
+                OCI_IMAGE_MEDIA_TYPE.parse().expect("type"),
+            )
             .await
             .expect("push manifest");
         PushedImage { digest, size }
@@ -337,8 +346,10 @@ impl Pusher {
             let image = self
                 .push_platform_image(repository, None, version, "linux", arch)
                 .await;
-            entries.push(json!({"mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": image.digest,
-                "size": image.size, "platform": {"architecture": arch, "os": "linux"}}));
+            entries.push(
+                json!({"mediaType": OCI_IMAGE_MEDIA_TYPE, "digest": image.digest,
+                "size": image.size, "platform": {"architecture": arch, "os": "linux"}}),
+            );
         }
         let index = json!({"schemaVersion": 2, "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
             "manifests": entries})
@@ -347,7 +358,11 @@ impl Pusher {
         let digest = sha256(&index);
         let target = self.reference(repository, tag).await;
         self.client
-            .push_manifest_raw(&target, index, OCI_IMAGE_INDEX_MEDIA_TYPE.parse().expect("type"))
+            .push_manifest_raw(
+                &target,
+                index,
+                OCI_IMAGE_INDEX_MEDIA_TYPE.parse().expect("type"),
+            )
             .await
             .expect("push index");
         digest

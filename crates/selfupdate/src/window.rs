@@ -57,7 +57,11 @@ impl Window {
 
     fn length_minutes(&self) -> i64 {
         let (from, to) = (i64::from(self.from), i64::from(self.to));
-        if to > from { to - from } else { to + 1440 - from }
+        if to > from {
+            to - from
+        } else {
+            to + 1440 - from
+        }
     }
 
     fn starts_on(&self, day: Weekday) -> bool {
@@ -141,19 +145,22 @@ mod tests {
     #[test]
     fn a_window_holds_its_span_on_its_days_only() {
         // 2024-01-05 is a Friday.
-        let w = Window::from_value(&json!({"days": ["Fri"], "from": "01:00", "to": "03:00"}))
-            .unwrap();
+        let w =
+            Window::from_value(&json!({"days": ["Fri"], "from": "01:00", "to": "03:00"})).unwrap();
         assert!(w.contains(at(2024, 1, 5, 1, 0)));
         assert!(w.contains(at(2024, 1, 5, 2, 59)));
         assert!(!w.contains(at(2024, 1, 5, 3, 0)));
         assert!(!w.contains(at(2024, 1, 6, 1, 30)));
-        assert_eq!(w.next_start(at(2024, 1, 5, 4, 0)), Some(at(2024, 1, 12, 1, 0)));
+        assert_eq!(
+            w.next_start(at(2024, 1, 5, 4, 0)),
+            Some(at(2024, 1, 12, 1, 0))
+        );
     }
 
     #[test]
     fn a_window_past_midnight_continues_into_the_next_day() {
-        let w = Window::from_value(&json!({"days": ["Fri"], "from": "22:00", "to": "02:00"}))
-            .unwrap();
+        let w =
+            Window::from_value(&json!({"days": ["Fri"], "from": "22:00", "to": "02:00"})).unwrap();
         assert!(w.contains(at(2024, 1, 5, 23, 0)));
         assert!(w.contains(at(2024, 1, 6, 1, 59)));
         assert!(!w.contains(at(2024, 1, 6, 2, 0)));

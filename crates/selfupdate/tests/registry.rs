@@ -1,6 +1,8 @@
 //! The registry side against a real registry (Debian's `docker-registry`), plus a small fake
 //! registry for answers a real one never gives (corrupt, oversized, refused HEAD).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,7 +24,9 @@ async fn a_tag_move_changes_the_resolved_digest_and_the_version_label_is_read() 
     let reg = TestRegistry::start();
     let repo = reg.repository("addon-operator");
     let pusher = Pusher::new(&Credentials::Anonymous);
-    let first = pusher.push_image(&repo, Some("stable"), Some("1.0.0")).await;
+    let first = pusher
+        .push_image(&repo, Some("stable"), Some("1.0.0"))
+        .await;
     let client = registry(Credentials::Anonymous);
     assert_eq!(client.resolve(&repo, "stable").await.unwrap(), first);
     let second = pusher.push_image(&repo, None, Some("v1.1.0")).await;
@@ -64,7 +68,8 @@ async fn unknown_tags_and_a_stopped_registry_are_told_apart() {
     let err = client.resolve(&repo, "rock-solid").await.unwrap_err();
     assert_eq!(err.kind, FailureKind::NotFound, "{err}");
     assert!(
-        err.to_string().starts_with(&format!("{repo}:rock-solid: not found")),
+        err.to_string()
+            .starts_with(&format!("{repo}:rock-solid: not found")),
         "{err}"
     );
     reg.stop();
@@ -86,7 +91,13 @@ async fn basic_auth_credentials_are_required_and_used() {
     let digest = Pusher::new(&good)
         .push_image(&repo, Some("stable"), Some("1.0.0"))
         .await;
-    assert_eq!(registry(good.clone()).resolve(&repo, "stable").await.unwrap(), digest);
+    assert_eq!(
+        registry(good.clone())
+            .resolve(&repo, "stable")
+            .await
+            .unwrap(),
+        digest
+    );
     assert_eq!(
         registry(good).version(&repo, &digest).await.unwrap(),
         Some(Version::new(1, 0, 0))
@@ -110,7 +121,9 @@ async fn promote_points_one_tag_at_the_digest_of_another() {
     let repo = reg.repository("addon-operator");
     let pusher = Pusher::new(&Credentials::Anonymous);
     let beta = pusher.push_index(&repo, "beta", Some("1.2.0")).await;
-    pusher.push_image(&repo, Some("stable"), Some("1.1.0")).await;
+    pusher
+        .push_image(&repo, Some("stable"), Some("1.1.0"))
+        .await;
     let client = registry(Credentials::Anonymous);
     assert_eq!(client.promote(&repo, "beta", "stable").await.unwrap(), beta);
     assert_eq!(client.resolve(&repo, "stable").await.unwrap(), beta);
@@ -145,7 +158,9 @@ mod fake {
         headers.insert("Docker-Content-Digest", a.digest.parse().unwrap());
         headers.insert(
             "Content-Type",
-            "application/vnd.oci.image.manifest.v1+json".parse().unwrap(),
+            "application/vnd.oci.image.manifest.v1+json"
+                .parse()
+                .unwrap(),
         );
         if method == Method::HEAD {
             let status = StatusCode::from_u16(a.head_status).unwrap();
@@ -197,7 +212,10 @@ async fn a_quiet_poll_costs_one_head_and_a_refused_head_falls_back_to_get() {
     let host = fake::serve(answers.clone()).await;
     let client = registry(Credentials::Anonymous);
     let repo = format!("{host}/op");
-    assert_eq!(client.resolve(&repo, "stable").await.unwrap(), answers.digest);
+    assert_eq!(
+        client.resolve(&repo, "stable").await.unwrap(),
+        answers.digest
+    );
     assert_eq!(answers.requests.load(Ordering::SeqCst), 1, "one HEAD");
 
     let refusing = fake::Answers {
@@ -206,9 +224,15 @@ async fn a_quiet_poll_costs_one_head_and_a_refused_head_falls_back_to_get() {
         ..answers.clone()
     };
     let host = fake::serve(refusing.clone()).await;
-    let digest = client.resolve(&format!("{host}/op"), "stable").await.unwrap();
+    let digest = client
+        .resolve(&format!("{host}/op"), "stable")
+        .await
+        .unwrap();
     assert_eq!(digest, answers.digest);
-    assert!(refusing.requests.load(Ordering::SeqCst) >= 2, "HEAD, then GET");
+    assert!(
+        refusing.requests.load(Ordering::SeqCst) >= 2,
+        "HEAD, then GET"
+    );
 }
 
 #[tokio::test]

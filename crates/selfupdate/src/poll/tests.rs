@@ -39,7 +39,9 @@ fn deployment(image: &str) -> DeploymentView {
 fn check_count(out: &PollOutput, result: &str) -> f64 {
     out.metrics
         .iter()
-        .find(|m| m["name"] == "addon_operator_update_checks_total" && m["labels"]["result"] == result)
+        .find(|m| {
+            m["name"] == "addon_operator_update_checks_total" && m["labels"]["result"] == result
+        })
         .and_then(|m| m["value"].as_f64())
         .unwrap_or(0.0)
 }
@@ -56,9 +58,16 @@ async fn nothing_happens_before_the_deployment_binding_synchronized() {
     };
     let out = poll(&mut state, startup).await;
     assert!(out.metrics.is_empty() && out.logs.is_empty());
-    assert!(!state.synchronized, "onStartup forgets the previous process");
+    assert!(
+        !state.synchronized,
+        "onStartup forgets the previous process"
+    );
     let out = poll(&mut state, input(json!({}), None, t(1))).await;
-    assert!(out.metrics.is_empty() && out.logs.is_empty(), "{:?}", out.logs);
+    assert!(
+        out.metrics.is_empty() && out.logs.is_empty(),
+        "{:?}",
+        out.logs
+    );
 }
 
 #[tokio::test]
@@ -76,10 +85,16 @@ async fn a_missing_deployment_is_a_failed_check_retried_at_the_next_interval() {
     assert!(out.object_patches.is_empty());
     assert_eq!(
         out.logs,
-        ["self-update: check of 127.0.0.1:1/op:stable failed: deployment missing: Deployment ops/addon-operator not found"]
+        [
+            "self-update: check of 127.0.0.1:1/op:stable failed: deployment missing: Deployment ops/addon-operator not found"
+        ]
     );
     assert_eq!(check_count(&out, "deployment_missing"), 1.0);
-    assert_eq!(check_count(&out, "ok"), 0.0, "the ok series exists from the start");
+    assert_eq!(
+        check_count(&out, "ok"),
+        0.0,
+        "the ok series exists from the start"
+    );
 
     let out = poll(&mut state, input(update.clone(), None, t(9))).await;
     assert!(out.logs.is_empty(), "not due before the interval");
@@ -88,8 +103,16 @@ async fn a_missing_deployment_is_a_failed_check_retried_at_the_next_interval() {
 
     let switched = json!({"interval": "10s", "repository": "127.0.0.1:1/op", "channel": "alpha"});
     let out = poll(&mut state, input(switched, None, t(11))).await;
-    assert_eq!(out.logs.len(), 1, "a changed global.update is checked at once");
-    assert!(out.logs[0].contains("127.0.0.1:1/op:alpha"), "{}", out.logs[0]);
+    assert_eq!(
+        out.logs.len(),
+        1,
+        "a changed global.update is checked at once"
+    );
+    assert!(
+        out.logs[0].contains("127.0.0.1:1/op:alpha"),
+        "{}",
+        out.logs[0]
+    );
     assert!(state.status.last_error.contains("deployment missing"));
 }
 
