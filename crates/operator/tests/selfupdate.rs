@@ -119,6 +119,26 @@ impl Rig {
     fn pinned(&self, digest: &str) -> String {
         format!("{}@{digest}", self.repo)
     }
+
+    /// Pushes an image labelled `version` under `tag` (or by digest only).
+    async fn push(&self, tag: Option<&str>, version: &str) -> String {
+        self.pusher.push_image(&self.repo, tag, Some(version)).await
+    }
+
+    /// `stable` at 1.0.0, the Deployment running it, `global.update` set, the operator
+    /// converged; returns the operator and the running digest.
+    async fn running(&self, update: &str) -> (OperatorProcess, String) {
+        let first = self.push(Some("stable"), "1.0.0").await;
+        self.deploy(&first);
+        self.configure(update);
+        (self.operator().await, first)
+    }
+
+    /// Waits until the Deployment runs `digest`.
+    async fn until_runs(&self, op: &OperatorProcess, digest: &str, what: &str) {
+        let pinned = self.pinned(digest);
+        until(op, what, || self.image() == pinned).await;
+    }
 }
 
 /// A sample of the operator's `/metrics`: the value of the line starting with `series`.
@@ -173,13 +193,7 @@ fn update_status(op: &OperatorProcess) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stable_tag_move_rolls_the_deployment_and_the_new_operator_stays_on_it() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&first);
-    rig.configure("");
-    let mut op = rig.operator().await;
+    let (mut op, first) = rig.running("").await;
     more_checks(&op, "ok", 1.0).await;
     assert_eq!(rig.image(), rig.pinned(&first));
     assert_eq!(
@@ -187,12 +201,10 @@ async fn a_stable_tag_move_rolls_the_deployment_and_the_new_operator_stays_on_it
         0.0
     );
 
-    let second = rig.pusher.push_image(&rig.repo, None, Some("1.1.0")).await;
+    let second = rig.push(None, "1.1.0").await;
     rig.pusher.tag(&rig.repo, &second, "stable").await;
-    until(&op, "the Deployment runs the new digest", || {
-        rig.image() == rig.pinned(&second)
-    })
-    .await;
+    rig.until_runs(&op, &second, "the Deployment runs the new digest")
+        .await;
     assert_eq!(
         rig.annotation(ANNOTATION_CHANNEL).as_deref(),
         Some("stable")
@@ -234,46 +246,27 @@ async fn a_stable_tag_move_rolls_the_deployment_and_the_new_operator_stays_on_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_of_alpha_changes_nothing_until_the_channel_is_switched_to_alpha() {
     let rig = Rig::start(TestAuth::Open).await;
-    let stable = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&stable);
-    rig.configure("");
-    let op = rig.operator().await;
-    let alpha = rig
-        .pusher
-        .push_image(&rig.repo, Some("alpha"), Some("1.1.0"))
-        .await;
+    let (op, stable) = rig.running("").await;
+    let alpha = rig.push(Some("alpha"), "1.1.0").await;
     more_checks(&op, "ok", 3.0).await;
     assert_eq!(rig.image(), rig.pinned(&stable));
 
     rig.configure("  channel: alpha\n");
-    until(&op, "the Deployment follows alpha", || {
-        rig.image() == rig.pinned(&alpha)
-    })
-    .await;
+    rig.until_runs(&op, &alpha, "the Deployment follows alpha")
+        .await;
     assert_eq!(rig.annotation(ANNOTATION_CHANNEL).as_deref(), Some("alpha"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_arch_index_is_followed_by_its_index_digest() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&first);
-    rig.configure("");
-    let op = rig.operator().await;
+    let (op, first) = rig.running("").await;
     let index = rig
         .pusher
         .push_index(&rig.repo, "stable", Some("1.1.0"))
         .await;
-    until(&op, "the Deployment runs the index", || {
-        rig.image() == rig.pinned(&index)
-    })
-    .await;
+    rig.until_runs(&op, &index, "the Deployment runs the index")
+        .await;
     until(&op, "the status shows the index version", || {
         update_status(&op)["currentVersion"] == "1.1.0"
     })
@@ -283,21 +276,13 @@ async fn a_multi_arch_index_is_followed_by_its_index_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switch_to_a_more_stable_channel_holding_an_older_version_waits_for_it() {
     let rig = Rig::start(TestAuth::Open).await;
-    let stable = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.2.0"))
-        .await;
-    let alpha = rig
-        .pusher
-        .push_image(&rig.repo, Some("alpha"), Some("1.3.0"))
-        .await;
+    let stable = rig.push(Some("stable"), "1.2.0").await;
+    let alpha = rig.push(Some("alpha"), "1.3.0").await;
     rig.deploy(&stable);
     rig.configure("  channel: alpha\n");
     let op = rig.operator().await;
-    until(&op, "the Deployment follows alpha", || {
-        rig.image() == rig.pinned(&alpha)
-    })
-    .await;
+    rig.until_runs(&op, &alpha, "the Deployment follows alpha")
+        .await;
 
     rig.configure("  channel: stable\n");
     until(&op, "the status says what it waits for", || {
@@ -311,30 +296,16 @@ async fn a_switch_to_a_more_stable_channel_holding_an_older_version_waits_for_it
         0.0
     );
 
-    let newer = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.3.1"))
+    let newer = rig.push(Some("stable"), "1.3.1").await;
+    rig.until_runs(&op, &newer, "stable is followed once it passes 1.3.0")
         .await;
-    until(&op, "stable is followed once it passes 1.3.0", || {
-        rig.image() == rig.pinned(&newer)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_mode_records_the_digest_and_waits_for_approval() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&first);
-    rig.configure("  mode: Manual\n");
-    let op = rig.operator().await;
-    let second = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
-        .await;
+    let (op, first) = rig.running("  mode: Manual\n").await;
+    let second = rig.push(Some("stable"), "1.1.0").await;
     until(&op, "the available digest is recorded", || {
         rig.annotation(ANNOTATION_AVAILABLE) == Some(second.clone())
     })
@@ -358,21 +329,14 @@ async fn manual_mode_records_the_digest_and_waits_for_approval() {
         NS,
         &format!("{ANNOTATION_APPROVED}={second}"),
     ]);
-    until(&op, "the approved digest is applied", || {
-        rig.image() == rig.pinned(&second)
-    })
-    .await;
+    rig.until_runs(&op, &second, "the approved digest is applied")
+        .await;
     assert_eq!(rig.annotation(ANNOTATION_AVAILABLE), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_in_the_past_blocks_the_update() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&first);
     // Today's window ended two hours ago (it may wrap past midnight; it never holds now).
     let now = chrono::Utc::now();
     let hhmm = |hours: i64| {
@@ -385,12 +349,8 @@ async fn a_window_in_the_past_blocks_the_update() {
         hhmm(3),
         hhmm(2)
     );
-    rig.configure(&window);
-    let op = rig.operator().await;
-    let second = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
-        .await;
+    let (op, first) = rig.running(&window).await;
+    let second = rig.push(Some("stable"), "1.1.0").await;
     until(&op, "the update waits for the window", || {
         update_status(&op)["state"]
             .as_str()
@@ -402,10 +362,8 @@ async fn a_window_in_the_past_blocks_the_update() {
     assert_eq!(rig.annotation(ANNOTATION_AVAILABLE), Some(second.clone()));
 
     rig.configure("");
-    until(&op, "without windows it applies", || {
-        rig.image() == rig.pinned(&second)
-    })
-    .await;
+    rig.until_runs(&op, &second, "without windows it applies")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,30 +380,20 @@ async fn a_later_wave_waits_its_delay_from_the_first_sighting() {
         .map(|n| (n, selfupdate::wave_of(&uid, n)))
         .find(|(_, w)| *w >= 1)
         .expect("some wave count puts this cluster after wave 0");
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
+    let (op, _) = rig
+        .running(&format!("  waves: {waves}\n  waveDelay: 2s\n"))
         .await;
-    rig.deploy(&first);
-    rig.configure(&format!("  waves: {waves}\n  waveDelay: 2s\n"));
-    let op = rig.operator().await;
     until(&op, "the cluster UUID is discovered", || {
         update_status(&op)["wave"] == format!("{wave}/{waves}")
     })
     .await;
-    let second = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
-        .await;
+    let second = rig.push(Some("stable"), "1.1.0").await;
     until(&op, "the first sighting is recorded", || {
         rig.annotation(ANNOTATION_FIRST_SEEN).is_some()
     })
     .await;
     let first_seen = rig.annotation(ANNOTATION_FIRST_SEEN).expect("first seen");
-    until(&op, "the wave applies", || {
-        rig.image() == rig.pinned(&second)
-    })
-    .await;
+    rig.until_runs(&op, &second, "the wave applies").await;
     let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).expect("RFC 3339");
     let applied = parse(&rig.annotation(ANNOTATION_TIME).expect("update time"));
     let earliest = parse(&first_seen) + chrono::Duration::seconds(2 * i64::from(wave));
@@ -482,13 +430,7 @@ async fn assert_untouched_while_failing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_that_is_down_leaves_the_deployment_alone_until_it_is_back() {
     let mut rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&first);
-    rig.configure("");
-    let op = rig.operator().await;
+    let (op, first) = rig.running("").await;
     more_checks(&op, "ok", 1.0).await;
     rig.registry.stop();
     assert_untouched_while_failing(&rig, &op, "unreachable", &first).await;
@@ -498,14 +440,9 @@ async fn a_registry_that_is_down_leaves_the_deployment_alone_until_it_is_back() 
             .is_some_and(|e| e.contains("registry unreachable"))
     );
     rig.registry.restart();
-    let second = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
+    let second = rig.push(Some("stable"), "1.1.0").await;
+    rig.until_runs(&op, &second, "the update applies once the registry is back")
         .await;
-    until(&op, "the update applies once the registry is back", || {
-        rig.image() == rig.pinned(&second)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,14 +452,8 @@ async fn a_401_leaves_the_deployment_alone_until_the_credentials_work() {
         password: "s3cret".into(),
     })
     .await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    let second = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.1.0"))
-        .await;
+    let first = rig.push(Some("stable"), "1.0.0").await;
+    let second = rig.push(Some("stable"), "1.1.0").await;
     rig.deploy(&first);
     let secret = |password: &str| {
         let auth = base64_encode(&format!("ci:{password}"));
@@ -556,10 +487,8 @@ async fn a_401_leaves_the_deployment_alone_until_the_credentials_work() {
     let op = rig.operator().await;
     assert_untouched_while_failing(&rig, &op, "unauthorized", &first).await;
     apply(secret("s3cret"));
-    until(&op, "the update applies with working credentials", || {
-        rig.image() == rig.pinned(&second)
-    })
-    .await;
+    rig.until_runs(&op, &second, "the update applies with working credentials")
+        .await;
     assert!(
         !op.logs().contains("s3cret"),
         "credentials never reach the log"
@@ -569,35 +498,18 @@ async fn a_401_leaves_the_deployment_alone_until_the_credentials_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_tag_leaves_the_deployment_alone_until_it_exists() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    rig.deploy(&first);
-    rig.configure("  channel: rock-solid\n");
-    let op = rig.operator().await;
+    let (op, first) = rig.running("  channel: rock-solid\n").await;
     assert_untouched_while_failing(&rig, &op, "not_found", &first).await;
-    let solid = rig
-        .pusher
-        .push_image(&rig.repo, Some("rock-solid"), Some("1.0.1"))
+    let solid = rig.push(Some("rock-solid"), "1.0.1").await;
+    rig.until_runs(&op, &solid, "the tag is followed once it exists")
         .await;
-    until(&op, "the tag is followed once it exists", || {
-        rig.image() == rig.pinned(&solid)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_manifest_leaves_the_deployment_alone_until_it_is_repaired() {
     let rig = Rig::start(TestAuth::Open).await;
-    let first = rig
-        .pusher
-        .push_image(&rig.repo, Some("stable"), Some("1.0.0"))
-        .await;
-    let second = rig
-        .pusher
-        .push_image(&rig.repo, Some("next"), Some("1.1.0"))
-        .await;
+    let first = rig.push(Some("stable"), "1.0.0").await;
+    let second = rig.push(Some("next"), "1.1.0").await;
     // Serve the first manifest's bytes under the second digest, then move `stable` to it.
     let blob = rig.registry.blob_path(&second);
     let original = std::fs::read(&blob).expect("manifest blob");

@@ -30,6 +30,14 @@ fn input(update: Value, deployment: Option<DeploymentView>, now: DateTime<Utc>) 
     }
 }
 
+/// A state whose Deployment binding has synchronized.
+fn synced() -> State {
+    State {
+        synchronized: true,
+        ..State::default()
+    }
+}
+
 fn deployment(image: &str) -> DeploymentView {
     DeploymentView::from_filter_result(&json!({"name": "addon-operator", "namespace": "ops",
         "containers": [{"name": "addon-operator", "image": image}]}))
@@ -120,10 +128,7 @@ async fn a_missing_deployment_is_a_failed_check_retried_at_the_next_interval() {
 async fn an_unreachable_registry_patches_nothing_and_says_so() {
     let port = closed_port();
     let repo = format!("127.0.0.1:{port}/addon-operator");
-    let mut state = State {
-        synchronized: true,
-        ..State::default()
-    };
+    let mut state = synced();
     let out = poll(
         &mut state,
         input(
@@ -154,10 +159,7 @@ async fn an_unreachable_registry_patches_nothing_and_says_so() {
 
 #[tokio::test]
 async fn a_missing_credentials_secret_is_a_configuration_failure() {
-    let mut state = State {
-        synchronized: true,
-        ..State::default()
-    };
+    let mut state = synced();
     let out = poll(
         &mut state,
         input(
