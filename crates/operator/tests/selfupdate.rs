@@ -260,7 +260,7 @@ async fn a_move_of_alpha_changes_nothing_until_the_channel_is_switched_to_alpha(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_arch_index_is_followed_by_its_index_digest() {
     let rig = Rig::start(TestAuth::Open).await;
-    let (op, first) = rig.running("").await;
+    let (op, _) = rig.running("").await;
     let index = rig
         .pusher
         .push_index(&rig.repo, "stable", Some("1.1.0"))
