@@ -287,3 +287,179 @@ async fn corrupt_malformed_and_oversized_manifests_are_refused() {
         }
     }
 }
+
+/// A token server for the registry's `auth.token` mode: a self-signed P-256 certificate made
+/// with `openssl`, ES256 tokens signed with `ring` carrying the certificate in `x5c`, handed
+/// out for `ci:s3cret` only.
+mod token {
+    use super::*;
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use base64::Engine;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    pub const SERVICE: &str = "test-registry";
+    pub const ISSUER: &str = "test-issuer";
+
+    #[derive(Clone)]
+    struct Signer {
+        key_der: Arc<Vec<u8>>,
+        cert_der: Arc<Vec<u8>>,
+    }
+
+    fn openssl(args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn b64url(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    impl Signer {
+        fn token(&self, scope: &str) -> String {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let access: Vec<serde_json::Value> = scope
+                .split(' ')
+                .filter_map(|s| {
+                    let mut parts = s.splitn(3, ':');
+                    let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                    Some(serde_json::json!({"type": kind, "name": name,
+                        "actions": actions.split(',').collect::<Vec<_>>()}))
+                })
+                .collect();
+            let header = serde_json::json!({"typ": "JWT", "alg": "ES256",
+                "x5c": [base64::engine::general_purpose::STANDARD.encode(&*self.cert_der)]});
+            let claims = serde_json::json!({"iss": ISSUER, "sub": "ci", "aud": SERVICE,
+                "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{scope}"),
+                "access": access});
+            let signing_input = format!(
+                "{}.{}",
+                b64url(header.to_string().as_bytes()),
+                b64url(claims.to_string().as_bytes())
+            );
+            let rng = ring::rand::SystemRandom::new();
+            let key =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.key_der, &rng)
+                    .unwrap();
+            let signature = key.sign(&rng, signing_input.as_bytes()).unwrap();
+            format!("{signing_input}.{}", b64url(signature.as_ref()))
+        }
+    }
+
+    async fn issue(
+        State(signer): State<Signer>,
+        headers: HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ci:s3cret")
+        );
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+        }
+        let token = signer.token(query.get("scope").map_or("", String::as_str));
+        axum::Json(serde_json::json!({"token": token, "access_token": token, "expires_in": 300}))
+            .into_response()
+    }
+
+    /// Starts the token server; returns its realm URL and the certificate bundle path.
+    pub async fn serve(dir: &Path) -> (String, PathBuf) {
+        let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+        let (key_der, cert_der) = (dir.join("key.der"), dir.join("cert.der"));
+        let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &s(&key),
+            "-out",
+            &s(&cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=token",
+        ]);
+        openssl(&[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            &s(&key),
+            "-outform",
+            "DER",
+            "-out",
+            &s(&key_der),
+        ]);
+        openssl(&[
+            "x509",
+            "-in",
+            &s(&cert),
+            "-outform",
+            "DER",
+            "-out",
+            &s(&cert_der),
+        ]);
+        let signer = Signer {
+            key_der: Arc::new(std::fs::read(&key_der).unwrap()),
+            cert_der: Arc::new(std::fs::read(&cert_der).unwrap()),
+        };
+        let app = axum::Router::new()
+            .route("/token", axum::routing::get(issue))
+            .with_state(signer);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/token"), cert)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_are_fetched_from_the_registrys_token_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (realm, cert_bundle) = token::serve(dir.path()).await;
+    let reg = TestRegistry::start_with(TestAuth::Token {
+        realm,
+        service: token::SERVICE.into(),
+        issuer: token::ISSUER.into(),
+        cert_bundle,
+    });
+    let repo = reg.repository("addon-operator");
+    let good = Credentials::Basic {
+        username: "ci".into(),
+        password: "s3cret".into(),
+    };
+    let digest = Pusher::new(&good)
+        .push_image(&repo, Some("stable"), Some("1.4.0"))
+        .await;
+    let client = registry(good);
+    assert_eq!(client.resolve(&repo, "stable").await.unwrap(), digest);
+    assert_eq!(
+        client.version(&repo, &digest).await.unwrap(),
+        Some(Version::new(1, 4, 0))
+    );
+    let err = registry(Credentials::Anonymous)
+        .resolve(&repo, "stable")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::Unauthorized, "{err}\n{}", reg.log());
+}
