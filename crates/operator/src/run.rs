@@ -166,7 +166,13 @@ fn hook_env(args: &RunArgs) -> Vec<(&'static str, std::ffi::OsString)> {
         ),
         ("ADDON_OPERATOR_CONFIG_MAP", args.config_map.clone().into()),
         ("ADDON_OPERATOR_DEPLOYMENT", args.deployment.clone().into()),
-        ("ADDON_OPERATOR_TMP_DIR", args.tmp_dir.clone().into()),
+        // Absolute: hooks run in their own directory.
+        (
+            "ADDON_OPERATOR_TMP_DIR",
+            std::path::absolute(&args.tmp_dir)
+                .unwrap_or_else(|_| args.tmp_dir.clone())
+                .into(),
+        ),
     ]
 }
 

@@ -10,6 +10,14 @@ use selfupdate::testing::{Pusher, TestAuth, TestRegistry, sha256};
 use selfupdate::{Credentials, FailureKind, Registry, RegistryOptions};
 use semver::Version;
 
+/// The user the auth tests' registries accept.
+fn ci() -> Credentials {
+    Credentials::Basic {
+        username: "ci".into(),
+        password: "s3cret".into(),
+    }
+}
+
 fn registry(credentials: Credentials) -> Registry {
     Registry::new(RegistryOptions {
         insecure: true,
@@ -84,10 +92,7 @@ async fn basic_auth_credentials_are_required_and_used() {
         password: "s3cret".into(),
     });
     let repo = reg.repository("addon-operator");
-    let good = Credentials::Basic {
-        username: "ci".into(),
-        password: "s3cret".into(),
-    };
+    let good = ci();
     let digest = Pusher::new(&good)
         .push_image(&repo, Some("stable"), Some("1.0.0"))
         .await;
@@ -444,10 +449,7 @@ async fn bearer_tokens_are_fetched_from_the_registrys_token_server() {
         cert_bundle,
     });
     let repo = reg.repository("addon-operator");
-    let good = Credentials::Basic {
-        username: "ci".into(),
-        password: "s3cret".into(),
-    };
+    let good = ci();
     let digest = Pusher::new(&good)
         .push_image(&repo, Some("stable"), Some("1.4.0"))
         .await;
