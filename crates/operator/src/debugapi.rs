@@ -44,8 +44,7 @@ async fn queues(State(state): State<HttpState>) -> impl IntoResponse {
 
 /// The `self-update` hook's status (empty fields before its first check).
 async fn update_status(State(state): State<HttpState>) -> impl IntoResponse {
-    let dir = std::path::absolute(&state.tmp_dir).unwrap_or_else(|_| state.tmp_dir.clone());
-    let path = selfupdate::state_path(&dir);
+    let path = selfupdate::state_path(&state.tmp_dir);
     Json(selfupdate::State::load(&path).status)
 }
 
