@@ -19,13 +19,12 @@ pub enum InvalidMetric {
     /// A histogram (`observe`) with a label `le`, which its buckets use.
     #[error("label name \"le\" is reserved for histogram buckets")]
     BucketLabel,
-    /// The name starts with the prefix of the operator's own metrics, which share `/metrics`.
-    #[error("metric name {name:?} uses the prefix {prefix:?} of the operator's own metrics")]
-    ReservedPrefix {
+    /// The name is one of the engine's or the operator's own metrics (or one of their
+    /// histogram series), which share `/metrics`: a name defined twice breaks the scrape.
+    #[error("metric name {name:?} is one of the operator's own metrics")]
+    Reserved {
         /// The metric name.
         name: String,
-        /// The engine's metric prefix.
-        prefix: String,
     },
     /// The metric exists with another type (a gauge written with `add`, ...).
     #[error("metric {name:?} is a {existing}, not a {requested}")]
@@ -69,21 +68,28 @@ fn is_name(s: &str, colon: bool) -> bool {
 }
 
 /// Checks an operation's own name and labels (collisions with stored metrics are the
-/// storage's business). `reserved_prefix` is the engine's metric prefix, if any.
+/// storage's business). `reserved` holds the names of the engine's and the operator's own
+/// metric families.
 ///
 /// # Errors
 /// The first rule the operation breaks.
-pub(crate) fn check(op: &MetricOp, reserved_prefix: Option<&str>) -> Result<(), InvalidMetric> {
+pub(crate) fn check(
+    op: &MetricOp,
+    reserved: &std::collections::BTreeSet<String>,
+) -> Result<(), InvalidMetric> {
     if op.action == MetricAction::Expire {
         return Ok(());
     }
     if !is_name(&op.name, true) {
         return Err(InvalidMetric::Name(op.name.clone()));
     }
-    if let Some(prefix) = reserved_prefix.filter(|p| !p.is_empty() && op.name.starts_with(p)) {
-        return Err(InvalidMetric::ReservedPrefix {
+    let family = ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| op.name.strip_suffix(s))
+        .unwrap_or(&op.name);
+    if reserved.contains(&op.name) || reserved.contains(family) {
+        return Err(InvalidMetric::Reserved {
             name: op.name.clone(),
-            prefix: prefix.to_string(),
         });
     }
     if let Some(bad) = op
@@ -123,20 +129,20 @@ mod tests {
         let set = MetricAction::Set;
         for good in ["a", "_a:b_1", "ns:metric_total"] {
             assert_eq!(
-                check(&op(good, set, &[("l_1", "v")]), None),
+                check(&op(good, set, &[("l_1", "v")]), &Default::default()),
                 Ok(()),
                 "{good}"
             );
         }
         for bad in ["", "1a", "bad metric{x=\"1\"} 1\nevil", "a-b", "é"] {
             assert_eq!(
-                check(&op(bad, set, &[]), None),
+                check(&op(bad, set, &[]), &Default::default()),
                 Err(InvalidMetric::Name(bad.into()))
             );
         }
         for bad in ["bad label", "a:b", "__name__", "1x", ""] {
             assert_eq!(
-                check(&op("m", set, &[(bad, "v")]), None),
+                check(&op("m", set, &[(bad, "v")]), &Default::default()),
                 Err(InvalidMetric::LabelName(bad.into()))
             );
         }
@@ -145,22 +151,36 @@ mod tests {
     #[test]
     fn label_values_need_no_check_but_le_is_refused_on_histograms() {
         let any_value = op("m", MetricAction::Set, &[("x", "a\"b\\c\nd"), ("le", "1")]);
-        assert_eq!(check(&any_value, None), Ok(()));
+        assert_eq!(check(&any_value, &Default::default()), Ok(()));
         assert_eq!(
-            check(&op("h", MetricAction::Observe, &[("le", "1")]), None),
+            check(
+                &op("h", MetricAction::Observe, &[("le", "1")]),
+                &Default::default()
+            ),
             Err(InvalidMetric::BucketLabel)
         );
     }
 
     #[test]
-    fn the_engine_prefix_is_reserved_and_expire_is_always_fine() {
-        assert!(matches!(
+    fn reserved_names_and_their_histogram_series_are_refused_and_expire_is_always_fine() {
+        let reserved: std::collections::BTreeSet<String> =
+            ["addon_operator_module_hook_run_seconds".to_string()].into();
+        for name in [
+            "addon_operator_module_hook_run_seconds",
+            "addon_operator_module_hook_run_seconds_count",
+        ] {
+            assert!(matches!(
+                check(&op(name, MetricAction::Add, &[]), &reserved),
+                Err(InvalidMetric::Reserved { .. })
+            ));
+        }
+        assert_eq!(
             check(
-                &op("addon_operator_x", MetricAction::Add, &[]),
-                Some("addon_operator_")
+                &op("addon_operator_update_available", MetricAction::Set, &[]),
+                &reserved
             ),
-            Err(InvalidMetric::ReservedPrefix { .. })
-        ));
-        assert_eq!(check(&op("", MetricAction::Expire, &[]), None), Ok(()));
+            Ok(())
+        );
+        assert_eq!(check(&op("", MetricAction::Expire, &[]), &reserved), Ok(()));
     }
 }

@@ -84,8 +84,38 @@ struct Store {
 pub struct MetricsStorage {
     hooks: Mutex<Store>,
     engine: Mutex<Store>,
-    /// Prefix of the engine's own metrics, refused in hook metric names.
-    engine_prefix: Option<String>,
+    /// Names of the engine's and the operator's own metric families, refused as hook metric
+    /// names (they share `/metrics`, where a name defined twice breaks the scrape).
+    reserved: Mutex<BTreeSet<String>>,
+}
+
+/// The engine's own metric families under `prefix`.
+fn engine_families(prefix: &str) -> impl Iterator<Item = String> + '_ {
+    let per_scope = [
+        "run_seconds",
+        "run_user_cpu_seconds",
+        "run_sys_cpu_seconds",
+        "run_max_rss_bytes",
+        "success_total",
+        "errors_total",
+        "allowed_errors_total",
+    ];
+    ["module", "global"]
+        .into_iter()
+        .flat_map(move |scope| {
+            per_scope
+                .into_iter()
+                .map(move |name| format!("{prefix}{scope}_hook_{name}"))
+        })
+        .chain(
+            [
+                "kubernetes_client_watch_errors_total",
+                "tasks_queue_length",
+                "kube_snapshot_objects",
+            ]
+            .into_iter()
+            .map(move |name| format!("{prefix}{name}")),
+        )
 }
 
 impl MetricsStorage {
@@ -94,14 +124,23 @@ impl MetricsStorage {
         Self::default()
     }
 
-    /// An empty storage whose hook metrics may not use `prefix`, the prefix of the engine's
-    /// and operator's own metrics (they share `/metrics`, where a name defined twice breaks
-    /// the scrape).
+    /// An empty storage whose hook metrics may not reuse the names of the engine's own
+    /// metrics under `prefix` (they share `/metrics`, where a name defined twice breaks the
+    /// scrape). Other names with the prefix stay allowed: shipped hooks such as `self-update`
+    /// export `addon_operator_update_*`.
     pub fn with_engine_prefix(prefix: &str) -> Self {
-        Self {
-            engine_prefix: Some(prefix.to_string()),
-            ..Self::default()
-        }
+        let storage = Self::default();
+        storage.reserve(engine_families(prefix));
+        storage
+    }
+
+    /// Reserves more metric family names (the operator's own registry), refused as hook
+    /// metric names from now on.
+    pub fn reserve(&self, names: impl IntoIterator<Item = String>) {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(names);
     }
 
     /// Applies the metric operations of one successful run of `hook` (adds the `hook` label).
@@ -110,6 +149,11 @@ impl MetricsStorage {
     /// are applied. Groups named by refused operations still expire, as the hook asked.
     pub fn apply_hook_ops(&self, hook: &str, ops: &[MetricOp]) -> Vec<MetricRefusal> {
         let mut refused = Vec::new();
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut store = self.hooks.lock().unwrap_or_else(|p| p.into_inner());
         // Histograms never join the implicit group: expiring them each run would reset them.
         let group_of = |op: &MetricOp| match (&op.group, op.action) {
@@ -127,7 +171,7 @@ impl MetricsStorage {
             }
             let mut labels = op.labels.clone();
             labels.insert("hook".into(), hook.into());
-            let applied = exposition::check(op, self.engine_prefix.as_deref()).and_then(|()| {
+            let applied = exposition::check(op, &reserved).and_then(|()| {
                 store.apply(
                     &op.name,
                     labels.clone(),
@@ -487,7 +531,7 @@ mod tests {
                 (4, "metric \"g\" is a gauge, not a counter".into()),
                 (
                     5,
-                    "metric name \"addon_operator_global_hook_run_seconds\" uses the prefix \"addon_operator_\" of the operator's own metrics".into()
+                    "metric name \"addon_operator_global_hook_run_seconds\" is one of the operator's own metrics".into()
                 ),
                 (
                     6,

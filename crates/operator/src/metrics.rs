@@ -91,20 +91,37 @@ impl Metrics {
         Ok(metrics)
     }
 
+    /// Every collector of the operator, once (registration and [`Metrics::family_names`]).
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.config_values_errors.clone()),
+            Box::new(self.config_map_missing.clone()),
+            Box::new(self.module_run_seconds.clone()),
+            Box::new(self.module_run_errors.clone()),
+            Box::new(self.module_delete_errors.clone()),
+            Box::new(self.module_objects_applied.clone()),
+            Box::new(self.module_objects_pruned.clone()),
+            Box::new(self.module_drift_repairs.clone()),
+            Box::new(self.module_enabled.clone()),
+            Box::new(self.convergence_total.clone()),
+            Box::new(self.convergence_seconds.clone()),
+        ]
+    }
+
     fn register_all(&self) -> prometheus::Result<()> {
-        let r = &self.registry;
-        r.register(Box::new(self.config_values_errors.clone()))?;
-        r.register(Box::new(self.config_map_missing.clone()))?;
-        r.register(Box::new(self.module_run_seconds.clone()))?;
-        r.register(Box::new(self.module_run_errors.clone()))?;
-        r.register(Box::new(self.module_delete_errors.clone()))?;
-        r.register(Box::new(self.module_objects_applied.clone()))?;
-        r.register(Box::new(self.module_objects_pruned.clone()))?;
-        r.register(Box::new(self.module_drift_repairs.clone()))?;
-        r.register(Box::new(self.module_enabled.clone()))?;
-        r.register(Box::new(self.convergence_total.clone()))?;
-        r.register(Box::new(self.convergence_seconds.clone()))?;
+        for collector in self.collectors() {
+            self.registry.register(collector)?;
+        }
         Ok(())
+    }
+
+    /// The names of the operator's metric families, which hook metrics may not reuse (they
+    /// share `/metrics`).
+    pub fn family_names(&self) -> Vec<String> {
+        self.collectors()
+            .iter()
+            .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
+            .collect()
     }
 
     /// The registry in Prometheus text format.

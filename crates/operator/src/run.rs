@@ -77,6 +77,7 @@ pub async fn operate(
         Some(client.clone()),
         engine_opts,
     ));
+    hooks.metrics().reserve(shared.metrics.family_names());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     if mode == Mode::Serve {
         spawn_signal_handler(shutdown_tx.clone());
