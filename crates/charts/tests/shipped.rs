@@ -368,7 +368,7 @@ fn schema_defaults(schema: &Value) -> Option<Value> {
 
 #[test]
 fn module_values_yaml_matches_config_values_schema_defaults() {
-    for dir in ["modules", "examples/basic", "examples/crd-and-hooks"] {
+    for dir in ["modules", "examples/basic/modules", "examples/crd-and-hooks/modules"] {
         let set = load(dir);
         for m in &set.modules {
             let Some(schema) = &m.openapi.config_values else {
@@ -386,7 +386,7 @@ fn module_values_yaml_matches_config_values_schema_defaults() {
 
 #[test]
 fn basic_example_renders_with_partials_and_a_cluster_scoped_custom_kind() {
-    let set = load("examples/basic");
+    let set = load("examples/basic/modules");
     assert_eq!(common_document(&set)["helloEnabled"], true);
     let hello = render(&set, "hello", json!({"extraLabels": {"team": "a"}}));
     assert_eq!(kinds(&hello), vec!["ConfigMap/hello", "Deployment/hello"]);
@@ -438,7 +438,7 @@ fn namespaces_of(objs: &[RenderedObject]) -> Vec<(&str, &str)> {
 
 #[test]
 fn crd_and_hooks_example_hook_output_drives_the_render() {
-    let set = load("examples/crd-and-hooks");
+    let set = load("examples/crd-and-hooks/modules");
     let module = set.get("backups").unwrap();
     assert_eq!(module.crds.len(), 1);
     let mut store = store_with_config(&set, &[("backups", "retentionDays: 30\n")]).unwrap();

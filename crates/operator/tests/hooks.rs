@@ -195,7 +195,7 @@ async fn the_shipped_native_hook_puts_the_cluster_uuid_into_global_values() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crd_and_hooks_example_converges_and_follows_labelled_namespaces() {
     require_jq();
-    let c = Cluster::start("examples/crd-and-hooks").await;
+    let c = Cluster::start("examples/crd-and-hooks/modules").await;
     let mut op = c.operator(&[]);
     op.wait_converged().await;
     let status = op.module_list().expect("module list");

@@ -148,7 +148,7 @@ fn render_of_the_shipped_modules_matches_the_golden_file() {
 fn render_of_the_basic_example_matches_the_golden_file() {
     assert_golden(
         "example-basic.yaml",
-        &stdout_ok(&["--modules-dir", "examples/basic"]),
+        &stdout_ok(&["--modules-dir", "examples/basic/modules"]),
     );
 }
 
@@ -330,7 +330,7 @@ fn hook_subcommand_lists_native_hooks_and_prints_their_config() {
 fn render_of_the_crd_and_hooks_example_matches_the_golden_file() {
     assert_golden(
         "example-crd-and-hooks.yaml",
-        &stdout_ok(&["--modules-dir", "examples/crd-and-hooks"]),
+        &stdout_ok(&["--modules-dir", "examples/crd-and-hooks/modules"]),
     );
 }
 
@@ -690,7 +690,7 @@ fn common_values_of_several_modules_dirs_layer_with_later_dirs_winning() {
 /// annotation that allows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_render_refusal_names_the_chart_yaml_annotation() {
-    let cluster = Cluster::start("examples/basic").await;
+    let cluster = Cluster::start("examples/basic/modules").await;
     write_files(
         &cluster.modules,
         &[
