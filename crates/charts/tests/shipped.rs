@@ -121,16 +121,24 @@ fn kinds(objs: &[RenderedObject]) -> Vec<String> {
 }
 
 #[test]
-fn shipped_module_set_enables_both_modules_in_order() {
+fn shipped_module_set_enables_every_module_in_order() {
     let set = load("modules");
     let names: Vec<_> = set
         .modules
         .iter()
         .map(|m| (m.order, m.name.as_str()))
         .collect();
-    assert_eq!(names, vec![(10, "ingress-nginx"), (20, "echo-server")]);
+    assert_eq!(
+        names,
+        vec![
+            (10, "ingress-nginx"),
+            (20, "echo-server"),
+            (30, "prometheus")
+        ]
+    );
     assert_eq!(common_document(&set)["ingressNginxEnabled"], true);
     assert_eq!(common_document(&set)["echoServerEnabled"], true);
+    assert_eq!(common_document(&set)["prometheusEnabled"], true);
     assert!(common_document(&set)["global"]["clusterName"].is_string());
 }
 
@@ -368,7 +376,11 @@ fn schema_defaults(schema: &Value) -> Option<Value> {
 
 #[test]
 fn module_values_yaml_matches_config_values_schema_defaults() {
-    for dir in ["modules", "examples/basic/modules", "examples/crd-and-hooks/modules"] {
+    for dir in [
+        "modules",
+        "examples/basic/modules",
+        "examples/crd-and-hooks/modules",
+    ] {
         let set = load(dir);
         for m in &set.modules {
             let Some(schema) = &m.openapi.config_values else {

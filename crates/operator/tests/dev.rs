@@ -185,8 +185,10 @@ fn dev_rerenders_a_module_when_its_template_changes() {
     )
     .expect("identity template");
     let dev = DevProcess::start(dir.path());
+    // dev watches files from the end of its first convergence on: edit after it.
     dev.wait("dev converged", || {
         dev.configmap("echo-server", "{.data.message}").is_some()
+            && dev.logs().contains("modules converged")
     });
     let template = dir
         .path()
@@ -258,7 +260,7 @@ fn dev_reloads_an_edited_module_hook() {
     let dev = DevProcess::start(dir.path());
     let message = || dev.configmap("echo-server", "{.data.message}");
     dev.wait("the first hook's value is rendered", || {
-        message().as_deref() == Some("first")
+        message().as_deref() == Some("first") && dev.logs().contains("modules converged")
     });
     write_hook(
         r#"{"configVersion":"v1","beforeHelm":"not a number"}"#,

@@ -593,14 +593,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-fn require_kubectl() {
+pub fn require_kubectl() {
     let ok = tool_works(Command::new("kubectl").args(["version", "--client"]));
     assert!(
         ok,
