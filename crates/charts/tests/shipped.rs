@@ -376,12 +376,12 @@ fn schema_defaults(schema: &Value) -> Option<Value> {
 
 #[test]
 fn module_values_yaml_matches_config_values_schema_defaults() {
-    for dir in [
-        "modules",
-        "examples/basic/modules",
-        "examples/crd-and-hooks/modules",
-    ] {
-        let set = load(dir);
+    let examples = std::fs::read_dir(workspace_dir("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("modules"))
+        .filter(|p| p.is_dir());
+    for dir in std::iter::once(workspace_dir("modules")).chain(examples) {
+        let set = discover(&[dir]).unwrap_or_else(|e| panic!("{e}"));
         for m in &set.modules {
             let Some(schema) = &m.openapi.config_values else {
                 continue;
