@@ -7,7 +7,7 @@
 mod common;
 mod e2e;
 
-use e2e::{OPERATOR_NS, TestCluster, converged, module_state, require_jq, sorted, wait_until};
+use e2e::{OPERATOR_NS, TestCluster, module_state, require_jq, sorted, wait_until};
 use serde_json::Value;
 
 /// The `metadata.resourceVersion` of an object, to show that a change elsewhere left it alone.
@@ -23,7 +23,7 @@ fn version(c: &TestCluster, kind: &str, namespace: Option<&str>, name: &str) -> 
 async fn basic_example_installs_follows_config_and_deletes_a_disabled_module() {
     let c = TestCluster::start().await;
     let mut op = c.operator("examples/basic/modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     let ns = OPERATOR_NS;
     assert_eq!(
         c.module_objects("hello"),
@@ -65,7 +65,7 @@ async fn crd_and_hooks_example_follows_labelled_namespaces_and_its_config() {
     require_jq();
     let c = TestCluster::start().await;
     let mut op = c.operator("examples/crd-and-hooks/modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     let ns = OPERATOR_NS;
     let schedules =
         |c: &TestCluster| c.names("backupschedules", None, "app.kubernetes.io/managed-by");
@@ -143,7 +143,7 @@ async fn app_platform_turns_each_app_into_exactly_its_objects_and_reports_status
     require_jq();
     let c = TestCluster::start().await;
     let mut op = c.operator("examples/app-platform/modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     assert_eq!(
         c.module_objects("app-platform-crds"),
         sorted(&["CustomResourceDefinition apps.platform.example.com"])
@@ -289,7 +289,7 @@ async fn registry_secret_is_copied_into_every_namespace_and_kept_updated() {
         "examples/registry-secret/modules",
         Some("examples/registry-secret/global-hooks"),
     );
-    converged(&mut op).await;
+    op.wait_converged().await;
     wait_until("the namespaces get a copy", &op, || {
         copy_in(&c, "e2e-a") == Some(first.clone()) && copy_in(&c, "default") == Some(first.clone())
     })
@@ -370,7 +370,7 @@ async fn namespace_egress_policy_follows_the_namespace_label() {
     ]);
     c.create_namespace("e2e-closed");
     let mut op = c.operator("examples/namespace-egress/modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     let policy = |ns: &str| format!("NetworkPolicy {ns}/allow-internet-egress");
     wait_until("the labelled namespace has the policy", &op, || {
         c.module_objects("namespace-egress") == [policy("e2e-open")]
@@ -449,7 +449,7 @@ async fn node_taints_follow_the_node_labels_and_leave_other_taints_alone() {
          effect: NoExecute\n",
     );
     let mut op = c.operator("examples/node-taints/modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     assert!(
         c.module_objects("node-taints").is_empty(),
         "a module of hooks only"
@@ -521,7 +521,7 @@ async fn values_from_cluster_module_follows_its_crd_and_the_tenants() {
         "examples/values-from-cluster/modules",
         Some("examples/values-from-cluster/global-hooks"),
     );
-    converged(&mut op).await;
+    op.wait_converged().await;
     let status = op.module_list().expect("module list");
     assert_eq!(status["modules"]["tenants"]["enabled"], false, "{status}");
     assert!(

@@ -10,7 +10,7 @@ mod e2e;
 
 use std::process::Command;
 
-use e2e::{OPERATOR_NS, TestCluster, converged, module_state, require_jq, sorted, wait_until};
+use e2e::{OPERATOR_NS, TestCluster, module_state, require_jq, sorted, wait_until};
 use serde_json::Value;
 
 /// The ConfigMap data that enables only `module` of the shipped set, so each test watches one.
@@ -47,14 +47,10 @@ fn render(args: &[&str]) -> Vec<Value> {
 
 /// Fails with an install hint when promtool is missing.
 fn require_promtool() {
-    let ok = Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "promtool is not on PATH: install Debian's prometheus package \
-         (`apt-get install --no-install-recommends prometheus`; scripts/test.sh does)"
+    e2e::require_tool(
+        "promtool",
+        "install Debian's prometheus package (`apt-get install --no-install-recommends \
+         prometheus`; scripts/test.sh does)",
     );
 }
 
@@ -342,7 +338,7 @@ async fn prometheus_installs_then_follows_storage_node_exporter_and_disable_chan
     let cluster_default = default_storage_class(&c);
     set_config(&c, &only("prometheus"));
     let mut op = c.operator("modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     assert_eq!(
         module_state(&op, "prometheus").as_deref(),
         Some("Ready"),
@@ -504,7 +500,7 @@ async fn ingress_nginx_installs_and_never_makes_a_second_default_ingress_class()
     ));
     set_config(&c, &config);
     let mut op = c.operator("modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     let ns = OPERATOR_NS;
     assert_eq!(
         c.module_objects("ingress-nginx"),
@@ -568,7 +564,7 @@ async fn echo_server_installs_follows_its_message_and_is_deleted_when_disabled()
     let c = TestCluster::start().await;
     set_config(&c, &only("echoServer"));
     let mut op = c.operator("modules", None);
-    converged(&mut op).await;
+    op.wait_converged().await;
     let ns = OPERATOR_NS;
     assert_eq!(
         c.module_objects("echo-server"),

@@ -55,13 +55,7 @@ impl Cluster {
 
     /// Runs kubectl against the emulator; panics with its stderr on failure.
     pub fn kubectl(&self, args: &[&str]) -> String {
-        let out = self.kubectl_raw(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        kubectl_stdout(args, self.kubectl_raw(args))
     }
 
     /// Runs kubectl and returns the whole output, failing or not.
@@ -177,48 +171,27 @@ impl Cluster {
             extra,
             env,
         } = launch;
-        let kubeconfig = kubeconfig.unwrap_or(&self.kubeconfig);
-        let modules_dir = modules_dir.unwrap_or(&self.modules);
-        let cwd = cwd.unwrap_or(self.dir.path());
-        let port = free_port();
-        let log = self.dir.path().join(format!("operator-{port}.log"));
-        let socket = self.dir.path().join(format!("debug-{port}.socket"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .current_dir(cwd)
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--modules-dir")
-            .arg(modules_dir)
-            .arg("--global-hooks-dir")
-            .arg(&self.global_hooks)
-            .args(["--namespace", NS, "--listen-address", "127.0.0.1"])
-            .args(["--listen-port", &port.to_string()])
-            .arg("--debug-unix-socket")
-            .arg(&socket)
-            .arg("--tmp-dir")
-            .arg(self.dir.path().join("tmp"))
-            .args(if extra.contains(&"--module-retry-delay") {
-                &[][..]
-            } else {
-                &["--module-retry-delay", "0.3"][..]
-            })
-            .args(["--hook-retry-delay", "0.3"])
-            .args(extra)
-            .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
-            .env_remove("KUBECONFIG")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(file.try_clone().expect("log file clone"))
-            .spawn()
-            .expect("the addon-operator binary starts");
-        OperatorProcess {
-            child: Some(child),
-            port,
-            log,
-            socket,
-        }
+        let retry: &[&str] = if extra.contains(&"--module-retry-delay") {
+            &[]
+        } else {
+            &["--module-retry-delay", "0.3"]
+        };
+        let args = [
+            &["--namespace", NS][..],
+            retry,
+            &["--hook-retry-delay", "0.3"],
+            extra,
+        ]
+        .concat();
+        OperatorProcess::spawn_in(
+            cwd.unwrap_or(self.dir.path()),
+            kubeconfig.unwrap_or(&self.kubeconfig),
+            modules_dir.unwrap_or(&self.modules),
+            &self.global_hooks,
+            self.dir.path(),
+            &args,
+            env,
+        )
     }
 }
 
@@ -237,6 +210,16 @@ pub struct Launch<'a> {
     pub env: &'a [(&'a str, &'a str)],
 }
 
+/// The stdout of a kubectl run with `args`; panics with its stderr when it failed.
+pub fn kubectl_stdout(args: &[&str], out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A running operator; killed on drop.
 pub struct OperatorProcess {
     pub child: Option<Child>,
@@ -248,6 +231,66 @@ pub struct OperatorProcess {
 }
 
 impl OperatorProcess {
+    /// Spawns `addon-operator run` against `kubeconfig` on `modules` and `global_hooks`, serving
+    /// on a free loopback port and a debug socket, with its hook temp files and log in `dir`;
+    /// `args` and `env` are added.
+    pub fn spawn(
+        kubeconfig: &Path,
+        modules: &Path,
+        global_hooks: &Path,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> OperatorProcess {
+        Self::spawn_in(dir, kubeconfig, modules, global_hooks, dir, args, env)
+    }
+
+    /// [`OperatorProcess::spawn`] with the working directory `cwd`.
+    pub fn spawn_in(
+        cwd: &Path,
+        kubeconfig: &Path,
+        modules: &Path,
+        global_hooks: &Path,
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> OperatorProcess {
+        let port = free_port();
+        let log = dir.join(format!("operator-{port}.log"));
+        let socket = dir.join(format!("debug-{port}.socket"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+            .current_dir(cwd)
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--modules-dir")
+            .arg(modules)
+            .arg("--global-hooks-dir")
+            .arg(global_hooks)
+            .args(["--listen-address", "127.0.0.1"])
+            .args(["--listen-port", &port.to_string()])
+            .arg("--debug-unix-socket")
+            .arg(&socket)
+            .arg("--tmp-dir")
+            .arg(dir.join("tmp"))
+            .args(args)
+            .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
+            .env_remove("KUBECONFIG")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("the addon-operator binary starts");
+        OperatorProcess {
+            child: Some(child),
+            port,
+            log,
+            socket,
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

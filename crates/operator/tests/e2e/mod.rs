@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use kube_emulator::{Config, Emulator};
 use serde_json::Value;
 
-use crate::common::{OperatorProcess, copy_dir, free_port, repo_root, require_kubectl};
+use crate::common::{OperatorProcess, copy_dir, kubectl_stdout, repo_root, require_kubectl};
 
 /// The operator namespace of every test (not `addon-operator`, so a real cluster's own
 /// installation is left alone).
@@ -89,13 +89,7 @@ impl TestCluster {
 
     /// Runs kubectl; panics with its stderr when it fails.
     pub fn kubectl(&self, args: &[&str]) -> String {
-        let out = self.kubectl_raw(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        kubectl_stdout(args, self.kubectl_raw(args))
     }
 
     /// Runs kubectl and returns its output, failing or not.
@@ -213,35 +207,14 @@ impl TestCluster {
             Some(dir) => copy_dir(&repo_root().join(dir), &hooks_copy),
             None => std::fs::create_dir_all(&hooks_copy).expect("global hooks dir"),
         }
-        let port = free_port();
-        let log = self.dir.path().join(format!("operator-{port}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--modules-dir")
-            .arg(&modules_copy)
-            .arg("--global-hooks-dir")
-            .arg(&hooks_copy)
-            .args(["--listen-address", "127.0.0.1", "--listen-port"])
-            .arg(port.to_string())
-            .arg("--tmp-dir")
-            .arg(self.dir.path().join("tmp"))
-            .args(["--module-retry-delay", "0.5", "--hook-retry-delay", "0.5"])
-            .env("ADDON_OPERATOR_NAMESPACE", OPERATOR_NS)
-            .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("the addon-operator binary starts");
-        OperatorProcess {
-            child: Some(child),
-            port,
-            log,
-        }
+        OperatorProcess::spawn(
+            &self.kubeconfig,
+            &modules_copy,
+            &hooks_copy,
+            self.dir.path(),
+            &["--module-retry-delay", "0.5", "--hook-retry-delay", "0.5"],
+            &[("ADDON_OPERATOR_NAMESPACE", OPERATOR_NS)],
+        )
     }
 
     /// Sets keys of the operator's ConfigMap (creating it if needed), as a cluster admin does.
@@ -393,30 +366,6 @@ pub async fn wait_until(what: &str, operator: &OperatorProcess, mut check: impl 
     }
 }
 
-/// Waits until the operator finished its first convergence, failing early if it exits.
-pub async fn converged(operator: &mut OperatorProcess) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if operator
-            .module_list()
-            .is_some_and(|status| status["converged"] == true)
-        {
-            return;
-        }
-        if let Some(child) = operator.child.as_mut()
-            && let Ok(Some(code)) = child.try_wait()
-        {
-            panic!("operator exited with {code}:\n{}", operator.logs());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "operator did not converge within {PATIENCE:?}:\n{}",
-            operator.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The state of `module` in `module list -o json` (`Ready`, `Failed`, `Disabled`, ...).
 pub fn module_state(operator: &OperatorProcess, module: &str) -> Option<String> {
     operator
@@ -473,15 +422,21 @@ pub fn sorted(items: &[&str]) -> Vec<String> {
     items
 }
 
-/// Fails with an install hint when `jq` (used by the bash hooks) is missing.
-pub fn require_jq() {
-    let ok = Command::new("jq")
+/// Fails with `hint` when `program --version` does not run: a missing tool is a failure
+/// that says how to install it, never a skipped test.
+pub fn require_tool(program: &str, hint: &str) {
+    let ok = Command::new(program)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "jq is not on PATH: the modules' and examples' hooks are bash + jq; install it with \
-         `apt-get install jq` (scripts/test.sh does)"
+    assert!(ok, "{program} is not on PATH: {hint}");
+}
+
+/// Fails with an install hint when `jq` (used by the bash hooks) is missing.
+pub fn require_jq() {
+    require_tool(
+        "jq",
+        "the modules' and examples' hooks are bash + jq; install it with `apt-get install jq` \
+         (scripts/test.sh does)",
     );
 }
