@@ -227,5 +227,5 @@ async fn the_operator_converges_through_500s_429s_conflicts_and_dropped_watches(
     .await;
     controls.clear_faults();
     eventually("every module is Ready", || all_ready(&op)).await;
-    assert_eq!(managed_objects(&c).len(), 12);
+    assert_eq!(managed_objects(&c).len(), RENDERED);
 }
