@@ -3,7 +3,7 @@
 //! The serializer follows shell-operator's `BindingContext.MapV1` (and `MapV0` for legacy hooks)
 //! key for key, so a hook written for shell-operator sees the same JSON here.
 
-use crate::config::{ConfigVersion, OrderBinding, WatchEvent};
+use crate::config::{AdmissionKind, ConfigVersion, OrderBinding, WatchEvent};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -53,6 +53,22 @@ pub enum ContextKind {
         /// The object as it was at event time.
         object: ObjectAndFilterResult,
     },
+    /// An admission request of a `kubernetesValidating` or `kubernetesMutating` binding.
+    Admission {
+        /// Validating or mutating (the context's `type`).
+        kind: AdmissionKind,
+        /// The AdmissionReview as kube-apiserver sent it (`review.request`).
+        review: Arc<Value>,
+    },
+    /// One step of a `kubernetesCustomResourceConversion` binding.
+    Conversion {
+        /// The rule's `fromVersion`.
+        from_version: String,
+        /// The rule's `toVersion`.
+        to_version: String,
+        /// The ConversionReview (`review.request.objects` are the objects to convert).
+        review: Arc<Value>,
+    },
 }
 
 /// One element of the binding-context array.
@@ -90,6 +106,28 @@ impl Serialize for BindingContext {
             return map.end();
         }
         map.serialize_entry("binding", &self.binding)?;
+        // As shell-operator's `MapV1`: webhook contexts keep their type even in a group.
+        match &self.kind {
+            ContextKind::Admission { kind, review } => {
+                map.serialize_entry("type", kind.as_str())?;
+                map.serialize_entry("review", review.as_ref())?;
+                self.serialize_snapshots(&mut map)?;
+                return map.end();
+            }
+            ContextKind::Conversion {
+                from_version,
+                to_version,
+                review,
+            } => {
+                map.serialize_entry("type", "Conversion")?;
+                map.serialize_entry("fromVersion", from_version)?;
+                map.serialize_entry("toVersion", to_version)?;
+                map.serialize_entry("review", review.as_ref())?;
+                self.serialize_snapshots(&mut map)?;
+                return map.end();
+            }
+            _ => {}
+        }
         if let Some(group) = &self.group {
             // shell-operator's shell framework reads `.groupName` to dispatch grouped runs.
             map.serialize_entry("type", "Group")?;
@@ -98,7 +136,9 @@ impl Serialize for BindingContext {
             return map.end();
         }
         match &self.kind {
-            ContextKind::Order(_) => {}
+            ContextKind::Order(_)
+            | ContextKind::Admission { .. }
+            | ContextKind::Conversion { .. } => {}
             ContextKind::Schedule => map.serialize_entry("type", "Schedule")?,
             ContextKind::Synchronization { objects } => {
                 map.serialize_entry("type", "Synchronization")?;
@@ -217,6 +257,30 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&c).unwrap(),
             json!({"binding": "b", "type": "Event", "watchEvent": "Modified", "filterResult": {"a": 1}})
+        );
+    }
+
+    #[test]
+    fn webhook_contexts_carry_the_review_and_keep_their_type_in_a_group() {
+        let review = Arc::new(json!({"request": {"uid": "u"}}));
+        let mut c = ctx(ContextKind::Admission {
+            kind: AdmissionKind::Mutating,
+            review: review.clone(),
+        });
+        c.group = Some("g".into());
+        c.snapshots = Some(Snapshots::new());
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"binding": "b", "type": "Mutating", "review": {"request": {"uid": "u"}}, "snapshots": {}})
+        );
+        let c = ctx(ContextKind::Conversion {
+            from_version: "a/v1".into(),
+            to_version: "a/v2".into(),
+            review,
+        });
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"binding": "b", "type": "Conversion", "fromVersion": "a/v1", "toVersion": "a/v2", "review": {"request": {"uid": "u"}}})
         );
     }
 

@@ -141,6 +141,24 @@ impl HookEngine {
         lock(&self.hooks).get(set).cloned().unwrap_or_default()
     }
 
+    /// Every registered hook, global ones first, then modules by name (webhook lookups).
+    pub(crate) fn all_hooks(&self) -> Vec<Arc<Hook>> {
+        let hooks = lock(&self.hooks);
+        let mut sets: Vec<(&HookSet, &Vec<Arc<Hook>>)> = hooks.iter().collect();
+        sets.sort_by_key(|(s, _)| match s {
+            HookSet::Global => None,
+            HookSet::Module(m) => Some(m.clone()),
+        });
+        sets.into_iter()
+            .flat_map(|(_, h)| h.iter().cloned())
+            .collect()
+    }
+
+    /// The runner, for webhook runs that bypass the queues.
+    pub(crate) fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
     /// Runs every hook of `set` bound to `binding`, sorted by order then name, one after another.
     /// Lifecycle contexts other than `onStartup` carry the snapshots of all the hook's
     /// kubernetes bindings.

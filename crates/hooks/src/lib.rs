@@ -87,6 +87,7 @@ mod queue;
 mod resources;
 mod run;
 mod schedule;
+mod webhook;
 
 pub use binding_context::*;
 pub use config::*;
@@ -105,3 +106,4 @@ pub use outputs::*;
 pub use patcher::{InvalidPatch, PatchError, PatchErrors};
 pub use resources::{ResolvedResource, ResourceError};
 pub use run::{ApplyError, EngineOptions, PrepareError, RunError, RunEvent, RunReport};
+pub use webhook::{ResponseError, ServedAdmission, ServedConversion, WebhookError, Webhooks};

@@ -7,8 +7,12 @@
 mod error;
 mod raw;
 mod selectors;
+mod webhook;
 
 pub use error::{ConfigError, DurationError, FieldError, FieldProblem};
+pub use webhook::{
+    AdmissionBinding, AdmissionKind, ConversionBinding, ConversionRule, FailurePolicy,
+};
 
 use crate::crontab::parse_crontab;
 use crate::jq::JqFilter;
@@ -112,6 +116,12 @@ pub struct HookConfig {
     pub kubernetes: Vec<KubernetesBinding>,
     /// `settings` rate limit.
     pub settings: Settings,
+    /// `kubernetesValidating` bindings.
+    pub validating: Vec<AdmissionBinding>,
+    /// `kubernetesMutating` bindings.
+    pub mutating: Vec<AdmissionBinding>,
+    /// `kubernetesCustomResourceConversion` bindings.
+    pub conversions: Vec<ConversionBinding>,
 }
 
 /// `settings.executionMinInterval` / `executionBurst`: a token bucket per hook.
@@ -211,7 +221,17 @@ impl HookConfig {
 
     /// True when the hook declares no binding at all (it would never run).
     pub fn is_empty(&self) -> bool {
-        self.orders.is_empty() && self.schedules.is_empty() && self.kubernetes.is_empty()
+        self.orders.is_empty()
+            && self.schedules.is_empty()
+            && self.kubernetes.is_empty()
+            && self.validating.is_empty()
+            && self.mutating.is_empty()
+            && self.conversions.is_empty()
+    }
+
+    /// The admission bindings, validating first.
+    pub fn admission(&self) -> impl Iterator<Item = &AdmissionBinding> {
+        self.validating.iter().chain(&self.mutating)
     }
 }
 
@@ -230,23 +250,44 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<FieldError>) -> H
             ConfigVersion::V1
         }
     };
-    for (field, set) in [
-        ("kubernetesValidating", raw.kubernetes_validating.is_some()),
-        ("kubernetesMutating", raw.kubernetes_mutating.is_some()),
-        (
-            "kubernetesCustomResourceConversion",
-            raw.kubernetes_custom_resource_conversion.is_some(),
-        ),
-    ] {
-        if set {
+    let webhooks_v1 = |field: &'static str, set: bool, errors: &mut Vec<FieldError>| {
+        if set && version == ConfigVersion::V0 {
             errors.push(FieldError::new(
                 field,
-                FieldProblem::Rule(
-                    "admission and conversion webhooks are not supported by addon-operator",
-                ),
+                FieldProblem::Rule("requires configVersion: v1"),
             ));
         }
-    }
+    };
+    webhooks_v1(
+        "kubernetesValidating",
+        raw.kubernetes_validating.is_some(),
+        errors,
+    );
+    webhooks_v1(
+        "kubernetesMutating",
+        raw.kubernetes_mutating.is_some(),
+        errors,
+    );
+    webhooks_v1(
+        "kubernetesCustomResourceConversion",
+        raw.kubernetes_custom_resource_conversion.is_some(),
+        errors,
+    );
+    let validating = webhook::admission_bindings(
+        raw.kubernetes_validating.unwrap_or_default(),
+        AdmissionKind::Validating,
+        errors,
+    );
+    let mutating = webhook::admission_bindings(
+        raw.kubernetes_mutating.unwrap_or_default(),
+        AdmissionKind::Mutating,
+        errors,
+    );
+    let conversions = webhook::conversion_bindings(
+        raw.kubernetes_custom_resource_conversion
+            .unwrap_or_default(),
+        errors,
+    );
     let mut orders = BTreeMap::new();
     for (binding, value) in [
         (OrderBinding::OnStartup, raw.on_startup),
@@ -328,6 +369,20 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<FieldError>) -> H
     for (i, s) in schedules.iter().enumerate() {
         check_includes(format!("schedule[{i}]"), &s.include_snapshots_from);
     }
+    for (list, key) in [
+        (&validating, "kubernetesValidating"),
+        (&mutating, "kubernetesMutating"),
+    ] {
+        for (i, a) in list.iter().enumerate() {
+            check_includes(format!("{key}[{i}]"), &a.include_snapshots_from);
+        }
+    }
+    for (i, c) in conversions.iter().enumerate() {
+        check_includes(
+            format!("kubernetesCustomResourceConversion[{i}]"),
+            &c.include_snapshots_from,
+        );
+    }
     let settings = settings(raw.settings, errors);
     HookConfig {
         version,
@@ -335,6 +390,9 @@ fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<FieldError>) -> H
         schedules,
         kubernetes,
         settings,
+        validating,
+        mutating,
+        conversions,
     }
 }
 

@@ -3,7 +3,7 @@
 //! Unknown fields are rejected so that a typo (`executeHookOnEvents`) is an error naming the
 //! field instead of a silently ignored setting.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Everything a hook may print for `--config`, v0 and v1 together; validation decides which
@@ -33,9 +33,85 @@ pub(crate) struct RawConfig {
     pub before_delete_helm: Option<f64>,
     #[serde(default, deserialize_with = "number_or_string")]
     pub after_delete_helm: Option<f64>,
-    pub kubernetes_validating: Option<serde_json::Value>,
-    pub kubernetes_mutating: Option<serde_json::Value>,
-    pub kubernetes_custom_resource_conversion: Option<serde_json::Value>,
+    pub kubernetes_validating: Option<Vec<RawAdmission>>,
+    pub kubernetes_mutating: Option<Vec<RawAdmission>>,
+    pub kubernetes_custom_resource_conversion: Option<Vec<RawConversion>>,
+}
+
+/// One `kubernetesValidating` or `kubernetesMutating` binding (shell-operator's
+/// `KubernetesAdmissionConfigV1`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawAdmission {
+    #[serde(default)]
+    pub name: String,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub include_snapshots_from: Vec<String>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    pub failure_policy: Option<String>,
+    pub label_selector: Option<RawLabelSelector>,
+    pub namespace: Option<RawAdmissionNamespace>,
+    pub side_effects: Option<String>,
+    pub timeout_seconds: Option<i64>,
+    #[serde(default)]
+    pub match_conditions: Vec<RawMatchCondition>,
+}
+
+/// `namespace` of an admission binding: only `labelSelector` (the webhook's namespaceSelector).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawAdmissionNamespace {
+    pub label_selector: RawLabelSelector,
+}
+
+/// A `RuleWithOperations` of an admission binding, as kube-apiserver's webhook configurations
+/// hold it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawRule {
+    #[serde(default)]
+    pub api_groups: Vec<String>,
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// A `matchConditions` entry: a CEL expression the API server evaluates.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatchCondition {
+    pub name: String,
+    pub expression: String,
+}
+
+/// One `kubernetesCustomResourceConversion` binding.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawConversion {
+    #[serde(default)]
+    pub name: String,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub include_snapshots_from: Vec<String>,
+    #[serde(default)]
+    pub crd_name: String,
+    #[serde(default)]
+    pub conversions: Vec<RawConversionRule>,
+}
+
+/// A `fromVersion` → `toVersion` step a conversion hook performs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawConversionRule {
+    pub from_version: String,
+    pub to_version: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,21 +188,21 @@ pub(crate) struct RawNameSelector {
     pub match_names: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RawLabelSelector {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub match_expressions: Vec<RawLabelExpression>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RawLabelExpression {
     pub key: String,
     pub operator: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
 }
 

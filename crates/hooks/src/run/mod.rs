@@ -87,6 +87,15 @@ pub struct RunEvent {
     pub result: Result<RunReport, Arc<RunError>>,
 }
 
+/// Which webhook response file a run's caller reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseFile {
+    /// `$VALIDATING_RESPONSE_PATH` (= `$ADMISSION_RESPONSE_PATH`).
+    Admission,
+    /// `$CONVERSION_RESPONSE_PATH`.
+    Conversion,
+}
+
 /// Engine-wide execution options.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -206,6 +215,26 @@ impl Runner {
         labels: &RunLabels,
         queued_at: Instant,
     ) -> Result<RunReport, RunError> {
+        let (report, _) = self
+            .run_with(hook, contexts, labels, queued_at, self.opts.timeout, None)
+            .await?;
+        Ok(report)
+    }
+
+    /// [`Runner::run`] with its own timeout, also returning the text the hook wrote to the
+    /// webhook response file `response` (read before the temp files go away).
+    ///
+    /// # Errors
+    /// As [`Runner::run`].
+    pub(crate) async fn run_with(
+        &self,
+        hook: &Hook,
+        contexts: &[BindingContext],
+        labels: &RunLabels,
+        queued_at: Instant,
+        timeout: Duration,
+        response: Option<ResponseFile>,
+    ) -> Result<(RunReport, Option<String>), RunError> {
         let inputs = Inputs {
             contexts,
             values: self.host.values(hook),
@@ -220,12 +249,19 @@ impl Runner {
             args: &[],
             env,
             cwd: &hook.dir(),
-            timeout: self.opts.timeout,
+            timeout,
             log: &log,
             capture_stdout: false,
         })
         .await;
         // Outputs are read (and validated in full) before the temp files go away.
+        let response_text = response.map(|r| {
+            let path = match r {
+                ResponseFile::Admission => &files.responses.admission,
+                ResponseFile::Conversion => &files.responses.conversion,
+            };
+            std::fs::read_to_string(path).unwrap_or_default()
+        });
         let read = match executed {
             Ok(process) => read_outputs(&files.outputs, &hook.name)
                 .map(|outputs| (process, outputs))
@@ -246,7 +282,7 @@ impl Runner {
         let refused_metrics = self.apply(hook, contexts, outputs).await?;
         let usage = process.usage;
         self.record_success(labels, &usage);
-        Ok(RunReport {
+        let report = RunReport {
             hook: hook.name.clone(),
             binding: labels.binding.clone(),
             contexts: contexts.len(),
@@ -255,7 +291,8 @@ impl Runner {
             total: queued_at.elapsed(),
             spawned_at: process.spawned_at,
             refused_metrics,
-        })
+        };
+        Ok((report, response_text))
     }
 
     /// Engine metrics of a successful run: run time, CPU, RSS and the success counter.

@@ -41,11 +41,21 @@ pub(crate) struct Inputs<'a> {
     pub config_values: Value,
 }
 
+/// The response files of webhook runs; every run gets them, as in shell-operator.
+pub(crate) struct ResponsePaths {
+    /// `$VALIDATING_RESPONSE_PATH`, also `$ADMISSION_RESPONSE_PATH`.
+    pub admission: PathBuf,
+    /// `$CONVERSION_RESPONSE_PATH`.
+    pub conversion: PathBuf,
+}
+
 /// The files of one run. Dropping it removes them, unless [`RunFiles::keep`] was called.
 pub(crate) struct RunFiles {
     dir: tempfile::TempDir,
     /// The output files the hook may write.
     pub outputs: OutputPaths,
+    /// The webhook response files.
+    pub responses: ResponsePaths,
     /// The protocol's environment variables, naming every file.
     pub env: Vec<(&'static str, OsString)>,
 }
@@ -109,7 +119,14 @@ pub(crate) fn prepare(
         kubernetes_patch: file("kubernetes_patch.yaml"),
         metrics: file("metrics.json"),
     };
+    let responses = ResponsePaths {
+        admission: file("admission_response.json"),
+        conversion: file("conversion_response.json"),
+    };
     let output_vars = [
+        ("VALIDATING_RESPONSE_PATH", &responses.admission),
+        ("ADMISSION_RESPONSE_PATH", &responses.admission),
+        ("CONVERSION_RESPONSE_PATH", &responses.conversion),
         ("VALUES_JSON_PATCH_PATH", &outputs.values_patch),
         (
             "CONFIG_VALUES_JSON_PATCH_PATH",
@@ -127,5 +144,10 @@ pub(crate) fn prepare(
         write(path, b"")?;
         env.push((var, OsString::from(path)));
     }
-    Ok(RunFiles { dir, outputs, env })
+    Ok(RunFiles {
+        dir,
+        outputs,
+        responses,
+        env,
+    })
 }

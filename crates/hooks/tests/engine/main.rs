@@ -10,3 +10,4 @@ mod outputs_and_config;
 mod queues;
 mod use_cases;
 mod watches;
+mod webhooks;
