@@ -12,6 +12,7 @@
 //! | `POST /_emulator/conflict-next-write` | answer the next write with 409 |
 //! | `POST /_emulator/latency?ms=N` | delay every resource request |
 //! | `POST /_emulator/clear-faults` | remove every fault |
+//! | `POST /_emulator/map-service?namespace=NS&name=SVC&port=443&address=A[,B]` | reach a Service's port at local addresses (no `address`: unmap) |
 
 use crate::params::Params;
 use crate::state::AppState;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route("/latency", post(latency))
+        .route("/map-service", post(map_service))
         .route(
             "/clear-faults",
             post(|State(st): State<AppState>| async move {
@@ -144,4 +146,27 @@ async fn fail_percent(State(st): State<AppState>, Query(p): Query<Params>) -> Re
 
 async fn latency(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
     reply(number(&p, "ms", None).map(|ms| st.controls().set_latency(Duration::from_millis(ms))))
+}
+
+async fn map_service(State(st): State<AppState>, Query(p): Query<Params>) -> Response {
+    let (Some(ns), Some(name)) = (p.get("namespace"), p.get("name")) else {
+        return ApiError::bad_request("missing query parameter namespace or name").into_response();
+    };
+    let port = match number(&p, "port", Some(443)).map(u16::try_from) {
+        Ok(Ok(port)) => port,
+        Ok(Err(_)) => return ApiError::bad_request("port must be at most 65535").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let addresses: Vec<String> = p
+        .get("address")
+        .map(|a| {
+            a.split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    st.controls().map_service(ns, name, port, addresses);
+    ok()
 }

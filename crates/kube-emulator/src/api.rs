@@ -11,7 +11,7 @@ use crate::route::{self, Route};
 use crate::state::AppState;
 use crate::status::{ApiError, ApiResult, ErrorKind};
 use crate::table::Shape;
-use crate::{discovery, read, scale, watch, write};
+use crate::{discovery, hooked, read, scale, watch, write};
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 
@@ -61,7 +61,7 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
             let response = match resource(req).await {
                 Ok(resp) => resp,
                 Err(e) => {
-                    tracing::debug!(%method, uri = %parts.uri, code = e.kind.code(), message = %e.message, "kube-emulator request failed");
+                    tracing::debug!(%method, uri = %parts.uri, code = e.code(), message = %e.message, "kube-emulator request failed");
                     return e.into_response();
                 }
             };
@@ -109,6 +109,26 @@ async fn resource(req: Req) -> ApiResult<Response> {
     let ns = namespace_for(&info, &req, verb)?;
     let shape = Shape::from_accept(req.header("accept"));
     let on_scale = req.target.subresource.as_deref() == Some("scale");
+    let writes = WRITE_VERBS.contains(&verb);
+    if !on_scale && verb != "watch" && hooked::needed(&req.st, &info, writes) {
+        if verb == "create" && req.target.name.is_some() {
+            return Err(ApiError::new(
+                ErrorKind::MethodNotAllowed,
+                "POST is not allowed on a named object",
+            ));
+        }
+        let response = match verb {
+            "get" => hooked::get(&req.st, &info, &ns, &name, shape).await,
+            "list" => hooked::list(&req.st, &info, opt_ns(&info, &req), &req.params, shape).await,
+            "create" | "update" | "patch" => hooked::upsert(&req, &info, verb, &ns, &name).await,
+            "delete" => hooked::delete(&req, &info, &ns, &name).await,
+            _ => hooked::delete_collection(&req, &info, opt_ns(&info, &req)).await,
+        }?;
+        if writes {
+            req.st.notify_changed();
+        }
+        return Ok(response);
+    }
     let response = match verb {
         "get" if on_scale => scale::get(&req.st, &info, &ns, &name),
         "get" => read::get(&req.st, &info, &ns, &name, shape),
@@ -146,7 +166,7 @@ async fn resource(req: Req) -> ApiResult<Response> {
             ),
         )),
     }?;
-    if WRITE_VERBS.contains(&verb) {
+    if writes {
         req.st.notify_changed();
     }
     Ok(response)

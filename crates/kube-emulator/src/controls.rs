@@ -49,6 +49,8 @@ struct Inner {
     injected: AtomicU64,
     close_tx: watch::Sender<u64>,
     close_task: Mutex<Option<JoinHandle<()>>>,
+    /// (namespace, name, port) of a Service → local addresses and the next one to use.
+    services: Mutex<BTreeMap<(String, String, u16), (Vec<String>, usize)>>,
 }
 
 impl Drop for Inner {
@@ -106,6 +108,7 @@ impl Controls {
                 injected: AtomicU64::new(0),
                 close_tx,
                 close_task: Mutex::new(None),
+                services: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -229,6 +232,30 @@ impl Controls {
     pub fn clear_faults(&self) {
         *lock(&self.inner.faults) = Faults::default();
         self.close_watches_every(Duration::ZERO);
+    }
+
+    /// Maps port `port` of Service `namespace/name` to local `addresses` (`127.0.0.1:9680`), so
+    /// webhooks whose `clientConfig.service` names it can be called (the emulator has no pod
+    /// network). Several addresses are used in turn, like a Service's endpoints; none removes
+    /// the mapping.
+    pub fn map_service(&self, namespace: &str, name: &str, port: u16, addresses: Vec<String>) {
+        let key = (namespace.to_string(), name.to_string(), port);
+        let mut services = lock(&self.inner.services);
+        if addresses.is_empty() {
+            services.remove(&key);
+        } else {
+            services.insert(key, (addresses, 0));
+        }
+    }
+
+    /// The next local address of a mapped Service port, round robin.
+    pub(crate) fn service_address(&self, namespace: &str, name: &str, port: u16) -> Option<String> {
+        let key = (namespace.to_string(), name.to_string(), port);
+        let mut services = lock(&self.inner.services);
+        let (addresses, next) = services.get_mut(&key)?;
+        let address = addresses.get(*next % addresses.len())?.clone();
+        *next = next.wrapping_add(1);
+        Some(address)
     }
 
     /// A receiver that changes whenever watches must close.

@@ -40,13 +40,17 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admin;
+mod admission;
 mod api;
+mod cel;
 mod columns;
 mod config;
 mod controls;
+mod conversion;
 mod defaults;
 mod discovery;
 mod error;
+mod hooked;
 mod kubeconfig;
 mod lifecycle;
 mod meta;
@@ -69,6 +73,7 @@ mod store;
 mod table;
 mod validation;
 mod watch;
+mod webhook_client;
 mod write;
 
 pub use config::Config;

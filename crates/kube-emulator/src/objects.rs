@@ -11,7 +11,7 @@ use crate::patch::apply::{self, Writer};
 use crate::patch::fieldset::Scope;
 use crate::patch::{self, Lists, PatchType, strategic};
 use crate::resources::ResourceInfo;
-use crate::status::{ApiError, ApiResult, Cause, ErrorKind};
+use crate::status::{ApiError, ApiResult, ErrorKind};
 use crate::store::Store;
 use crate::validation;
 use serde_json::{Value, json};
@@ -400,15 +400,7 @@ fn finish_write(
         Some(g) => m.insert("generation".into(), json!(g)),
         None => m.remove("generation"),
     };
-    let causes: Vec<Cause> = meta::validate_labels(&new);
-    if !causes.is_empty() {
-        return Err(ApiError::invalid(
-            &info.kind,
-            &info.group,
-            meta::meta_str(old, "name"),
-            causes,
-        ));
-    }
+    check_labels(info, &new)?;
     defaults::normalize(info, &mut new)?;
     validation::validate(info, &new)?;
     validation::validate_update(info, old, &new)?;
@@ -445,4 +437,107 @@ fn same_ignoring_times(a: &Value, b: &Value) -> bool {
         v
     };
     strip(a) == strip(b)
+}
+
+/// Stores `new`, the outcome of a dry-run write of the same request (a create when `old` is
+/// `None`) that admission webhooks may have changed since; kube-apiserver stores the object
+/// its webhooks admitted.
+///
+/// # Guarantees
+/// - The write happens only if the stored object is still `old` (same resourceVersion) or, for
+///   a create, still absent; otherwise 409 Conflict or AlreadyExists, and nothing changes.
+/// - Server-owned metadata (uid, creationTimestamp, name, namespace, deletion fields) stays as
+///   the store has it; `generation` follows the spec; the object is validated again.
+///
+/// # Errors
+/// Conflict, AlreadyExists, NotFound, or what validation finds.
+pub fn commit(
+    store: &mut Store,
+    info: &ResourceInfo,
+    ns: &str,
+    old: Option<&Value>,
+    mut new: Value,
+) -> ApiResult<Value> {
+    let scoped_ns = if info.namespaced { ns } else { "" };
+    let Some(old) = old else {
+        let name = meta::meta_str(&new, "name").to_string();
+        if store.get(&info.key(), scoped_ns, &name).is_some() {
+            return Err(ApiError::already_exists(&info.group, &info.plural, &name));
+        }
+        if info.namespaced {
+            let Some(namespace) = store.get(&(String::new(), "namespaces".into()), "", ns) else {
+                return Err(ApiError::not_found("", "namespaces", ns));
+            };
+            if !meta::meta_str(namespace, "deletionTimestamp").is_empty() {
+                return Err(ApiError::new(
+                    ErrorKind::Forbidden,
+                    format!(
+                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        info.plural
+                    ),
+                ));
+            }
+        }
+        check_labels(info, &new)?;
+        defaults::normalize(info, &mut new)?;
+        validation::validate(info, &new)?;
+        let stored = store.put(&info.key(), new);
+        lifecycle::after_write(store, info, &stored);
+        return Ok(stored);
+    };
+    let name = meta::meta_str(old, "name").to_string();
+    let Some(current) = store.get(&info.key(), scoped_ns, &name) else {
+        return Err(ApiError::not_found(&info.group, &info.plural, &name));
+    };
+    if meta::meta_str(current, "resourceVersion") != meta::meta_str(old, "resourceVersion") {
+        return Err(ApiError::conflict(&info.group, &info.plural, &name));
+    }
+    let old = current.clone();
+    if same_ignoring_times(&old, &new) {
+        return Ok(old);
+    }
+    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1)
+        + i64::from(meta::spec_part(&old) != meta::spec_part(&new));
+    let m = meta::metadata_mut(&mut new);
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "name",
+        "resourceVersion",
+    ] {
+        match old["metadata"].get(k) {
+            Some(v) => m.insert(k.to_string(), v.clone()),
+            None => m.remove(k),
+        };
+    }
+    if info.generation {
+        m.insert("generation".into(), json!(generation));
+    }
+    check_labels(info, &new)?;
+    defaults::normalize(info, &mut new)?;
+    validation::validate(info, &new)?;
+    validation::validate_update(info, &old, &new)?;
+    if !meta::meta_str(&new, "deletionTimestamp").is_empty() && meta::finalizers(&new).is_empty() {
+        store.put(&info.key(), new);
+        return Ok(lifecycle::remove_now(store, info, scoped_ns, &name).unwrap_or_default());
+    }
+    let stored = store.put(&info.key(), new);
+    lifecycle::after_write(store, info, &stored);
+    Ok(stored)
+}
+
+fn check_labels(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
+    let causes = meta::validate_labels(obj);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        &info.kind,
+        &info.group,
+        meta::meta_str(obj, "name"),
+        causes,
+    ))
 }

@@ -18,16 +18,23 @@ pub fn get(
     name: &str,
     shape: Shape,
 ) -> ApiResult<Response> {
-    let scoped = if info.namespaced { ns } else { "" };
-    let obj = st
-        .store()
-        .get(&info.key(), scoped, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
+    let obj = get_object(st, info, ns, name)?;
     Ok(json_response(
         StatusCode::OK,
         &shape.one(info, info.present(obj)),
     ))
+}
+
+/// The stored object, as stored (before [`ResourceInfo::present`]).
+///
+/// # Errors
+/// 404 when it does not exist.
+pub fn get_object(st: &AppState, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<Value> {
+    let scoped = if info.namespaced { ns } else { "" };
+    st.store()
+        .get(&info.key(), scoped, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))
 }
 
 /// The list `resourceVersion` rules the emulator can honour without snapshots:
@@ -98,6 +105,22 @@ pub fn list(
     params: &Params,
     shape: Shape,
 ) -> ApiResult<Response> {
+    let (items, metadata) = list_items(st, info, ns, params)?;
+    let items: Vec<Value> = items.into_iter().map(|o| info.present(o)).collect();
+    let body = shape.list(info, items, metadata);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The objects of one page of a list, as stored, and the list's metadata.
+///
+/// # Errors
+/// 400 for bad parameters, 410/504 for resourceVersions the emulator cannot serve.
+pub fn list_items(
+    st: &AppState,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    params: &Params,
+) -> ApiResult<(Vec<Value>, Value)> {
     let sel = params::selectors(params)?;
     let limit: usize = match params.get("limit").filter(|s| !s.is_empty()) {
         Some(l) => l.parse().map_err(|_| {
@@ -143,9 +166,7 @@ pub fn list(
         ));
         metadata["remainingItemCount"] = json!(remaining);
     }
-    let items: Vec<Value> = items.into_iter().map(|o| info.present(o)).collect();
-    let body = shape.list(info, items, metadata);
-    Ok(json_response(StatusCode::OK, &body))
+    Ok((items, metadata))
 }
 
 #[cfg(test)]

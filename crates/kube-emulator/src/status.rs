@@ -76,6 +76,12 @@ define_status_errors! {
     InternalError => (500, "InternalError"),
     /// Injected throttling.
     TooManyRequests => (429, "TooManyRequests"),
+    /// A plain error kube-apiserver did not classify (a failed conversion webhook): 500 with
+    /// no reason, which kubectl prints as `Error from server: <message>`.
+    Unknown => (500, ""),
+    /// Refused by an admission webhook: the code and reason come from the webhook's answer
+    /// (403 and no reason unless it said otherwise, see [`ApiError::denied`]).
+    Denied => (403, ""),
 }
 
 /// An API failure rendered as a Kubernetes `Status` object.
@@ -89,6 +95,8 @@ pub struct ApiError {
     pub details: Option<Box<(String, String, String)>>,
     /// `details.causes`.
     pub causes: Vec<Cause>,
+    /// Code and reason replacing the kind's, for a webhook's denial (its own `status`).
+    pub answered: Option<Box<(u16, String)>>,
 }
 
 /// Shorthand for handler results.
@@ -102,7 +110,38 @@ impl ApiError {
             message: message.into(),
             details: None,
             causes: Vec::new(),
+            answered: None,
         }
+    }
+
+    /// A denial by the admission webhook `webhook`, worded as kube-apiserver's `ToStatusErr`:
+    /// the webhook's code (below 400 becomes 400), its reason, and the message
+    /// `admission webhook "<name>" denied the request: <message>`.
+    pub fn denied(webhook: &str, code: u16, reason: &str, message: &str) -> ApiError {
+        let denied = format!("admission webhook \"{webhook}\" denied the request");
+        let message = if !message.is_empty() {
+            format!("{denied}: {message}")
+        } else if !reason.is_empty() {
+            format!("{denied}: {reason}")
+        } else {
+            format!("{denied} without explanation")
+        };
+        let mut err = ApiError::new(ErrorKind::Denied, message);
+        let code = if code < 400 { 400 } else { code };
+        err.answered = Some(Box::new((code, reason.to_string())));
+        err
+    }
+
+    /// The HTTP code answered.
+    pub fn code(&self) -> u16 {
+        self.answered.as_ref().map_or(self.kind.code(), |a| a.0)
+    }
+
+    /// The `Status.reason` answered (may be empty).
+    pub fn reason(&self) -> &str {
+        self.answered
+            .as_ref()
+            .map_or(self.kind.reason(), |a| a.1.as_str())
     }
 
     /// 400 BadRequest.
@@ -188,9 +227,14 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.kind.reason(),
-            "code": self.kind.code(),
+            "reason": self.reason(),
+            "code": self.code(),
         });
+        if self.reason().is_empty()
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove("reason");
+        }
         let mut details = serde_json::Map::new();
         if let Some(d) = &self.details {
             let (group, kind, name) = d.as_ref();
@@ -217,13 +261,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.kind.reason(),
-            self.kind.code(),
-            self.message
-        )
+        write!(f, "{} ({}): {}", self.reason(), self.code(), self.message)
     }
 }
 
@@ -231,8 +269,7 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let code =
-            StatusCode::from_u16(self.kind.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json_response(code, &self.to_status())
     }
 }

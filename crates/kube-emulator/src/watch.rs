@@ -2,6 +2,7 @@
 //! stops matching is sent as DELETED), bookmarks, timeouts, `sendInitialEvents`, 410 Gone
 //! as an ERROR event, and closing on demand (test controls, shutdown).
 
+use crate::conversion::{self, Webhook};
 use crate::meta;
 use crate::params::{self, Params};
 use crate::resources::ResourceInfo;
@@ -33,6 +34,14 @@ struct Filter {
     ns: Option<String>,
     selectors: Selectors,
     shape: Shape,
+    /// The state and conversion webhook, when objects are converted to the watched version.
+    convert: Option<(AppState, Webhook)>,
+}
+
+/// A line to send: ready, or an object still to be converted and rendered.
+enum Pending {
+    Line(Bytes),
+    Object(&'static str, Value),
 }
 
 impl Filter {
@@ -79,6 +88,19 @@ impl Filter {
         Bytes::from(line)
     }
 
+    /// The line of an event, with its object converted first when the watch converts; a failed
+    /// conversion is sent as an ERROR event.
+    async fn render(&self, kind: &str, obj: Value) -> Bytes {
+        let Some((st, hook)) = &self.convert else {
+            return self.line(kind, obj);
+        };
+        let api_version = self.info.api_version();
+        match conversion::convert(st, hook, &self.info.kind, vec![obj], &api_version).await {
+            Ok(mut objs) => self.line(kind, objs.remove(0)),
+            Err(e) => error_line(&e),
+        }
+    }
+
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
         let mut metadata = json!({"resourceVersion": rv.to_string()});
         if initial_end {
@@ -98,7 +120,7 @@ fn error_line(err: &ApiError) -> Bytes {
 /// State of one stream between polls.
 struct Stream {
     filter: Filter,
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<Pending>,
     rx: Option<broadcast::Receiver<Arc<Event>>>,
     close: watch::Receiver<u64>,
     deadline: Instant,
@@ -124,11 +146,15 @@ pub fn serve(
         ),
         None => DEFAULT_TIMEOUT,
     };
+    let convert = conversion::webhook(&st.store(), info)
+        .filter(|w| w.storage != info.api_version())
+        .map(|w| (st.clone(), w));
     let filter = Filter {
         info: info.clone(),
         ns: ns.map(str::to_string),
         selectors,
         shape,
+        convert,
     };
     let rv_param = params
         .get("resourceVersion")
@@ -144,10 +170,10 @@ pub fn serve(
             .list(&info.key(), filter.ns.as_deref())
             .filter(|o| filter.selectors.matches(o))
         {
-            pending.push_back(filter.line("ADDED", obj.clone()));
+            pending.push_back(Pending::Object("ADDED", obj.clone()));
         }
         if send_initial {
-            pending.push_back(filter.bookmark(current, true));
+            pending.push_back(Pending::Line(filter.bookmark(current, true)));
         }
         let (_, rx) = store
             .subscribe_from(current)
@@ -163,13 +189,13 @@ pub fn serve(
             Ok((past, rx)) => {
                 for e in past {
                     if let Some((kind, obj)) = filter.translate(&e) {
-                        pending.push_back(filter.line(kind, obj));
+                        pending.push_back(Pending::Object(kind, obj));
                     }
                 }
                 (Some(rx), store.current_rv())
             }
             Err(oldest) => {
-                pending.push_back(error_line(&ApiError::gone(rv, oldest)));
+                pending.push_back(Pending::Line(error_line(&ApiError::gone(rv, oldest))));
                 (None, rv)
             }
         }
@@ -204,8 +230,13 @@ fn stream_response(body: Body) -> Response {
 
 /// One step of the stream: the next line to send, or the end.
 async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, Infallible>, Stream)> {
-    if let Some(line) = s.pending.pop_front() {
-        return Some((Ok(line), s));
+    match s.pending.pop_front() {
+        Some(Pending::Line(line)) => return Some((Ok(line), s)),
+        Some(Pending::Object(kind, obj)) => {
+            let line = s.filter.render(kind, obj).await;
+            return Some((Ok(line), s));
+        }
+        None => {}
     }
     s.rx.as_ref()?;
     loop {
@@ -225,7 +256,7 @@ async fn next_chunk(mut s: Stream) -> Option<(Result<Bytes, Infallible>, Stream)
                     }
                     s.last_rv = e.rv;
                     if let Some((kind, obj)) = s.filter.translate(&e) {
-                        let line = s.filter.line(kind, obj);
+                        let line = s.filter.render(kind, obj).await;
                         return Some((Ok(line), s));
                     }
                 }

@@ -13,7 +13,8 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-fn respond(code: StatusCode, info: &ResourceInfo, obj: Value) -> Response {
+/// An object in `info`'s version with `code`.
+pub fn respond(code: StatusCode, info: &ResourceInfo, obj: Value) -> Response {
     json_response(code, &info.present(obj))
 }
 
@@ -103,12 +104,18 @@ pub fn delete(req: &Req, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult
     Ok(respond(code, info, obj))
 }
 
-/// DELETE of a collection: every object matching the selectors, listed in the answer.
-pub fn delete_collection(req: &Req, info: &ResourceInfo, ns: Option<&str>) -> ApiResult<Response> {
-    let o = req.delete_opts()?;
+/// The (namespace, name) of every object a DELETE of a collection removes.
+///
+/// # Errors
+/// 400 for invalid selectors.
+pub fn collection_names(
+    req: &Req,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+) -> ApiResult<Vec<(String, String)>> {
     let selectors = params::selectors(&req.params)?;
-    let mut store = req.st.store();
-    let names: Vec<(String, String)> = store
+    let store = req.st.store();
+    Ok(store
         .list(&info.key(), ns)
         .filter(|obj| selectors.matches(obj))
         .map(|obj| {
@@ -117,7 +124,26 @@ pub fn delete_collection(req: &Req, info: &ResourceInfo, ns: Option<&str>) -> Ap
                 meta::meta_str(obj, "name").to_string(),
             )
         })
-        .collect();
+        .collect())
+}
+
+/// DELETE of a collection: every object matching the selectors, listed in the answer.
+pub fn delete_collection(req: &Req, info: &ResourceInfo, ns: Option<&str>) -> ApiResult<Response> {
+    let names = collection_names(req, info, ns)?;
+    delete_named(req, info, names)
+}
+
+/// Deletes the named objects of a collection and lists them in the answer.
+///
+/// # Errors
+/// 400 for bad delete options; the first failure other than NotFound.
+pub fn delete_named(
+    req: &Req,
+    info: &ResourceInfo,
+    names: Vec<(String, String)>,
+) -> ApiResult<Response> {
+    let o = req.delete_opts()?;
+    let mut store = req.st.store();
     let mut items = Vec::new();
     for (ons, oname) in names {
         match lifecycle::delete(&mut store, info, &ons, &oname, &o) {
