@@ -342,6 +342,9 @@ pub struct RunArgs {
         default_value = "addon-operator"
     )]
     pub deployment: String,
+    /// Admission and conversion webhooks.
+    #[command(flatten)]
+    pub webhooks: crate::webhook::WebhookArgs,
 }
 
 /// Arguments of `addon-operator dev`.

@@ -47,6 +47,23 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_from(config.clone())
         .context("building the client of the embedded API server")?;
     create_namespace(&client, &args.run.source.namespace).await?;
+    // No pod network: the webhook Services lead to this process's webhook ports.
+    let w = &args.run.webhooks;
+    for (service, port) in [
+        (
+            &w.validating_webhook_service_name,
+            w.validating_webhook_listen_port,
+        ),
+        (
+            &w.conversion_webhook_service_name,
+            w.conversion_webhook_listen_port,
+        ),
+    ] {
+        let address = vec![format!("127.0.0.1:{port}")];
+        emulator
+            .controls()
+            .map_service(&args.run.source.namespace, service, 443, address);
+    }
     args.run.watch_files = args.run.watch_files || !args.once;
     let started = Instant::now();
     let mode = if args.once { Mode::Once } else { Mode::Serve };

@@ -32,6 +32,7 @@ mod selfupdate_hook;
 mod shared;
 mod status;
 mod update;
+mod webhook;
 
 use std::process::ExitCode;
 

@@ -108,7 +108,29 @@ pub async fn operate(
         Duration::from_secs_f64(args.api_probe_interval.max(0.05)),
         shutdown_rx.clone(),
     );
+    // Webhooks are served by every replica, before and without the lease. Their certificate
+    // Secret is written through the unfenced client (a create that loses a race reads the
+    // winner's; a renewal carries the resourceVersion it replaces); webhook configurations go
+    // through the fenced one, so only the leader writes them.
+    let webhooks = match mode {
+        Mode::Serve => Some(
+            crate::webhook::start(
+                &client,
+                &clients.lease,
+                &args.source.namespace,
+                &args.webhooks,
+                hooks.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+            )
+            .await?,
+        ),
+        Mode::Once => None,
+    };
     let leading = elect(&clients, args, shared.clone(), shutdown_rx.clone()).await?;
+    if let Some(w) = &webhooks {
+        w.lead(leading.clone());
+    }
     if *shutdown_rx.borrow() {
         return Ok(Vec::new());
     }
