@@ -216,16 +216,23 @@ impl Generated {
     }
 
     /// Whether the serving certificate must be replaced now: two thirds of its validity are
-    /// gone, or it is for other names.
+    /// gone, it is for other names, or it outlives the configured validity (the validity was
+    /// shortened).
     pub fn due(&self, validity: Duration, dns_names: &[String]) -> bool {
-        let renew_at = self.not_after - (validity.as_secs().max(1) as i64) / 3;
-        now() >= renew_at || self.dns_names != dns_names
+        let secs = validity.as_secs().max(1) as i64;
+        let t = now();
+        t >= self.not_after - secs / 3 || self.not_after - t > secs || self.dns_names != dns_names
     }
 
     /// Seconds until [`Generated::due`] turns true for an unchanged name set.
     pub fn until_due(&self, validity: Duration) -> Duration {
-        let renew_at = self.not_after - (validity.as_secs().max(1) as i64) / 3;
-        Duration::from_secs(renew_at.saturating_sub(now()).max(0) as u64)
+        let secs = validity.as_secs().max(1) as i64;
+        let t = now();
+        if self.not_after - t > secs {
+            return Duration::ZERO;
+        }
+        let renew_at = self.not_after - secs / 3;
+        Duration::from_secs(renew_at.saturating_sub(t).max(0) as u64)
     }
 }
 
@@ -302,6 +309,10 @@ mod tests {
         let first = generate(&names, Duration::from_secs(3600), None).unwrap();
         assert!(!first.due(Duration::from_secs(3600), &names));
         assert!(first.due(Duration::from_secs(3600), &["other.ns.svc".to_string()]));
+        assert!(
+            first.due(Duration::from_secs(60), &names),
+            "a shortened validity renews"
+        );
         let renewed = generate(&names, Duration::from_secs(3600), Some(&first)).unwrap();
         assert_eq!(renewed.bundle.ca, first.bundle.ca, "the CA is kept");
         assert_ne!(renewed.bundle.cert, first.bundle.cert);

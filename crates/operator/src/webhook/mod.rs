@@ -504,7 +504,9 @@ async fn register_loop(
             _ = leading.changed() => {}
             _ = shutdown.changed() => if *shutdown.borrow() { return },
         }
-        if !*leading.borrow() {
+        // Until the first convergence resolved which modules are enabled, the served set is
+        // unknown: writing then would drop the webhooks of every module for a while.
+        if !*leading.borrow() || !shared.status().converged {
             last = None;
             continue;
         }
