@@ -5,11 +5,12 @@
 //! kube-rs and `kubectl` work against it unchanged. It is a real server, not a mock: requests
 //! go over sockets, writes produce watch events, errors are `Status` objects with real codes.
 //! It does **not** run controllers (no Pods are scheduled, Deployments do not create
-//! ReplicaSets; [`Config::simulate_workloads`] can fake their readiness), admission
-//! webhooks, authentication or authorization, and it answers in JSON only (protobuf
+//! ReplicaSets; [`Config::simulate_workloads`] can fake their readiness), authentication or
+//! authorization, and it answers in JSON only (protobuf
 //! `Accept` headers get JSON; protobuf request bodies are decoded for every built-in kind and
-//! `DeleteOptions`, as client-go sends them). `docs/kube-emulator.md` lists every
-//! approximation.
+//! `DeleteOptions`, as client-go sends them). It calls admission webhooks and CRD conversion
+//! webhooks over HTTPS as kube-apiserver does ([`Controls::map_service`] reaches a `service`
+//! clientConfig). `docs/kube-emulator.md` lists every approximation.
 //!
 //! Principal types:
 //! - [`Emulator`]: a running server ([`Emulator::start`], [`Emulator::url`],

@@ -344,7 +344,7 @@ pub struct RunArgs {
     pub deployment: String,
     /// Admission and conversion webhooks.
     #[command(flatten)]
-    pub webhooks: crate::webhook::WebhookArgs,
+    pub webhooks: crate::webhook_flags::WebhookArgs,
 }
 
 /// Arguments of `addon-operator dev`.

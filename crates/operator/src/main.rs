@@ -33,6 +33,7 @@ mod shared;
 mod status;
 mod update;
 mod webhook;
+mod webhook_flags;
 
 use std::process::ExitCode;
 
