@@ -3,8 +3,9 @@
 //! Existing hooks (bash + jq, or any executable) run unchanged: a hook prints its bindings for
 //! `--config`, and each run gets fresh temp files named by `BINDING_CONTEXT_PATH`, `VALUES_PATH`,
 //! `CONFIG_VALUES_PATH`, `VALUES_JSON_PATCH_PATH`, `CONFIG_VALUES_JSON_PATCH_PATH`,
-//! `KUBERNETES_PATCH_PATH` and `METRICS_PATH` (see `docs/hooks.md` for the protocol as
-//! implemented and where it differs from shell-operator).
+//! `KUBERNETES_PATCH_PATH`, `METRICS_PATH`, and the webhook response files
+//! `VALIDATING_RESPONSE_PATH` (= `ADMISSION_RESPONSE_PATH`) and `CONVERSION_RESPONSE_PATH` (see
+//! `docs/hooks.md` for the protocol as implemented and where it differs from shell-operator).
 //!
 //! What it does: discovery ([`load_hooks`]), config validation ([`HookConfig::parse`], two
 //! stages: declared shape, then compiled jq filters/crontabs/selectors), execution in process
@@ -12,7 +13,8 @@
 //! ([`BindingContext`]), kubernetes bindings on kube-rs watchers with snapshots, schedule
 //! bindings, queues with combining and retries, object patches through kube-rs, hook metrics
 //! ([`MetricsStorage`]), `enabled` scripts ([`run_enabled_script`]) and native Rust hooks
-//! ([`NativeHook`], [`run_native`]).
+//! ([`NativeHook`], [`run_native`]), and admission and conversion webhooks ([`Webhooks`]:
+//! an AdmissionReview or ConversionReview in, its response out, through a queue per binding).
 //!
 //! What it does not do: it knows nothing about values layering, schemas or charts. Values go in
 //! and patches come out through the [`HookHost`] trait the operator implements; the host may

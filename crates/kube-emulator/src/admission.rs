@@ -334,15 +334,21 @@ async fn call(
     let uid = request["uid"].clone();
     let review =
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
-    let answer = webhook_client::call(st, &w["clientConfig"], &review, timeout)
-        .await
-        .and_then(|r| {
-            let resp = r["response"].clone();
-            if resp["uid"] != uid {
-                return Err(format!("expected response.uid={uid}, got {}", resp["uid"]));
-            }
-            Ok(resp)
-        });
+    let answer = webhook_client::call(
+        &st.controls(),
+        st.webhook_connections(),
+        &w["clientConfig"],
+        &review,
+        timeout,
+    )
+    .await
+    .and_then(|r| {
+        let resp = r["response"].clone();
+        if resp["uid"] != uid {
+            return Err(format!("expected response.uid={uid}, got {}", resp["uid"]));
+        }
+        Ok(resp)
+    });
     let resp = match answer {
         Ok(resp) => resp,
         Err(reason) if ignores_failures(w) => {

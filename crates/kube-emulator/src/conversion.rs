@@ -90,9 +90,15 @@ pub(crate) async fn convert(
     let sent: Vec<Value> = todo.iter().map(|&i| objs[i].clone()).collect();
     let review = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
         "request": {"uid": uid, "desiredAPIVersion": desired, "objects": sent}});
-    let answer = webhook_client::call(st, &hook.client_config, &review, TIMEOUT)
-        .await
-        .map_err(failed)?;
+    let answer = webhook_client::call(
+        &st.controls(),
+        st.webhook_connections(),
+        &hook.client_config,
+        &review,
+        TIMEOUT,
+    )
+    .await
+    .map_err(failed)?;
     let resp = &answer["response"];
     if resp["uid"] != json!(uid) {
         return Err(failed(format!(

@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::objects::{self, WriteOpts};
 use crate::persistence;
 use crate::store::Store;
+use crate::webhook_client::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,6 +25,7 @@ struct Shared {
     config: Config,
     changed: Notify,
     port: Mutex<u16>,
+    webhooks: Pool,
 }
 
 /// The shared state behind the router: the store, the controls and the configuration.
@@ -79,6 +81,7 @@ impl AppState {
                 config,
                 changed: Notify::new(),
                 port: Mutex::new(0),
+                webhooks: Pool::default(),
             }),
         })
     }
@@ -97,6 +100,11 @@ impl AppState {
         // Store mutations are completed before any await; a poisoned lock still holds
         // consistent data, so keep serving.
         self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Idle connections to webhooks.
+    pub(crate) fn webhook_connections(&self) -> &Pool {
+        &self.inner.webhooks
     }
 
     /// The port the server listens on (0 until it is bound), for discovery documents.

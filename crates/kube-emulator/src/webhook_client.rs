@@ -6,7 +6,7 @@
 //! connection goes to the mapped local address while the certificate is checked for the
 //! Service's DNS name `<name>.<namespace>.svc`, as in a cluster.
 
-use crate::state::AppState;
+use crate::controls::Controls;
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -14,8 +14,39 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections to webhooks, reused as kube-apiserver reuses them (a TLS handshake per call
+/// would dominate a fast webhook's round trip). Keyed by address, server name and caBundle, so a
+/// connection is only reused for a call that would have verified the same way.
+#[derive(Debug, Default)]
+pub(crate) struct Pool(Mutex<HashMap<String, Vec<Sender>>>);
+
+impl Pool {
+    fn take(&self, key: &str) -> Option<Sender> {
+        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some(s) = list.pop() {
+            if !s.is_closed() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: String, sender: Sender) {
+        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(key).or_default();
+        // A burst of concurrent calls may open several; keep a few.
+        if list.len() < 8 {
+            list.push(sender);
+        }
+    }
+}
 
 /// Largest review response read (kube-apiserver caps webhook responses too).
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
@@ -35,20 +66,21 @@ struct Target {
 /// POSTs `body` to the webhook described by `client_config` and returns the decoded JSON
 /// answer; the error is the reason as kube-apiserver words it after `failed to call webhook: `.
 pub(crate) async fn call(
-    st: &AppState,
+    controls: &Controls,
+    pool: &Pool,
     client_config: &Value,
     body: &Value,
     timeout: Duration,
 ) -> Result<Value, String> {
-    let target = target(st, client_config, timeout)?;
+    let target = target(controls, client_config, timeout)?;
     let post = format!("Post \"{}\"", target.url);
-    match tokio::time::timeout(timeout, post_json(&target, client_config, body)).await {
+    match tokio::time::timeout(timeout, post_json(pool, &target, client_config, body)).await {
         Ok(result) => result.map_err(|e| format!("{post}: {e}")),
         Err(_) => Err(format!("{post}: context deadline exceeded")),
     }
 }
 
-fn target(st: &AppState, cc: &Value, timeout: Duration) -> Result<Target, String> {
+fn target(controls: &Controls, cc: &Value, timeout: Duration) -> Result<Target, String> {
     let query = format!("timeout={}s", timeout.as_secs().max(1));
     if let Some(url) = cc["url"].as_str() {
         let rest = url
@@ -85,7 +117,7 @@ fn target(st: &AppState, cc: &Value, timeout: Duration) -> Result<Target, String
     let path = svc["path"].as_str().unwrap_or("/");
     let host = format!("{name}.{ns}.svc");
     let url = format!("https://{host}:{port}{path}?{query}");
-    let address = st.controls().service_address(ns, name, port).ok_or_else(|| {
+    let address = controls.service_address(ns, name, port).ok_or_else(|| {
         format!(
             "Post \"{url}\": service \"{ns}/{name}\" has no local address in the emulator (map it with POST /_emulator/map-service or Controls::map_service)"
         )
@@ -119,7 +151,8 @@ fn roots(cc: &Value) -> Result<rustls::RootCertStore, String> {
     Ok(store)
 }
 
-async fn post_json(target: &Target, cc: &Value, body: &Value) -> Result<Value, String> {
+/// A new TLS connection to the target, verified against the caBundle.
+async fn connect(target: &Target, cc: &Value) -> Result<Sender, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -135,38 +168,63 @@ async fn post_json(target: &Target, cc: &Value, body: &Value) -> Result<Value, S
         .connect(name, tcp)
         .await
         .map_err(|e| format!("tls: failed to verify certificate: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| e.to_string())?;
-    let conn = tokio::spawn(conn);
-    let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
-    let request = http::Request::post(&target.path)
-        .header(http::header::HOST, &target.server_name)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::ACCEPT, "application/json")
-        .body(Full::new(Bytes::from(bytes)))
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string());
-    let result = async {
-        let response = response?;
-        let status = response.status();
-        let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(format!(
-                "the server responded with the status code {} but did not return more information",
-                status.as_u16()
-            ));
+    // The connection ends when its last sender is dropped or the server closes it.
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn post_json(
+    pool: &Pool,
+    target: &Target,
+    cc: &Value,
+    body: &Value,
+) -> Result<Value, String> {
+    let key = format!(
+        "{}|{}|{}",
+        target.address,
+        target.server_name,
+        cc["caBundle"].as_str().unwrap_or_default()
+    );
+    let bytes = Bytes::from(serde_json::to_vec(body).map_err(|e| e.to_string())?);
+    let request = || {
+        http::Request::post(&target.path)
+            .header(http::header::HOST, &target.server_name)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(bytes.clone()))
+            .map_err(|e| e.to_string())
+    };
+    let (mut sender, reused) = match pool.take(&key) {
+        Some(s) => (s, true),
+        None => (connect(target, cc).await?, false),
+    };
+    let response = match sender.send_request(request()?).await {
+        Ok(r) => r,
+        // An idle connection the server closed meanwhile: once more on a new one.
+        Err(_) if reused => {
+            sender = connect(target, cc).await?;
+            sender
+                .send_request(request()?)
+                .await
+                .map_err(|e| e.to_string())?
         }
-        serde_json::from_slice(&body).map_err(|e| format!("invalid response body: {e}"))
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = response.status();
+    let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    pool.put(key, sender);
+    if !status.is_success() {
+        return Err(format!(
+            "the server responded with the status code {} but did not return more information",
+            status.as_u16()
+        ));
     }
-    .await;
-    conn.abort();
-    result
+    serde_json::from_slice(&body).map_err(|e| format!("invalid response body: {e}"))
 }

@@ -125,6 +125,8 @@ fn assert_latest_refused(c: &Cluster, name: &str) {
     assert!(!out.status.success(), "a :latest image was admitted");
     assert!(
         stderr(&out).contains(
+            "Error from server: error when creating"
+        ) && stderr(&out).contains(
             "admission webhook \"image-tag.policy.example.com\" denied the request: images must name a tag other than latest: nginx:latest"
         ),
         "{}",
@@ -202,6 +204,12 @@ async fn crashing_and_slow_hooks_are_answered_by_their_failure_policy() {
         ("slow-fail", "Fail", "sleep 30"),
         ("slow-ignore", "Ignore", "sleep 30"),
     ];
+    // Denies everything its match condition lets through (the emulator's CEL subset).
+    write_hook(
+        &dir.join("hooks/conditional.sh"),
+        "configVersion: v1\nkubernetesValidating:\n- name: conditional.guards.example.com\n  labelSelector: {matchLabels: {guard: conditional}}\n  matchConditions: [{name: not-skipped, expression: \"object.metadata.name != 'skip-me'\"}]\n  rules: [{apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}]",
+        r#"echo '{"allowed": false, "message": "conditional says no"}' > "$VALIDATING_RESPONSE_PATH""#,
+    );
     for (case, policy, body) in cases {
         write_hook(
             &dir.join(format!("hooks/{case}.sh")),
@@ -234,6 +242,20 @@ async fn crashing_and_slow_hooks_are_answered_by_their_failure_policy() {
             assert!(out.status.success() && stored, "{case}: {}", stderr(&out));
         }
     }
+    for (name, admitted) in [("skip-me", true), ("deny-me", false)] {
+        let cm = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n  labels: {{guard: conditional}}\n"
+        );
+        let out = apply(&c, &format!("{name}.yaml"), &cm);
+        assert_eq!(out.status.success(), admitted, "{name}: {}", stderr(&out));
+        if !admitted {
+            assert!(
+                stderr(&out).contains("conditional says no"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
 }
 
 /// The certificate in the Secret and the one the server presents.
@@ -257,14 +279,14 @@ fn decode(b64: &str) -> Vec<u8> {
 
 /// The DER certificate the admission server presents, verified against the Secret's CA for
 /// the Service's DNS name.
-fn served_cert(c: &Cluster, port: u16) -> Option<Vec<u8>> {
+fn served_cert(c: &Cluster, port: u16, secret: &str) -> Option<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
     use std::io::{Read, Write};
     let ca = c.kubectl(&[
         "get",
         "secret",
-        SECRET,
+        secret,
         "-n",
         NS,
         "-o",
@@ -314,7 +336,7 @@ async fn the_certificate_is_generated_once_reused_after_a_restart_and_rotated() 
     .await;
     let first = secret_cert(&c).expect("a generated certificate in the Secret");
     assert_eq!(
-        served_cert(&c, port),
+        served_cert(&c, port, SECRET),
         Some(pem_der(&first)),
         "the server presents it"
     );
@@ -328,7 +350,7 @@ async fn the_certificate_is_generated_once_reused_after_a_restart_and_rotated() 
         Some(first.as_str()),
         "reused after a restart"
     );
-    assert_eq!(served_cert(&c, port), Some(pem_der(&first)));
+    assert_eq!(served_cert(&c, port, SECRET), Some(pem_der(&first)));
     assert_latest_refused(&c, "two");
     op.kill();
 
@@ -346,10 +368,32 @@ async fn the_certificate_is_generated_once_reused_after_a_restart_and_rotated() 
     })
     .await;
     until("the server presents the Secret's certificate", 60, || {
-        secret_cert(&c).is_some_and(|s| served_cert(&c, port) == Some(pem_der(&s)))
+        secret_cert(&c).is_some_and(|s| served_cert(&c, port, SECRET) == Some(pem_der(&s)))
     })
     .await;
     assert_latest_refused(&c, "three");
+    op.kill();
+
+    // A Secret the user names is served as it is, and nothing is generated.
+    let generated = c.kubectl(&["get", "secret", SECRET, "-n", NS, "-o", "json"]);
+    let mut user: serde_json::Value = serde_json::from_str(&generated).expect("secret JSON");
+    user["metadata"] = serde_json::json!({"name": "user-tls", "namespace": NS});
+    let file = c.dir.path().join("user-tls.json");
+    std::fs::write(&file, user.to_string()).expect("write");
+    c.kubectl(&["create", "-f", file.to_str().expect("utf-8")]);
+    c.kubectl(&["delete", "secret", SECRET, "-n", NS]);
+    let (mut op, port) = operator(&c, &["--webhook-tls-secret", "user-tls"]);
+    op.wait_converged().await;
+    let user_cert = user["data"]["tls.crt"]
+        .as_str()
+        .expect("tls.crt")
+        .to_string();
+    until("the server presents the user's certificate", 30, || {
+        served_cert(&c, port, "user-tls") == Some(pem_der(&user_cert))
+    })
+    .await;
+    assert_latest_refused(&c, "four");
+    assert!(secret_cert(&c).is_none(), "no certificate is generated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

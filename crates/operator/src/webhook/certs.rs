@@ -306,19 +306,19 @@ mod tests {
     #[test]
     fn a_renewed_certificate_keeps_the_ca_and_a_renewed_ca_keeps_the_old_one_trusted() {
         let names = vec!["svc.ns.svc".to_string()];
-        let first = generate(&names, Duration::from_secs(3600), None).unwrap();
+        let first = generate(&names, Duration::from_secs(3600), None).expect("generated");
         assert!(!first.due(Duration::from_secs(3600), &names));
         assert!(first.due(Duration::from_secs(3600), &["other.ns.svc".to_string()]));
         assert!(
             first.due(Duration::from_secs(60), &names),
             "a shortened validity renews"
         );
-        let renewed = generate(&names, Duration::from_secs(3600), Some(&first)).unwrap();
+        let renewed = generate(&names, Duration::from_secs(3600), Some(&first)).expect("renewed");
         assert_eq!(renewed.bundle.ca, first.bundle.ca, "the CA is kept");
         assert_ne!(renewed.bundle.cert, first.bundle.cert);
         let mut old_ca = first.clone();
         old_ca.ca_not_after = now() + 10;
-        let rotated = generate(&names, Duration::from_secs(3600), Some(&old_ca)).unwrap();
+        let rotated = generate(&names, Duration::from_secs(3600), Some(&old_ca)).expect("rotated");
         assert!(
             rotated.bundle.ca.ends_with(&first.bundle.ca),
             "the old CA stays in the bundle"
