@@ -281,10 +281,10 @@ fn request(a: &Attributes<'_>, old: Option<&Value>, new: Option<&Value>) -> Valu
         r["subResource"] = json!(a.subresource);
         r["requestSubResource"] = json!(a.subresource);
     }
-    if a.namespace.is_empty() {
-        if let Some(m) = r.as_object_mut() {
-            m.remove("namespace");
-        }
+    if a.namespace.is_empty()
+        && let Some(m) = r.as_object_mut()
+    {
+        m.remove("namespace");
     }
     r
 }

@@ -34,6 +34,12 @@ impl Matcher {
     }
 }
 
+/// (namespace, name, port) of a Service.
+type ServicePort = (String, String, u16);
+
+/// The local addresses of a mapped Service port and the index of the next one to use.
+type Endpoints = (Vec<String>, usize);
+
 #[derive(Debug, Default)]
 struct Faults {
     next: Vec<(u32, Matcher, u16)>,
@@ -49,8 +55,8 @@ struct Inner {
     injected: AtomicU64,
     close_tx: watch::Sender<u64>,
     close_task: Mutex<Option<JoinHandle<()>>>,
-    /// (namespace, name, port) of a Service → local addresses and the next one to use.
-    services: Mutex<BTreeMap<(String, String, u16), (Vec<String>, usize)>>,
+    /// Mapped Service ports.
+    services: Mutex<BTreeMap<ServicePort, Endpoints>>,
 }
 
 impl Drop for Inner {

@@ -223,7 +223,7 @@ fn conversion_router(webhooks: Arc<Webhooks>) -> Router {
                 |State(w): State<Arc<Webhooks>>, Path(crd): Path<String>, body: Bytes| async move {
                     match review(&body) {
                         Ok(r) => answer(w.convert(&crd, r).await, "conversion webhook", &crd),
-                        Err(e) => e,
+                        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
                     }
                 },
             ),
@@ -231,12 +231,11 @@ fn conversion_router(webhooks: Arc<Webhooks>) -> Router {
         .with_state(webhooks)
 }
 
-/// The review in a request body, or the 400 shell-operator answers.
-fn review(body: &[u8]) -> Result<Value, Response> {
-    let review: Value = serde_json::from_slice(body)
-        .map_err(|_| (StatusCode::BAD_REQUEST, "Invalid JSON payload").into_response())?;
+/// The review in a request body, or why shell-operator answers 400.
+fn review(body: &[u8]) -> Result<Value, &'static str> {
+    let review: Value = serde_json::from_slice(body).map_err(|_| "Invalid JSON payload")?;
     if review["request"].is_null() {
-        return Err((StatusCode::BAD_REQUEST, "Missing parameters: request").into_response());
+        return Err("Missing parameters: request");
     }
     Ok(review)
 }
@@ -256,7 +255,7 @@ fn answer(result: Option<Value>, what: &str, name: &str) -> Response {
 async fn admit(w: &Webhooks, kind: AdmissionKind, name: &str, body: &[u8]) -> Response {
     match review(body) {
         Ok(r) => answer(w.admit(kind, name, r).await, "webhook", name),
-        Err(e) => e,
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 
