@@ -130,26 +130,7 @@ pub fn create(
     let name = meta::meta_str(&body, "name").to_string();
     defaults::normalize(info, &mut body)?;
     validation::validate(info, &body)?;
-    if info.namespaced {
-        let Some(namespace) = store.get(&(String::new(), "namespaces".into()), "", ns) else {
-            return Err(ApiError::not_found("", "namespaces", ns));
-        };
-        if !meta::meta_str(namespace, "deletionTimestamp").is_empty() {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                format!(
-                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                    info.plural
-                ),
-            ));
-        }
-    }
-    if store
-        .get(&info.key(), if info.namespaced { ns } else { "" }, &name)
-        .is_some()
-    {
-        return Err(ApiError::already_exists(&info.group, &info.plural, &name));
-    }
+    check_creatable(store, info, ns, &name)?;
     let m = meta::metadata_mut(&mut body);
     for k in [
         "resourceVersion",
@@ -461,23 +442,7 @@ pub fn commit(
     let scoped_ns = if info.namespaced { ns } else { "" };
     let Some(old) = old else {
         let name = meta::meta_str(&new, "name").to_string();
-        if store.get(&info.key(), scoped_ns, &name).is_some() {
-            return Err(ApiError::already_exists(&info.group, &info.plural, &name));
-        }
-        if info.namespaced {
-            let Some(namespace) = store.get(&(String::new(), "namespaces".into()), "", ns) else {
-                return Err(ApiError::not_found("", "namespaces", ns));
-            };
-            if !meta::meta_str(namespace, "deletionTimestamp").is_empty() {
-                return Err(ApiError::new(
-                    ErrorKind::Forbidden,
-                    format!(
-                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                        info.plural
-                    ),
-                ));
-            }
-        }
+        check_creatable(store, info, ns, &name)?;
         check_labels(info, &new)?;
         defaults::normalize(info, &mut new)?;
         validation::validate(info, &new)?;
@@ -527,6 +492,32 @@ pub fn commit(
     let stored = store.put(&info.key(), new);
     lifecycle::after_write(store, info, &stored);
     Ok(stored)
+}
+
+/// A new object may be stored: its namespace exists and is not terminating, and the name is
+/// free.
+fn check_creatable(store: &Store, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<()> {
+    if info.namespaced {
+        let Some(namespace) = store.get(&(String::new(), "namespaces".into()), "", ns) else {
+            return Err(ApiError::not_found("", "namespaces", ns));
+        };
+        if !meta::meta_str(namespace, "deletionTimestamp").is_empty() {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                    info.plural
+                ),
+            ));
+        }
+    }
+    if store
+        .get(&info.key(), if info.namespaced { ns } else { "" }, name)
+        .is_some()
+    {
+        return Err(ApiError::already_exists(&info.group, &info.plural, name));
+    }
+    Ok(())
 }
 
 fn check_labels(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {

@@ -100,17 +100,7 @@ async fn run() -> Result<()> {
     std::fs::write(&hook, HOOK)?;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
     let mut op = Operator::start(&emu, dir.path(), &kubeconfig)?;
-    let configs: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk(
-                "admissionregistration.k8s.io",
-                "v1",
-                "ValidatingWebhookConfiguration",
-            ),
-            "validatingwebhookconfigurations",
-        ),
-    );
+    let configs = validating_configurations(&client);
     let deadline = Instant::now() + Duration::from_secs(60);
     while configs.get_opt("addon-operator-hooks").await?.is_none() {
         op.check()?;
@@ -274,6 +264,19 @@ impl Drop for Operator {
     }
 }
 
+/// The ValidatingWebhookConfigurations.
+fn validating_configurations(client: &kube::Client) -> Api<DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+    );
+    Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(&gvk, "validatingwebhookconfigurations"),
+    )
+}
+
 /// An HTTPS server answering every AdmissionReview with `allowed: true`, registered for
 /// ConfigMaps labelled `bench: rust`; returns its port.
 async fn rust_webhook(emu: &Emulator, client: &kube::Client) -> Result<u16> {
@@ -331,17 +334,7 @@ async fn rust_webhook(emu: &Emulator, client: &kube::Client) -> Result<u16> {
             "objectSelector": {"matchLabels": {"bench": "rust"}},
             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"]}],
             "clientConfig": {"service": {"namespace": "default", "name": "rust-webhook", "path": "/validate"}, "caBundle": ca}}]});
-    let api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk(
-                "admissionregistration.k8s.io",
-                "v1",
-                "ValidatingWebhookConfiguration",
-            ),
-            "validatingwebhookconfigurations",
-        ),
-    );
+    let api = validating_configurations(client);
     api.create(&PostParams::default(), &serde_json::from_value(config)?)
         .await?;
     Ok(port)

@@ -8,23 +8,12 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{Cluster, NS, OperatorProcess, free_port};
+use common::{Cluster, NS, OperatorProcess, free_port, require_jq};
 
 const ADMISSION_SVC: &str = "addon-operator-validating-svc";
 const CONVERSION_SVC: &str = "addon-operator-conversion-svc";
 const CONFIG: &str = "addon-operator-hooks";
 const SECRET: &str = "addon-operator-webhook-tls";
-
-fn require_jq() {
-    let ok = std::process::Command::new("jq")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "jq is not on PATH: the hooks are bash + jq; install it with `apt-get install jq`"
-    );
-}
 
 /// Starts the operator with its webhook ports on loopback and maps the webhook Services to
 /// them (the emulator has no pod network); returns the operator and its admission port.

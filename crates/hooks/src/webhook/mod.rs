@@ -190,20 +190,17 @@ impl Webhooks {
         let _turn = tokio::time::timeout_at(deadline.into(), queue.acquire_owned())
             .await
             .map_err(|_| timeout())?;
-        let ctx = BindingContext {
-            binding: binding.name.clone(),
-            kind: ContextKind::Admission {
-                kind: binding.kind,
-                review: Arc::new(review),
-            },
-            group: None,
-            snapshots: snapshots(
-                hook,
-                binding.group.as_deref(),
-                &binding.include_snapshots_from,
-            ),
-            version: hook.config.version,
+        let kind = ContextKind::Admission {
+            kind: binding.kind,
+            review: Arc::new(review),
         };
+        let ctx = context(
+            hook,
+            &binding.name,
+            kind,
+            binding.group.as_deref(),
+            &binding.include_snapshots_from,
+        );
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(timeout());
@@ -302,21 +299,18 @@ impl Webhooks {
                 let count = objects.len();
                 let review = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
                     "request": {"uid": request["uid"], "desiredAPIVersion": desired, "objects": objects}});
-                let ctx = BindingContext {
-                    binding: binding.name.clone(),
-                    kind: ContextKind::Conversion {
-                        from_version: rule.from_version.clone(),
-                        to_version: rule.to_version.clone(),
-                        review: Arc::new(review),
-                    },
-                    group: None,
-                    snapshots: snapshots(
-                        hook,
-                        binding.group.as_deref(),
-                        &binding.include_snapshots_from,
-                    ),
-                    version: hook.config.version,
+                let kind = ContextKind::Conversion {
+                    from_version: rule.from_version.clone(),
+                    to_version: rule.to_version.clone(),
+                    review: Arc::new(review),
                 };
+                let ctx = context(
+                    hook,
+                    &binding.name,
+                    kind,
+                    binding.group.as_deref(),
+                    &binding.include_snapshots_from,
+                );
                 let queue = self.queue(format!("Conversion:{crd_name}:{}", binding.name));
                 let _turn = queue.acquire_owned().await.map_err(|e| e.to_string())?;
                 let text = self
@@ -363,15 +357,24 @@ fn api_versions(objects: &[Value]) -> Vec<String> {
     out
 }
 
-/// The snapshots a webhook binding asks for, taken now.
-fn snapshots(
+/// The context of a webhook run, with the snapshots the binding asks for taken now.
+fn context(
     hook: &Hook,
+    binding: &str,
+    kind: ContextKind,
     group: Option<&str>,
     include: &[String],
-) -> Option<crate::binding_context::Snapshots> {
-    match SnapshotRequest::for_binding(hook, group, include) {
+) -> BindingContext {
+    let snapshots = match SnapshotRequest::for_binding(hook, group, include) {
         SnapshotRequest::None => None,
         SnapshotRequest::Names(names) => Some(hook.snapshots(Some(&names))),
+    };
+    BindingContext {
+        binding: binding.to_string(),
+        kind,
+        group: None,
+        snapshots,
+        version: hook.config.version,
     }
 }
 
