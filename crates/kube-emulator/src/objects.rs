@@ -352,35 +352,7 @@ fn finish_write(
             }
         }
     }
-    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    let bumped = if meta::spec_part(old) != meta::spec_part(&new) {
-        generation + 1
-    } else {
-        generation
-    };
-    let generation = info.generation.then_some(bumped);
-    let m = meta::metadata_mut(&mut new);
-    for k in [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "namespace",
-        "name",
-    ] {
-        match old["metadata"].get(k) {
-            Some(v) => m.insert(k.to_string(), v.clone()),
-            None => m.remove(k),
-        };
-    }
-    m.insert(
-        "resourceVersion".into(),
-        old["metadata"]["resourceVersion"].clone(),
-    );
-    match generation {
-        Some(g) => m.insert("generation".into(), json!(g)),
-        None => m.remove("generation"),
-    };
+    keep_server_fields(info, old, &mut new);
     check_labels(info, &new)?;
     defaults::normalize(info, &mut new)?;
     validation::validate(info, &new)?;
@@ -461,9 +433,27 @@ pub fn commit(
     if same_ignoring_times(&old, &new) {
         return Ok(old);
     }
+    keep_server_fields(info, &old, &mut new);
+    check_labels(info, &new)?;
+    defaults::normalize(info, &mut new)?;
+    validation::validate(info, &new)?;
+    validation::validate_update(info, &old, &new)?;
+    if !meta::meta_str(&new, "deletionTimestamp").is_empty() && meta::finalizers(&new).is_empty() {
+        store.put(&info.key(), new);
+        return Ok(lifecycle::remove_now(store, info, scoped_ns, &name).unwrap_or_default());
+    }
+    let stored = store.put(&info.key(), new);
+    lifecycle::after_write(store, info, &stored);
+    Ok(stored)
+}
+
+/// Keeps in `new` what the server owns of `old` (uid, creation and deletion fields, namespace,
+/// name, resourceVersion) and sets `generation`: bumped when the spec changed, absent for
+/// resources without one.
+fn keep_server_fields(info: &ResourceInfo, old: &Value, new: &mut Value) {
     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1)
-        + i64::from(meta::spec_part(&old) != meta::spec_part(&new));
-    let m = meta::metadata_mut(&mut new);
+        + i64::from(meta::spec_part(old) != meta::spec_part(new));
+    let m = meta::metadata_mut(new);
     for k in [
         "uid",
         "creationTimestamp",
@@ -480,18 +470,9 @@ pub fn commit(
     }
     if info.generation {
         m.insert("generation".into(), json!(generation));
+    } else {
+        m.remove("generation");
     }
-    check_labels(info, &new)?;
-    defaults::normalize(info, &mut new)?;
-    validation::validate(info, &new)?;
-    validation::validate_update(info, &old, &new)?;
-    if !meta::meta_str(&new, "deletionTimestamp").is_empty() && meta::finalizers(&new).is_empty() {
-        store.put(&info.key(), new);
-        return Ok(lifecycle::remove_now(store, info, scoped_ns, &name).unwrap_or_default());
-    }
-    let stored = store.put(&info.key(), new);
-    lifecycle::after_write(store, info, &stored);
-    Ok(stored)
 }
 
 /// A new object may be stored: its namespace exists and is not terminating, and the name is

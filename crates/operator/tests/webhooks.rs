@@ -140,6 +140,27 @@ async fn the_policy_example_refuses_unpinned_images_labels_deployments_and_unreg
     })
     .await;
     assert_latest_refused(&c, "web-latest");
+    // The Status kube-apiserver answers: 403, no reason, the webhook's message.
+    let client = kube::Client::try_from(kube::Config::new(c.emu.url().parse().expect("url")))
+        .expect("client");
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client, "default");
+    let yaml: serde_json::Value =
+        serde_yaml::from_str(&deployment("web-kube", "nginx:latest")).expect("yaml");
+    let obj = serde_json::from_value(yaml).expect("a Deployment");
+    match api.create(&Default::default(), &obj).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(
+                (status.code, status.reason.as_str()),
+                (403, ""),
+                "{status:?}"
+            );
+            assert!(status.message.starts_with(
+                "admission webhook \"image-tag.policy.example.com\" denied the request: "
+            ));
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
     let out = apply(
         &c,
         "untagged.yaml",
