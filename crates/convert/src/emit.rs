@@ -1,0 +1,726 @@
+//! Writes a parsed Go template as handlebars for the addon-operator renderer in Helm mode
+//! (`Values`, `Release`, `Chart`, `Capabilities` at the root, as in Helm).
+//!
+//! The mapping: `.` → `this`, `.a.b` → `a.b`, `$` → `@root`, `$x` → block parameter `x` of a
+//! `{{#let x=…}}` block that lasts to the end of the enclosing Go scope, `range $i, $v := X`
+//! → `{{#each (sortKeys X) as |v i|}}` (Go visits map keys in sorted order), pipelines →
+//! nested calls with the piped value last, `include`/`template` → the `include` helper.
+//! Whitespace is kept exactly: `{{-`/`-}}` become `{{~`/`~}}`, and a block tag that
+//! handlebars would treat as standalone (and so remove its line) is followed by `{{!}}`.
+
+use std::collections::BTreeMap;
+
+use crate::ast::{Arg, BlockKind, BlockNode, Cmd, Else, Node, Pipe, Pos, Trim};
+use crate::funcs::{self, Mapped};
+
+/// A construct that could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unconverted {
+    /// Where it is in the source file.
+    pub pos: Pos,
+    /// The construct, e.g. ``function `lookup` ``.
+    pub construct: String,
+    /// Why it is not converted.
+    pub reason: String,
+}
+
+/// What the emitter needs to know about the chart.
+#[derive(Debug, Clone, Default)]
+pub struct EmitContext {
+    /// Helper names the renderer has.
+    pub helpers: Vec<String>,
+    /// Go template name → partial name.
+    pub partials: BTreeMap<String, String>,
+    /// Mark unconverted places with a comment instead of stopping.
+    pub allow_partial: bool,
+}
+
+/// The result of converting one template body.
+#[derive(Debug, Clone, Default)]
+pub struct Emitted {
+    /// The handlebars text.
+    pub text: String,
+    /// Everything that could not be converted (empty when `text` is complete).
+    pub problems: Vec<Unconverted>,
+    /// `.Values` paths (as keys) whose strings reach `tpl`, so must be handlebars too.
+    pub tpl_values: Vec<Vec<String>>,
+}
+
+/// An expression: a plain operand or a helper call.
+enum Expr {
+    Operand(String),
+    /// A literal string operand (kept unquoted for printing as text).
+    Text(String),
+    Call(String, Vec<String>),
+}
+
+impl Expr {
+    fn param(self) -> String {
+        match self {
+            Expr::Operand(s) => s,
+            Expr::Text(s) => json_string(&s),
+            Expr::Call(f, args) if args.is_empty() => format!("({f})"),
+            Expr::Call(f, args) => format!("({f} {})", args.join(" ")),
+        }
+    }
+
+    fn helper(&self) -> Option<&str> {
+        match self {
+            Expr::Call(f, _) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// One Go scope: the variables declared in it and the `{{#let}}` blocks to close at its end.
+#[derive(Default)]
+struct Scope {
+    vars: Vec<String>,
+    lets: usize,
+}
+
+/// Converts one template body (a file's text outside `define`, or one `define`).
+pub fn emit(body: &[Node], cx: &EmitContext) -> Emitted {
+    let mut e = Emitter {
+        out: String::new(),
+        cx,
+        problems: Vec::new(),
+        scopes: vec![Scope::default()],
+        block_tags: Vec::new(),
+        tpl_values: Vec::new(),
+        pending_trim: false,
+        at: Pos::default(),
+    };
+    e.nodes(body);
+    let scope = e.scopes.pop().unwrap_or_default();
+    e.close_lets(scope.lets, Trim::default());
+    let text = fix_standalone(&e.out, &e.block_tags);
+    Emitted {
+        text,
+        problems: e.problems,
+        tpl_values: e.tpl_values,
+    }
+}
+
+struct Emitter<'a> {
+    out: String,
+    cx: &'a EmitContext,
+    problems: Vec<Unconverted>,
+    scopes: Vec<Scope>,
+    /// Byte ranges in `out` of emitted block tags (candidates for standalone removal).
+    block_tags: Vec<(usize, usize)>,
+    tpl_values: Vec<Vec<String>>,
+    /// A constant printed as text had `-}}`: trim the start of the next text.
+    pending_trim: bool,
+    /// Position of the command being converted, for problems found in its operands.
+    at: Pos,
+}
+
+impl Emitter<'_> {
+    fn nodes(&mut self, nodes: &[Node]) {
+        for node in nodes {
+            let trim_this = std::mem::take(&mut self.pending_trim);
+            match node {
+                Node::Text(t) if trim_this => self.text(t.trim_start_matches([' ', '\t', '\r', '\n'])),
+                Node::Text(t) => self.text(t),
+                Node::Action { pipe, pos, trim } => self.action(pipe, *pos, *trim),
+                Node::Block(b) => self.block(b),
+                Node::Template {
+                    name,
+                    pipe,
+                    pos,
+                    trim,
+                } => {
+                    let data = match pipe {
+                        Some(p) => self.pipe(p).map(Expr::param),
+                        None => Some("null".to_owned()),
+                    };
+                    let name = self.partial_name(name);
+                    match data {
+                        Some(d) => self.tag(*trim, &format!("include {} {d}", json_string(&name)), false),
+                        None => self.marker(*pos, *trim),
+                    }
+                }
+                Node::LoopControl { keyword, pos } => {
+                    self.problem(
+                        *pos,
+                        format!("`{{{{{keyword}}}}}`"),
+                        "handlebars `each` cannot stop or skip iterations; filter the list first",
+                    );
+                    self.marker(*pos, Trim::default());
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, t: &str) {
+        // A backslash right before `{{` would escape the next tag in handlebars.
+        let trimmed = t.trim_end_matches('\\');
+        self.out.push_str(trimmed);
+        if trimmed.len() < t.len() {
+            let slashes = &t[trimmed.len()..];
+            self.out.push_str(&format!("{{{{print {}}}}}", json_string(slashes)));
+        }
+    }
+
+    fn problem(&mut self, pos: Pos, construct: String, reason: &str) {
+        self.problems.push(Unconverted {
+            pos,
+            construct,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// The comment that marks an unconverted place (`--allow-partial`).
+    fn marker(&mut self, pos: Pos, trim: Trim) {
+        let reason = self
+            .problems
+            .iter()
+            .rev()
+            .find(|p| p.pos.line == pos.line)
+            .map_or_else(String::new, |p| format!(": {} ({})", p.construct, p.reason));
+        let text = format!(
+            "!-- convert-chart: not converted at line {} column {}{} --",
+            pos.line,
+            pos.column,
+            reason.replace("--", "- -")
+        );
+        self.tag(trim, &text, false);
+    }
+
+    /// Writes `{{inner}}` with trim markers; block tags are remembered for the standalone fix.
+    fn tag(&mut self, trim: Trim, inner: &str, block: bool) {
+        let start = self.out.len();
+        self.out.push_str("{{");
+        if trim.left {
+            self.out.push('~');
+        }
+        self.out.push_str(inner);
+        if trim.right {
+            self.out.push('~');
+        }
+        self.out.push_str("}}");
+        if block {
+            self.block_tags.push((start, self.out.len()));
+        }
+    }
+
+    fn action(&mut self, pipe: &Pipe, pos: Pos, trim: Trim) {
+        if !pipe.vars.is_empty() {
+            return self.declare(pipe, pos, trim);
+        }
+        match self.pipe(pipe) {
+            Some(Expr::Text(s)) => self.action_text(&s, trim),
+            Some(Expr::Operand(o))
+                if o == "true" || o == "false" || o.parse::<f64>().is_ok() =>
+            {
+                // a number or boolean constant: its text
+                self.action_text(&o, trim);
+            }
+            Some(Expr::Operand(o)) => {
+                let bare = match o.strip_prefix('(').and_then(|o| o.strip_suffix(')')) {
+                    Some(inner) => inner.to_owned(),
+                    None => o,
+                };
+                self.tag(trim, &bare, false);
+            }
+            Some(Expr::Call(f, args)) => {
+                let mut inner = f;
+                for a in args {
+                    inner.push(' ');
+                    inner.push_str(&a);
+                }
+                self.tag(trim, &inner, false);
+            }
+            None => self.fail(pos, trim),
+        }
+    }
+
+    /// A constant printed by an action: written as text, its trims applied here.
+    fn action_text(&mut self, s: &str, trim: Trim) {
+        if trim.left {
+            let kept = self.out.trim_end_matches([' ', '\t', '\r', '\n']).len();
+            self.out.truncate(kept);
+        }
+        if s.contains("{{") || s.ends_with('\\') {
+            self.out.push_str(&format!("{{{{print {}}}}}", json_string(s)));
+        } else {
+            self.out.push_str(s);
+        }
+        self.pending_trim = trim.right;
+    }
+
+    fn fail(&mut self, pos: Pos, trim: Trim) {
+        if self.cx.allow_partial {
+            self.marker(pos, trim);
+        }
+    }
+
+    /// `{{ $x := … }}` / `{{ $x = … }}` → `{{#let x=…}}` until the end of the scope.
+    fn declare(&mut self, pipe: &Pipe, pos: Pos, trim: Trim) {
+        let [var] = pipe.vars.as_slice() else {
+            self.problem(pos, "two variables".into(), "only `range` declares two variables");
+            return self.fail(pos, trim);
+        };
+        let mut target = var.clone();
+        let mut assign = pipe.assign;
+        // `$_ := set $d "k" v` changes `$d` in Go: rebind `$d` to the result instead.
+        if let Some(last) = pipe.cmds.last()
+            && let Some(Arg::Ident(f)) = last.args.first()
+            && funcs::MUTATORS.contains(&f.as_str())
+            && (var == "_" || pipe.cmds.len() == 1)
+        {
+            match (pipe.cmds.len(), last.args.get(1)) {
+                (1, Some(Arg::Var(v, fields))) if fields.is_empty() && !v.is_empty() => {
+                    if var == "_" {
+                        target = v.clone();
+                        assign = true;
+                    }
+                }
+                _ if var == "_" => {
+                    self.problem(
+                        pos,
+                        format!("`{f}` on a value that is not a variable"),
+                        "changes its argument in place, which handlebars values cannot do; assign the result to a variable and use that",
+                    );
+                    return self.fail(pos, trim);
+                }
+                _ => {}
+            }
+        }
+        if assign {
+            let here = self.scopes.last().is_some_and(|s| s.vars.contains(&target));
+            if !here {
+                self.problem(
+                    pos,
+                    format!("assignment to `${target}`"),
+                    "the variable is declared outside the enclosing block; handlebars variables cannot be changed from a nested block",
+                );
+                return self.fail(pos, trim);
+            }
+        }
+        let Some(value) = self.pipe(pipe).map(Expr::param) else {
+            return self.fail(pos, trim);
+        };
+        let name = self.bind(&target);
+        self.tag(trim, &format!("#let {name}={value}"), true);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.lets += 1;
+        }
+    }
+
+    /// Declares `$var` in the current scope; returns its handlebars name.
+    fn bind(&mut self, var: &str) -> String {
+        if let Some(scope) = self.scopes.last_mut()
+            && !scope.vars.iter().any(|v| v == var)
+        {
+            scope.vars.push(var.to_owned());
+        }
+        var_name(var)
+    }
+
+    fn declared(&self, var: &str) -> bool {
+        self.scopes.iter().any(|s| s.vars.iter().any(|v| v == var))
+    }
+
+    fn close_lets(&mut self, n: usize, trim: Trim) {
+        for i in 0..n {
+            let t = Trim {
+                left: trim.left && i == 0,
+                right: false,
+            };
+            self.tag(t, "/let", true);
+        }
+    }
+
+    fn block(&mut self, b: &BlockNode) {
+        self.block_inner(b, false);
+    }
+
+    fn block_inner(&mut self, b: &BlockNode, chained: bool) {
+        let helper = match b.kind {
+            BlockKind::If => "if",
+            BlockKind::With => "with",
+            BlockKind::Range => "each",
+        };
+        self.scopes.push(Scope::default());
+        let cond = self.condition(b);
+        let open = match &cond {
+            Some(c) if chained => format!("else {helper} {c}"),
+            Some(c) => format!("#{helper} {c}"),
+            None => {
+                let marker_trim = if chained { Trim::default() } else { b.open };
+                if self.cx.allow_partial {
+                    self.marker(b.pos, marker_trim);
+                }
+                if chained {
+                    "else if false".to_owned()
+                } else {
+                    "#if false".to_owned()
+                }
+            }
+        };
+        self.tag(b.open, &open, true);
+        self.nodes(&b.body);
+        let scope = self.scopes.pop().unwrap_or_default();
+        match &b.otherwise {
+            None => {
+                self.close_lets(scope.lets, b.end);
+                self.end(helper, b.end, scope.lets);
+            }
+            Some((else_trim, Else::Body(body))) => {
+                self.close_lets(scope.lets, *else_trim);
+                let t = Trim {
+                    left: else_trim.left && scope.lets == 0,
+                    right: else_trim.right,
+                };
+                self.tag(t, "else", true);
+                self.scopes.push(Scope::default());
+                self.nodes(body);
+                let scope = self.scopes.pop().unwrap_or_default();
+                self.close_lets(scope.lets, b.end);
+                self.end(helper, b.end, scope.lets);
+            }
+            Some((else_trim, Else::Chain(next))) => {
+                self.close_lets(scope.lets, *else_trim);
+                if next.kind == b.kind {
+                    // `{{else if …}}`: the chained block writes the shared `{{/if}}`.
+                    self.block_inner(next, true);
+                } else {
+                    // `{{if}}…{{else with}}`: the second block nests in a plain `{{else}}`.
+                    self.tag(*else_trim, "else", true);
+                    self.block_inner(next, false);
+                    self.end(helper, Trim::default(), 1);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, helper: &str, trim: Trim, lets_closed: usize) {
+        let t = Trim {
+            left: trim.left && lets_closed == 0,
+            right: trim.right,
+        };
+        self.tag(t, &format!("/{helper}"), true);
+    }
+
+    /// The block's condition as written after `#if`/`#with`/`#each`, with block parameters.
+    fn condition(&mut self, b: &BlockNode) -> Option<String> {
+        let value = self.pipe(&Pipe {
+            vars: Vec::new(),
+            ..b.pipe.clone()
+        })?;
+        let vars: Vec<String> = b.pipe.vars.iter().map(|v| self.bind(v)).collect();
+        match b.kind {
+            BlockKind::Range => {
+                let list_result = value
+                    .helper()
+                    .is_some_and(|f| funcs::LIST_RESULTS.contains(&f));
+                let mut c = value.param();
+                if !list_result {
+                    c = format!("(sortKeys {c})");
+                }
+                match vars.as_slice() {
+                    [] => Some(c),
+                    [v] => Some(format!("{c} as |{v}|")),
+                    [i, v] => Some(format!("{c} as |{v} {i}|")),
+                    _ => None,
+                }
+            }
+            BlockKind::With => match vars.as_slice() {
+                [] => Some(value.param()),
+                [v] => Some(format!("{} as |{v}|", value.param())),
+                _ => None,
+            },
+            BlockKind::If => match vars.as_slice() {
+                [] => Some(value.param()),
+                _ => {
+                    self.problem(
+                        b.pos,
+                        "a variable declared in `if`".into(),
+                        "declare it in its own action before the `if`",
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn pipe(&mut self, p: &Pipe) -> Option<Expr> {
+        let mut acc: Option<Expr> = None;
+        let mut ok = true;
+        for cmd in &p.cmds {
+            let piped = acc.take().map(Expr::param);
+            match self.command(cmd, piped) {
+                Some(e) => acc = Some(e),
+                None => ok = false,
+            }
+        }
+        if ok { acc } else { None }
+    }
+
+    fn command(&mut self, cmd: &Cmd, piped: Option<String>) -> Option<Expr> {
+        if cmd.pos != Pos::default() {
+            self.at = cmd.pos;
+        }
+        let first = cmd.args.first()?;
+        // `.Capabilities.APIVersions.Has "x"`
+        if let Some(fields) = root_fields(first)
+            && fields.len() >= 3
+            && fields[fields.len() - 2..] == ["APIVersions", "Has"]
+        {
+            let mut args: Vec<String> = self.args(&cmd.args[1..])?;
+            args.extend(piped);
+            let base = self.operand(&strip_last(first))?;
+            args.push(base);
+            return Some(Expr::Call("has".into(), args));
+        }
+        let Arg::Ident(name) = first else {
+            if cmd.args.len() > 1 || piped.is_some() {
+                self.problem(
+                    cmd.pos,
+                    "a method call".into(),
+                    "only functions take arguments in a converted template",
+                );
+                return None;
+            }
+            return match first {
+                Arg::Str(s) => Some(Expr::Text(s.clone())),
+                other => self.operand(other).map(Expr::Operand),
+            };
+        };
+        let helper = match funcs::map(name, &self.cx.helpers) {
+            Mapped::Helper(h) => h.to_owned(),
+            Mapped::Refused(why) => {
+                self.problem(cmd.pos, format!("function `{name}`"), why);
+                return None;
+            }
+            Mapped::Unknown => {
+                self.problem(
+                    cmd.pos,
+                    format!("function `{name}`"),
+                    "has no handlebars helper (see docs/templates.md for the helpers)",
+                );
+                return None;
+            }
+        };
+        let rest = &cmd.args[1..];
+        if helper == "tpl"
+            && let Some(arg) = rest.first()
+        {
+            collect_values_paths(arg, &mut self.tpl_values);
+        }
+        let mut args = Vec::with_capacity(rest.len() + 1);
+        for (i, a) in rest.iter().enumerate() {
+            match (helper.as_str(), i, a) {
+                ("include", 0, Arg::Str(n)) => args.push(json_string(&self.partial_name(n))),
+                _ => args.push(self.operand(a)?),
+            }
+        }
+        args.extend(piped);
+        Some(Expr::Call(helper, args))
+    }
+
+    fn args(&mut self, args: &[Arg]) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        for a in args {
+            out.push(self.operand(a)?);
+        }
+        Some(out)
+    }
+
+    fn operand(&mut self, a: &Arg) -> Option<String> {
+        match a {
+            Arg::Dot(fields) => {
+                if fields.first().is_some_and(|f| f == "Files") {
+                    self.problem(
+                        self.at,
+                        "`.Files`".into(),
+                        "chart files other than templates are not part of a module; put their content in values or a template",
+                    );
+                    return None;
+                }
+                if fields.first().is_some_and(|f| f == "Template")
+                    && fields.get(1).is_some_and(|f| f != "BasePath")
+                {
+                    self.problem(
+                        self.at,
+                        "`.Template.Name`".into(),
+                        "the template's own name is not available; write it out",
+                    );
+                    return None;
+                }
+                Some(self.dot_path(fields))
+            }
+            Arg::Var(name, fields) if name.is_empty() => Some(path("@root", fields)),
+            Arg::Var(name, fields) => {
+                if !self.declared(name) {
+                    self.problem(
+                        self.at,
+                        format!("variable `${name}`"),
+                        "is not declared in this template (a `define` does not see its caller's variables)",
+                    );
+                    return None;
+                }
+                Some(path(&var_name(name), fields))
+            }
+            Arg::Ident(_) => {
+                let call = Cmd {
+                    args: vec![a.clone()],
+                    pos: Pos::default(),
+                };
+                self.command(&call, None).map(Expr::param)
+            }
+            Arg::Str(s) => Some(json_string(s)),
+            Arg::Number(n) => number(n).or_else(|| {
+                self.problem(self.at, format!("number `{n}`"), "is not a number handlebars can read");
+                None
+            }),
+            Arg::Bool(b) => Some(b.to_string()),
+            Arg::Nil => Some("null".into()),
+            Arg::Paren(pipe, fields) => {
+                let inner = self.pipe(pipe)?.param();
+                if fields.is_empty() {
+                    Some(inner)
+                } else {
+                    let keys: Vec<String> = fields.iter().map(|f| json_string(f)).collect();
+                    Some(format!("(index {inner} {})", keys.join(" ")))
+                }
+            }
+        }
+    }
+
+    /// `.a.b` as a handlebars path; `this.` first when the name could be read as a helper or
+    /// a block parameter.
+    fn dot_path(&self, fields: &[String]) -> String {
+        match fields.first() {
+            None => "this".into(),
+            Some(first)
+                if self.cx.helpers.iter().any(|h| h == first)
+                    || KEYWORDS.contains(&first.as_str())
+                    || self.declared(first) =>
+            {
+                path("this", fields)
+            }
+            Some(_) => fields.join("."),
+        }
+    }
+
+    fn partial_name(&self, name: &str) -> String {
+        self.cx
+            .partials
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned())
+    }
+}
+
+/// Names handlebars reads as something else than a path.
+const KEYWORDS: &[&str] = &["this", "else", "as", "true", "false", "null"];
+
+fn path(base: &str, fields: &[String]) -> String {
+    let mut s = base.to_owned();
+    for f in fields {
+        s.push('.');
+        s.push_str(f);
+    }
+    s
+}
+
+/// Go variable `$name` as a handlebars block parameter.
+fn var_name(name: &str) -> String {
+    if name == "_" { "_discard".into() } else { name.to_owned() }
+}
+
+/// The fields of `.a.b` or `$.a.b`, if `arg` is one of them.
+fn root_fields(arg: &Arg) -> Option<&[String]> {
+    match arg {
+        Arg::Dot(f) => Some(f),
+        Arg::Var(n, f) if n.is_empty() => Some(f),
+        _ => None,
+    }
+}
+
+fn strip_last(arg: &Arg) -> Arg {
+    match arg {
+        Arg::Dot(f) => Arg::Dot(f[..f.len() - 1].to_vec()),
+        Arg::Var(n, f) => Arg::Var(n.clone(), f[..f.len() - 1].to_vec()),
+        other => other.clone(),
+    }
+}
+
+/// Every `.Values…` path inside `arg` (what `tpl` will render).
+fn collect_values_paths(arg: &Arg, out: &mut Vec<Vec<String>>) {
+    match arg {
+        Arg::Dot(f) | Arg::Var(_, f) if f.first().is_some_and(|x| x == "Values") => {
+            out.push(f[1..].to_vec());
+        }
+        Arg::Paren(p, _) => {
+            for c in &p.cmds {
+                for a in &c.args {
+                    collect_values_paths(a, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A string as a handlebars literal (JSON syntax).
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// A Go number literal in handlebars' syntax (`-?digits[.digits][E-?digits]`).
+fn number(n: &str) -> Option<String> {
+    let clean: String = n.trim_start_matches('+').replace('_', "");
+    let (neg, body) = match clean.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, clean.as_str()),
+    };
+    let sign = if neg { "-" } else { "" };
+    let lower = body.to_ascii_lowercase();
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .into_iter()
+        .find(|(p, _)| lower.starts_with(p));
+    if let Some((p, radix)) = radix {
+        return i64::from_str_radix(&lower[p.len()..], radix)
+            .ok()
+            .map(|v| format!("{sign}{v}"));
+    }
+    if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit()) {
+        return i64::from_str_radix(&lower[1..], 8).ok().map(|v| format!("{sign}{v}"));
+    }
+    let v: f64 = lower.parse().ok()?;
+    if lower.contains(['.', 'e']) {
+        let mut s = format!("{v:?}");
+        if s.contains('e') {
+            s = s.replace("e", "E");
+        }
+        Some(format!("{sign}{s}"))
+    } else {
+        Some(format!("{sign}{lower}"))
+    }
+}
+
+/// Inserts `{{!}}` after each block tag that handlebars would treat as standalone (alone on
+/// its line), so that its line is kept exactly as Go keeps it.
+fn fix_standalone(src: &str, tags: &[(usize, usize)]) -> String {
+    let mut out = src.to_owned();
+    for &(start, end) in tags.iter().rev() {
+        let before = &src[..start];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let leading = before[line_start..].chars().all(|c| c == ' ' || c == '\t');
+        let after = &src[end..];
+        let rest_of_line = after.split('\n').next().unwrap_or("");
+        let trailing = rest_of_line.trim_end_matches('\r').chars().all(|c| c == ' ' || c == '\t');
+        if leading && trailing {
+            out.insert_str(end, "{{!}}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "emit_tests.rs"]
+mod tests;
