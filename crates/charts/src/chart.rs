@@ -8,6 +8,12 @@ use serde_json::{Map, Value};
 /// refusing the render as suspicious (see `docs/templates.md`).
 pub const ALLOW_EMPTY_RENDER_ANNOTATION: &str = "addon-operator.io/allow-empty-render";
 
+/// Chart.yaml annotation that switches a module to Helm mode (`addon-operator convert-chart`
+/// writes it): the templates' root is Helm's (`Values` is the module's own values section),
+/// and a missing value renders as empty instead of failing, as in Helm (see
+/// `docs/templates.md`).
+pub const HELM_COMPAT_ANNOTATION: &str = "addon-operator.io/helm-compatible";
+
 /// Version used when a module has no `Chart.yaml` (addon-operator writes the same default).
 const DEFAULT_VERSION: &str = "0.1.0";
 
@@ -28,6 +34,8 @@ pub struct ChartMeta {
     /// `true` when annotation `addon-operator.io/allow-empty-render` is `"true"`: a render
     /// with zero objects is then legitimate and must not be refused.
     pub allow_empty_render: bool,
+    /// `true` when annotation `addon-operator.io/helm-compatible` is `"true"`: Helm mode.
+    pub helm_compatible: bool,
 }
 
 impl ChartMeta {
@@ -46,7 +54,11 @@ impl ChartMeta {
         let allow_empty_render = annotations
             .get(ALLOW_EMPTY_RENDER_ANNOTATION)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let helm_compatible = annotations
+            .get(HELM_COMPAT_ANNOTATION)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         Self {
+            helm_compatible,
             name: text("name").unwrap_or_else(|| module_name.to_owned()),
             version: text("version").unwrap_or_else(|| DEFAULT_VERSION.to_owned()),
             app_version: text("appVersion"),

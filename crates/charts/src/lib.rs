@@ -43,6 +43,7 @@
 // Tests may unwrap (team rule); library code may not.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod capabilities;
 mod chart;
 mod discovery;
 mod error;
@@ -52,7 +53,8 @@ mod objects;
 mod renderer;
 mod syntax;
 
-pub use chart::{ALLOW_EMPTY_RENDER_ANNOTATION, ChartMeta};
+pub use capabilities::{API_VERSIONS, KUBE_VERSION};
+pub use chart::{ALLOW_EMPTY_RENDER_ANNOTATION, ChartMeta, HELM_COMPAT_ANNOTATION};
 pub use discovery::{
     CommonValuesFile, Module, ModuleSet, OpenApiSchemas, TemplateFile, discover, load_openapi_dir,
     parse_modules_dirs,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use handlebars::{Context, Handlebars, RenderErrorReason, TemplateError, no_escape};
 use serde_json::{Value, json};
 
+use crate::capabilities::capabilities;
 use crate::discovery::Module;
 use crate::error::{RenderError, RenderErrors};
 use crate::helpers::{self, HelperCallError};
@@ -17,7 +18,12 @@ use crate::syntax;
 /// `Sync`.
 pub struct ChartRenderer {
     module: String,
+    /// The module's values key (Helm mode reads `Values` from it).
+    key: String,
+    /// Helm mode: Helm's root context and missing values rendered empty.
+    helm: bool,
     chart: Value,
+    capabilities: Value,
     hb: Handlebars<'static>,
     /// Registry names (= sources, `<module>/templates/<file>`) of output templates, in order.
     templates: Vec<String>,
@@ -42,7 +48,8 @@ impl ChartRenderer {
     pub fn new(module: &Module) -> Result<Self, RenderErrors> {
         let mut hb = Handlebars::new();
         hb.register_escape_fn(no_escape);
-        hb.set_strict_mode(true);
+        let helm = module.chart.helm_compatible;
+        hb.set_strict_mode(!helm);
         helpers::register_all(&mut hb);
         let mut errors = Vec::new();
         let mut partial_sources = HashMap::new();
@@ -70,7 +77,10 @@ impl ChartRenderer {
         }
         Ok(Self {
             module: module.name.clone(),
+            key: module.key.clone(),
+            helm,
             chart: module.chart.template_context(&module.chart_raw),
+            capabilities: capabilities(),
             hb,
             templates,
             partial_sources,
@@ -84,7 +94,10 @@ impl ChartRenderer {
 
     /// Renders every template with `values` (`{ "global": …, "<moduleKey>": … }`, exposed
     /// as `Values`), `Release = { Name: <module>, Namespace: namespace, Service:
-    /// "addon-operator" }` and `Chart`.
+    /// "addon-operator", IsInstall: true, IsUpgrade: false, Revision: 1 }`, `Chart` and
+    /// `Capabilities` ([`crate::KUBE_VERSION`], [`crate::API_VERSIONS`]). In Helm mode
+    /// (`ChartMeta::helm_compatible`) `Values` is the module's own section, as a chart's
+    /// `.Values`, and `Template.BasePath` is `<module>/templates`.
     ///
     /// Objects come in template file order, then document order; empty documents are
     /// dropped; namespaced kinds without `metadata.namespace` get `namespace` (scopes from
@@ -100,11 +113,28 @@ impl ChartRenderer {
         namespace: &str,
         scopes: &ResourceScopes,
     ) -> Result<Vec<RenderedObject>, RenderErrors> {
-        let ctx = Context::wraps(json!({
-            "Values": values,
-            "Release": { "Name": self.module, "Namespace": namespace, "Service": "addon-operator" },
-            "Chart": self.chart,
-        }))
+        let release = json!({
+            "Name": self.module, "Namespace": namespace, "Service": "addon-operator",
+            "IsInstall": true, "IsUpgrade": false, "Revision": 1,
+        });
+        let root = if self.helm {
+            let own = values.get(&self.key).cloned().unwrap_or_else(|| json!({}));
+            json!({
+                "Values": own,
+                "Release": release,
+                "Chart": self.chart,
+                "Capabilities": self.capabilities,
+                "Template": { "BasePath": format!("{}/templates", self.module) },
+            })
+        } else {
+            json!({
+                "Values": values,
+                "Release": release,
+                "Chart": self.chart,
+                "Capabilities": self.capabilities,
+            })
+        };
+        let ctx = Context::wraps(root)
         .map_err(|e| self.fail(vec![self.template_error(None, &e)]))?;
         let mut errors = Vec::new();
         let mut objects = Vec::new();

@@ -6,7 +6,7 @@ use handlebars::{
 };
 use serde_json::Value;
 
-use super::Implementation;
+use super::{ANY_ARGUMENT, Implementation};
 use super::error::{HelperCallError, HelperError};
 
 /// Adapter from a [`super::HelperFn`] to handlebars: arity and strict-mode checks, and errors
@@ -22,7 +22,7 @@ impl HelperDef for Simple {
     fn call_inner<'reg: 'rc, 'rc>(
         &self,
         h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
+        r: &'reg Handlebars<'reg>,
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
@@ -35,7 +35,9 @@ impl HelperDef for Simple {
         let mut args = Vec::with_capacity(n);
         for (i, p) in h.params().iter().enumerate() {
             if p.is_value_missing() {
-                if imp.may_be_missing != Some(i) {
+                // Helm mode (not strict): a missing value is null, as Helm's missing keys.
+                let allowed = !r.strict_mode() || matches!(imp.may_be_missing, Some(m) if m == i || m == ANY_ARGUMENT);
+                if !allowed {
                     return Err(RenderError::strict_error(p.relative_path()));
                 }
                 args.push(&NULL);

@@ -47,6 +47,18 @@ pub enum ArgumentProblem {
         /// JSON type that was given.
         found: &'static str,
     },
+    /// A regular expression does not compile (RE2 syntax, as Go's `regexp`).
+    #[error("is not a valid regular expression")]
+    NotARegex,
+    /// An index or a result is out of range.
+    #[error("is out of range")]
+    OutOfRange,
+    /// `semverCompare` got a version it cannot read.
+    #[error("is not a semantic version (e.g. `v1.33.0`)")]
+    NotAVersion,
+    /// `semverCompare` got a constraint it cannot read.
+    #[error("is not a version constraint (e.g. `>=1.19-0`, `~1.2`, `^2`, `1.2.x`, joined by `,` or `||`)")]
+    NotAConstraint,
     /// A `dict` key is not a string.
     #[error("a key must be a string, got {found}")]
     KeyNotText {

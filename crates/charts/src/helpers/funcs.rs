@@ -257,7 +257,7 @@ pub(super) fn equal(a: &Value, b: &Value) -> bool {
 }
 
 pub(super) fn eq(a: &[&Value]) -> Out {
-    Ok(Value::Bool(equal(a[0], a[1])))
+    Ok(Value::Bool(a[1..].iter().any(|b| equal(a[0], b))))
 }
 
 pub(super) fn ne(a: &[&Value]) -> Out {
