@@ -200,7 +200,8 @@ impl Emitter<'_> {
             self.out.push('~');
         }
         self.out.push_str("}}");
-        if block {
+        // With both trims the line's whitespace goes anyway, standalone or not.
+        if block && !(trim.left && trim.right) {
             self.block_tags.push((start, self.out.len()));
         }
     }

@@ -30,7 +30,7 @@
 //! assert_eq!(
 //!     out.files["templates/cm.yaml"],
 //!     "{{!-- converted from templates/cm.yaml (addon-operator convert-chart) --}}\n\
-//!      {{#let n=Values.replicas~}}\nreplicas: {{quote n}}\n{{/let}}"
+//!      {{~#let n=Values.replicas~}}\nreplicas: {{quote n}}\n{{/let}}{{!}}"
 //! );
 //! assert_eq!(out.files["values.yaml"], "web:\n  replicas: 2\nwebEnabled: true\n");
 //! ```

@@ -58,6 +58,8 @@ pub enum Command {
         #[command(subcommand)]
         command: GlobalCommand,
     },
+    /// Convert a Helm chart (Go templates) into a module (handlebars), all or nothing.
+    ConvertChart(ConvertChartArgs),
     /// Ask a running operator about its self-update (docs/self-update.md).
     Update {
         /// What to ask.
@@ -134,6 +136,29 @@ pub struct RegistryArgs {
     /// Password for basic auth.
     #[arg(long, env = "REGISTRY_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+}
+
+/// Arguments of `addon-operator convert-chart`.
+#[derive(Debug, Args)]
+pub struct ConvertChartArgs {
+    /// The chart directory (with `Chart.yaml`; unpack a `.tgz` first).
+    pub chart_dir: PathBuf,
+
+    /// The modules directory to write the module into, as `<NNN>-<name>/` (or `<name>/`).
+    #[arg(long, value_name = "MODULE_DIR")]
+    pub out: PathBuf,
+
+    /// Module name (kebab-case); default: the chart's name.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Module order: the `NNN` of the directory name.
+    #[arg(long, value_name = "NNN")]
+    pub order: Option<u32>,
+
+    /// Write what converts and mark each unconverted place with a handlebars comment.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// `addon-operator queue ...`.

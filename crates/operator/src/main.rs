@@ -10,6 +10,7 @@ mod client;
 mod config;
 mod configmap;
 mod converge;
+mod convert_chart;
 mod debugapi;
 mod dev;
 mod enabled;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Render(args) => render::run(&args),
+        Command::ConvertChart(args) => convert_chart::run(&args),
         Command::Run(args) => block_on(run::run(args)),
         Command::Dev(args) => block_on(dev::run(args)),
         Command::Hook(args) => native::run(args.name.as_deref(), &args.args),

