@@ -97,7 +97,8 @@ impl ChartRenderer {
     /// "addon-operator", IsInstall: true, IsUpgrade: false, Revision: 1 }`, `Chart` and
     /// `Capabilities` ([`crate::KUBE_VERSION`], [`crate::API_VERSIONS`]). In Helm mode
     /// (`ChartMeta::helm_compatible`) `Values` is the module's own section, as a chart's
-    /// `.Values`, and `Template.BasePath` is `<module>/templates`.
+    /// `.Values`, `Release.Service` is `Helm` and `Template.BasePath` is
+    /// `<module>/templates`.
     ///
     /// Objects come in template file order, then document order; empty documents are
     /// dropped; namespaced kinds without `metadata.namespace` get `namespace` (scopes from
@@ -113,8 +114,11 @@ impl ChartRenderer {
         namespace: &str,
         scopes: &ResourceScopes,
     ) -> Result<Vec<RenderedObject>, RenderErrors> {
+        // Helm mode says `Helm`, as addon-operator's Helm did: labels such as
+        // `app.kubernetes.io/managed-by` and checksums over rendered text stay as they were.
+        let service = if self.helm { "Helm" } else { "addon-operator" };
         let release = json!({
-            "Name": self.module, "Namespace": namespace, "Service": "addon-operator",
+            "Name": self.module, "Namespace": namespace, "Service": service,
             "IsInstall": true, "IsUpgrade": false, "Revision": 1,
         });
         let root = if self.helm {
@@ -134,8 +138,8 @@ impl ChartRenderer {
                 "Capabilities": self.capabilities,
             })
         };
-        let ctx = Context::wraps(root)
-        .map_err(|e| self.fail(vec![self.template_error(None, &e)]))?;
+        let ctx =
+            Context::wraps(root).map_err(|e| self.fail(vec![self.template_error(None, &e)]))?;
         let mut errors = Vec::new();
         let mut objects = Vec::new();
         let mut dups = DuplicateCheck::default();

@@ -34,9 +34,9 @@ impl ChartFiles {
     }
 
     fn text(&self, path: &str) -> Option<Result<&str, Problem>> {
-        self.files.get(path).map(|b| {
-            std::str::from_utf8(b).map_err(|_| Problem::file(path, "is not UTF-8 text"))
-        })
+        self.files
+            .get(path)
+            .map(|b| std::str::from_utf8(b).map_err(|_| Problem::file(path, "is not UTF-8 text")))
     }
 }
 
@@ -108,7 +108,8 @@ pub fn convert(chart: &ChartFiles, opts: &Options) -> Conversion {
     let chart_yaml = match yaml(chart, "Chart.yaml") {
         Ok(Some(v)) => v,
         Ok(None) => {
-            c.problems.push(Problem::file("Chart.yaml", "is missing: not a Helm chart"));
+            c.problems
+                .push(Problem::file("Chart.yaml", "is missing: not a Helm chart"));
             return c;
         }
         Err(p) => {
@@ -121,14 +122,25 @@ pub fn convert(chart: &ChartFiles, opts: &Options) -> Conversion {
     let mut subcharts: BTreeMap<String, bool> = BTreeMap::new();
     for (path, bytes) in &chart.files {
         if let Some(rest) = path.strip_prefix("charts/") {
-            library_subchart(chart, path, rest, bytes, &mut subcharts, &mut sources, &mut c);
+            library_subchart(
+                chart,
+                path,
+                rest,
+                bytes,
+                &mut subcharts,
+                &mut sources,
+                &mut c,
+            );
             continue;
         }
         let Some(rel) = path.strip_prefix("templates/") else {
             continue;
         };
         if rel.starts_with("tests/") {
-            c.skipped.push((path.clone(), "Helm test hook (`helm test`), not part of the release"));
+            c.skipped.push((
+                path.clone(),
+                "Helm test hook (`helm test`), not part of the release",
+            ));
             continue;
         }
         if rel == "NOTES.txt" || !is_template(rel) {
@@ -166,8 +178,11 @@ pub fn convert(chart: &ChartFiles, opts: &Options) -> Conversion {
     }
     for (name, (path, d)) in last_define {
         let out = emit(&d.body, &cx);
-        c.problems
-            .extend(out.problems.into_iter().map(|u| Problem::construct(path, u)));
+        c.problems.extend(
+            out.problems
+                .into_iter()
+                .map(|u| Problem::construct(path, u)),
+        );
         tpl_values.extend(out.tpl_values);
         let file = format!("templates/_{}.hbs", partials[name]);
         let header = format!(
@@ -182,11 +197,15 @@ pub fn convert(chart: &ChartFiles, opts: &Options) -> Conversion {
             continue;
         }
         let out = emit(body, &cx);
-        c.problems
-            .extend(out.problems.into_iter().map(|u| Problem::construct(path, u)));
+        c.problems.extend(
+            out.problems
+                .into_iter()
+                .map(|u| Problem::construct(path, u)),
+        );
         tpl_values.extend(out.tpl_values);
         let target = output_template_path(path);
-        let header = format!("{{{{!-- converted from {path} (addon-operator convert-chart) --}}}}\n");
+        let header =
+            format!("{{{{!-- converted from {path} (addon-operator convert-chart) --}}}}\n");
         c.files.insert(target, header + &out.text);
     }
     for (path, is_library) in &subcharts {
@@ -198,6 +217,8 @@ pub fn convert(chart: &ChartFiles, opts: &Options) -> Conversion {
         }
     }
     module_files(chart, opts, &chart_yaml, &tpl_values, &mut c);
+    c.problems
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     c
 }
 
@@ -304,9 +325,18 @@ fn module_files(
     tpl_values: &[Vec<String>],
     c: &mut Conversion,
 ) {
+    // The chart's own name stays (templates print `.Chart.Name`); the module's name is its
+    // directory's.
     let mut meta = Map::new();
-    meta.insert("name".into(), Value::String(opts.name.clone()));
-    for key in ["version", "appVersion", "description", "kubeVersion", "home", "keywords"] {
+    for key in [
+        "name",
+        "version",
+        "appVersion",
+        "description",
+        "kubeVersion",
+        "home",
+        "keywords",
+    ] {
         if let Some(v) = chart_yaml.get(key) {
             meta.insert(key.into(), v.clone());
         }
@@ -326,7 +356,8 @@ fn module_files(
         )),
     );
     meta.insert("annotations".into(), Value::Object(annotations));
-    c.files.insert("Chart.yaml".into(), to_yaml(&Value::Object(meta)));
+    c.files
+        .insert("Chart.yaml".into(), to_yaml(&Value::Object(meta)));
 
     let mut values = match yaml(chart, "values.yaml") {
         Ok(v) => v.unwrap_or(Value::Null),
@@ -345,12 +376,16 @@ fn module_files(
     };
     let mut problems = Vec::new();
     crate::values::convert_tpl_strings(&mut values, tpl_values, &cx, &mut problems);
-    c.problems
-        .extend(problems.into_iter().map(|(p, e)| Problem::value("values.yaml", &p, e)));
+    c.problems.extend(
+        problems
+            .into_iter()
+            .map(|(p, e)| Problem::value("values.yaml", &p, e)),
+    );
     let mut doc = Map::new();
     doc.insert(opts.key.clone(), values);
     doc.insert(format!("{}Enabled", opts.key), Value::Bool(true));
-    c.files.insert("values.yaml".into(), to_yaml(&Value::Object(doc)));
+    c.files
+        .insert("values.yaml".into(), to_yaml(&Value::Object(doc)));
 
     if let Some(text) = chart.text("values.schema.json") {
         match text.map(serde_json::from_str::<Value>) {

@@ -72,11 +72,12 @@ impl Expr {
     }
 }
 
-/// One Go scope: the variables declared in it and the `{{#let}}` blocks to close at its end.
+/// One Go scope: the variables declared in it and the blocks (`let`, or `with` for a
+/// changed `.`) to close at its end, innermost last.
 #[derive(Default)]
 struct Scope {
     vars: Vec<String>,
-    lets: usize,
+    closers: Vec<&'static str>,
 }
 
 /// Converts one template body (a file's text outside `define`, or one `define`).
@@ -93,7 +94,7 @@ pub fn emit(body: &[Node], cx: &EmitContext) -> Emitted {
     };
     e.nodes(body);
     let scope = e.scopes.pop().unwrap_or_default();
-    e.close_lets(scope.lets, Trim::default());
+    e.close_scope(&scope.closers, Trim::default());
     let text = fix_standalone(&e.out, &e.block_tags);
     Emitted {
         text,
@@ -121,7 +122,9 @@ impl Emitter<'_> {
         for node in nodes {
             let trim_this = std::mem::take(&mut self.pending_trim);
             match node {
-                Node::Text(t) if trim_this => self.text(t.trim_start_matches([' ', '\t', '\r', '\n'])),
+                Node::Text(t) if trim_this => {
+                    self.text(t.trim_start_matches([' ', '\t', '\r', '\n']))
+                }
                 Node::Text(t) => self.text(t),
                 Node::Action { pipe, pos, trim } => self.action(pipe, *pos, *trim),
                 Node::Block(b) => self.block(b),
@@ -137,7 +140,9 @@ impl Emitter<'_> {
                     };
                     let name = self.partial_name(name);
                     match data {
-                        Some(d) => self.tag(*trim, &format!("include {} {d}", json_string(&name)), false),
+                        Some(d) => {
+                            self.tag(*trim, &format!("include {} {d}", json_string(&name)), false)
+                        }
                         None => self.marker(*pos, *trim),
                     }
                 }
@@ -159,7 +164,8 @@ impl Emitter<'_> {
         self.out.push_str(trimmed);
         if trimmed.len() < t.len() {
             let slashes = &t[trimmed.len()..];
-            self.out.push_str(&format!("{{{{print {}}}}}", json_string(slashes)));
+            self.out
+                .push_str(&format!("{{{{print {}}}}}", json_string(slashes)));
         }
     }
 
@@ -212,9 +218,7 @@ impl Emitter<'_> {
         }
         match self.pipe(pipe) {
             Some(Expr::Text(s)) => self.action_text(&s, trim),
-            Some(Expr::Operand(o))
-                if o == "true" || o == "false" || o.parse::<f64>().is_ok() =>
-            {
+            Some(Expr::Operand(o)) if o == "true" || o == "false" || o.parse::<f64>().is_ok() => {
                 // a number or boolean constant: its text
                 self.action_text(&o, trim);
             }
@@ -244,7 +248,8 @@ impl Emitter<'_> {
             self.out.truncate(kept);
         }
         if s.contains("{{") || s.ends_with('\\') {
-            self.out.push_str(&format!("{{{{print {}}}}}", json_string(s)));
+            self.out
+                .push_str(&format!("{{{{print {}}}}}", json_string(s)));
         } else {
             self.out.push_str(s);
         }
@@ -260,53 +265,90 @@ impl Emitter<'_> {
     /// `{{ $x := … }}` / `{{ $x = … }}` → `{{#let x=…}}` until the end of the scope.
     fn declare(&mut self, pipe: &Pipe, pos: Pos, trim: Trim) {
         let [var] = pipe.vars.as_slice() else {
-            self.problem(pos, "two variables".into(), "only `range` declares two variables");
+            self.problem(
+                pos,
+                "two variables".into(),
+                "only `range` declares two variables",
+            );
             return self.fail(pos, trim);
         };
-        let mut target = var.clone();
-        let mut assign = pipe.assign;
-        // `$_ := set $d "k" v` changes `$d` in Go: rebind `$d` to the result instead.
-        if let Some(last) = pipe.cmds.last()
-            && let Some(Arg::Ident(f)) = last.args.first()
+        // `$_ := set X "k" v` changes X in Go: rebind X (a variable, or `.`) to the result.
+        if var == "_"
+            && let [cmd] = pipe.cmds.as_slice()
+            && let Some(Arg::Ident(f)) = cmd.args.first()
             && funcs::MUTATORS.contains(&f.as_str())
-            && (var == "_" || pipe.cmds.len() == 1)
         {
-            match (pipe.cmds.len(), last.args.get(1)) {
-                (1, Some(Arg::Var(v, fields))) if fields.is_empty() && !v.is_empty() => {
-                    if var == "_" {
-                        target = v.clone();
-                        assign = true;
-                    }
-                }
-                _ if var == "_" => {
-                    self.problem(
-                        pos,
-                        format!("`{f}` on a value that is not a variable"),
-                        "changes its argument in place, which handlebars values cannot do; assign the result to a variable and use that",
-                    );
-                    return self.fail(pos, trim);
-                }
-                _ => {}
-            }
+            return self.mutate(pipe, cmd, pos, trim);
         }
-        if assign {
-            let here = self.scopes.last().is_some_and(|s| s.vars.contains(&target));
-            if !here {
+        if pipe.assign && !self.in_this_scope(var) {
+            self.bind(var);
+            return self.outer_assignment(var, pos, trim);
+        }
+        let value = self.pipe(pipe).map(Expr::param);
+        let name = self.bind(var);
+        let Some(value) = value else {
+            return self.fail(pos, trim);
+        };
+        self.open_closer(trim, &format!("#let {name}={value}"), "let");
+    }
+
+    fn in_this_scope(&self, var: &str) -> bool {
+        self.scopes
+            .last()
+            .is_some_and(|s| s.vars.iter().any(|v| v == var))
+    }
+
+    fn outer_assignment(&mut self, var: &str, pos: Pos, trim: Trim) {
+        self.problem(
+            pos,
+            format!("assignment to `${var}`"),
+            "the variable is declared outside the enclosing block; handlebars variables cannot be changed from a nested block",
+        );
+        self.fail(pos, trim);
+    }
+
+    /// Writes an opening block tag that lasts until the end of the current scope.
+    fn open_closer(&mut self, trim: Trim, tag: &str, closer: &'static str) {
+        self.tag(trim, tag, true);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.closers.push(closer);
+        }
+    }
+
+    /// `$_ := set X "k" v` (or `unset`, `merge`, `mergeOverwrite`): X is `$x`, `$x.a.b`, `.`
+    /// or `.a.b`; the variable (or `.`) is rebound to a copy with the change.
+    fn mutate(&mut self, pipe: &Pipe, cmd: &Cmd, pos: Pos, trim: Trim) {
+        let (base, fields) = match cmd.args.get(1) {
+            Some(Arg::Var(v, f)) if !v.is_empty() => (Some(v.clone()), f.clone()),
+            Some(Arg::Dot(f)) => (None, f.clone()),
+            _ => {
                 self.problem(
                     pos,
-                    format!("assignment to `${target}`"),
-                    "the variable is declared outside the enclosing block; handlebars variables cannot be changed from a nested block",
+                    "a change of `$` in place".into(),
+                    "`set`/`merge` on `$` changes the whole context, which handlebars cannot rebind; change a variable or `.` instead",
                 );
                 return self.fail(pos, trim);
             }
+        };
+        if let Some(v) = &base
+            && !self.in_this_scope(v)
+        {
+            return self.outer_assignment(v, pos, trim);
         }
-        let Some(value) = self.pipe(pipe).map(Expr::param) else {
+        let Some(mut value) = self.pipe(pipe).map(Expr::param) else {
             return self.fail(pos, trim);
         };
-        let name = self.bind(&target);
-        self.tag(trim, &format!("#let {name}={value}"), true);
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.lets += 1;
+        let root = base.as_deref().map_or_else(|| "this".to_owned(), var_name);
+        for i in (0..fields.len()).rev() {
+            let parent = path(&root, &fields[..i]);
+            value = format!("(set {parent} {} {value})", json_string(&fields[i]));
+        }
+        match base {
+            Some(v) => {
+                let name = self.bind(&v);
+                self.open_closer(trim, &format!("#let {name}={value}"), "let");
+            }
+            None => self.open_closer(trim, &format!("#with {value}"), "with"),
         }
     }
 
@@ -324,13 +366,13 @@ impl Emitter<'_> {
         self.scopes.iter().any(|s| s.vars.iter().any(|v| v == var))
     }
 
-    fn close_lets(&mut self, n: usize, trim: Trim) {
-        for i in 0..n {
+    fn close_scope(&mut self, closers: &[&'static str], trim: Trim) {
+        for (i, helper) in closers.iter().rev().enumerate() {
             let t = Trim {
                 left: trim.left && i == 0,
                 right: false,
             };
-            self.tag(t, "/let", true);
+            self.tag(t, &format!("/{helper}"), true);
         }
     }
 
@@ -366,24 +408,24 @@ impl Emitter<'_> {
         let scope = self.scopes.pop().unwrap_or_default();
         match &b.otherwise {
             None => {
-                self.close_lets(scope.lets, b.end);
-                self.end(helper, b.end, scope.lets);
+                self.close_scope(&scope.closers, b.end);
+                self.end(helper, b.end, scope.closers.len());
             }
             Some((else_trim, Else::Body(body))) => {
-                self.close_lets(scope.lets, *else_trim);
+                self.close_scope(&scope.closers, *else_trim);
                 let t = Trim {
-                    left: else_trim.left && scope.lets == 0,
+                    left: else_trim.left && scope.closers.is_empty(),
                     right: else_trim.right,
                 };
                 self.tag(t, "else", true);
                 self.scopes.push(Scope::default());
                 self.nodes(body);
                 let scope = self.scopes.pop().unwrap_or_default();
-                self.close_lets(scope.lets, b.end);
-                self.end(helper, b.end, scope.lets);
+                self.close_scope(&scope.closers, b.end);
+                self.end(helper, b.end, scope.closers.len());
             }
             Some((else_trim, Else::Chain(next))) => {
-                self.close_lets(scope.lets, *else_trim);
+                self.close_scope(&scope.closers, *else_trim);
                 if next.kind == b.kind {
                     // `{{else if …}}`: the chained block writes the shared `{{/if}}`.
                     self.block_inner(next, true);
@@ -410,8 +452,9 @@ impl Emitter<'_> {
         let value = self.pipe(&Pipe {
             vars: Vec::new(),
             ..b.pipe.clone()
-        })?;
+        });
         let vars: Vec<String> = b.pipe.vars.iter().map(|v| self.bind(v)).collect();
+        let value = value?;
         match b.kind {
             BlockKind::Range => {
                 let list_result = value
@@ -477,6 +520,17 @@ impl Emitter<'_> {
             return Some(Expr::Call("has".into(), args));
         }
         let Arg::Ident(name) = first else {
+            if let Some(["Files", method, ..]) = root_fields(first)
+                .map(|f| f.iter().map(String::as_str).collect::<Vec<_>>())
+                .as_deref()
+            {
+                self.problem(
+                    cmd.pos,
+                    format!("`.Files.{method}`"),
+                    "chart files other than templates are not part of a module; put their content in values or a template",
+                );
+                return None;
+            }
             if cmd.args.len() > 1 || piped.is_some() {
                 self.problem(
                     cmd.pos,
@@ -553,6 +607,8 @@ impl Emitter<'_> {
                 }
                 Some(self.dot_path(fields))
             }
+            // `@root` alone cannot be an argument; the `root` helper gives the same value.
+            Arg::Var(name, fields) if name.is_empty() && fields.is_empty() => Some("(root)".into()),
             Arg::Var(name, fields) if name.is_empty() => Some(path("@root", fields)),
             Arg::Var(name, fields) => {
                 if !self.declared(name) {
@@ -574,7 +630,11 @@ impl Emitter<'_> {
             }
             Arg::Str(s) => Some(json_string(s)),
             Arg::Number(n) => number(n).or_else(|| {
-                self.problem(self.at, format!("number `{n}`"), "is not a number handlebars can read");
+                self.problem(
+                    self.at,
+                    format!("number `{n}`"),
+                    "is not a number handlebars can read",
+                );
                 None
             }),
             Arg::Bool(b) => Some(b.to_string()),
@@ -630,7 +690,11 @@ fn path(base: &str, fields: &[String]) -> String {
 
 /// Go variable `$name` as a handlebars block parameter.
 fn var_name(name: &str) -> String {
-    if name == "_" { "_discard".into() } else { name.to_owned() }
+    if name == "_" {
+        "_discard".into()
+    } else {
+        name.to_owned()
+    }
 }
 
 /// The fields of `.a.b` or `$.a.b`, if `arg` is one of them.
@@ -690,7 +754,9 @@ fn number(n: &str) -> Option<String> {
             .map(|v| format!("{sign}{v}"));
     }
     if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit()) {
-        return i64::from_str_radix(&lower[1..], 8).ok().map(|v| format!("{sign}{v}"));
+        return i64::from_str_radix(&lower[1..], 8)
+            .ok()
+            .map(|v| format!("{sign}{v}"));
     }
     let v: f64 = lower.parse().ok()?;
     if lower.contains(['.', 'e']) {
@@ -714,7 +780,10 @@ fn fix_standalone(src: &str, tags: &[(usize, usize)]) -> String {
         let leading = before[line_start..].chars().all(|c| c == ' ' || c == '\t');
         let after = &src[end..];
         let rest_of_line = after.split('\n').next().unwrap_or("");
-        let trailing = rest_of_line.trim_end_matches('\r').chars().all(|c| c == ' ' || c == '\t');
+        let trailing = rest_of_line
+            .trim_end_matches('\r')
+            .chars()
+            .all(|c| c == ' ' || c == '\t');
         if leading && trailing {
             out.insert_str(end, "{{!}}");
         }

@@ -3,9 +3,32 @@ use crate::parse::parse;
 
 fn helpers() -> Vec<String> {
     [
-        "let", "include", "tpl", "quote", "default", "toYaml", "nindent", "indent", "eq", "and",
-        "or", "not", "printf", "print", "index", "has", "set", "sortKeys", "list", "dict", "trunc",
-        "trimSuffix", "upper", "required", "merge",
+        "let",
+        "include",
+        "tpl",
+        "quote",
+        "default",
+        "toYaml",
+        "nindent",
+        "indent",
+        "eq",
+        "and",
+        "or",
+        "not",
+        "printf",
+        "print",
+        "index",
+        "has",
+        "set",
+        "sortKeys",
+        "list",
+        "dict",
+        "trunc",
+        "trimSuffix",
+        "upper",
+        "required",
+        "merge",
+        "root",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -31,7 +54,12 @@ fn problems(src: &str) -> Vec<String> {
     emit(&parse(src).unwrap().body, &cx())
         .problems
         .iter()
-        .map(|p| format!("{}:{}: {}: {}", p.pos.line, p.pos.column, p.construct, p.reason))
+        .map(|p| {
+            format!(
+                "{}:{}: {}: {}",
+                p.pos.line, p.pos.column, p.construct, p.reason
+            )
+        })
         .collect()
 }
 
@@ -49,7 +77,10 @@ fn values_paths_and_pipelines_become_nested_calls() {
     assert_eq!(hbs("{{ $.Release.Name }}"), "{{@root.Release.Name}}");
     assert_eq!(hbs("{{ (.Values.a).b }}"), "{{index Values.a \"b\"}}");
     assert_eq!(hbs("{{ \"x\" }}-{{ 3 }}"), "x-3");
-    assert_eq!(hbs("{{ printf \"%s-%d\" .a 0x10 }}"), "{{printf \"%s-%d\" a 16}}");
+    assert_eq!(
+        hbs("{{ printf \"%s-%d\" .a 0x10 }}"),
+        "{{printf \"%s-%d\" a 16}}"
+    );
 }
 
 #[test]
@@ -58,7 +89,10 @@ fn include_and_template_render_partials_with_the_given_context() {
         hbs("{{ include \"chart.fullname\" . | trunc 63 }}"),
         "{{trunc 63 (include \"chart.fullname\" this)}}"
     );
-    assert_eq!(hbs("{{ template \"chart.fullname\" $ }}"), "{{include \"chart.fullname\" @root}}");
+    assert_eq!(
+        hbs("{{ template \"chart.fullname\" $ }}"),
+        "{{include \"chart.fullname\" (root)}}"
+    );
 }
 
 #[test]
@@ -91,7 +125,10 @@ fn else_if_chains_and_with_keep_their_shape() {
         hbs("{{ if .a }}1{{ else if .b }}2{{ else }}3{{ end }}"),
         "{{#if a}}1{{else if b}}2{{else}}3{{/if}}"
     );
-    assert_eq!(hbs("{{ with .Values.x }}{{ .y }}{{ end }}"), "{{#with Values.x}}{{y}}{{/with}}");
+    assert_eq!(
+        hbs("{{ with .Values.x }}{{ .y }}{{ end }}"),
+        "{{#with Values.x}}{{y}}{{/with}}"
+    );
 }
 
 #[test]

@@ -72,7 +72,10 @@ impl Problem {
             file: file.to_owned(),
             line: None,
             column: None,
-            construct: format!("template in key `{key}` (line {} column {} of the string): {}", u.pos.line, u.pos.column, u.construct),
+            construct: format!(
+                "template in key `{key}` (line {} column {} of the string): {}",
+                u.pos.line, u.pos.column, u.construct
+            ),
             reason: u.reason,
         }
     }

@@ -8,12 +8,27 @@ const REFUSED: &[(&str, &str)] = &[
         "reads the cluster at render time; a module's render is a pure function of its values (read cluster state with a hook instead)",
     ),
     ("genCA", "generates a new certificate on every render"),
-    ("genSelfSignedCert", "generates a new certificate on every render"),
-    ("genSelfSignedCertWithKey", "generates a new certificate on every render"),
-    ("genSignedCert", "generates a new certificate on every render"),
-    ("genSignedCertWithKey", "generates a new certificate on every render"),
+    (
+        "genSelfSignedCert",
+        "generates a new certificate on every render",
+    ),
+    (
+        "genSelfSignedCertWithKey",
+        "generates a new certificate on every render",
+    ),
+    (
+        "genSignedCert",
+        "generates a new certificate on every render",
+    ),
+    (
+        "genSignedCertWithKey",
+        "generates a new certificate on every render",
+    ),
     ("genPrivateKey", "generates a new key on every render"),
-    ("buildCustomCert", "certificates belong in a Secret managed by a hook or cert-manager"),
+    (
+        "buildCustomCert",
+        "certificates belong in a Secret managed by a hook or cert-manager",
+    ),
     ("randAlphaNum", "gives a different value on every render"),
     ("randAlpha", "gives a different value on every render"),
     ("randNumeric", "gives a different value on every render"),
@@ -21,11 +36,20 @@ const REFUSED: &[(&str, &str)] = &[
     ("randBytes", "gives a different value on every render"),
     ("randInt", "gives a different value on every render"),
     ("uuidv4", "gives a different value on every render"),
-    ("htpasswd", "salts randomly, so it gives a different value on every render"),
-    ("encryptAES", "uses a random IV, so it gives a different value on every render"),
+    (
+        "htpasswd",
+        "salts randomly, so it gives a different value on every render",
+    ),
+    (
+        "encryptAES",
+        "uses a random IV, so it gives a different value on every render",
+    ),
     ("now", "gives a different value on every render"),
     ("env", "reads the environment of the rendering process"),
-    ("expandenv", "reads the environment of the rendering process"),
+    (
+        "expandenv",
+        "reads the environment of the rendering process",
+    ),
     ("getHostByName", "reads DNS at render time"),
     ("call", "calls Go functions, which values cannot hold"),
 ];
@@ -60,8 +84,19 @@ pub(crate) const MUTATORS: &[&str] = &["set", "unset", "merge", "mergeOverwrite"
 
 /// Functions whose result is always a list (ranging over them needs no key sorting).
 pub(crate) const LIST_RESULTS: &[&str] = &[
-    "list", "until", "untilStep", "splitList", "keys", "sortAlpha", "uniq", "compact", "append",
-    "concat", "regexSplit", "without", "reverse",
+    "list",
+    "until",
+    "untilStep",
+    "splitList",
+    "keys",
+    "sortAlpha",
+    "uniq",
+    "compact",
+    "append",
+    "concat",
+    "regexSplit",
+    "without",
+    "reverse",
 ];
 
 /// What a function call becomes.

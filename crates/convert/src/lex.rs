@@ -244,7 +244,10 @@ fn tokens(
                 let (s, end) =
                     quoted(src, i).ok_or_else(|| err(at, "character constant is not closed"))?;
                 i = end;
-                let ch = s.chars().next().ok_or_else(|| err(at, "empty character constant"))?;
+                let ch = s
+                    .chars()
+                    .next()
+                    .ok_or_else(|| err(at, "empty character constant"))?;
                 Tok::Number((ch as u32).to_string())
             }
             '.' => {
@@ -271,7 +274,9 @@ fn tokens(
             }
             c if c.is_ascii_digit()
                 || ((c == '-' || c == '+')
-                    && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit() || *b == b'.')) =>
+                    && bytes
+                        .get(i + 1)
+                        .is_some_and(|b| b.is_ascii_digit() || *b == b'.')) =>
             {
                 let end = number_end(src, i + 1);
                 let n = src[i..end].to_owned();
@@ -284,7 +289,10 @@ fn tokens(
                 Tok::Ident(name.to_owned())
             }
             other => {
-                return Err(err(at, &format!("unexpected character `{other}` in action")));
+                return Err(err(
+                    at,
+                    &format!("unexpected character `{other}` in action"),
+                ));
             }
         };
         toks.push(Token {
@@ -347,7 +355,9 @@ fn quoted(src: &str, start: usize) -> Option<(String, usize)> {
                             'u' => 4,
                             _ => 8,
                         };
-                        let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let hex: String = (0..n)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
                         out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
                     }
                     '0'..='7' => {
@@ -407,7 +417,10 @@ mod tests {
         let Item::Action { trim, tokens, .. } = &items("{{-3}}").unwrap()[0] else {
             panic!()
         };
-        assert_eq!((trim.left, tokens[0].kind.clone()), (false, Tok::Number("-3".into())));
+        assert_eq!(
+            (trim.left, tokens[0].kind.clone()),
+            (false, Tok::Number("-3".into()))
+        );
         let Item::Action { trim, .. } = &items("{{- 3 -}}").unwrap()[0] else {
             panic!()
         };

@@ -178,7 +178,10 @@ impl Parser {
         let (body, stop) = self.list(false)?;
         let (otherwise, end) = match stop {
             Stop::Eof => {
-                return Err(err(pos, &format!("`{}` is not closed by `end`", name_of(kind))));
+                return Err(err(
+                    pos,
+                    &format!("`{}` is not closed by `end`", name_of(kind)),
+                ));
             }
             Stop::End(end, _) => (None, end),
             Stop::Else(else_trim, else_pos, rest) => {
@@ -439,6 +442,9 @@ mod tests {
     #[test]
     fn unclosed_blocks_name_the_opening_action() {
         let e = parse("a\n{{ if .x }}b").unwrap_err();
-        assert_eq!((e.pos.line, e.pos.column, e.message.as_str()), (2, 1, "`if` is not closed by `end`"));
+        assert_eq!(
+            (e.pos.line, e.pos.column, e.message.as_str()),
+            (2, 1, "`if` is not closed by `end`")
+        );
     }
 }

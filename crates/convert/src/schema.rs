@@ -4,7 +4,14 @@
 use serde_json::{Map, Value};
 
 /// Keywords of JSON Schema that OpenAPI schemas do not have and that are dropped.
-const DROPPED: &[&str] = &["$schema", "$id", "$comment", "definitions", "$defs", "examples"];
+const DROPPED: &[&str] = &[
+    "$schema",
+    "$id",
+    "$comment",
+    "definitions",
+    "$defs",
+    "examples",
+];
 
 /// Converts a JSON Schema: local `$ref`s (`#/definitions/…`, `#/$defs/…`) are inlined, keywords
 /// OpenAPI lacks are dropped, and every object schema with `properties` but no

@@ -15,7 +15,10 @@ pub(crate) fn convert_tpl_strings(
     problems: &mut Vec<(String, Unconverted)>,
 ) {
     for path in paths {
-        let pointer: String = path.iter().map(|k| format!("/{}", k.replace('~', "~0").replace('/', "~1"))).collect();
+        let pointer: String = path
+            .iter()
+            .map(|k| format!("/{}", k.replace('~', "~0").replace('/', "~1")))
+            .collect();
         if let Some(node) = values.pointer_mut(&pointer) {
             convert_strings(node, &path.join("."), cx, problems);
         }
@@ -40,7 +43,11 @@ fn convert_strings(
         }
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
-                let key = if key.is_empty() { k.clone() } else { format!("{key}.{k}") };
+                let key = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
                 convert_strings(item, &key, cx, problems);
             }
         }

@@ -32,15 +32,18 @@ CHARTS = HERE / "charts"
 NAMESPACE = "convert-test"
 HELM_SDK = "helm-python-sdk==0.2.2"
 
-# name: (PyPI requirement, kind, path of the chart inside the package, license file, extra values files)
+# name: (PyPI requirement, kind, path of the chart inside the package, license file,
+#        extra values files relative to the chart; ../values/ holds files written for these tests)
 FIXTURES = {
     "zenml": ("zenml==0.55.5", "wheel", "zenml/zen_server/deploy/helm",
               "zenml-0.55.5.dist-info/LICENSE", []),
     "ragleap-app-chart": ("ragleap-app-chart==0.3.2", "sdist", "helm/ragleap-app-chart",
                           None, ["values-dev.yaml", "values-staging.yaml", "values-prod.yaml", "values-example.yaml"]),
     "hello-world": ("sphinx-helm==0.2.1", "sdist", "docs/hello-world", "LICENSE", []),
-    "kube-compose": ("kube-compose==0.11.4", "sdist", "kube_compose/charts/kube-compose", "LICENSE", []),
-    "chartpress-testchart": ("chartpress==2.4.0", "sdist", "tests/test_helm_chart/testchart", "LICENSE", []),
+    "kube-compose": ("kube-compose==0.11.4", "sdist", "kube_compose/charts/kube-compose", "LICENSE",
+                     ["../values/compose.yaml"]),
+    "chartpress-example": ("chartpress==2.4.0", "sdist",
+                           "docs/source/minimal-working-example/helm/minimal-working-example", "LICENSE", []),
     "webapp-with-library": (None, "own", None, None, []),
 }
 

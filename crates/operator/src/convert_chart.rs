@@ -14,10 +14,15 @@ pub fn run(args: &ConvertChartArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading chart {}", args.chart_dir.display()))?;
     let name = match &args.name {
         Some(n) => n.clone(),
-        None => chart_name(&chart)
-            .with_context(|| format!("{}: Chart.yaml has no name; pass --name", args.chart_dir.display()))?,
+        None => chart_name(&chart).with_context(|| {
+            format!(
+                "{}: Chart.yaml has no name; pass --name",
+                args.chart_dir.display()
+            )
+        })?,
     };
-    charts::validate_name(&name).with_context(|| format!("invalid module name {name:?} (use --name)"))?;
+    charts::validate_name(&name)
+        .with_context(|| format!("invalid module name {name:?} (use --name)"))?;
     let options = convert::Options {
         key: charts::values_key(&name),
         name: name.clone(),
@@ -44,10 +49,16 @@ pub fn run(args: &ConvertChartArgs) -> anyhow::Result<()> {
     };
     let target = args.out.join(&dir_name);
     if target.exists() {
-        bail!("{} already exists; remove it or choose another --out/--name", target.display());
+        bail!(
+            "{} already exists; remove it or choose another --out/--name",
+            target.display()
+        );
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let tmp = args.out.join(format!(".{dir_name}.convert-{}", std::process::id()));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let tmp = args
+        .out
+        .join(format!(".{dir_name}.convert-{}", std::process::id()));
     let written = write_files(&tmp, &conversion).and_then(|()| {
         std::fs::rename(&tmp, &target)
             .with_context(|| format!("renaming {} to {}", tmp.display(), target.display()))
@@ -81,7 +92,8 @@ fn write_files(dir: &Path, conversion: &convert::Conversion) -> anyhow::Result<(
     for (rel, content) in &conversion.files {
         let path: PathBuf = dir.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -6,8 +6,8 @@ use handlebars::{
 };
 use serde_json::Value;
 
-use super::{ANY_ARGUMENT, Implementation};
 use super::error::{HelperCallError, HelperError};
+use super::{ANY_ARGUMENT, Implementation};
 
 /// Adapter from a [`super::HelperFn`] to handlebars: arity and strict-mode checks, and errors
 /// wrapped as a [`HelperCallError`] (naming the helper and its usage) that the renderer finds
@@ -36,7 +36,8 @@ impl HelperDef for Simple {
         for (i, p) in h.params().iter().enumerate() {
             if p.is_value_missing() {
                 // Helm mode (not strict): a missing value is null, as Helm's missing keys.
-                let allowed = !r.strict_mode() || matches!(imp.may_be_missing, Some(m) if m == i || m == ANY_ARGUMENT);
+                let allowed = !r.strict_mode()
+                    || matches!(imp.may_be_missing, Some(m) if m == i || m == ANY_ARGUMENT);
                 if !allowed {
                     return Err(RenderError::strict_error(p.relative_path()));
                 }

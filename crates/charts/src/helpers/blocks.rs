@@ -2,8 +2,8 @@
 //! `let` (Go template variables), `include` (Helm's named templates) and `tpl`.
 
 use handlebars::{
-    BlockParamHolder, Context, Handlebars, Helper, HelperDef, HelperResult, Output,
-    RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson,
+    BlockParamHolder, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
+    RenderError, RenderErrorReason, Renderable, ScopedJson,
 };
 use serde_json::Value;
 
@@ -45,14 +45,13 @@ impl HelperDef for Include {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let name = h
-            .param(0)
-            .and_then(|p| p.value().as_str())
-            .ok_or(RenderErrorReason::ParamTypeMismatchForName(
+        let name = h.param(0).and_then(|p| p.value().as_str()).ok_or(
+            RenderErrorReason::ParamTypeMismatchForName(
                 "include",
                 "NAME".into(),
                 "a string".into(),
-            ))?;
+            ),
+        )?;
         let data = h.param(1).map_or(Value::Null, |p| p.value().clone());
         let text = r.render_with_context(name, &Context::wraps(data)?)?;
         Ok(ScopedJson::Derived(Value::String(text)))
@@ -87,5 +86,22 @@ impl HelperDef for Tpl {
         let data = h.param(1).map_or(Value::Null, |p| p.value().clone());
         let rendered = r.render_template_with_context(&text, &Context::wraps(data)?)?;
         Ok(ScopedJson::Derived(Value::String(rendered)))
+    }
+}
+
+/// `root`: the whole context of the current render (Go's `$`). Handlebars' `@root` works in
+/// paths (`@root.Values.x`) but not as an argument on its own, so `include "x" $` converts to
+/// `include "x" (root)`.
+pub(crate) struct Root;
+
+impl HelperDef for Root {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        _: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        Ok(ScopedJson::Context(ctx.data(), Vec::new()))
     }
 }

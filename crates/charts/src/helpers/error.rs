@@ -57,7 +57,9 @@ pub enum ArgumentProblem {
     #[error("is not a semantic version (e.g. `v1.33.0`)")]
     NotAVersion,
     /// `semverCompare` got a constraint it cannot read.
-    #[error("is not a version constraint (e.g. `>=1.19-0`, `~1.2`, `^2`, `1.2.x`, joined by `,` or `||`)")]
+    #[error(
+        "is not a version constraint (e.g. `>=1.19-0`, `~1.2`, `^2`, `1.2.x`, joined by `,` or `||`)"
+    )]
     NotAConstraint,
     /// A `dict` key is not a string.
     #[error("a key must be a string, got {found}")]

@@ -22,7 +22,10 @@ pub(super) fn printf(a: &[&Value]) -> Out {
             continue;
         }
         let mut flags = String::new();
-        while let Some(&f) = chars.peek().filter(|f| matches!(f, '-' | '0' | '+' | ' ' | '#')) {
+        while let Some(&f) = chars
+            .peek()
+            .filter(|f| matches!(f, '-' | '0' | '+' | ' ' | '#'))
+        {
             flags.push(f);
             chars.next();
         }
@@ -55,7 +58,15 @@ pub(super) fn printf(a: &[&Value]) -> Out {
         };
         let body = match verb {
             'd' => match arg.as_f64() {
-                Some(f) => format!("{}{}", if flags.contains('+') && f >= 0.0 { "+" } else { "" }, f.trunc() as i64),
+                Some(f) => format!(
+                    "{}{}",
+                    if flags.contains('+') && f >= 0.0 {
+                        "+"
+                    } else {
+                        ""
+                    },
+                    f.trunc() as i64
+                ),
                 None => format!("%!d({})", go_text(arg)),
             },
             'f' | 'F' => match arg.as_f64() {
@@ -70,7 +81,11 @@ pub(super) fn printf(a: &[&Value]) -> Out {
                 },
                 None => {
                     let t = go_text(arg);
-                    if verb == 'x' { hex::encode(t) } else { hex::encode_upper(t) }
+                    if verb == 'x' {
+                        hex::encode(t)
+                    } else {
+                        hex::encode_upper(t)
+                    }
                 }
             },
             'q' => Value::String(go_text(arg)).to_string(),
@@ -120,12 +135,14 @@ struct Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.core.cmp(&other.core).then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
-            (true, true) => std::cmp::Ordering::Equal,
-            (true, false) => std::cmp::Ordering::Greater,
-            (false, true) => std::cmp::Ordering::Less,
-            (false, false) => self.pre.cmp(&other.pre),
-        })
+        self.core
+            .cmp(&other.core)
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                (false, false) => self.pre.cmp(&other.pre),
+            })
     }
 }
 
@@ -167,24 +184,36 @@ fn parse_version(s: &str) -> Option<(Version, usize, bool)> {
     let pre = pre
         .map(|p| {
             p.split('.')
-                .map(|id| id.parse().map_or_else(|_| PreId::Text(id.to_owned()), PreId::Num))
+                .map(|id| {
+                    id.parse()
+                        .map_or_else(|_| PreId::Text(id.to_owned()), PreId::Num)
+                })
                 .collect()
         })
         .unwrap_or_default();
-    Some((Version { core: parts, pre }, written, wildcard || written < 3))
+    Some((
+        Version { core: parts, pre },
+        written,
+        wildcard || written < 3,
+    ))
 }
 
 /// Whether `v` satisfies one comparison such as `>=1.19-0`, `~1.2`, `^2`, `1.2.x`.
 fn satisfies(v: &Version, constraint: &str) -> Option<bool> {
     let c = constraint.trim();
-    let op_len = c.find(|ch: char| ch.is_ascii_digit() || ch == 'v' || ch == 'x' || ch == '*').unwrap_or(c.len());
+    let op_len = c
+        .find(|ch: char| ch.is_ascii_digit() || ch == 'v' || ch == 'x' || ch == '*')
+        .unwrap_or(c.len());
     let (op, rest) = c.split_at(op_len);
     let (bound, written, partial) = parse_version(rest)?;
     // Masterminds: a version with a prerelease only matches constraints that have one.
     if !v.pre.is_empty() && bound.pre.is_empty() {
         return Some(false);
     }
-    let vc = Version { core: v.core, pre: v.pre.clone() };
+    let vc = Version {
+        core: v.core,
+        pre: v.pre.clone(),
+    };
     let next = |upto: usize| {
         let mut core = bound.core;
         if upto == 0 {
@@ -194,9 +223,15 @@ fn satisfies(v: &Version, constraint: &str) -> Option<bool> {
         } else {
             core = [core[0], core[1], core[2] + 1];
         }
-        Version { core, pre: vec![PreId::Num(0)] }
+        Version {
+            core,
+            pre: vec![PreId::Num(0)],
+        }
     };
-    let lower = Version { core: bound.core, pre: bound.pre.clone() };
+    let lower = Version {
+        core: bound.core,
+        pre: bound.pre.clone(),
+    };
     Some(match op.trim() {
         "" | "=" if partial => vc >= lower && vc < next(written.saturating_sub(1).min(2)),
         "" | "=" => vc.core == bound.core && vc.pre == bound.pre,
@@ -207,7 +242,13 @@ fn satisfies(v: &Version, constraint: &str) -> Option<bool> {
         "<=" | "=<" => vc <= lower,
         "~" | "~>" => vc >= lower && vc < next(if written <= 1 { 0 } else { 1 }),
         "^" => {
-            let upto = if bound.core[0] > 0 || written <= 1 { 0 } else if bound.core[1] > 0 || written <= 2 { 1 } else { 2 };
+            let upto = if bound.core[0] > 0 || written <= 1 {
+                0
+            } else if bound.core[1] > 0 || written <= 2 {
+                1
+            } else {
+                2
+            };
             vc >= lower && vc < next(upto)
         }
         _ => return None,
@@ -258,7 +299,10 @@ mod tests {
     fn semver_constraints_follow_masterminds() {
         assert!(semver(">=1.19-0", "v1.36.0"));
         assert!(semver(">=1.19-0", "1.19.0-gke.1"));
-        assert!(!semver(">=1.19", "1.19.0-gke.1"), "prereleases need a prerelease constraint");
+        assert!(
+            !semver(">=1.19", "1.19.0-gke.1"),
+            "prereleases need a prerelease constraint"
+        );
         assert!(semver("<1.22", "v1.21.3"));
         assert!(semver(">= 1.2, < 2", "1.5.0"));
         assert!(semver("~1.2", "1.2.9") && !semver("~1.2", "1.3.0"));
@@ -277,8 +321,17 @@ mod tests {
             printf(&refs).unwrap().as_str().unwrap().to_owned()
         };
         assert_eq!(p("%s-%s", &[json!("a"), json!(1)]), "a-1");
-        assert_eq!(p("%d|%03d|%5s|%-3s|", &[json!(2.0), json!(7), json!("x"), json!("y")]), "2|007|    x|y  |");
-        assert_eq!(p("%.2f %q %v %%", &[json!(1.5), json!("a\"b"), json!(true)]), "1.50 \"a\\\"b\" true %");
+        assert_eq!(
+            p(
+                "%d|%03d|%5s|%-3s|",
+                &[json!(2.0), json!(7), json!("x"), json!("y")]
+            ),
+            "2|007|    x|y  |"
+        );
+        assert_eq!(
+            p("%.2f %q %v %%", &[json!(1.5), json!("a\"b"), json!(true)]),
+            "1.50 \"a\\\"b\" true %"
+        );
         assert_eq!(p("%s %s", &[json!("a")]), "a %!s(MISSING)");
     }
 }

@@ -60,7 +60,11 @@ pub(crate) const ANY_ARGUMENT: usize = usize::MAX;
 /// The `Values` every [`HelperSpec::example`] is rendered with (JSON).
 pub const EXAMPLE_VALUES: &str = r#"{"name": "web", "replicas": 2, "labels": {"app": "web", "tier": "front"}, "image": {"tag": "1.25"}, "ports": [80, 443]}"#;
 
-pub(crate) const fn imp(f: HelperFn, min_args: usize, max_args: Option<usize>) -> Option<Implementation> {
+pub(crate) const fn imp(
+    f: HelperFn,
+    min_args: usize,
+    max_args: Option<usize>,
+) -> Option<Implementation> {
     Some(Implementation {
         f,
         min_args,
@@ -70,7 +74,11 @@ pub(crate) const fn imp(f: HelperFn, min_args: usize, max_args: Option<usize>) -
 }
 
 /// Like [`imp`] with exactly `arity` arguments, of which the one at `missing` may be missing.
-pub(crate) const fn imp_missing_ok(f: HelperFn, arity: usize, missing: usize) -> Option<Implementation> {
+pub(crate) const fn imp_missing_ok(
+    f: HelperFn,
+    arity: usize,
+    missing: usize,
+) -> Option<Implementation> {
     Some(Implementation {
         f,
         min_args: arity,
@@ -80,7 +88,11 @@ pub(crate) const fn imp_missing_ok(f: HelperFn, arity: usize, missing: usize) ->
 }
 
 /// Like [`imp`], with any argument allowed to be missing.
-pub(crate) const fn imp_any_missing(f: HelperFn, min_args: usize, max_args: Option<usize>) -> Option<Implementation> {
+pub(crate) const fn imp_any_missing(
+    f: HelperFn,
+    min_args: usize,
+    max_args: Option<usize>,
+) -> Option<Implementation> {
     Some(Implementation {
         f,
         min_args,
@@ -88,8 +100,6 @@ pub(crate) const fn imp_any_missing(f: HelperFn, min_args: usize, max_args: Opti
         may_be_missing: Some(ANY_ARGUMENT),
     })
 }
-
-
 
 /// Registers every helper of [`HELPERS`] on `hb` and removes handlebars built-ins that are
 /// not in it.
@@ -101,6 +111,7 @@ pub fn register_all(hb: &mut Handlebars<'_>) {
     hb.register_helper("let", Box::new(blocks::Let));
     hb.register_helper("include", Box::new(blocks::Include));
     hb.register_helper("tpl", Box::new(blocks::Tpl));
+    hb.register_helper("root", Box::new(blocks::Root));
     for spec in HELPERS {
         if let Some(implementation) = spec.implementation {
             hb.register_helper(

@@ -320,6 +320,15 @@ pub const HELPERS: &[HelperSpec] = &[
         None
     ),
     spec!(
+        "root",
+        "root",
+        "$",
+        "{{len (root)}}",
+        "1",
+        "The whole context of the render (what `@root` names), as a value: `{{include \"x\" (root)}}`. Handlebars' `@root` works only as the start of a path (`@root.Values.x`).",
+        None
+    ),
+    spec!(
         "tpl",
         "tpl TEMPLATE CONTEXT",
         "tpl",
@@ -838,7 +847,7 @@ pub const HELPERS: &[HelperSpec] = &[
         "kindIs",
         "{{kindIs \"map\" Values.labels}}",
         "true",
-        "Whether VALUE's Go kind is KIND: `map`, `slice`, `string`, `bool`, `float64` (numbers from YAML, as in Helm), `int64`, `invalid` (null).",
+        "Whether VALUE's Go kind is KIND: `map`, `slice`, `string`, `bool`, `float64` (numbers from YAML, as in Helm), `int`/`int64` (an integer also passes as `float64`), `invalid` (null).",
         imp(kind_is, 2, Some(2))
     ),
     spec!(
@@ -856,7 +865,7 @@ pub const HELPERS: &[HelperSpec] = &[
         "typeIs",
         "{{typeIs \"string\" Values.name}}",
         "true",
-        "Whether VALUE's Go type is TYPE (`string`, `bool`, `float64`, `int64`, `[]interface {}`, `map[string]interface {}`).",
+        "Whether VALUE's Go type is TYPE (`string`, `bool`, `float64`, `int`, `int64`, `[]interface {}`, `map[string]interface {}`; integers pass as all three number types).",
         imp(type_is, 2, Some(2))
     ),
     spec!(

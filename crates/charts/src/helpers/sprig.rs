@@ -16,7 +16,12 @@ fn s(v: String) -> Out {
 fn map_arg<'a>(a: &[&'a Value], i: usize) -> Result<&'a Map<String, Value>, HelperError> {
     match a[i] {
         Value::Object(m) => Ok(m),
-        other => Err(HelperError::arg(i, P::NotAMap { found: type_name(other) })),
+        other => Err(HelperError::arg(
+            i,
+            P::NotAMap {
+                found: type_name(other),
+            },
+        )),
     }
 }
 
@@ -25,12 +30,19 @@ fn list_arg<'a>(a: &[&'a Value], i: usize) -> Result<&'a [Value], HelperError> {
     match a[i] {
         Value::Array(v) => Ok(v),
         Value::Null => Ok(&[]),
-        other => Err(HelperError::arg(i, P::NotAList { found: type_name(other) })),
+        other => Err(HelperError::arg(
+            i,
+            P::NotAList {
+                found: type_name(other),
+            },
+        )),
     }
 }
 
 pub(super) fn coalesce(a: &[&Value]) -> Out {
-    Ok(a.iter().find(|v| !is_empty(v)).map_or(Value::Null, |v| (*v).clone()))
+    Ok(a.iter()
+        .find(|v| !is_empty(v))
+        .map_or(Value::Null, |v| (*v).clone()))
 }
 
 pub(super) fn ternary(a: &[&Value]) -> Out {
@@ -78,7 +90,10 @@ pub(super) fn go_text(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_text(&m[*k]))).collect();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", go_text(&m[*k])))
+                .collect();
             format!("map[{}]", parts.join(" "))
         }
     }
@@ -111,7 +126,11 @@ pub(super) fn print(a: &[&Value]) -> Out {
 pub(super) fn to_int(a: &[&Value]) -> Out {
     let v = match a[0] {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
-        Value::String(t) => t.trim().parse::<i64>().ok().or_else(|| t.trim().parse::<f64>().ok().map(|f| f.trunc() as i64)),
+        Value::String(t) => t
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .or_else(|| t.trim().parse::<f64>().ok().map(|f| f.trunc() as i64)),
         Value::Bool(b) => Some(i64::from(*b)),
         _ => None,
     };
@@ -166,13 +185,21 @@ pub(super) fn has_suffix(a: &[&Value]) -> Out {
 }
 
 pub(super) fn cat(a: &[&Value]) -> Out {
-    let parts: Vec<String> = a.iter().filter(|v| !v.is_null()).map(|v| go_text(v)).collect();
+    let parts: Vec<String> = a
+        .iter()
+        .filter(|v| !v.is_null())
+        .map(|v| go_text(v))
+        .collect();
     s(parts.join(" "))
 }
 
 pub(super) fn split_list(a: &[&Value]) -> Out {
     let (sep, t) = (text(a, 0)?, text(a, 1)?);
-    Ok(Value::Array(t.split(sep.as_str()).map(|p| Value::String(p.to_owned())).collect()))
+    Ok(Value::Array(
+        t.split(sep.as_str())
+            .map(|p| Value::String(p.to_owned()))
+            .collect(),
+    ))
 }
 
 pub(super) fn split(a: &[&Value]) -> Out {
@@ -218,7 +245,13 @@ pub(super) fn uniq(a: &[&Value]) -> Out {
 }
 
 pub(super) fn compact(a: &[&Value]) -> Out {
-    Ok(Value::Array(list_arg(a, 0)?.iter().filter(|v| !is_empty(v)).cloned().collect()))
+    Ok(Value::Array(
+        list_arg(a, 0)?
+            .iter()
+            .filter(|v| !is_empty(v))
+            .cloned()
+            .collect(),
+    ))
 }
 
 pub(super) fn has(a: &[&Value]) -> Out {
@@ -247,16 +280,29 @@ pub(super) fn slice(a: &[&Value]) -> Out {
     match a[0] {
         Value::Array(items) => {
             let start = bound(1, items.len())?;
-            let end = if a.len() > 2 { bound(2, items.len())? } else { items.len() };
+            let end = if a.len() > 2 {
+                bound(2, items.len())?
+            } else {
+                items.len()
+            };
             Ok(Value::Array(items[start..end.max(start)].to_vec()))
         }
         Value::String(t) => {
             let chars: Vec<char> = t.chars().collect();
             let start = bound(1, chars.len())?;
-            let end = if a.len() > 2 { bound(2, chars.len())? } else { chars.len() };
+            let end = if a.len() > 2 {
+                bound(2, chars.len())?
+            } else {
+                chars.len()
+            };
             s(chars[start..end.max(start)].iter().collect())
         }
-        other => Err(HelperError::arg(0, P::NotAList { found: type_name(other) })),
+        other => Err(HelperError::arg(
+            0,
+            P::NotAList {
+                found: type_name(other),
+            },
+        )),
     }
 }
 
@@ -301,11 +347,18 @@ pub(super) fn deep_copy(a: &[&Value]) -> Out {
 }
 
 pub(super) fn get(a: &[&Value]) -> Out {
-    Ok(map_arg(a, 0)?.get(&text(a, 1)?).cloned().unwrap_or(Value::String(String::new())))
+    Ok(map_arg(a, 0)?
+        .get(&text(a, 1)?)
+        .cloned()
+        .unwrap_or(Value::String(String::new())))
 }
 
 pub(super) fn set(a: &[&Value]) -> Out {
-    let mut m = map_arg(a, 0)?.clone();
+    let mut m = if a[0].is_null() {
+        Map::new()
+    } else {
+        map_arg(a, 0)?.clone()
+    };
     m.insert(text(a, 1)?, a[2].clone());
     Ok(Value::Object(m))
 }
@@ -368,11 +421,22 @@ pub(super) fn index(a: &[&Value]) -> Out {
         node = match &node {
             Value::Object(m) => m.get(&text(a, i)?).cloned().unwrap_or(Value::Null),
             Value::Array(items) => {
-                let at = usize::try_from(int(a, i)?).map_err(|_| HelperError::arg(i, P::Negative))?;
-                items.get(at).cloned().ok_or(HelperError::arg(i, P::OutOfRange))?
+                let at =
+                    usize::try_from(int(a, i)?).map_err(|_| HelperError::arg(i, P::Negative))?;
+                items
+                    .get(at)
+                    .cloned()
+                    .ok_or(HelperError::arg(i, P::OutOfRange))?
             }
             Value::Null => Value::Null,
-            other => return Err(HelperError::arg(0, P::NotAMap { found: type_name(other) })),
+            other => {
+                return Err(HelperError::arg(
+                    0,
+                    P::NotAMap {
+                        found: type_name(other),
+                    },
+                ));
+            }
         };
     }
     Ok(node)
@@ -385,14 +449,20 @@ pub(super) fn sort_keys(a: &[&Value]) -> Out {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), m[k].clone())).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), m[k].clone()))
+                    .collect(),
+            )
         }
         other => other.clone(),
     })
 }
 
 pub(super) fn fail(a: &[&Value]) -> Out {
-    Err(HelperError::Required { message: text(a, 0)? })
+    Err(HelperError::Required {
+        message: text(a, 0)?,
+    })
 }
 
 fn regex(a: &[&Value], i: usize) -> Result<regex::Regex, HelperError> {
@@ -405,11 +475,15 @@ pub(super) fn regex_match(a: &[&Value]) -> Out {
 
 pub(super) fn regex_find(a: &[&Value]) -> Out {
     let t = text(a, 1)?;
-    s(regex(a, 0)?.find(&t).map_or(String::new(), |m| m.as_str().to_owned()))
+    s(regex(a, 0)?
+        .find(&t)
+        .map_or(String::new(), |m| m.as_str().to_owned()))
 }
 
 pub(super) fn regex_replace_all(a: &[&Value]) -> Out {
-    s(regex(a, 0)?.replace_all(&text(a, 1)?, text(a, 2)?.as_str()).into_owned())
+    s(regex(a, 0)?
+        .replace_all(&text(a, 1)?, text(a, 2)?.as_str())
+        .into_owned())
 }
 
 pub(super) fn regex_split(a: &[&Value]) -> Out {
@@ -417,7 +491,10 @@ pub(super) fn regex_split(a: &[&Value]) -> Out {
     let n = int(a, 2)?;
     let re = regex(a, 0)?;
     let parts: Vec<Value> = match usize::try_from(n) {
-        Ok(limit) => re.splitn(&t, limit).map(|p| Value::String(p.to_owned())).collect(),
+        Ok(limit) => re
+            .splitn(&t, limit)
+            .map(|p| Value::String(p.to_owned()))
+            .collect(),
         Err(_) => re.split(&t).map(|p| Value::String(p.to_owned())).collect(),
     };
     Ok(Value::Array(parts))
@@ -425,7 +502,10 @@ pub(super) fn regex_split(a: &[&Value]) -> Out {
 
 fn num(a: &[&Value], i: usize) -> Result<i64, HelperError> {
     match a[i] {
-        Value::Number(n) => Ok(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)),
+        Value::Number(n) => Ok(n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .unwrap_or(0)),
         _ => int(a, i),
     }
 }
@@ -483,8 +563,18 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// Whether `v` is of Go kind or type `name`. Integers also pass as `int`/`int64` and
+/// `float64`: Helm reads numbers from YAML as `float64`, while `range` indexes are `int`, and a
+/// JSON value cannot tell them apart.
+fn is_kind(name: &str, v: &Value) -> bool {
+    match v {
+        Value::Number(n) if !n.is_f64() => matches!(name, "int" | "int64" | "float64"),
+        other => name == kind(other),
+    }
+}
+
 pub(super) fn kind_is(a: &[&Value]) -> Out {
-    Ok(Value::Bool(text(a, 0)? == kind(a[1])))
+    Ok(Value::Bool(is_kind(&text(a, 0)?, a[1])))
 }
 
 pub(super) fn kind_of(a: &[&Value]) -> Out {
@@ -492,11 +582,11 @@ pub(super) fn kind_of(a: &[&Value]) -> Out {
 }
 
 pub(super) fn type_is(a: &[&Value]) -> Out {
-    let go_type = match a[1] {
-        Value::Array(_) => "[]interface {}",
-        Value::Object(_) => "map[string]interface {}",
-        Value::Null => "<nil>",
-        other => kind(other),
-    };
-    Ok(Value::Bool(text(a, 0)? == go_type))
+    let name = text(a, 0)?;
+    Ok(Value::Bool(match a[1] {
+        Value::Array(_) => name == "[]interface {}",
+        Value::Object(_) => name == "map[string]interface {}",
+        Value::Null => name == "<nil>",
+        other => is_kind(&name, other),
+    }))
 }
