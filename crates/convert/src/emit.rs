@@ -91,6 +91,7 @@ pub fn emit(body: &[Node], cx: &EmitContext) -> Emitted {
         tpl_values: Vec::new(),
         pending_trim: false,
         at: Pos::default(),
+        mutable: mutable_vars(body),
     };
     e.nodes(body);
     let scope = e.scopes.pop().unwrap_or_default();
@@ -115,6 +116,8 @@ struct Emitter<'a> {
     pending_trim: bool,
     /// Position of the command being converted, for problems found in its operands.
     at: Pos,
+    /// Variables a nested block assigns: kept with `setVar`/`var` instead of `let`.
+    mutable: Vec<String>,
 }
 
 impl Emitter<'_> {
@@ -280,6 +283,14 @@ impl Emitter<'_> {
         {
             return self.mutate(pipe, cmd, pos, trim);
         }
+        if self.mutable.contains(var) {
+            let value = self.pipe(pipe).map(Expr::param);
+            self.bind(var);
+            return match value {
+                Some(v) => self.tag(trim, &format!("setVar {} {v}", json_string(var)), false),
+                None => self.fail(pos, trim),
+            };
+        }
         if pipe.assign && !self.in_this_scope(var) {
             self.bind(var);
             return self.outer_assignment(var, pos, trim);
@@ -290,6 +301,15 @@ impl Emitter<'_> {
             return self.fail(pos, trim);
         };
         self.open_closer(trim, &format!("#let {name}={value}"), "let");
+    }
+
+    /// How a Go variable is read: its block parameter, or `(var "x")` when it is mutable.
+    fn var_ref(&self, var: &str) -> String {
+        if self.mutable.iter().any(|m| m == var) {
+            format!("(var {})", json_string(var))
+        } else {
+            var_name(var)
+        }
     }
 
     fn in_this_scope(&self, var: &str) -> bool {
@@ -332,18 +352,24 @@ impl Emitter<'_> {
         };
         if let Some(v) = &base
             && !self.in_this_scope(v)
+            && !self.mutable.contains(v)
         {
             return self.outer_assignment(v, pos, trim);
         }
         let Some(mut value) = self.pipe(pipe).map(Expr::param) else {
             return self.fail(pos, trim);
         };
-        let root = base.as_deref().map_or_else(|| "this".to_owned(), var_name);
+        let root = base
+            .as_deref()
+            .map_or_else(|| "this".to_owned(), |v| self.var_ref(v));
         for i in (0..fields.len()).rev() {
             let parent = path(&root, &fields[..i]);
             value = format!("(set {parent} {} {value})", json_string(&fields[i]));
         }
         match base {
+            Some(v) if self.mutable.contains(&v) => {
+                self.tag(trim, &format!("setVar {} {value}", json_string(&v)), false);
+            }
             Some(v) => {
                 let name = self.bind(&v);
                 self.open_closer(trim, &format!("#let {name}={value}"), "let");
@@ -454,6 +480,14 @@ impl Emitter<'_> {
             ..b.pipe.clone()
         });
         let vars: Vec<String> = b.pipe.vars.iter().map(|v| self.bind(v)).collect();
+        if let Some(v) = b.pipe.vars.iter().find(|v| self.mutable.contains(v)) {
+            self.problem(
+                b.pos,
+                format!("assignment to `${v}`"),
+                "a variable declared by `range` or `with` cannot be assigned from a nested block",
+            );
+            return None;
+        }
         let value = value?;
         match b.kind {
             BlockKind::Range => {
@@ -619,6 +653,15 @@ impl Emitter<'_> {
                     );
                     return None;
                 }
+                if self.mutable.contains(name) {
+                    let base = self.var_ref(name);
+                    return Some(if fields.is_empty() {
+                        base
+                    } else {
+                        let keys: Vec<String> = fields.iter().map(|f| json_string(f)).collect();
+                        format!("(index {base} {})", keys.join(" "))
+                    });
+                }
                 Some(path(&var_name(name), fields))
             }
             Arg::Ident(_) => {
@@ -674,6 +717,68 @@ impl Emitter<'_> {
             .cloned()
             .unwrap_or_else(|| name.to_owned())
     }
+}
+
+/// Variables that a block nested deeper than their declaration assigns (`$x = …` or
+/// `$_ := set $x …` inside an `if`/`range`/`with`).
+fn mutable_vars(body: &[Node]) -> Vec<String> {
+    fn assigned(pipe: &Pipe) -> Option<String> {
+        if pipe.assign {
+            return pipe.vars.first().cloned();
+        }
+        match (pipe.vars.first().map(String::as_str), pipe.cmds.as_slice()) {
+            (Some("_"), [cmd]) => match (cmd.args.first(), cmd.args.get(1)) {
+                (Some(Arg::Ident(f)), Some(Arg::Var(v, _)))
+                    if funcs::MUTATORS.contains(&f.as_str()) && !v.is_empty() =>
+                {
+                    Some(v.clone())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    fn walk(nodes: &[Node], depth: usize, decl: &mut Vec<(String, usize)>, out: &mut Vec<String>) {
+        for n in nodes {
+            match n {
+                Node::Action { pipe, .. } => {
+                    if let Some(v) = assigned(pipe) {
+                        let declared_at = decl.iter().find(|(d, _)| *d == v).map(|(_, at)| *at);
+                        if declared_at.is_some_and(|at| at < depth) && !out.contains(&v) {
+                            out.push(v);
+                        }
+                    } else if let Some(v) = pipe.vars.first()
+                        && !decl.iter().any(|(d, _)| d == v)
+                    {
+                        decl.push((v.clone(), depth));
+                    }
+                }
+                Node::Block(b) => walk_block(b, depth + 1, decl, out),
+                _ => {}
+            }
+        }
+    }
+    fn walk_block(
+        b: &BlockNode,
+        depth: usize,
+        decl: &mut Vec<(String, usize)>,
+        out: &mut Vec<String>,
+    ) {
+        for v in &b.pipe.vars {
+            if !decl.iter().any(|(d, _)| d == v) {
+                decl.push((v.clone(), depth));
+            }
+        }
+        walk(&b.body, depth, decl, out);
+        match &b.otherwise {
+            Some((_, Else::Body(body))) => walk(body, depth, decl, out),
+            Some((_, Else::Chain(next))) => walk_block(next, depth, decl, out),
+            None => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(body, 0, &mut Vec::new(), &mut out);
+    out
 }
 
 /// Names handlebars reads as something else than a path.

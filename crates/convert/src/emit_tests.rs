@@ -29,6 +29,9 @@ fn helpers() -> Vec<String> {
         "required",
         "merge",
         "root",
+        "setVar",
+        "var",
+        "append",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -168,9 +171,19 @@ fn refused_and_unknown_constructs_are_reported_with_position() {
             "1:38: function `nope`: has no handlebars helper (see docs/templates.md for the helpers)".to_owned(),
         ]
     );
+}
+
+#[test]
+fn variables_assigned_in_nested_blocks_become_render_variables() {
     assert_eq!(
-        problems("{{ $x := 1 }}{{ if .a }}{{ $x = 2 }}{{ end }}"),
-        vec!["1:25: assignment to `$x`: the variable is declared outside the enclosing block; handlebars variables cannot be changed from a nested block".to_owned()]
+        hbs(
+            "{{ $l := list }}{{ range .a }}{{ if .x }}{{ $l = append $l .x }}{{ end }}{{ end }}{{ $l }}"
+        ),
+        "{{setVar \"l\" (list)}}{{#each (sortKeys a)}}{{#if x}}{{setVar \"l\" (append (var \"l\") x)}}{{/if}}{{/each}}{{var \"l\"}}"
+    );
+    assert_eq!(
+        problems("{{ range $i, $v := .a }}{{ if $v }}{{ $v = 1 }}{{ end }}{{ end }}"),
+        vec!["1:1: assignment to `$v`: a variable declared by `range` or `with` cannot be assigned from a nested block".to_owned()]
     );
 }
 

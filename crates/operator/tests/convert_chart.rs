@@ -19,24 +19,18 @@ const NAMESPACE: &str = "convert-test";
 
 /// Charts that do not fully convert, and the constructs that stop them (the migration guide
 /// lists the same).
-const DOES_NOT_CONVERT: &[(&str, &[&str])] = &[
-    (
-        "zenml",
-        &[
-            "templates/cert-secret.yaml:5:27: function `lookup`",
-            "templates/cert-secret.yaml:16:16: function `genCA`",
-            "templates/cert-secret.yaml:17:20: function `genSignedCert`",
-            "templates/server-db-pvc.yaml:3:14: function `lookup`",
-            "templates/server-secret.yaml:2:27: function `lookup`",
-            "templates/server-secret.yaml:10:35: function `randAlphaNum`",
-            "templates/server-secret.yaml:17:26: `.Files.Get`",
-        ],
-    ),
-    (
-        "ragleap-app-chart",
-        &["templates/networkpolicy.yaml:26:13: assignment to `$allowedFrom`"],
-    ),
-];
+const DOES_NOT_CONVERT: &[(&str, &[&str])] = &[(
+    "zenml",
+    &[
+        "templates/cert-secret.yaml:5:27: function `lookup`",
+        "templates/cert-secret.yaml:16:16: function `genCA`",
+        "templates/cert-secret.yaml:17:20: function `genSignedCert`",
+        "templates/server-db-pvc.yaml:3:14: function `lookup`",
+        "templates/server-secret.yaml:2:27: function `lookup`",
+        "templates/server-secret.yaml:10:35: function `randAlphaNum`",
+        "templates/server-secret.yaml:17:26: `.Files.Get`",
+    ],
+)];
 
 fn fixtures_dir() -> PathBuf {
     common::repo_root().join("crates/convert/tests/charts")

@@ -5,7 +5,10 @@ use handlebars::{
     BlockParamHolder, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
     RenderError, RenderErrorReason, Renderable, ScopedJson,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+/// Key of the render context under which `setVar` keeps its variables.
+const VARS_KEY: &str = "__addon_operator_vars";
 
 /// `{{#let NAME=VALUE…}}…{{/let}}`: the body sees each VALUE as block parameter NAME, with
 /// the same `this`, `@index` and outer parameters as around the block. This is how a
@@ -103,5 +106,71 @@ impl HelperDef for Root {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         Ok(ScopedJson::Context(ctx.data(), Vec::new()))
+    }
+}
+
+/// `{{setVar NAME VALUE}}`: sets render variable NAME, which `var NAME` reads anywhere later in
+/// the same render (also after the block that set it ends). This is how a converted Go
+/// variable that a nested block assigns (`$found = true` inside `range`) keeps its new value.
+/// Writes nothing.
+pub(crate) struct SetVar;
+
+impl HelperDef for SetVar {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        _: &mut dyn Output,
+    ) -> HelperResult {
+        let name = h
+            .param(0)
+            .and_then(|p| p.value().as_str())
+            .ok_or(RenderErrorReason::ParamTypeMismatchForName(
+                "setVar",
+                "NAME".into(),
+                "a string".into(),
+            ))?
+            .to_owned();
+        let value = h.param(1).map_or(Value::Null, |p| p.value().clone());
+        // The render context carries the variables, so they live exactly as long as this
+        // render (an `include` starts a new one, as a Go `define` has its own variables).
+        let mut data = rc
+            .context()
+            .map_or_else(|| ctx.data().clone(), |c| c.data().clone());
+        if let Value::Object(root) = &mut data {
+            let vars = root
+                .entry(VARS_KEY)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(vars) = vars {
+                vars.insert(name, value);
+            }
+        }
+        rc.set_context(Context::wraps(data)?);
+        Ok(())
+    }
+}
+
+/// `var NAME`: the value `setVar` last gave NAME in this render (null before).
+pub(crate) struct Var;
+
+impl HelperDef for Var {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let name = h
+            .param(0)
+            .and_then(|p| p.value().as_str())
+            .unwrap_or_default();
+        let value = rc
+            .context()
+            .and_then(|c| c.data().get(VARS_KEY).and_then(|v| v.get(name)).cloned())
+            .unwrap_or(Value::Null);
+        Ok(ScopedJson::Derived(value))
     }
 }

@@ -112,6 +112,8 @@ pub fn register_all(hb: &mut Handlebars<'_>) {
     hb.register_helper("include", Box::new(blocks::Include));
     hb.register_helper("tpl", Box::new(blocks::Tpl));
     hb.register_helper("root", Box::new(blocks::Root));
+    hb.register_helper("setVar", Box::new(blocks::SetVar));
+    hb.register_helper("var", Box::new(blocks::Var));
     for spec in HELPERS {
         if let Some(implementation) = spec.implementation {
             hb.register_helper(

@@ -320,6 +320,24 @@ pub const HELPERS: &[HelperSpec] = &[
         None
     ),
     spec!(
+        "setVar",
+        "{{setVar NAME VALUE}}",
+        "{{ $name = VALUE }} in a nested block",
+        "{{setVar \"n\" 1}}{{#each Values.ports}}{{setVar \"n\" (add (var \"n\") 1)}}{{/each}}{{var \"n\"}}",
+        "3",
+        "Sets a render variable that `var NAME` reads later in the same render, also after the block that set it (a Go variable changed inside `range` or `if`). Writes nothing.",
+        None
+    ),
+    spec!(
+        "var",
+        "var NAME",
+        "$name",
+        "{{setVar \"x\" Values.name}}{{var \"x\"}}",
+        "web",
+        "The value `setVar` last gave NAME in this render (null before). An `include` has its own variables.",
+        None
+    ),
+    spec!(
         "root",
         "root",
         "$",
