@@ -418,3 +418,83 @@ fn a_compiled_renderer_can_be_shared_between_threads() {
     assert_send_sync::<ChartRenderer>();
     assert_send_sync::<Module>();
 }
+
+const HELM_CHART: &str = "name: demo-chart\nversion: 1.0.0\nannotations:\n  addon-operator.io/helm-compatible: \"true\"\n";
+
+#[test]
+fn helm_mode_gives_helms_root_and_renders_missing_values_empty() {
+    let (_d, m) = module(&[
+        ("Chart.yaml", HELM_CHART),
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Values.name}}\ndata:\n  service: {{Release.Service}}\n  missing: \"{{Values.nope.deeper}}{{upper Values.nope}}\"\n  kube: {{Capabilities.KubeVersion.Version}}\n  policy: \"{{has \"policy/v1\" Capabilities.APIVersions}}\"\n  base: {{Template.BasePath}}\n  install: \"{{Release.IsInstall}}\"\n",
+        ),
+    ]);
+    assert!(m.chart.helm_compatible);
+    let objs = render_ok(&m);
+    assert_eq!(
+        objs[0].object["data"],
+        json!({"service": "Helm", "missing": "", "kube": KUBE_VERSION_FOR_TEST,
+            "policy": "true", "base": "demo/templates", "install": "true"})
+    );
+    assert_eq!(objs[0].object["metadata"]["name"], "web");
+}
+
+const KUBE_VERSION_FOR_TEST: &str = crate::KUBE_VERSION;
+
+#[test]
+fn include_renders_partials_and_templates_with_the_given_context() {
+    let (_d, m) = module(&[
+        ("Chart.yaml", HELM_CHART),
+        (
+            "templates/_name.hbs",
+            "{{#let n=Values.name}}{{n}}-{{suffix}}{{/let}}",
+        ),
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{include \"name\" (set (root) \"suffix\" \"x\")}}\ndata:\n  sum: {{sha256sum (include (print Template.BasePath \"/other.yaml\") (root))}}\n",
+        ),
+        (
+            "templates/other.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n",
+        ),
+    ]);
+    let objs = render_ok(&m);
+    assert_eq!(objs[0].object["metadata"]["name"], "web-x");
+    let other = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n";
+    assert_eq!(
+        objs[0].object["data"]["sum"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(other.as_bytes()))
+    );
+}
+
+#[test]
+fn errors_inside_an_included_partial_name_the_partial() {
+    let (_d, m) = module(&[
+        ("templates/_bad.hbs", "x: {{indent \"a\" \"b\"}}"),
+        ("templates/cm.yaml", "{{include \"bad\" this}}"),
+    ]);
+    let e = render_err(&m).to_string();
+    assert!(e.contains("demo/templates/_bad.hbs:1:4"), "{e}");
+    assert!(e.contains("`indent` argument 1 (N)"), "{e}");
+}
+
+#[test]
+fn tpl_errors_never_quote_the_template_text() {
+    let (_d, m) = module(&[
+        ("Chart.yaml", HELM_CHART),
+        (
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{tpl Values.secret this}}\n",
+        ),
+    ]);
+    let values = json!({"demo": {"secret": "SECRET-MARKER {{ .Go.Syntax }}"}});
+    let e = render(&m, &values, "ops", &ResourceScopes::builtin())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`tpl`: TEMPLATE is not valid handlebars at line 1"),
+        "{e}"
+    );
+    assert!(!e.contains("SECRET-MARKER"), "{e}");
+}

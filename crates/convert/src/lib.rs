@@ -55,4 +55,4 @@ pub use error::{ConvertError, Problem};
 pub use lex::SyntaxError;
 pub use parse::{Define, Parsed, parse};
 pub use schema::openapi_from_json_schema;
-pub use values::template_string;
+pub use values::{template_string, values_to_handlebars};

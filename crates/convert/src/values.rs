@@ -41,6 +41,7 @@ fn convert_strings(
                 convert_strings(item, &format!("{key}[{i}]"), cx, problems);
             }
         }
+        // Keys are never templates; only the values under them.
         Value::Object(map) => {
             for (k, item) in map.iter_mut() {
                 let key = if key.is_empty() {
@@ -53,6 +54,16 @@ fn convert_strings(
         }
         _ => {}
     }
+}
+
+/// Converts every string containing `{{` in `values` (in place) from a Go template to
+/// handlebars, as values that reach `tpl` must be in a converted module (e.g. a chart's CI
+/// values file, or config values written for the Helm chart). Returns the problems with the
+/// dotted key of each string that does not convert (never the string itself).
+pub fn values_to_handlebars(values: &mut Value, cx: &EmitContext) -> Vec<(String, Unconverted)> {
+    let mut problems = Vec::new();
+    convert_strings(values, "", cx, &mut problems);
+    problems
 }
 
 /// Converts one Go template string (no `define`s) to handlebars.

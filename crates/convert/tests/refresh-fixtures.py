@@ -79,6 +79,8 @@ def download(fixture, requirement, kind, inner, license_file):
         shutil.copytree(base / inner, dest / "chart")
         if license_file:
             shutil.copy(base / license_file, dest / "LICENSE")
+        else:
+            write_declared_license(base, dest)
         meta = next((p for p in [base / "PKG-INFO", *base.glob("*.dist-info/METADATA")] if p.exists()), None)
         header = []
         if meta:
@@ -90,6 +92,43 @@ def download(fixture, requirement, kind, inner, license_file):
         (dest / "SOURCE").write_text(
             f"Copied unchanged from the PyPI package {requirement} ({archive.name}), path {inner}/,\n"
             f"by crates/convert/tests/refresh-fixtures.py.\n\nPackage metadata:\n" + "\n".join(header) + "\n")
+
+
+MIT = """MIT License
+
+Copyright (c) {author}
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
+def write_declared_license(base, dest):
+    """A package without a license file: the MIT text with the author its metadata names."""
+    meta = dict(
+        line.split(": ", 1) for line in (base / "PKG-INFO").read_text().splitlines() if ": " in line
+    )
+    if meta.get("License") != "MIT":
+        sys.exit(f"{dest.name}: no license file and no MIT declaration; cannot vendor it")
+    (dest / "LICENSE").write_text(
+        "The package ships no license file; its metadata (PKG-INFO) declares\n"
+        f"License: MIT and Author: {meta['Author']}. The MIT license text follows.\n\n"
+        + MIT.format(author=meta["Author"]))
 
 
 def values_files(chart, extra):

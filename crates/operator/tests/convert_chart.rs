@@ -85,23 +85,6 @@ fn objects(yaml: &str) -> Vec<Value> {
 
 use serde::Deserialize as _;
 
-/// Converts every Go template string of a values file to handlebars, as a user of the
-/// converted module writes values that reach `tpl`.
-fn handlebars_strings(v: &mut Value) {
-    match v {
-        Value::String(s) if s.contains("{{") => {
-            let cx = convert::EmitContext {
-                helpers: charts::HELPERS.iter().map(|h| h.name.to_owned()).collect(),
-                ..Default::default()
-            };
-            *s = convert::template_string(s, &cx).expect("values templates convert");
-        }
-        Value::Array(items) => items.iter_mut().for_each(handlebars_strings),
-        Value::Object(m) => m.values_mut().for_each(handlebars_strings),
-        _ => {}
-    }
-}
-
 /// Removes what the comparison ignores.
 fn normalize(mut v: Value) -> Value {
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
@@ -229,7 +212,13 @@ fn check_fixture(fixture: &Path, name: &str, failures: &mut Vec<String>) -> (usi
         if let Some(values) = values_file(fixture, golden) {
             let text = std::fs::read_to_string(&values).expect("values file");
             let mut parsed: Value = serde_yaml::from_str(&text).expect("values YAML");
-            handlebars_strings(&mut parsed);
+            let cx = convert::EmitContext {
+                helpers: charts::HELPERS.iter().map(|h| h.name.to_owned()).collect(),
+                ..Default::default()
+            };
+            // Values that reach `tpl` are handlebars in a module, as a user writes them.
+            let problems = convert::values_to_handlebars(&mut parsed, &cx);
+            assert!(problems.is_empty(), "{name} × {golden}: {problems:?}");
             let config = dir.path().join(format!("{golden}.config.yaml"));
             let wrapped = serde_json::json!({ key.clone(): parsed });
             std::fs::write(&config, serde_yaml::to_string(&wrapped).expect("YAML")).expect("write");

@@ -87,7 +87,21 @@ impl HelperDef for Tpl {
             }
         };
         let data = h.param(1).map_or(Value::Null, |p| p.value().clone());
-        let rendered = r.render_template_with_context(&text, &Context::wraps(data)?)?;
+        let rendered = r
+            .render_template_with_context(&text, &Context::wraps(data)?)
+            .map_err(|e| match e.reason() {
+                // The parser's message quotes the text, which is a value: say only where.
+                RenderErrorReason::TemplateError(t) => {
+                    let at = t
+                        .pos()
+                        .map_or_else(String::new, |(l, c)| format!(" at line {l}, column {c} of it"));
+                    RenderErrorReason::Other(format!(
+                        "`tpl`: TEMPLATE is not valid handlebars{at} (values passed to `tpl` hold handlebars, e.g. `{{{{Release.Name}}}}`)"
+                    ))
+                    .into()
+                }
+                _ => e,
+            })?;
         Ok(ScopedJson::Derived(Value::String(rendered)))
     }
 }
