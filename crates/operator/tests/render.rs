@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{Cluster, NS, eventually, repo_root};
 
@@ -19,42 +18,7 @@ const MARKER: &str = "SECRET-MARKER-9f3a";
 
 /// Runs `cmd` with `stdin`, killing it if it has not exited after 60 s.
 fn run_with_timeout(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    let stdin = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&stdin));
-    let reader = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes).map(|_| bytes)
-        })
-    };
-    let stdout = reader(Box::new(child.stdout.take().expect("stdout is piped")));
-    let stderr = reader(Box::new(child.stderr.take().expect("stderr is piped")));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the command can be waited for") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not exit within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // A command that exits without reading its input closes the pipe; that is not our error.
-    let _ = writer.join();
-    Output {
-        status,
-        stdout: stdout.join().expect("reader").expect("stdout is readable"),
-        stderr: stderr.join().expect("reader").expect("stderr is readable"),
-    }
+    common::output_within(cmd, stdin, Duration::from_secs(60))
 }
 
 fn render(args: &[&str]) -> Output {

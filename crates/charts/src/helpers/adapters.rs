@@ -6,6 +6,7 @@ use handlebars::{
 };
 use serde_json::Value;
 
+use super::blocks::render_in_block;
 use super::error::{HelperCallError, HelperError};
 use super::{ANY_ARGUMENT, Implementation};
 
@@ -100,9 +101,6 @@ impl HelperDef for GuardingWith {
             params.add_value(name, param.value().clone())?;
             block.set_block_params(params);
         }
-        rc.push_block(block);
-        let result = h.template().map_or(Ok(()), |t| t.render(r, ctx, rc, out));
-        rc.pop_block();
-        result
+        render_in_block(block, h, r, ctx, rc, out)
     }
 }

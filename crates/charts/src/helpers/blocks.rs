@@ -2,13 +2,52 @@
 //! `let` (Go template variables), `include` (Helm's named templates) and `tpl`.
 
 use handlebars::{
-    BlockParamHolder, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
-    RenderError, RenderErrorReason, Renderable, ScopedJson,
+    BlockContext, BlockParamHolder, Context, Handlebars, Helper, HelperDef, HelperResult, Output,
+    RenderContext, RenderError, RenderErrorReason, Renderable, ScopedJson,
 };
 use serde_json::{Map, Value};
 
 /// Key of the render context under which `setVar` keeps its variables.
 const VARS_KEY: &str = "__addon_operator_vars";
+
+/// Argument `i` as a string (a name, or a template: for `tpl` null is the empty template).
+fn text_arg<'a>(
+    h: &'a Helper<'_>,
+    i: usize,
+    helper: &'static str,
+    what: &'static str,
+) -> Result<&'a str, RenderError> {
+    match h.param(i).map(|p| p.value()) {
+        Some(Value::String(s)) => Ok(s),
+        Some(Value::Null) if helper == "tpl" => Ok(""),
+        _ => {
+            Err(
+                RenderErrorReason::ParamTypeMismatchForName(helper, what.into(), "a string".into())
+                    .into(),
+            )
+        }
+    }
+}
+
+/// Argument `i` as the context of a nested render (null when absent).
+fn context_arg(h: &Helper<'_>, i: usize) -> Result<Context, RenderError> {
+    Context::wraps(h.param(i).map_or(Value::Null, |p| p.value().clone()))
+}
+
+/// Renders the helper's block inside `block`, then leaves it.
+pub(crate) fn render_in_block<'reg: 'rc, 'rc>(
+    block: BlockContext<'rc>,
+    h: &Helper<'rc>,
+    r: &'reg Handlebars<'reg>,
+    ctx: &'rc Context,
+    rc: &mut RenderContext<'reg, 'rc>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    rc.push_block(block);
+    let result = h.template().map_or(Ok(()), |t| t.render(r, ctx, rc, out));
+    rc.pop_block();
+    result
+}
 
 /// `{{#let NAME=VALUE…}}…{{/let}}`: the body sees each VALUE as block parameter NAME, with
 /// the same `this`, `@index` and outer parameters as around the block. This is how a
@@ -28,10 +67,7 @@ impl HelperDef for Let {
         for (name, value) in h.hash() {
             block.set_block_param(name, BlockParamHolder::value(value.value().clone()));
         }
-        rc.push_block(block);
-        let result = h.template().map_or(Ok(()), |t| t.render(r, ctx, rc, out));
-        rc.pop_block();
-        result
+        render_in_block(block, h, r, ctx, rc, out)
     }
 }
 
@@ -45,18 +81,20 @@ impl HelperDef for Include {
         &self,
         h: &Helper<'rc>,
         r: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let name = h.param(0).and_then(|p| p.value().as_str()).ok_or(
-            RenderErrorReason::ParamTypeMismatchForName(
-                "include",
-                "NAME".into(),
-                "a string".into(),
-            ),
-        )?;
-        let data = h.param(1).map_or(Value::Null, |p| p.value().clone());
-        let text = r.render_with_context(name, &Context::wraps(data)?)?;
+        let name = text_arg(h, 0, "include", "NAME")?;
+        // `include "x" .` at the top and `include "x" $` pass the whole root: render with it
+        // as it is instead of copying it (the common case, and a copy of all values).
+        let whole_root = h
+            .param(1)
+            .is_some_and(|p| p.context_path().is_some_and(Vec::is_empty));
+        let text = match rc.context() {
+            Some(modified) if whole_root => r.render_with_context(name, &modified)?,
+            None if whole_root => r.render_with_context(name, ctx)?,
+            _ => r.render_with_context(name, &context_arg(h, 1)?)?,
+        };
         Ok(ScopedJson::Derived(Value::String(text)))
     }
 }
@@ -73,22 +111,9 @@ impl HelperDef for Tpl {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let template = h.param(0).map_or(Value::Null, |p| p.value().clone());
-        let text = match template {
-            Value::String(s) => s,
-            Value::Null => String::new(),
-            _ => {
-                return Err(RenderErrorReason::ParamTypeMismatchForName(
-                    "tpl",
-                    "TEMPLATE".into(),
-                    "a string".into(),
-                )
-                .into());
-            }
-        };
-        let data = h.param(1).map_or(Value::Null, |p| p.value().clone());
+        let text = text_arg(h, 0, "tpl", "TEMPLATE")?;
         let rendered = r
-            .render_template_with_context(&text, &Context::wraps(data)?)
+            .render_template_with_context(text, &context_arg(h, 1)?)
             .map_err(|e| match e.reason() {
                 // The parser's message quotes the text, which is a value: say only where.
                 RenderErrorReason::TemplateError(t) => {
@@ -138,15 +163,7 @@ impl HelperDef for SetVar {
         rc: &mut RenderContext<'reg, 'rc>,
         _: &mut dyn Output,
     ) -> HelperResult {
-        let name = h
-            .param(0)
-            .and_then(|p| p.value().as_str())
-            .ok_or(RenderErrorReason::ParamTypeMismatchForName(
-                "setVar",
-                "NAME".into(),
-                "a string".into(),
-            ))?
-            .to_owned();
+        let name = text_arg(h, 0, "setVar", "NAME")?.to_owned();
         let value = h.param(1).map_or(Value::Null, |p| p.value().clone());
         // The render context carries the variables, so they live exactly as long as this
         // render (an `include` starts a new one, as a Go `define` has its own variables).
@@ -177,10 +194,7 @@ impl HelperDef for Var {
         _: &'rc Context,
         rc: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let name = h
-            .param(0)
-            .and_then(|p| p.value().as_str())
-            .unwrap_or_default();
+        let name = text_arg(h, 0, "var", "NAME")?;
         let value = rc
             .context()
             .and_then(|c| c.data().get(VARS_KEY).and_then(|v| v.get(name)).cloned())

@@ -65,12 +65,7 @@ pub(crate) const fn imp(
     min_args: usize,
     max_args: Option<usize>,
 ) -> Option<Implementation> {
-    Some(Implementation {
-        f,
-        min_args,
-        max_args,
-        may_be_missing: None,
-    })
+    implementation(f, min_args, max_args, None)
 }
 
 /// Like [`imp`] with exactly `arity` arguments, of which the one at `missing` may be missing.
@@ -79,12 +74,7 @@ pub(crate) const fn imp_missing_ok(
     arity: usize,
     missing: usize,
 ) -> Option<Implementation> {
-    Some(Implementation {
-        f,
-        min_args: arity,
-        max_args: Some(arity),
-        may_be_missing: Some(missing),
-    })
+    implementation(f, arity, Some(arity), Some(missing))
 }
 
 /// Like [`imp`], with any argument allowed to be missing.
@@ -93,11 +83,20 @@ pub(crate) const fn imp_any_missing(
     min_args: usize,
     max_args: Option<usize>,
 ) -> Option<Implementation> {
+    implementation(f, min_args, max_args, Some(ANY_ARGUMENT))
+}
+
+const fn implementation(
+    f: HelperFn,
+    min_args: usize,
+    max_args: Option<usize>,
+    may_be_missing: Option<usize>,
+) -> Option<Implementation> {
     Some(Implementation {
         f,
         min_args,
         max_args,
-        may_be_missing: Some(ANY_ARGUMENT),
+        may_be_missing,
     })
 }
 
