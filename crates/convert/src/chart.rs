@@ -356,8 +356,8 @@ fn module_files(
         )),
     );
     meta.insert("annotations".into(), Value::Object(annotations));
-    c.files
-        .insert("Chart.yaml".into(), to_yaml(&Value::Object(meta)));
+    let text = to_yaml(&Value::Object(meta), "Chart.yaml", c);
+    c.files.insert("Chart.yaml".into(), text);
 
     let mut values = match yaml(chart, "values.yaml") {
         Ok(v) => v.unwrap_or(Value::Null),
@@ -384,15 +384,15 @@ fn module_files(
     let mut doc = Map::new();
     doc.insert(opts.key.clone(), values);
     doc.insert(format!("{}Enabled", opts.key), Value::Bool(true));
-    c.files
-        .insert("values.yaml".into(), to_yaml(&Value::Object(doc)));
+    let text = to_yaml(&Value::Object(doc), "values.yaml", c);
+    c.files.insert("values.yaml".into(), text);
 
     if let Some(text) = chart.text("values.schema.json") {
         match text.map(serde_json::from_str::<Value>) {
             Ok(Ok(schema)) => {
                 let openapi = openapi_from_json_schema(&schema);
-                c.files
-                    .insert("openapi/config-values.yaml".into(), to_yaml(&openapi));
+                let text = to_yaml(&openapi, "values.schema.json", c);
+                c.files.insert("openapi/config-values.yaml".into(), text);
             }
             Ok(Err(e)) => c.problems.push(Problem::file(
                 "values.schema.json",
@@ -413,7 +413,124 @@ fn module_files(
     }
 }
 
-fn to_yaml(v: &Value) -> String {
-    // JSON values always serialize; an error here would be a bug in yaml_json.
-    yaml_json::to_string(v).unwrap_or_default()
+/// `v` as YAML; a value YAML cannot hold (not expected from JSON) is a problem of `file`.
+fn to_yaml(v: &Value, file: &str, c: &mut Conversion) -> String {
+    yaml_json::to_string(v).unwrap_or_else(|e| {
+        c.problems.push(Problem::file(
+            file,
+            &format!("cannot be written as YAML: {e}"),
+        ));
+        String::new()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(files: &[(&str, &str)]) -> ChartFiles {
+        ChartFiles {
+            files: files
+                .iter()
+                .map(|(p, t)| ((*p).to_owned(), t.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    fn opts() -> Options {
+        Options {
+            name: "web-app".into(),
+            key: "webApp".into(),
+            helpers: vec!["include".into(), "quote".into()],
+            allow_partial: false,
+        }
+    }
+
+    #[test]
+    fn a_chart_becomes_module_files() {
+        let c = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.2.3\nappVersion: \"4\"\n",
+            ),
+            ("values.yaml", "# comment\nport: 80\n"),
+            (
+                "values.schema.json",
+                r#"{"type": "object", "properties": {"port": {"type": "integer"}}}"#,
+            ),
+            ("crds/widget.yaml", "kind: CustomResourceDefinition\n"),
+            (
+                "templates/_helpers.tpl",
+                "{{- define \"web.name\" -}}{{ .Chart.Name }}{{- end -}}\n",
+            ),
+            (
+                "templates/svc.yaml",
+                "name: {{ include \"web.name\" . | quote }}\n",
+            ),
+            ("templates/NOTES.txt", "hello"),
+            ("templates/tests/test.yaml", "kind: Pod"),
+        ]);
+        let out = convert(&c, &opts());
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        let names: Vec<&str> = out.files.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "Chart.yaml",
+                "crds/widget.yaml",
+                "openapi/config-values.yaml",
+                "templates/_web.name.hbs",
+                "templates/svc.yaml",
+                "values.yaml"
+            ]
+        );
+        assert_eq!(
+            out.files["values.yaml"],
+            "webApp:\n  port: 80\nwebAppEnabled: true\n"
+        );
+        assert_eq!(
+            out.files["Chart.yaml"],
+            "name: web\nversion: 1.2.3\nappVersion: \"4\"\nannotations:\n  addon-operator.io/helm-compatible: \"true\"\n  addon-operator.io/converted-from: web 1.2.3\n"
+        );
+        assert!(out.files["openapi/config-values.yaml"].contains("additionalProperties: true"));
+        assert!(
+            out.files["templates/svc.yaml"]
+                .ends_with("name: {{quote (include \"web.name\" this)}}\n")
+        );
+        assert!(
+            out.files["templates/_web.name.hbs"]
+                .starts_with("{{!-- define \"web.name\" from templates/_helpers.tpl:1")
+        );
+        assert_eq!(out.skipped.len(), 2);
+    }
+
+    #[test]
+    fn subcharts_other_than_libraries_are_problems() {
+        let c = chart(&[
+            ("Chart.yaml", "name: web\nversion: 1.0.0\n"),
+            ("charts/redis-1.0.0.tgz", "binary"),
+            ("charts/db/Chart.yaml", "name: db\nversion: 1.0.0\n"),
+            ("charts/db/templates/sts.yaml", "kind: StatefulSet\n"),
+            (
+                "charts/lib/Chart.yaml",
+                "name: lib\ntype: library\nversion: 1.0.0\n",
+            ),
+            (
+                "charts/lib/templates/_x.tpl",
+                "{{ define \"lib.x\" }}x{{ end }}",
+            ),
+        ]);
+        let out = convert(&c, &opts());
+        let problems: Vec<String> = out.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("charts/db: application subchart"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("charts/redis-1.0.0.tgz: packaged subchart"),
+            "{problems:?}"
+        );
+        assert!(out.files.contains_key("templates/_lib.x.hbs"));
+    }
 }
