@@ -109,6 +109,12 @@ fn helper_errors_never_quote_a_value() {
         "{{len (eq Values.secret 1)}}",
         "{{dict Values.list 1}}",
         "{{quote Values.list}}",
+        "{{regexMatch (print \"(\" Values.secret) \"x\"}}",
+        "{{index Values.list 5}}",
+        "{{semverCompare Values.secret \"1.0.0\"}}",
+        "{{semverCompare \">1\" Values.secret}}",
+        "{{set Values.secret \"k\" 1}}",
+        "{{slice Values.list 9}}",
     ] {
         let error = hb()
             .render_template(tpl, &values)
@@ -361,4 +367,35 @@ fn wrong_argument_counts_show_the_signature() {
 #[test]
 fn long_comments_may_contain_closing_braces() {
     assert_eq!(r("a{{!-- {{#each}} x }} --}}b{{! short }}c"), "abc");
+}
+
+#[test]
+fn go_collection_helpers_follow_sprig() {
+    assert_eq!(r("{{toJson (index (dict \"a\" (list 1 2)) \"a\" 1)}}"), "2");
+    assert_eq!(r("{{toJson (index Values.labels \"nope\")}}"), "null");
+    assert_eq!(
+        r(
+            "{{toJson (mergeOverwrite (dict \"a\" (dict \"x\" 1 \"y\" 1)) (dict \"a\" (dict \"y\" 2)))}}"
+        ),
+        r#"{"a":{"x":1,"y":2}}"#
+    );
+    assert_eq!(
+        r("{{toJson (merge (dict \"a\" (dict \"y\" 1)) (dict \"a\" (dict \"y\" 2 \"z\" 3)))}}"),
+        r#"{"a":{"y":1,"z":3}}"#
+    );
+    assert_eq!(r("{{toJson (set null \"k\" 1)}}"), r#"{"k":1}"#);
+    assert_eq!(r("{{ternary 1 2 (list)}}"), "2");
+    assert_eq!(
+        r("{{toString (list 1 \"a\")}} {{toString (dict \"b\" 1 \"a\" true)}}"),
+        "[1 a] map[a:true b:1]"
+    );
+    assert_eq!(r("{{print 1 2 \"x\" 3}}"), "1 2x3");
+    assert_eq!(r("{{int 3.9}} {{int \"x\"}}"), "3 0");
+    assert_eq!(
+        r("{{typeIs \"int\" 3}} {{typeIs \"float64\" 3}} {{typeIs \"int\" 3.5}}"),
+        "true true false"
+    );
+    assert_eq!(r("{{eq Values.name \"api\" \"web\"}}"), "true");
+    fails_with("{{div 1 0}}", "`div` argument 2 (B): is out of range");
+    fails_with("{{fail \"stop here\"}}", "`fail`: stop here");
 }
