@@ -498,3 +498,18 @@ fn tpl_errors_never_quote_the_template_text() {
     );
     assert!(!e.contains("SECRET-MARKER"), "{e}");
 }
+
+#[test]
+fn a_changed_copy_of_the_context_can_replace_it_for_a_block() {
+    // what convert-chart writes for Go's `$_ := set .Values.a "k" 1`
+    let (_d, m) = module(&[
+        ("Chart.yaml", HELM_CHART),
+        (
+            "templates/cm.yaml",
+            "{{#with (set this \"Values\" (set Values \"extra\" (set Values.extra \"k\" \"v\")))}}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{Values.name}}\ndata:\n  k: {{Values.extra.k}}\n{{/with}}",
+        ),
+    ]);
+    let objs = render_ok(&m);
+    assert_eq!(objs[0].object["data"]["k"], "v");
+    assert_eq!(objs[0].object["metadata"]["name"], "web");
+}

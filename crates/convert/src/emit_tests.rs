@@ -200,3 +200,15 @@ fn allow_partial_marks_each_unconverted_place() {
         "a: {{!-- convert-chart: not converted at line 1 column 4: function `randAlphaNum` (gives a different value on every render) --}}\n"
     );
 }
+
+#[test]
+fn set_on_a_dot_path_rebinds_dot_for_the_rest_of_the_block() {
+    assert_eq!(
+        hbs("{{ $_ := set .Values.a \"k\" 1 }}{{ .Values.a.k }}"),
+        "{{#with (set this \"Values\" (set this.Values \"a\" (set Values.a \"k\" 1)))}}{{Values.a.k}}{{/with}}"
+    );
+    assert_eq!(
+        problems("{{ $_ := set $ \"k\" 1 }}"),
+        vec!["1:1: a change of `$` in place: `set`/`merge` on `$` changes the whole context, which handlebars cannot rebind; change a variable or `.` instead".to_owned()]
+    );
+}
