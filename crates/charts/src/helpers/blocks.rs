@@ -202,3 +202,55 @@ impl HelperDef for Var {
         Ok(ScopedJson::Derived(value))
     }
 }
+
+/// `sortKeys VALUE`: a map with its keys in sorted order (Go's `range` visits map keys sorted),
+/// anything else unchanged. A list or an already sorted map from the render context is passed
+/// on as that context value (no copy), so `{{#each (sortKeys Values.list)}}` iterates by path
+/// like a plain `{{#each Values.list}}`.
+pub(crate) struct SortKeys;
+
+impl HelperDef for SortKeys {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let Some(param) = h.param(0) else {
+            return Ok(ScopedJson::Derived(Value::Null));
+        };
+        let sorted = |v: &Value| match v {
+            Value::Object(m) => m.keys().zip(m.keys().skip(1)).all(|(a, b)| a <= b),
+            _ => true,
+        };
+        if rc.context().is_none()
+            && let Some(path) = param.context_path()
+            && let Some(value) = value_at(ctx.data(), path)
+            && sorted(value)
+        {
+            return Ok(ScopedJson::Context(value, path.clone()));
+        }
+        Ok(ScopedJson::Derived(match param.value() {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), m[k].clone()))
+                        .collect(),
+                )
+            }
+            other => other.clone(),
+        }))
+    }
+}
+
+/// The value at a context path (map keys and list positions) under `root`.
+fn value_at<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(root, |node, segment| match node {
+        Value::Object(m) => m.get(segment),
+        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}

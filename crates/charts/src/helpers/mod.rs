@@ -113,6 +113,7 @@ pub fn register_all(hb: &mut Handlebars<'_>) {
     hb.register_helper("root", Box::new(blocks::Root));
     hb.register_helper("setVar", Box::new(blocks::SetVar));
     hb.register_helper("var", Box::new(blocks::Var));
+    hb.register_helper("sortKeys", Box::new(blocks::SortKeys));
     for spec in HELPERS {
         if let Some(implementation) = spec.implementation {
             hb.register_helper(

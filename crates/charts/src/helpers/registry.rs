@@ -767,7 +767,7 @@ pub const HELPERS: &[HelperSpec] = &[
         "{{#each (sortKeys (dict \"b\" 1 \"a\" 2)) as |v k|}}{{k}}{{/each}}",
         "ab",
         "A map with its keys sorted (anything else unchanged): Go's `range` visits map keys in sorted order, `each` in their order.",
-        imp(sort_keys, 1, Some(1))
+        None
     ),
     spec!(
         "until",

@@ -442,23 +442,6 @@ pub(super) fn index(a: &[&Value]) -> Out {
     Ok(node)
 }
 
-/// A map with its keys in sorted order (Go's `range` visits map keys sorted); anything else
-/// unchanged.
-pub(super) fn sort_keys(a: &[&Value]) -> Out {
-    Ok(match a[0] {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), m[k].clone()))
-                    .collect(),
-            )
-        }
-        other => other.clone(),
-    })
-}
-
 pub(super) fn fail(a: &[&Value]) -> Out {
     Err(HelperError::Required {
         message: text(a, 0)?,
