@@ -10,7 +10,7 @@ use crate::lex::SyntaxError;
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     /// A file or directory of the chart could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The path that failed.
         path: PathBuf,

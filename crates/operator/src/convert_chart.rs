@@ -10,6 +10,12 @@ use crate::cli::ConvertChartArgs;
 /// Runs the command: converts, then writes the module into a temporary directory beside the
 /// target and renames it into place, so a failed run leaves nothing half-written.
 pub fn run(args: &ConvertChartArgs) -> anyhow::Result<()> {
+    if args.chart_dir.is_dir() && !args.chart_dir.join("Chart.yaml").is_file() {
+        bail!(
+            "{} is not a Helm chart: it has no Chart.yaml (give the directory that holds the chart's Chart.yaml)",
+            args.chart_dir.display()
+        );
+    }
     let chart = convert::ChartFiles::read(&args.chart_dir)
         .with_context(|| format!("reading chart {}", args.chart_dir.display()))?;
     let name = match &args.name {

@@ -39,7 +39,6 @@ fn fixtures_dir() -> PathBuf {
 fn addon_operator(args: &[&str]) -> Output {
     common::output_within(
         Command::new(env!("CARGO_BIN_EXE_addon-operator")).args(args),
-        b"",
         Duration::from_secs(120),
     )
 }

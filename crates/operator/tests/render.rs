@@ -18,7 +18,7 @@ const MARKER: &str = "SECRET-MARKER-9f3a";
 
 /// Runs `cmd` with `stdin`, killing it if it has not exited after 60 s.
 fn run_with_timeout(cmd: &mut Command, stdin: &[u8]) -> Output {
-    common::output_within(cmd, stdin, Duration::from_secs(60))
+    common::output_with_input_within(cmd, stdin, Duration::from_secs(60))
 }
 
 fn render(args: &[&str]) -> Output {

@@ -535,11 +535,23 @@ pub const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `cmd` to completion, like `Command::output`, but kills it and panics after `timeout`.
 /// Its output goes through files, so a full pipe can never block it.
 pub fn output_within(cmd: &mut Command, timeout: Duration) -> std::process::Output {
-    use std::io::{Read, Seek};
+    output_with_input_within(cmd, b"", timeout)
+}
+
+/// [`output_within`] with `stdin` as the command's input (through a file, like its output).
+pub fn output_with_input_within(
+    cmd: &mut Command,
+    stdin: &[u8],
+    timeout: Duration,
+) -> std::process::Output {
+    use std::io::{Read, Seek, Write};
+    let mut input = tempfile::tempfile().expect("stdin file");
+    input.write_all(stdin).expect("write stdin");
+    input.rewind().expect("rewind stdin");
     let mut stdout = tempfile::tempfile().expect("stdout file");
     let mut stderr = tempfile::tempfile().expect("stderr file");
     let child = cmd
-        .stdin(Stdio::null())
+        .stdin(input)
         .stdout(stdout.try_clone().expect("stdout file clone"))
         .stderr(stderr.try_clone().expect("stderr file clone"))
         .spawn()
