@@ -9,11 +9,59 @@
 
 use serde_json::Value;
 
+/// Why a `matchConditions` expression cannot be evaluated; kube-apiserver answers any of these
+/// by the webhook's failure policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CelError {
+    /// A token the subset does not parse, at its 1-based position when known.
+    #[error("unsupported syntax{}", .0.map(|n| format!(" near token {n}")).unwrap_or_default())]
+    Syntax(Option<usize>),
+    /// A character outside the subset's alphabet.
+    #[error("unsupported character {0:?}")]
+    Character(char),
+    /// A string literal without its closing quote.
+    #[error("unterminated string literal")]
+    UnterminatedString,
+    /// A number literal that does not parse.
+    #[error("invalid number")]
+    Number,
+    /// A punctuation token that must come next.
+    #[error("expected {0:?}")]
+    Expected(&'static str),
+    /// `in` with something other than a list or a map on its right.
+    #[error("'in' needs a list or a map on its right")]
+    InOperand,
+    /// `!`, `&&` or `||` on a non-bool.
+    #[error("a logical operator needs bool operands")]
+    LogicalOperand,
+    /// The whole expression is not a bool.
+    #[error("the expression does not evaluate to a bool")]
+    NotBool,
+    /// Something other than a variable where a variable must stand.
+    #[error("expected a variable")]
+    Variable,
+    /// A variable or function the subset does not have.
+    #[error("unsupported variable or function {0:?}")]
+    UnknownVariable(String),
+    /// `.` without a field name.
+    #[error("expected a field name after '.'")]
+    FieldName,
+    /// `[...]` with a non-string key.
+    #[error("only string keys are supported in [...]")]
+    Key,
+    /// A method call such as `.startsWith(...)`.
+    #[error("unsupported function {0:?}")]
+    Function(String),
+    /// A field selection on a missing key (CEL's `no such key`).
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+}
+
 /// Evaluates `expression` with the variables in `vars` (`object`, `oldObject`, `request`).
 ///
 /// # Errors
-/// A message naming what is unsupported or missing.
-pub(crate) fn eval_bool(expression: &str, vars: &Value) -> Result<bool, String> {
+/// What is unsupported or missing.
+pub(crate) fn eval_bool(expression: &str, vars: &Value) -> Result<bool, CelError> {
     let tokens = tokenize(expression)?;
     let mut p = Parser {
         tokens,
@@ -22,10 +70,9 @@ pub(crate) fn eval_bool(expression: &str, vars: &Value) -> Result<bool, String> 
     };
     let v = p.or()?;
     if p.pos != p.tokens.len() {
-        return Err(format!("unsupported syntax near token {}", p.pos + 1));
+        return Err(CelError::Syntax(Some(p.pos + 1)));
     }
-    v.as_bool()
-        .ok_or_else(|| "the expression does not evaluate to a bool".to_string())
+    v.as_bool().ok_or(CelError::NotBool)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +83,7 @@ enum Tok {
     Op(&'static str),
 }
 
-fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
+fn tokenize(s: &str) -> Result<Vec<Tok>, CelError> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -64,7 +111,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             let end = chars[i + 1..]
                 .iter()
                 .position(|&d| d == c)
-                .ok_or("unterminated string literal")?;
+                .ok_or(CelError::UnterminatedString)?;
             out.push(Tok::Str(chars[i + 1..i + 1 + end].iter().collect()));
             i += end + 2;
             continue;
@@ -75,7 +122,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 .position(|d| !(d.is_ascii_digit() || *d == '.'))
                 .unwrap_or(chars.len() - i);
             let text: String = chars[i..i + end].iter().collect();
-            out.push(Tok::Num(text.parse().map_err(|_| "invalid number")?));
+            out.push(Tok::Num(text.parse().map_err(|_| CelError::Number)?));
             i += end;
             continue;
         }
@@ -88,7 +135,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             i += end;
             continue;
         }
-        return Err(format!("unsupported character {c:?}"));
+        return Err(CelError::Character(c));
     }
     Ok(out)
 }
@@ -113,13 +160,11 @@ impl Parser<'_> {
         }
     }
 
-    fn expect(&mut self, op: &str) -> Result<(), String> {
-        self.eat(op)
-            .then_some(())
-            .ok_or_else(|| format!("expected {op:?}"))
+    fn expect(&mut self, op: &'static str) -> Result<(), CelError> {
+        self.eat(op).then_some(()).ok_or(CelError::Expected(op))
     }
 
-    fn or(&mut self) -> Result<Value, String> {
+    fn or(&mut self) -> Result<Value, CelError> {
         let mut v = self.and()?;
         while self.eat("||") {
             let r = self.and()?;
@@ -128,7 +173,7 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    fn and(&mut self) -> Result<Value, String> {
+    fn and(&mut self) -> Result<Value, CelError> {
         let mut v = self.unary()?;
         while self.eat("&&") {
             let r = self.unary()?;
@@ -137,7 +182,7 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    fn unary(&mut self) -> Result<Value, String> {
+    fn unary(&mut self) -> Result<Value, CelError> {
         if self.eat("!") {
             return Ok(Value::Bool(!truth(&self.unary()?)?));
         }
@@ -156,13 +201,13 @@ impl Parser<'_> {
                 Value::Object(m) => Ok(Value::Bool(
                     left.as_str().is_some_and(|k| m.contains_key(k)),
                 )),
-                _ => Err("'in' needs a list or a map on its right".into()),
+                _ => Err(CelError::InOperand),
             };
         }
         Ok(left)
     }
 
-    fn primary(&mut self) -> Result<Value, String> {
+    fn primary(&mut self) -> Result<Value, CelError> {
         match self.tokens.get(self.pos).cloned() {
             Some(Tok::Op("(")) => {
                 self.pos += 1;
@@ -203,30 +248,30 @@ impl Parser<'_> {
                     }
                     _ => {
                         self.pos -= 1;
-                        self.path(false)?.ok_or_else(|| "no such key".to_string())
+                        self.path(false)?.ok_or(CelError::NoSuchKey(id))
                     }
                 }
             }
-            _ => Err("unsupported syntax".into()),
+            _ => Err(CelError::Syntax(None)),
         }
     }
 
     /// A variable and its field selections; `None` when a field is missing (and `lenient`,
     /// for `has`; otherwise missing fields are errors as in CEL).
-    fn path(&mut self, lenient: bool) -> Result<Option<Value>, String> {
+    fn path(&mut self, lenient: bool) -> Result<Option<Value>, CelError> {
         let Some(Tok::Ident(var)) = self.tokens.get(self.pos).cloned() else {
-            return Err("expected a variable".into());
+            return Err(CelError::Variable);
         };
         self.pos += 1;
         if !matches!(var.as_str(), "object" | "oldObject" | "request") {
-            return Err(format!("unsupported variable or function {var:?}"));
+            return Err(CelError::UnknownVariable(var));
         }
         let mut cur = Some(self.vars[var.as_str()].clone());
         loop {
             let key = if self.eat(".") {
                 match self.tokens.get(self.pos).cloned() {
                     Some(Tok::Ident(k)) => k,
-                    _ => return Err("expected a field name after '.'".into()),
+                    _ => return Err(CelError::FieldName),
                 }
             } else if self.eat("[") {
                 match self.tokens.get(self.pos).cloned() {
@@ -236,27 +281,26 @@ impl Parser<'_> {
                         self.pos -= 1;
                         k
                     }
-                    _ => return Err("only string keys are supported in [...]".into()),
+                    _ => return Err(CelError::Key),
                 }
             } else {
                 return Ok(cur);
             };
             self.pos += 1;
             if matches!(self.peek(), Some(Tok::Op("("))) {
-                return Err(format!("unsupported function {key:?}"));
+                return Err(CelError::Function(key));
             }
             cur = match cur.and_then(|v| v.get(&key).cloned()) {
                 Some(v) => Some(v),
                 None if lenient => None,
-                None => return Err(format!("no such key: {key}")),
+                None => return Err(CelError::NoSuchKey(key)),
             };
         }
     }
 }
 
-fn truth(v: &Value) -> Result<bool, String> {
-    v.as_bool()
-        .ok_or_else(|| "a logical operator needs bool operands".to_string())
+fn truth(v: &Value) -> Result<bool, CelError> {
+    v.as_bool().ok_or(CelError::LogicalOperand)
 }
 
 fn equal(a: &Value, b: &Value) -> bool {
@@ -292,14 +336,24 @@ mod tests {
         ] {
             assert_eq!(eval_bool(expr, &vars), Ok(want), "{expr}");
         }
-        for expr in [
-            "object.metadata.name.startsWith('w')",
-            "authorizer.group('apps')",
-            "object.spec.replicas + 1 == 3",
-            "object.metadata.missing == 'x'",
-            "object.metadata.name",
+        for (expr, want) in [
+            (
+                "object.metadata.name.startsWith('w')",
+                CelError::Function("startsWith".into()),
+            ),
+            (
+                "authorizer.group('apps')",
+                CelError::UnknownVariable("authorizer".into()),
+            ),
+            ("object.spec.replicas + 1 == 3", CelError::Character('+')),
+            (
+                "object.metadata.missing == 'x'",
+                CelError::NoSuchKey("missing".into()),
+            ),
+            ("object.metadata.name", CelError::NotBool),
+            ("object.metadata.name == 'web' )", CelError::Syntax(Some(8))),
         ] {
-            assert!(eval_bool(expr, &vars).is_err(), "{expr} is unsupported");
+            assert_eq!(eval_bool(expr, &vars), Err(want), "{expr} is unsupported");
         }
     }
 }

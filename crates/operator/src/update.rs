@@ -158,7 +158,7 @@ fn connect(args: &RegistryArgs) -> anyhow::Result<Registry> {
         credentials,
         timeout: None,
     })
-    .map_err(anyhow::Error::msg)
+    .map_err(anyhow::Error::from)
 }
 
 /// `--docker-config`, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if the

@@ -22,6 +22,20 @@ pub enum Credentials {
     Bearer(String),
 }
 
+/// Why a Docker config document cannot give credentials. Never carries a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// The bytes are not JSON.
+    #[error("the docker config is not a JSON document")]
+    NotJson,
+    /// The document has no `auths` object.
+    #[error("the docker config has no \"auths\" map")]
+    NoAuths,
+    /// `auths[<registry>].auth` does not decode to `user:password`.
+    #[error("auths[{0}].auth is not base64 of user:password")]
+    BadAuth(String),
+}
+
 impl std::fmt::Debug for Credentials {
     /// Never prints the secret parts.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,12 +53,14 @@ impl Credentials {
     /// recognised. No entry: anonymous.
     ///
     /// # Errors
-    /// The document or the entry is malformed; the message names the part, never a value.
-    pub fn from_docker_config(config: &[u8], registry: &str) -> Result<Credentials, String> {
-        let doc: Value = serde_json::from_slice(config)
-            .map_err(|_| "the docker config is not a JSON document".to_string())?;
+    /// The document or the entry is malformed; the error names the part, never a value.
+    pub fn from_docker_config(
+        config: &[u8],
+        registry: &str,
+    ) -> Result<Credentials, CredentialsError> {
+        let doc: Value = serde_json::from_slice(config).map_err(|_| CredentialsError::NotJson)?;
         let Some(auths) = doc.get("auths").and_then(Value::as_object) else {
-            return Err("the docker config has no \"auths\" map".into());
+            return Err(CredentialsError::NoAuths);
         };
         let wanted = normalize_host(registry);
         let Some((_, entry)) = auths.iter().find(|(key, _)| normalize_host(key) == wanted) else {
@@ -64,10 +80,10 @@ impl Credentials {
             .decode(auth.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| format!("auths[{registry}].auth is not base64 of user:password"))?;
+            .ok_or_else(|| CredentialsError::BadAuth(registry.to_string()))?;
         let (username, password) = decoded
             .split_once(':')
-            .ok_or_else(|| format!("auths[{registry}].auth is not base64 of user:password"))?;
+            .ok_or_else(|| CredentialsError::BadAuth(registry.to_string()))?;
         Ok(Credentials::Basic {
             username: username.into(),
             password: password.into(),
@@ -146,8 +162,18 @@ mod tests {
     fn malformed_entries_are_named_and_secrets_never_printed() {
         let doc = config(json!({"r.example.com": {"auth": "not-base64-of-a-pair!"}}));
         let err = Credentials::from_docker_config(&doc, "r.example.com").unwrap_err();
-        assert!(err.contains("auths[r.example.com].auth"), "{err}");
-        assert!(Credentials::from_docker_config(b"{}", "x").is_err());
+        assert!(
+            err.to_string().contains("auths[r.example.com].auth"),
+            "{err}"
+        );
+        assert_eq!(
+            Credentials::from_docker_config(b"{}", "x"),
+            Err(CredentialsError::NoAuths)
+        );
+        assert_eq!(
+            Credentials::from_docker_config(b"not json", "x"),
+            Err(CredentialsError::NotJson)
+        );
         let basic = Credentials::Basic {
             username: "u".into(),
             password: "hunter2".into(),

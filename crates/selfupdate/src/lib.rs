@@ -45,7 +45,7 @@ mod state;
 pub mod testing;
 mod window;
 
-pub use credentials::Credentials;
+pub use credentials::{Credentials, CredentialsError};
 pub use decision::{
     Action, Available, Candidate, Inputs, Policy, Running, WaitReason, decide, wave_time,
 };
@@ -57,7 +57,8 @@ pub use error::{CheckError, FailureKind};
 pub use image::{ImageRef, registry_of};
 pub use poll::{METRIC_GROUP, PollInput, PollOutput, poll};
 pub use registry::{
-    MAX_MANIFEST_BYTES, RawManifest, Registry, RegistryOptions, VERSION_LABEL, parse_version,
+    ClientBuildError, MAX_MANIFEST_BYTES, RawManifest, Registry, RegistryOptions, VERSION_LABEL,
+    parse_version,
 };
 pub use settings::{Channel, Mode, Settings, SettingsError, parse_duration};
 pub use state::{CachedCandidate, STATE_FILE, Stamp, State, Status, state_path};

@@ -22,7 +22,7 @@ use crate::decision::{Action, Available, Candidate, Inputs, Policy, Running, dec
 use crate::deployment::{DeploymentView, rfc3339};
 use crate::error::{CheckError, FailureKind};
 use crate::image::registry_of;
-use crate::registry::{Registry, RegistryOptions, parse_version};
+use crate::registry::{Registry, RegistryOptions, error_chain, parse_version};
 use crate::settings::{Mode, Settings};
 use crate::state::{CachedCandidate, Stamp, State};
 use crate::window::{in_window, next_window_start, wave_of};
@@ -234,7 +234,7 @@ fn connect(
         credentials,
         timeout: None,
     })
-    .map_err(config_error)
+    .map_err(|e| config_error(error_chain(&e)))
 }
 
 async fn cached_version(

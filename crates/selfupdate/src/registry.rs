@@ -68,12 +68,17 @@ pub struct RawManifest {
     pub digest: String,
 }
 
+/// The registry's HTTP client could not be built (TLS setup).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the registry client")]
+pub struct ClientBuildError(#[source] reqwest::Error);
+
 impl Registry {
     /// A client with `options`.
     ///
     /// # Errors
     /// The HTTP client cannot be built (TLS setup).
-    pub fn new(options: RegistryOptions) -> Result<Registry, String> {
+    pub fn new(options: RegistryOptions) -> Result<Registry, ClientBuildError> {
         // reqwest is built without a bundled crypto provider; use ring, as kube does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = options.timeout.unwrap_or(Duration::from_secs(30));
@@ -81,7 +86,7 @@ impl Registry {
             .connect_timeout(timeout / 3)
             .timeout(timeout)
             .build()
-            .map_err(|e| format!("cannot build the registry client: {e}"))?;
+            .map_err(ClientBuildError)?;
         Ok(Registry {
             oci: std::sync::OnceLock::new(),
             http,
@@ -141,7 +146,9 @@ impl Registry {
             .fetch_manifest_digest(&reference, &self.options.credentials.to_oci())
             .await
             .map_err(|e| fail(classify(&e), e.to_string()))?;
-        check_digest_form(&digest).map_err(|d| fail(FailureKind::Malformed, d))?;
+        if !is_sha256_digest(&digest) {
+            return Err(fail(FailureKind::Malformed, NOT_A_DIGEST.into()));
+        }
         Ok(digest)
     }
 
@@ -201,9 +208,8 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         match digest {
-            Some(d) => check_digest_form(&d)
-                .map(|()| Some(d))
-                .map_err(|detail| (FailureKind::Malformed, detail)),
+            Some(d) if is_sha256_digest(&d) => Ok(Some(d)),
+            Some(_) => Err((FailureKind::Malformed, NOT_A_DIGEST.into())),
             None => Ok(None),
         }
     }
@@ -398,18 +404,15 @@ fn is_running_platform(entry: &Value) -> bool {
             == Some(arch)
 }
 
-fn check_digest_form(digest: &str) -> Result<(), String> {
-    let ok = digest
+const NOT_A_DIGEST: &str = "the registry answered a digest that is not sha256:<64 hex digits>";
+
+fn is_sha256_digest(digest: &str) -> bool {
+    digest
         .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-    if ok {
-        Ok(())
-    } else {
-        Err("the registry answered a digest that is not sha256:<64 hex digits>".into())
-    }
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -487,8 +490,8 @@ mod tests {
 
     #[test]
     fn digests_must_be_sha256_hex() {
-        assert!(check_digest_form(&format!("sha256:{}", "a".repeat(64))).is_ok());
-        assert!(check_digest_form("sha256:zz").is_err());
-        assert!(check_digest_form("md5:abc").is_err());
+        assert!(is_sha256_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!is_sha256_digest("sha256:zz"));
+        assert!(!is_sha256_digest("md5:abc"));
     }
 }
