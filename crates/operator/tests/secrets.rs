@@ -15,6 +15,9 @@ const PASSWORD_EDITED: &str = "cfgpassLEAKMARK0002";
 const HOOK_VALUE: &str = "hookvalLEAKMARK0003";
 const SECRET_DATA: &str = "secretdataLEAKMARK0004";
 const SECRET_DATA_EDITED: &str = "secretdataLEAKMARK0005";
+/// A config value the schema rejects (its pattern allows no `-`): the error names the path
+/// and the constraint, never the value.
+const PASSWORD_INVALID: &str = "bad-pass-LEAKMARK0006";
 
 /// Every path the network port might be asked, debug paths included.
 const NETWORK_PATHS: &[&str] = &[
@@ -98,6 +101,7 @@ fn assert_no_marker(text: &str, what: &str) {
         HOOK_VALUE,
         SECRET_DATA,
         SECRET_DATA_EDITED,
+        PASSWORD_INVALID,
     ]
     .iter()
     .map(|m| base64(m))
@@ -139,6 +143,22 @@ async fn run_through_the_module_life(c: &Cluster, log_type: &str) -> String {
             && vault_key(c, "upstream").as_deref() == Some(SECRET_DATA_EDITED)
     })
     .await;
+    c.set_config(&[("vault", &format!("password: {PASSWORD_INVALID}\n"))]);
+    eventually("the invalid password is rejected", || {
+        op.metrics()
+            .contains("addon_operator_config_values_errors_total 1")
+    })
+    .await;
+    assert!(
+        op.logs().contains("/password"),
+        "the rejection names the path:\n{}",
+        op.logs()
+    );
+    assert_eq!(
+        vault_key(c, "password").as_deref(),
+        Some(PASSWORD_EDITED),
+        "the last good value stays"
+    );
     c.kubectl(&["delete", "secret", "vault", "-n", NS]);
     eventually("drift is repaired", || c.exists("secret", "vault", NS)).await;
     let values = op.client(&["module", "values", "vault", "-o", "json"]);
