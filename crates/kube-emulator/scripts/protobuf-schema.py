@@ -32,6 +32,7 @@ OUT = os.path.join(CRATE, "src", "protobuf", "schema.txt")
 EXTRA_KINDS = {
     ("*", "DeleteOptions"): "apimachinery.pkg.apis.meta.v1.DeleteOptions",
     ("autoscaling/v1", "Scale"): "api.autoscaling.v1.Scale",
+    ("authentication.k8s.io/v1", "TokenRequest"): "api.authentication.v1.TokenRequest",
 }
 
 

@@ -4,7 +4,8 @@
 //! | request | effect |
 //! |---|---|
 //! | `GET /_emulator/counts` | `{"counts":[{"verb","resource","count"}],"writes":N,"dryRuns":N,"injected":N}` |
-//! | `POST /_emulator/reset-counts` | zero the counters |
+//! | `POST /_emulator/reset-counts` | zero the counters, forget the denials |
+//! | `GET /_emulator/denials` | `{"denials":[message, ...]}`: every 403 Forbidden answered so far |
 //! | `POST /_emulator/close-watches` | end every watch stream now |
 //! | `POST /_emulator/close-watches-every?ms=N` | end watches every N ms (0 stops) |
 //! | `POST /_emulator/fail-next?n=N&code=500&verb=V&resource=R` | fail the next N matching requests |
@@ -29,6 +30,12 @@ use std::time::Duration;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/counts", get(counts))
+        .route(
+            "/denials",
+            get(|State(st): State<AppState>| async move {
+                json_response(StatusCode::OK, &json!({"denials": st.controls().denials()}))
+            }),
+        )
         .route(
             "/reset-counts",
             post(|State(st): State<AppState>| async move {

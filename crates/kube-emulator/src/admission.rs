@@ -11,7 +11,7 @@
 use crate::cel;
 use crate::meta;
 use crate::resources::ResourceInfo;
-use crate::selectors::LabelSelector;
+use crate::selectors::selector_matches;
 use crate::state::AppState;
 use crate::status::{ApiError, ApiResult, ErrorKind};
 use crate::webhook_client;
@@ -178,37 +178,6 @@ fn either_matches(selector: &Value, old: Option<&Value>, new: Option<&Value>) ->
         .into_iter()
         .flatten()
         .any(|o| selector_matches(selector, o))
-}
-
-/// A structured label selector (matchLabels, matchExpressions) against an object's labels;
-/// an absent or empty selector matches everything.
-fn selector_matches(selector: &Value, obj: &Value) -> bool {
-    let mut parts: Vec<String> = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    for e in selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let key = e["key"].as_str().unwrap_or_default();
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        parts.push(match e["operator"].as_str().unwrap_or_default() {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "DoesNotExist" => format!("!{key}"),
-            _ => key.to_string(),
-        });
-    }
-    LabelSelector::parse(&parts.join(",")).is_ok_and(|s| s.matches(obj))
 }
 
 fn listed(list: &Value, item: &str) -> bool {

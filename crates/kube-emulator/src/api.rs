@@ -5,13 +5,14 @@
 use crate::controls::WRITE_VERBS;
 use crate::params::{self, Params};
 use crate::patch::PatchType;
+use crate::rbac::Requester;
 use crate::request::Req;
 use crate::resources::ResourceInfo;
 use crate::route::{self, Route};
 use crate::state::AppState;
 use crate::status::{ApiError, ApiResult, ErrorKind};
 use crate::table::Shape;
-use crate::{discovery, hooked, read, scale, watch, write};
+use crate::{authz, discovery, hooked, read, scale, watch, write};
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 
@@ -50,6 +51,8 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
                 }
             };
             let method = parts.method.clone();
+            let controls = st.controls();
+            let requester = parts.extensions.get::<Requester>().cloned();
             let req = Req {
                 st,
                 target,
@@ -57,10 +60,14 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
                 headers: parts.headers,
                 params,
                 body: bytes.to_vec(),
+                requester,
             };
             let response = match resource(req).await {
                 Ok(resp) => resp,
                 Err(e) => {
+                    if e.kind == ErrorKind::Forbidden {
+                        controls.record_denial(&e.message);
+                    }
                     tracing::debug!(%method, uri = %parts.uri, code = e.code(), message = %e.message, "kube-emulator request failed");
                     return e.into_response();
                 }
@@ -89,6 +96,9 @@ async fn resource(req: Req) -> ApiResult<Response> {
     }
     if let Some(err) = fault {
         return Err(err);
+    }
+    if is_token_request(&req) {
+        return authz::issue_token(&req);
     }
     let info = resolve(&req)?;
     if matches!(verb, "update" | "patch") && req.target.name.is_none() {
@@ -170,6 +180,16 @@ async fn resource(req: Req) -> ApiResult<Response> {
         req.st.notify_changed();
     }
     Ok(response)
+}
+
+/// `POST .../serviceaccounts/<name>/token` (the TokenRequest API).
+fn is_token_request(req: &Req) -> bool {
+    let t = &req.target;
+    req.method == http::Method::POST
+        && t.group.is_empty()
+        && t.plural == "serviceaccounts"
+        && t.name.is_some()
+        && t.subresource.as_deref() == Some("token")
 }
 
 /// A watch on a named object (`.../configmaps/x?watch=true`) watches that name only.

@@ -21,6 +21,14 @@ pub struct Config {
     /// soon as their spec changes, as their controllers would (off by default: tests see
     /// exactly what they wrote; `addon-operator dev` may turn it on).
     pub simulate_workloads: bool,
+    /// Authenticate bearer tokens and authorize every request with RBAC, as kube-apiserver
+    /// does (off by default: every request is allowed). ServiceAccount tokens come from the
+    /// TokenRequest API (`kubectl create token`); a request without a token is the
+    /// administrator (`system:masters`, as on kube-apiserver's former insecure port: kubectl
+    /// sends no token over plain HTTP); the bootstrap ClusterRoles `cluster-admin`,
+    /// `system:discovery`, `system:basic-user` and `system:public-info-viewer` exist with
+    /// their bindings.
+    pub authorization: bool,
 }
 
 impl Default for Config {
@@ -32,6 +40,7 @@ impl Default for Config {
             bookmark_interval: Duration::from_secs(10),
             persist_debounce: Duration::from_millis(200),
             simulate_workloads: false,
+            authorization: false,
         }
     }
 }

@@ -53,6 +53,8 @@ struct Inner {
     counts: Mutex<BTreeMap<(String, String), u64>>,
     faults: Mutex<Faults>,
     injected: AtomicU64,
+    /// Messages of the 403 Forbidden answers so far, oldest first.
+    denials: Mutex<Vec<String>>,
     close_tx: watch::Sender<u64>,
     close_task: Mutex<Option<JoinHandle<()>>>,
     /// Mapped Service ports.
@@ -112,6 +114,7 @@ impl Controls {
                 counts: Mutex::new(BTreeMap::new()),
                 faults: Mutex::new(Faults::default()),
                 injected: AtomicU64::new(0),
+                denials: Mutex::default(),
                 close_tx,
                 close_task: Mutex::new(None),
                 services: Mutex::new(BTreeMap::new()),
@@ -158,14 +161,26 @@ impl Controls {
             .sum()
     }
 
-    /// Sets every counter back to zero.
+    /// Sets every counter back to zero and forgets the recorded denials.
     pub fn reset_counts(&self) {
         lock(&self.inner.counts).clear();
+        lock(&self.inner.denials).clear();
     }
 
     /// How many faults (failures, conflicts) have been injected so far.
     pub fn injected(&self) -> u64 {
         self.inner.injected.load(Ordering::Relaxed)
+    }
+
+    /// The message of every 403 Forbidden answered so far (RBAC denials and refused grants
+    /// in authorization mode, writes into terminating namespaces), oldest first.
+    pub fn denials(&self) -> Vec<String> {
+        lock(&self.inner.denials).clone()
+    }
+
+    /// Records a 403 Forbidden answer.
+    pub(crate) fn record_denial(&self, message: &str) {
+        lock(&self.inner.denials).push(message.to_string());
     }
 
     /// Ends every open watch stream now (clients see the stream end and re-watch).

@@ -51,6 +51,17 @@ pub enum Error {
         #[source]
         source: Box<crate::status::ApiError>,
     },
+    /// Creating one of the bootstrap RBAC objects (authorization mode) failed.
+    #[error("failed to create the bootstrap {resource} {name}")]
+    Bootstrap {
+        /// Its resource (plural).
+        resource: &'static str,
+        /// Its name.
+        name: String,
+        /// Why the store refused it.
+        #[source]
+        source: Box<crate::status::ApiError>,
+    },
     /// An invariant of the emulator itself broke.
     #[error("kube-emulator internal error: {0}")]
     Internal(&'static str),

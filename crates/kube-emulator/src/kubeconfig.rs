@@ -1,7 +1,12 @@
 //! The kubeconfig that points kubectl and kube-rs at an emulator.
 
-/// A kubeconfig YAML for `url`: cluster, user and context named `emulator`, namespace `default`.
-pub fn render(url: &str) -> String {
+/// A kubeconfig YAML for `url`: cluster, user and context named `emulator`, namespace
+/// `default`; the user presents `token` when there is one.
+pub fn render(url: &str, token: Option<&str>) -> String {
+    let user = match token {
+        Some(t) => format!("{{token: {t}}}"),
+        None => "{}".to_string(),
+    };
     format!(
         "apiVersion: v1
 kind: Config
@@ -11,7 +16,7 @@ clusters:
     server: {url}
 users:
 - name: emulator
-  user: {{}}
+  user: {user}
 contexts:
 - name: emulator
   context:
@@ -28,7 +33,7 @@ preferences: {{}}
 mod tests {
     #[test]
     fn kubeconfig_should_name_the_server_and_default_namespace() {
-        let k = super::render("http://127.0.0.1:1234");
+        let k = super::render("http://127.0.0.1:1234", None);
         let v = yaml_json::parse_one(&k).unwrap();
         assert_eq!(
             v["clusters"][0]["cluster"]["server"],
@@ -36,5 +41,8 @@ mod tests {
         );
         assert_eq!(v["current-context"], "emulator");
         assert_eq!(v["contexts"][0]["context"]["namespace"], "default");
+        let k = super::render("http://127.0.0.1:1234", Some("t0ken"));
+        let v = yaml_json::parse_one(&k).unwrap();
+        assert_eq!(v["users"][0]["user"]["token"], "t0ken");
     }
 }

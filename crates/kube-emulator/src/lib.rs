@@ -5,17 +5,19 @@
 //! kube-rs and `kubectl` work against it unchanged. It is a real server, not a mock: requests
 //! go over sockets, writes produce watch events, errors are `Status` objects with real codes.
 //! It does **not** run controllers (no Pods are scheduled, Deployments do not create
-//! ReplicaSets; [`Config::simulate_workloads`] can fake their readiness), authentication or
-//! authorization, and it answers in JSON only (protobuf
+//! ReplicaSets; [`Config::simulate_workloads`] can fake their readiness), and it answers in
+//! JSON only (protobuf
 //! `Accept` headers get JSON; protobuf request bodies are decoded for every built-in kind and
 //! `DeleteOptions`, as client-go sends them). It calls admission webhooks and CRD conversion
 //! webhooks over HTTPS as kube-apiserver does ([`Controls::map_service`] reaches a `service`
-//! clientConfig). `docs/kube-emulator.md` lists every approximation.
+//! clientConfig). With [`Config::authorization`] it authenticates ServiceAccount bearer
+//! tokens and authorizes every request with RBAC (off by default: everything is allowed). `docs/kube-emulator.md` lists every approximation.
 //!
 //! Principal types:
 //! - [`Emulator`]: a running server ([`Emulator::start`], [`Emulator::url`],
 //!   [`Emulator::kubeconfig`], [`Emulator::shutdown`]).
-//! - [`Config`]: port, state file, watch history size, bookmark period, workload simulation.
+//! - [`Config`]: port, state file, watch history size, bookmark period, workload simulation,
+//!   authorization.
 //! - [`Controls`]: request counters and fault injection (also served under `/_emulator/`).
 //! - [`app`] builds the axum [`axum::Router`] from an [`AppState`], for embedding.
 //!
@@ -43,6 +45,7 @@
 mod admin;
 mod admission;
 mod api;
+mod authz;
 mod cel;
 mod columns;
 mod config;
@@ -60,6 +63,7 @@ mod params;
 mod patch;
 mod persistence;
 mod protobuf;
+mod rbac;
 mod read;
 mod request;
 mod resources;
@@ -72,6 +76,7 @@ mod state;
 mod status;
 mod store;
 mod table;
+mod tokens;
 mod validation;
 mod watch;
 mod webhook_client;

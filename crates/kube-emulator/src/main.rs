@@ -26,6 +26,11 @@ struct Args {
     /// ready as soon as their spec changes, as their controllers would.
     #[arg(long)]
     simulate_workloads: bool,
+    /// Authenticate bearer tokens and authorize requests with RBAC, as kube-apiserver does:
+    /// `kubectl create token` issues ServiceAccount tokens; a request without a token is the
+    /// administrator.
+    #[arg(long)]
+    authorization: bool,
 }
 
 #[tokio::main]
@@ -43,6 +48,7 @@ async fn main() -> ExitCode {
         state_file: args.state,
         watch_history: args.watch_history,
         simulate_workloads: args.simulate_workloads,
+        authorization: args.authorization,
         ..Config::default()
     };
     let emu = match Emulator::start_with(config).await {

@@ -10,6 +10,7 @@ use crate::meta;
 use crate::patch::apply::{self, Writer};
 use crate::patch::fieldset::Scope;
 use crate::patch::{self, Lists, PatchType, strategic};
+use crate::rbac::{self, Requester};
 use crate::resources::ResourceInfo;
 use crate::status::{ApiError, ApiResult, ErrorKind};
 use crate::store::Store;
@@ -29,6 +30,9 @@ pub struct WriteOpts {
     pub force: bool,
     /// Subresource (`status`, `scale`) or empty.
     pub subresource: String,
+    /// Who writes, when authorization is on: roles and bindings are checked against what
+    /// they hold (escalation prevention).
+    pub requester: Option<Requester>,
 }
 
 /// Resources kube-apiserver lets PUT create when the object is missing.
@@ -130,6 +134,7 @@ pub fn create(
     let name = meta::meta_str(&body, "name").to_string();
     defaults::normalize(info, &mut body)?;
     validation::validate(info, &body)?;
+    check_grants(store, info, ns, &body, o)?;
     check_creatable(store, info, ns, &name)?;
     let m = meta::metadata_mut(&mut body);
     for k in [
@@ -186,6 +191,7 @@ pub fn update(
     let scoped_ns = if info.namespaced { ns } else { "" };
     let Some(old) = store.get(&info.key(), scoped_ns, name).cloned() else {
         if allow_create_on_update(info) && o.subresource.is_empty() {
+            check_create_allowed(store, info, ns, name, o)?;
             return create(store, info, ns, body, o).map(|v| (v, true));
         }
         return Err(ApiError::not_found(&info.group, &info.plural, name));
@@ -269,6 +275,7 @@ fn apply_patch(
             if !o.subresource.is_empty() {
                 return Err(ApiError::not_found(&info.group, &info.plural, name));
             }
+            check_create_allowed(store, info, ns, name, o)?;
             let mut created = apply::apply(None, &body, &w, o.force)?;
             let managed = created["metadata"]["managedFields"].take();
             // Validate and fill server metadata exactly as a create would, without storing.
@@ -301,6 +308,50 @@ fn apply_patch(
             Ok((out, false))
         }
     }
+}
+
+/// Escalation prevention: a role or binding written by an authorized requester may grant only
+/// what the requester holds (see [`rbac::check_escalation`]).
+fn check_grants(
+    store: &Store,
+    info: &ResourceInfo,
+    ns: &str,
+    obj: &Value,
+    o: &WriteOpts,
+) -> ApiResult<()> {
+    match &o.requester {
+        Some(Requester(identity)) if info.group == rbac::GROUP => {
+            rbac::check_escalation(store, identity, &info.plural, ns, obj)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A patch or update that creates its object needs `create` as well, as in kube-apiserver.
+fn check_create_allowed(
+    store: &Store,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    o: &WriteOpts,
+) -> ApiResult<()> {
+    let Some(Requester(identity)) = &o.requester else {
+        return Ok(());
+    };
+    let a = rbac::Attributes {
+        verb: "create".into(),
+        resource_request: true,
+        group: info.group.clone(),
+        resource: info.plural.clone(),
+        namespace: if info.namespaced {
+            ns.to_string()
+        } else {
+            String::new()
+        },
+        name: name.to_string(),
+        ..rbac::Attributes::default()
+    };
+    rbac::allows(store, identity, &a)
 }
 
 /// 409 when the body names a resourceVersion other than the stored one.
@@ -357,6 +408,7 @@ fn finish_write(
     defaults::normalize(info, &mut new)?;
     validation::validate(info, &new)?;
     validation::validate_update(info, old, &new)?;
+    check_grants(store, info, meta::meta_str(old, "namespace"), &new, o)?;
     record(old, &mut new);
     if same_ignoring_times(old, &new) {
         return Ok(old.clone());

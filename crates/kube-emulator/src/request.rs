@@ -7,6 +7,7 @@
 use crate::lifecycle::{DeleteOpts, Propagation};
 use crate::objects::WriteOpts;
 use crate::params::{self, Params};
+use crate::rbac::Requester;
 use crate::route::Target;
 use crate::state::AppState;
 use crate::status::{ApiError, ApiResult};
@@ -27,6 +28,8 @@ pub struct Req {
     pub params: Params,
     /// The whole body.
     pub body: Vec<u8>,
+    /// Who sent it, when authorization is on.
+    pub requester: Option<Requester>,
 }
 
 impl Req {
@@ -74,6 +77,7 @@ impl Req {
             manager_given: given.is_some(),
             force: params::flag(&self.params, "force"),
             subresource: self.target.subresource.clone().unwrap_or_default(),
+            requester: self.requester.clone(),
         })
     }
 

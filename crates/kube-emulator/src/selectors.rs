@@ -122,6 +122,38 @@ impl LabelSelector {
     }
 }
 
+/// A structured label selector (`matchLabels`, `matchExpressions`, as webhook
+/// configurations and aggregation rules hold it) against an object's labels; an absent or
+/// empty selector matches everything.
+pub fn selector_matches(selector: &Value, obj: &Value) -> bool {
+    let mut parts: Vec<String> = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    for e in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = e["key"].as_str().unwrap_or_default();
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        parts.push(match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "DoesNotExist" => format!("!{key}"),
+            _ => key.to_string(),
+        });
+    }
+    LabelSelector::parse(&parts.join(",")).is_ok_and(|s| s.matches(obj))
+}
+
 impl FieldSelector {
     /// Parses `path=value`, `path==value`, `path!=value` terms.
     ///

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::controls::Controls;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{admin, api, discovery, kubeconfig};
+use crate::{admin, api, authz, discovery, kubeconfig};
 use axum::Router;
 use axum::routing::get;
 use std::net::SocketAddr;
@@ -16,7 +16,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The emulator's router: discovery, resources, health, version, OpenAPI and the
-/// `/_emulator/` admin endpoint. Serve it on any listener.
+/// `/_emulator/` admin endpoint, behind authentication and RBAC when
+/// [`Config::authorization`] is on. Serve it on any listener.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/version", get(discovery::version))
@@ -28,6 +29,10 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi/v3/{*gv}", get(discovery::openapi_v3_group))
         .nest("/_emulator", admin::router())
         .fallback(api::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authz::guard,
+        ))
         .with_state(state)
 }
 
@@ -101,9 +106,17 @@ impl Emulator {
     }
 
     /// A kubeconfig (YAML) pointing at this emulator: cluster, user and context `emulator`,
-    /// namespace `default`.
+    /// namespace `default`, no credentials (with [`Config::authorization`], a request without
+    /// a token is the administrator).
     pub fn kubeconfig(&self) -> String {
-        kubeconfig::render(&self.url())
+        kubeconfig::render(&self.url(), None)
+    }
+
+    /// [`Emulator::kubeconfig`] whose user presents the bearer `token` (one from
+    /// `kubectl create token`): kube-rs clients, the operator among them, then act as that
+    /// ServiceAccount. (kubectl sends no token over plain HTTP.)
+    pub fn kubeconfig_with_token(&self, token: &str) -> String {
+        kubeconfig::render(&self.url(), Some(token))
     }
 
     /// Writes [`Emulator::kubeconfig`] to `path`.

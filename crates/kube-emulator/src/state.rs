@@ -9,7 +9,9 @@ use crate::controls::Controls;
 use crate::error::Error;
 use crate::objects::{self, WriteOpts};
 use crate::persistence;
+use crate::rbac;
 use crate::store::Store;
+use crate::tokens::Tokens;
 use crate::webhook_client::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +28,7 @@ struct Shared {
     changed: Notify,
     port: Mutex<u16>,
     webhooks: Pool,
+    tokens: Tokens,
 }
 
 /// The shared state behind the router: the store, the controls and the configuration.
@@ -41,6 +44,33 @@ impl std::fmt::Debug for AppState {
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
+}
+
+/// Creates the bootstrap RBAC objects that are missing (a state file may hold them).
+fn bootstrap_policy(store: &mut Store) -> Result<(), Error> {
+    for (plural, object) in rbac::bootstrap_policy() {
+        let info = store
+            .registry
+            .find(rbac::GROUP, "v1", plural)
+            .cloned()
+            .ok_or(Error::Internal(
+                "RBAC resources missing from the built-in table",
+            ))?;
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if store.get(&info.key(), "", &name).is_none() {
+            objects::create(store, &info, "", object, &WriteOpts::default()).map_err(|source| {
+                Error::Bootstrap {
+                    resource: plural,
+                    name,
+                    source: Box::new(source),
+                }
+            })?;
+        }
+    }
+    Ok(())
 }
 
 impl AppState {
@@ -74,6 +104,9 @@ impl AppState {
                 )?;
             }
         }
+        if config.authorization {
+            bootstrap_policy(&mut store)?;
+        }
         Ok(AppState {
             inner: Arc::new(Shared {
                 store: Mutex::new(store),
@@ -82,6 +115,7 @@ impl AppState {
                 changed: Notify::new(),
                 port: Mutex::new(0),
                 webhooks: Pool::default(),
+                tokens: Tokens::default(),
             }),
         })
     }
@@ -100,6 +134,11 @@ impl AppState {
         // Store mutations are completed before any await; a poisoned lock still holds
         // consistent data, so keep serving.
         self.inner.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bearer tokens issued for ServiceAccounts.
+    pub(crate) fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
     }
 
     /// Idle connections to webhooks.

@@ -62,8 +62,11 @@ define_status_errors! {
     Invalid => (422, "Invalid"),
     /// The request is malformed (body, query or patch).
     BadRequest => (400, "BadRequest"),
-    /// The request is refused (e.g. creating content in a terminating namespace).
+    /// The request is refused: RBAC denies it, or e.g. it creates content in a terminating
+    /// namespace.
     Forbidden => (403, "Forbidden"),
+    /// The bearer token is unknown (authorization mode only).
+    Unauthorized => (401, "Unauthorized"),
     /// The requested resourceVersion is older than the retained history.
     Gone => (410, "Expired"),
     /// The verb is not supported on this resource.

@@ -6,12 +6,37 @@ use crate::resources::ResourceInfo;
 use crate::status::{ApiError, ApiResult, Cause};
 use serde_json::Value;
 
+/// kube's `ValidatePathSegmentName`: any name but `.` and `..`, without `/` or `%`.
+fn path_segment_cause(name: &str) -> Option<Cause> {
+    let problem = if name.is_empty() {
+        return Some(Cause::new(
+            "FieldValueRequired",
+            "metadata.name",
+            "Required value: name or generateName is required",
+        ));
+    } else if name == "." || name == ".." {
+        format!("may not be '{name}'")
+    } else if let Some(c) = ['/', '%'].into_iter().find(|c| name.contains(*c)) {
+        format!("may not contain '{c}'")
+    } else {
+        return None;
+    };
+    Some(Cause::new(
+        "FieldValueInvalid",
+        "metadata.name",
+        format!("Invalid value: {name:?}: {problem}"),
+    ))
+}
+
 /// Validates an object about to be stored, listing every problem.
 pub fn validate(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
     let name = meta::meta_str(obj, "name");
     let mut causes = Vec::new();
     let label_name = info.plural == "namespaces";
-    if let Some(c) = meta::validate_name(name, "metadata.name", label_name) {
+    if info.group == "rbac.authorization.k8s.io" {
+        // RBAC objects only need a valid path segment (`system:discovery`), as in kube.
+        causes.extend(path_segment_cause(name));
+    } else if let Some(c) = meta::validate_name(name, "metadata.name", label_name) {
         causes.push(c);
     }
     causes.extend(meta::validate_labels(obj));

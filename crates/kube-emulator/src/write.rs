@@ -6,6 +6,7 @@ use crate::meta;
 use crate::objects;
 use crate::params;
 use crate::patch::PatchType;
+use crate::rbac;
 use crate::request::Req;
 use crate::resources::ResourceInfo;
 use crate::status::{ApiError, ApiResult, ErrorKind, json_response};
@@ -43,11 +44,14 @@ pub fn create(req: &Req, info: &ResourceInfo, ns: &str) -> ApiResult<Response> {
                 "the request body must be a JSON or YAML object",
             ));
         };
-        // No authorization happens, so every access is allowed.
-        review.insert(
-            "status".into(),
-            json!({"allowed": true, "reason": "kube-emulator does not authorize requests"}),
-        );
+        let status = if req.st.config().authorization {
+            let requester = req.requester.as_ref().map(|r| r.0.as_ref());
+            rbac::review(&req.st.store(), &info.plural, requester, review)
+        } else {
+            // No authorization happens, so every access is allowed.
+            json!({"allowed": true, "reason": "kube-emulator does not authorize requests"})
+        };
+        review.insert("status".into(), status);
         return Ok(respond(StatusCode::CREATED, info, body));
     }
     let o = req.write_opts()?;
