@@ -612,10 +612,9 @@ pub fn check_escalation(
             let role_ns = if kind == "Role" { namespace } else { "" };
             match store.get(&key(role_plural), role_ns, role_name) {
                 Some(role) => role_rules(store, role, &mut Vec::new()),
-                None => {
-                    let why = format!("{}.{GROUP} {role_name:?} not found", kind.to_lowercase());
-                    return Err(forbidden_error(GROUP, plural, name, &why));
-                }
+                // kube-apiserver looks the role up only after `bind` was refused: a binding
+                // to a role that does not exist yet is 404 for its writer.
+                None => return Err(ApiError::not_found(GROUP, role_plural, role_name)),
             }
         }
         _ => return Ok(()),

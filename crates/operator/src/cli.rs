@@ -72,6 +72,9 @@ pub enum Command {
         #[command(subcommand)]
         command: ChannelCommand,
     },
+    /// Print the least-privilege ClusterRole (and Roles) this module set needs, each rule
+    /// commented with who needs it (docs/operations.md).
+    Rbac(RbacArgs),
 }
 
 /// `addon-operator update ...`.
@@ -464,4 +467,40 @@ pub struct RenderArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
     pub output: OutputFormat,
+}
+
+/// Arguments of `addon-operator rbac`.
+#[derive(Debug, Args)]
+pub struct RbacArgs {
+    /// Where the modules and global hooks are, and the operator namespace.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Name of the ClusterRole, the Roles and their bindings.
+    #[arg(long, default_value = "addon-operator")]
+    pub name: String,
+
+    /// The operator's ServiceAccount (in the operator namespace), the bindings' subject.
+    #[arg(long, default_value = "addon-operator")]
+    pub service_account: String,
+
+    /// Name of the operator's ConfigMap.
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_CONFIG_MAP",
+        default_value = "addon-operator"
+    )]
+    pub config_map: String,
+
+    /// The operator's own Deployment, which the `self-update` global hook patches.
+    #[arg(
+        long,
+        env = "ADDON_OPERATOR_DEPLOYMENT",
+        default_value = "addon-operator"
+    )]
+    pub deployment: String,
+
+    /// Webhook names (used when a hook declares a webhook).
+    #[command(flatten)]
+    pub webhooks: crate::webhook_flags::WebhookArgs,
 }

@@ -25,6 +25,7 @@ mod modulelist;
 mod moduleset;
 mod native;
 mod operator;
+mod rbac;
 mod reload;
 mod render;
 mod retry;
@@ -87,6 +88,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Channel {
             command: ChannelCommand::Promote { registry, from, to },
         } => block_on(update::promote(&registry, from, to)),
+        Command::Rbac(args) => block_on(rbac::run(&args)),
     }
 }
 

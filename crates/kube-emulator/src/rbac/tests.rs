@@ -191,7 +191,11 @@ fn a_role_may_grant_only_what_its_writer_holds() {
     }
     let binding = json!({"metadata": {"name": "b"}, "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "cluster-admin-like"}, "subjects": []});
     let err = check_escalation(&store, &sa(), "clusterrolebindings", "", &binding).unwrap_err();
-    assert!(err.message.contains("not found"), "{}", err.message);
+    assert_eq!(err.code(), 404);
+    assert_eq!(
+        err.message,
+        r#"clusterroles.rbac.authorization.k8s.io "cluster-admin-like" not found"#
+    );
 }
 
 #[test]
