@@ -20,7 +20,8 @@ COPY crates crates
 # Read at compile time by the binary (`addon-operator version`).
 ENV ADDON_OPERATOR_VERSION=${ADDON_OPERATOR_VERSION} \
     ADDON_OPERATOR_COMMIT=${ADDON_OPERATOR_COMMIT}
-RUN cargo build --release --locked -p operator --bin addon-operator
+RUN cargo build --release --locked -p operator \
+      --bin addon-operator --bin addon-operator-hook-launcher
 
 # kubectl from the Kubernetes release, checked against its published SHA-256.
 FROM debian:bookworm-slim AS kubectl
@@ -50,6 +51,9 @@ RUN apt-get update \
       --shell /usr/sbin/nologin addon-operator
 COPY --from=kubectl /kubectl /usr/local/bin/kubectl
 COPY --from=build /src/target/release/addon-operator /usr/local/bin/addon-operator
+# Starts each hook from a small process, so the hook's max RSS metric is its own; it must stay
+# next to addon-operator.
+COPY --from=build /src/target/release/addon-operator-hook-launcher /usr/local/bin/addon-operator-hook-launcher
 COPY modules /modules
 COPY global-hooks /global-hooks
 # The root filesystem is read-only in deploy/: hook temp files, the debug socket and

@@ -160,6 +160,7 @@ pub async fn load_config(
         timeout,
         log: &log,
         capture_stdout: true,
+        launch: None,
     })
     .await?;
     Ok(HookConfig::parse(&out.stdout, name, scope)?)

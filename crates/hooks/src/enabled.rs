@@ -108,6 +108,7 @@ pub async fn run_enabled_script(
         timeout,
         log: &log,
         capture_stdout: false,
+        launch: None,
     })
     .await
     .map_err(|source| EnabledError::Exec {

@@ -9,8 +9,14 @@
 //!   full pipe; each line is logged with the hook, binding and queue: the head and tail of
 //!   each stream at `info`, the rest at `debug` ([`crate::output_log`]).
 //! - CPU time and max RSS come from `wait4(2)` on the hook process (children it waited for are
-//!   included, as in `getrusage(RUSAGE_CHILDREN)`).
+//!   included, as in `getrusage(RUSAGE_CHILDREN)`). Started through the launcher
+//!   ([`crate::launcher`], [`LaunchVia`]), the figures are the hook's own; started directly,
+//!   max RSS is at least the operator's (what the child inherited before `exec`).
+//! - Hooks are spawned without a `pre_exec` closure (the group is set with
+//!   `CommandExt::process_group`), so std uses `posix_spawn`: no copy of the operator's
+//!   address space is made for each hook.
 
+use crate::launcher::{self, Report};
 use crate::output_log::{Emit, OutputLog};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
@@ -107,6 +113,14 @@ pub struct Usage {
     pub max_rss_bytes: u64,
 }
 
+/// Run the process through the launcher `launcher` (a binary that answers
+/// [`launcher::LAUNCH_ARG`]), its report file in `report_dir`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaunchVia<'a> {
+    pub launcher: &'a Path,
+    pub report_dir: &'a Path,
+}
+
 /// What to run.
 #[derive(Debug)]
 pub(crate) struct ProcessSpec<'a> {
@@ -118,6 +132,8 @@ pub(crate) struct ProcessSpec<'a> {
     pub log: &'a LogFields,
     /// Capture stdout instead of logging it (`--config`).
     pub capture_stdout: bool,
+    /// Start it through the launcher, for its own resource usage.
+    pub launch: Option<LaunchVia<'a>>,
 }
 
 /// A finished process.
@@ -132,7 +148,19 @@ pub(crate) struct ProcessOutcome {
 /// Runs a process to completion; non-zero exit and timeout are errors carrying the stderr tail.
 pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome, ExecError> {
     let hook = spec.log.hook.clone();
-    let mut cmd = std::process::Command::new(spec.program);
+    // The launcher's report; without a writable report file the hook starts directly.
+    let report = spec.launch.and_then(|via| {
+        tempfile::Builder::new()
+            .prefix(".hook-usage-")
+            .tempfile_in(via.report_dir)
+            .map_err(|e| tracing::debug!(error = %e, "no launcher report file; starting the hook directly"))
+            .ok()
+            .map(|file| (via.launcher, file))
+    });
+    let mut cmd = match &report {
+        Some((via, file)) => launcher::command(via, file.path(), spec.program),
+        None => std::process::Command::new(spec.program),
+    };
     cmd.args(spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.cwd)
@@ -189,6 +217,41 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
             source,
         })?;
     let stderr_tail: Vec<String> = lock(&stderr_tail).iter().cloned().collect();
+    let (status, usage) = match report
+        .as_ref()
+        .and_then(|(_, file)| launcher::read_report(file.path()))
+    {
+        Some(Report::SpawnFailed(source)) if !timed_out => {
+            return Err(ExecError::Spawn {
+                hook,
+                path: spec.program.to_path_buf(),
+                source,
+            });
+        }
+        Some(Report::Exited {
+            status,
+            user_cpu,
+            sys_cpu,
+            max_rss_bytes,
+        }) => (
+            status,
+            Usage {
+                wall,
+                user_cpu,
+                sys_cpu,
+                max_rss_bytes,
+            },
+        ),
+        _ => (
+            res.status,
+            Usage {
+                wall,
+                user_cpu: res.rusage.utime,
+                sys_cpu: res.rusage.stime,
+                max_rss_bytes: res.rusage.maxrss,
+            },
+        ),
+    };
     if timed_out {
         return Err(ExecError::Timeout {
             hook,
@@ -196,19 +259,13 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
             stderr_tail,
         });
     }
-    if !res.status.success() {
+    if !status.success() {
         return Err(ExecError::Failed {
             hook,
-            status: res.status,
+            status,
             stderr_tail,
         });
     }
-    let usage = Usage {
-        wall,
-        user_cpu: res.rusage.utime,
-        sys_cpu: res.rusage.stime,
-        max_rss_bytes: res.rusage.maxrss,
-    };
     let stdout = std::mem::take(&mut *lock(&captured));
     Ok(ProcessOutcome {
         stdout,
@@ -393,6 +450,7 @@ mod tests {
             timeout,
             log,
             capture_stdout: true,
+            launch: None,
         }
     }
 

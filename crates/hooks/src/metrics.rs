@@ -28,30 +28,13 @@ const DEFAULT_BUCKETS: [f64; 11] = [
 
 type Labels = BTreeMap<String, String>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Gauge,
-    Counter,
-    Histogram,
-}
-
-impl Kind {
-    fn of(action: MetricAction) -> Option<Self> {
-        match action {
-            MetricAction::Set => Some(Kind::Gauge),
-            MetricAction::Add => Some(Kind::Counter),
-            MetricAction::Observe => Some(Kind::Histogram),
-            MetricAction::Expire => None,
-        }
-    }
-
-    /// The name in `# TYPE` lines.
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
-            Kind::Histogram => "histogram",
-        }
+/// The family type an operation creates (`expire` creates none).
+fn kind_of(action: MetricAction) -> Option<MetricType> {
+    match action {
+        MetricAction::Set => Some(MetricType::Gauge),
+        MetricAction::Add => Some(MetricType::Counter),
+        MetricAction::Observe => Some(MetricType::Histogram),
+        MetricAction::Expire => None,
     }
 }
 
@@ -68,7 +51,7 @@ enum Series {
 
 #[derive(Debug)]
 struct Family {
-    kind: Kind,
+    kind: MetricType,
     series: BTreeMap<Labels, Series>,
 }
 
@@ -87,36 +70,143 @@ pub struct MetricsStorage {
     /// Names of the engine's and the operator's own metric families, refused as hook metric
     /// names (they share `/metrics`, where a name defined twice breaks the scrape).
     reserved: Mutex<BTreeSet<String>>,
+    /// The `# HELP` text of the engine's families.
+    help: BTreeMap<String, &'static str>,
 }
 
-/// The engine's own metric families under `prefix`.
-fn engine_families(prefix: &str) -> impl Iterator<Item = String> + '_ {
-    let per_scope = [
-        "run_seconds",
-        "run_user_cpu_seconds",
-        "run_sys_cpu_seconds",
-        "run_max_rss_bytes",
-        "success_total",
-        "errors_total",
-        "allowed_errors_total",
-    ];
-    ["module", "global"]
-        .into_iter()
-        .flat_map(move |scope| {
-            per_scope
-                .into_iter()
-                .map(move |name| format!("{prefix}{scope}_hook_{name}"))
-        })
-        .chain(
-            [
-                "kubernetes_client_watch_errors_total",
-                "tasks_queue_length",
-                "kube_snapshot_objects",
-            ]
-            .into_iter()
-            .map(move |name| format!("{prefix}{name}")),
-        )
+/// The type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    /// Only goes up (resets on restart).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations in buckets, with `_sum` and `_count`.
+    Histogram,
 }
+
+impl MetricType {
+    /// The name in `# TYPE` lines and in docs/metrics.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family the operator exports, as docs/metrics.md lists it: the one definition
+/// the exposition's `# HELP` lines, the reserved names and the documentation come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricDef {
+    /// Full name, prefix included.
+    pub name: String,
+    /// Type.
+    pub kind: MetricType,
+    /// Label names.
+    pub labels: &'static [&'static str],
+    /// Meaning (the `# HELP` text).
+    pub help: &'static str,
+}
+
+/// The labels of a hook run's metrics (a global hook's `module` is empty).
+const RUN_LABELS: &[&str] = &["hook", "module", "binding", "queue"];
+
+/// The engine's metrics: name (`{scope}` is `module` and `global`), type, labels, meaning.
+const ENGINE_METRICS: &[(&str, MetricType, &[&str], &str)] = &[
+    (
+        "{scope}_hook_run_seconds",
+        MetricType::Histogram,
+        RUN_LABELS,
+        "Wall time of successful hook runs, from the process start to its exit.",
+    ),
+    (
+        "{scope}_hook_run_user_cpu_seconds",
+        MetricType::Histogram,
+        RUN_LABELS,
+        "User CPU time of successful hook runs (the hook and the children it waited for).",
+    ),
+    (
+        "{scope}_hook_run_sys_cpu_seconds",
+        MetricType::Histogram,
+        RUN_LABELS,
+        "System CPU time of successful hook runs (the hook and the children it waited for).",
+    ),
+    (
+        "{scope}_hook_run_max_rss_bytes",
+        MetricType::Gauge,
+        RUN_LABELS,
+        "Peak resident memory of the last successful run: the hook's own (it starts from a small launcher) or that of a child it waited for.",
+    ),
+    (
+        "{scope}_hook_success_total",
+        MetricType::Counter,
+        RUN_LABELS,
+        "Successful hook runs.",
+    ),
+    (
+        "{scope}_hook_errors_total",
+        MetricType::Counter,
+        RUN_LABELS,
+        "Failed hook runs that are retried (no allowFailure).",
+    ),
+    (
+        "{scope}_hook_allowed_errors_total",
+        MetricType::Counter,
+        RUN_LABELS,
+        "Failed hook runs of bindings with allowFailure: logged, not retried.",
+    ),
+    (
+        "task_wait_in_queue_seconds_total",
+        MetricType::Counter,
+        RUN_LABELS,
+        "Seconds hook runs waited, from their triggering event to the hook process start (queue, rate limit, combining).",
+    ),
+    (
+        "tasks_queue_length",
+        MetricType::Gauge,
+        &["queue"],
+        "Tasks waiting in a hook queue (the running one not counted).",
+    ),
+    (
+        "kube_snapshot_objects",
+        MetricType::Gauge,
+        &["hook", "binding"],
+        "Objects a kubernetes binding holds in its snapshot.",
+    ),
+    (
+        "kubernetes_client_watch_errors_total",
+        MetricType::Counter,
+        &["hook", "binding"],
+        "Errors of a kubernetes binding's watch (each is retried with backoff; a 410 relists).",
+    ),
+];
+
+/// Every metric of the hook engine under `prefix` (addon-operator's is `addon_operator_`),
+/// module and global hook families apart.
+pub fn engine_metrics(prefix: &str) -> Vec<MetricDef> {
+    let mut out = Vec::new();
+    for (name, kind, labels, help) in ENGINE_METRICS {
+        let scopes: &[&str] = if name.contains("{scope}") {
+            &["module", "global"]
+        } else {
+            &[""]
+        };
+        for scope in scopes {
+            out.push(MetricDef {
+                name: format!("{prefix}{}", name.replace("{scope}", scope)),
+                kind: *kind,
+                labels,
+                help,
+            });
+        }
+    }
+    out
+}
+
+/// The `# HELP` text of every series a hook writes.
+pub const HOOK_METRIC_HELP: &str = "Written by a hook to $METRICS_PATH.";
 
 impl MetricsStorage {
     /// An empty storage.
@@ -129,8 +219,12 @@ impl MetricsStorage {
     /// scrape). Other names with the prefix stay allowed: shipped hooks such as `self-update`
     /// export `addon_operator_update_*`.
     pub fn with_engine_prefix(prefix: &str) -> Self {
-        let storage = Self::default();
-        storage.reserve(engine_families(prefix));
+        let defs = engine_metrics(prefix);
+        let storage = Self {
+            help: defs.iter().map(|d| (d.name.clone(), d.help)).collect(),
+            ..Self::default()
+        };
+        storage.reserve(defs.into_iter().map(|d| d.name));
         storage
     }
 
@@ -234,7 +328,7 @@ impl MetricsStorage {
         self.hooks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .render()
+            .render(&|_| Some(HOOK_METRIC_HELP))
     }
 
     /// Engine series (`<prefix>hook_run_seconds`, errors, CPU, RSS, ...) in Prometheus text format.
@@ -242,7 +336,7 @@ impl MetricsStorage {
         self.engine
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .render()
+            .render(&|name| self.help.get(name).copied())
     }
 }
 
@@ -274,7 +368,7 @@ impl Store {
         value: f64,
         buckets: Option<&[f64]>,
     ) -> Result<(), InvalidMetric> {
-        let Some(kind) = Kind::of(action) else {
+        let Some(kind) = kind_of(action) else {
             return Ok(());
         };
         self.check_histogram_series(name, kind)?;
@@ -290,7 +384,7 @@ impl Store {
             });
         }
         let series = family.series.entry(labels).or_insert_with(|| match kind {
-            Kind::Histogram => {
+            MetricType::Histogram => {
                 let b = buckets
                     .map(<[f64]>::to_vec)
                     .unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
@@ -304,7 +398,7 @@ impl Store {
             _ => Series::Value(0.0),
         });
         match series {
-            Series::Value(v) if kind == Kind::Gauge => *v = value,
+            Series::Value(v) if kind == MetricType::Gauge => *v = value,
             Series::Value(v) => *v += value,
             Series::Histogram {
                 buckets,
@@ -326,12 +420,12 @@ impl Store {
 
     /// A histogram `h` renders `h_bucket`, `h_sum` and `h_count`; a second family with one of
     /// those names makes the text unparseable ("second TYPE line for metric name").
-    fn check_histogram_series(&self, name: &str, kind: Kind) -> Result<(), InvalidMetric> {
+    fn check_histogram_series(&self, name: &str, kind: MetricType) -> Result<(), InvalidMetric> {
         let collision = |histogram: &str| InvalidMetric::HistogramSeries {
             name: name.into(),
             histogram: histogram.into(),
         };
-        if kind == Kind::Histogram {
+        if kind == MetricType::Histogram {
             for suffix in HISTOGRAM_SUFFIXES {
                 if self.families.contains_key(&format!("{name}{suffix}")) {
                     return Err(collision(name));
@@ -344,7 +438,7 @@ impl Store {
                 && self
                     .families
                     .get(base)
-                    .is_some_and(|f| f.kind == Kind::Histogram)
+                    .is_some_and(|f| f.kind == MetricType::Histogram)
             {
                 return Err(collision(base));
             }
@@ -352,9 +446,14 @@ impl Store {
         Ok(())
     }
 
-    fn render(&self) -> String {
+    /// The families in the text format, each with `# HELP` (when `help` knows it) and
+    /// `# TYPE` lines.
+    fn render(&self, help: &dyn Fn(&str) -> Option<&'static str>) -> String {
         let mut out = String::new();
         for (name, family) in &self.families {
+            if let Some(text) = help(name) {
+                let _ = writeln!(out, "# HELP {name} {text}");
+            }
             let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
             for (labels, series) in &family.series {
                 match series {

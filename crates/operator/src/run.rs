@@ -68,6 +68,8 @@ pub async fn operate(
         retry_jitter: Duration::from_secs_f64(args.hook_retry_delay.clamp(0.0, 1.0)),
         tmp_dir: args.tmp_dir.clone(),
         env: hook_env(args),
+        // Hooks start from a small launcher, so their max RSS is their own.
+        launcher: hooks::launcher_beside_current_exe("addon-operator-hook-launcher"),
         ..EngineOptions::default()
     };
     std::fs::create_dir_all(&args.tmp_dir)
@@ -194,6 +196,11 @@ fn hook_env(args: &RunArgs) -> Vec<(&'static str, std::ffi::OsString)> {
         ),
         ("ADDON_OPERATOR_CONFIG_MAP", args.config_map.clone().into()),
         ("ADDON_OPERATOR_DEPLOYMENT", args.deployment.clone().into()),
+        // Native hooks' scripts find the operator here (their parent is the hook launcher).
+        (
+            "ADDON_OPERATOR_BIN",
+            std::env::current_exe().unwrap_or_default().into(),
+        ),
         // Absolute: hooks run in their own directory.
         (
             "ADDON_OPERATOR_TMP_DIR",

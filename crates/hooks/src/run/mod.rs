@@ -20,7 +20,7 @@ pub use prepare::PrepareError;
 
 use crate::binding_context::BindingContext;
 use crate::config::HookScope;
-use crate::exec::{ExecError, LogFields, ProcessSpec, Usage, run_process};
+use crate::exec::{ExecError, LaunchVia, LogFields, ProcessSpec, Usage, run_process};
 use crate::exposition::MetricRefusal;
 use crate::hook::Hook;
 use crate::host::HookHost;
@@ -117,6 +117,11 @@ pub struct EngineOptions {
     pub field_manager: String,
     /// Prefix of engine metric names (default `addon_operator_`); hook metrics may not use it.
     pub metric_prefix: String,
+    /// A binary that runs each hook for the engine when called with
+    /// [`crate::LAUNCH_ARG`] (the operator's own binary, see [`crate::launch_if_asked`]), so
+    /// the resource usage recorded is the hook's own; `None` starts hooks directly, and their
+    /// max RSS then includes what they inherited from this process.
+    pub launcher: Option<PathBuf>,
     /// Extra environment of every hook process, `--config` runs included: the operator's
     /// settings (`ADDON_OPERATOR_NAMESPACE`, ...), so a hook sees values given as flags as if
     /// they had been given as environment variables, as in addon-operator.
@@ -134,6 +139,7 @@ impl Default for EngineOptions {
             keep_tmp_files: false,
             field_manager: "addon-operator".into(),
             metric_prefix: "addon_operator_".into(),
+            launcher: None,
             env: Vec::new(),
         }
     }
@@ -252,6 +258,10 @@ impl Runner {
             timeout,
             log: &log,
             capture_stdout: false,
+            launch: self.opts.launcher.as_deref().map(|launcher| LaunchVia {
+                launcher,
+                report_dir: &self.opts.tmp_dir,
+            }),
         })
         .await;
         // Outputs are read (and validated in full) before the temp files go away.
@@ -281,13 +291,14 @@ impl Runner {
         let (process, outputs) = read?;
         let refused_metrics = self.apply(hook, contexts, outputs).await?;
         let usage = process.usage;
-        self.record_success(labels, &usage);
+        let dispatch_latency = process.spawned_at.saturating_duration_since(queued_at);
+        self.record_success(labels, &usage, dispatch_latency);
         let report = RunReport {
             hook: hook.name.clone(),
             binding: labels.binding.clone(),
             contexts: contexts.len(),
             usage,
-            dispatch_latency: process.spawned_at.saturating_duration_since(queued_at),
+            dispatch_latency,
             total: queued_at.elapsed(),
             spawned_at: process.spawned_at,
             refused_metrics,
@@ -295,8 +306,9 @@ impl Runner {
         Ok((report, response_text))
     }
 
-    /// Engine metrics of a successful run: run time, CPU, RSS and the success counter.
-    fn record_success(&self, labels: &RunLabels, usage: &Usage) {
+    /// Engine metrics of a successful run: run time, CPU, RSS, the success counter and the
+    /// time it waited to start.
+    fn record_success(&self, labels: &RunLabels, usage: &Usage, waited: Duration) {
         let (p, scope) = (&self.opts.metric_prefix, labels.scope);
         let l = labels.pairs();
         for (name, action, value) in [
@@ -305,14 +317,15 @@ impl Runner {
                 MetricAction::Observe,
                 usage.wall.as_secs_f64(),
             ),
+            // Histograms, as addon-operator's.
             (
                 "run_user_cpu_seconds",
-                MetricAction::Add,
+                MetricAction::Observe,
                 usage.user_cpu.as_secs_f64(),
             ),
             (
                 "run_sys_cpu_seconds",
-                MetricAction::Add,
+                MetricAction::Observe,
                 usage.sys_cpu.as_secs_f64(),
             ),
             (
@@ -325,6 +338,12 @@ impl Runner {
             self.metrics
                 .engine(&format!("{p}{scope}_hook_{name}"), &l, action, value);
         }
+        self.metrics.engine(
+            &format!("{p}task_wait_in_queue_seconds_total"),
+            &l,
+            MetricAction::Add,
+            waited.as_secs_f64(),
+        );
         tracing::info!(hook = %labels.hook, binding = %labels.binding, queue = %labels.queue,
             wall_ms = usage.wall.as_millis() as u64, user_cpu_ms = usage.user_cpu.as_millis() as u64,
             max_rss_bytes = usage.max_rss_bytes, "hook run succeeded");
