@@ -1,12 +1,13 @@
 //! Finding hook executables and loading their `--config`.
 
 use crate::config::{HookConfig, HookScope};
-use crate::exec::{ExecError, LogFields, ProcessSpec, run_process};
+use crate::exec::{ExecError, ProcessSpec, run_process};
 use crate::hook::Hook;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// A problem with one hook or directory.
 #[derive(Debug, thiserror::Error)]
@@ -146,22 +147,20 @@ pub async fn load_config(
     timeout: Duration,
     env: &[(&'static str, OsString)],
 ) -> Result<HookConfig, DiscoveryError> {
-    let log = LogFields {
-        hook: name.to_string(),
-        binding: "--config".into(),
-        queue: String::new(),
-    };
     let cwd = path.parent().unwrap_or(Path::new("."));
+    // Its stderr lines carry the hook's name, as a run's do.
+    let span = tracing::error_span!("hook", hook = %name, binding = "--config");
     let out = run_process(ProcessSpec {
         program: path,
         args: &["--config"],
         env: env.to_vec(),
         cwd,
         timeout,
-        log: &log,
+        hook: name,
         capture_stdout: true,
         launch: None,
     })
+    .instrument(span)
     .await?;
     Ok(HookConfig::parse(&out.stdout, name, scope)?)
 }

@@ -1,10 +1,11 @@
 //! Module `enabled` scripts: `true`/`false` written to `$MODULE_ENABLED_RESULT`.
 
-use crate::exec::{ExecError, LogFields, ProcessSpec, run_process};
+use crate::exec::{ExecError, ProcessSpec, run_process};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Errors running an `enabled` script.
 #[derive(Debug, thiserror::Error)]
@@ -94,22 +95,21 @@ pub async fn run_enabled_script(
         ("MODULE_ENABLED_RESULT", OsString::from(file("result"))),
         ("MODULE_ENABLED_REASON", OsString::from(file("reason"))),
     ];
-    let log = LogFields {
-        hook: format!("{module}/enabled"),
-        binding: "enabled".into(),
-        queue: "main".into(),
-    };
+    let name = format!("{module}/enabled");
     let cwd = script.parent().unwrap_or(Path::new("."));
+    // Its output lines carry the script's name, as a hook run's do.
+    let span = tracing::error_span!("hook", hook = %name, binding = "enabled", queue = "main");
     run_process(ProcessSpec {
         program: script,
         args: &[],
         env,
         cwd,
         timeout,
-        log: &log,
+        hook: &name,
         capture_stdout: false,
         launch: None,
     })
+    .instrument(span)
     .await
     .map_err(|source| EnabledError::Exec {
         module: module.into(),

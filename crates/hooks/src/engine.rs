@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// Which hooks an operation is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -189,11 +190,16 @@ impl HookEngine {
                 version: hook.config.version,
             };
             let labels = RunLabels::new(&hook, Some(&ctx), "main");
-            reports.push(
-                self.runner
-                    .run(&hook, &[ctx], &labels, Instant::now())
-                    .await?,
-            );
+            let span = labels.span();
+            let contexts = [ctx];
+            let run = self.runner.run(&hook, &contexts, &labels, Instant::now());
+            match run.instrument(span.clone()).await {
+                Ok(report) => reports.push(report),
+                Err(err) => {
+                    span.in_scope(|| tracing::error!(error = %err, "hook failed"));
+                    return Err(err);
+                }
+            }
         }
         Ok(reports)
     }

@@ -29,6 +29,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tracing::Instrument;
 use wait4::Wait4;
 
 /// Lines of stderr kept for the error message of a failed run.
@@ -89,17 +90,6 @@ fn tail(lines: &[String]) -> String {
     }
 }
 
-/// Log fields attached to every output line of a run.
-#[derive(Debug, Clone, Default)]
-pub struct LogFields {
-    /// Hook name.
-    pub hook: String,
-    /// Binding (or lifecycle point) that triggered the run.
-    pub binding: String,
-    /// Queue the run came from.
-    pub queue: String,
-}
-
 /// Resources one run used.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
@@ -129,7 +119,8 @@ pub(crate) struct ProcessSpec<'a> {
     pub env: Vec<(&'static str, OsString)>,
     pub cwd: &'a Path,
     pub timeout: Duration,
-    pub log: &'a LogFields,
+    /// The hook's name, for errors (its output is logged in the caller's span).
+    pub hook: &'a str,
     /// Capture stdout instead of logging it (`--config`).
     pub capture_stdout: bool,
     /// Start it through the launcher, for its own resource usage.
@@ -147,7 +138,7 @@ pub(crate) struct ProcessOutcome {
 
 /// Runs a process to completion; non-zero exit and timeout are errors carrying the stderr tail.
 pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome, ExecError> {
-    let hook = spec.log.hook.clone();
+    let hook = spec.hook.to_string();
     // The launcher's report; without a writable report file the hook starts directly.
     let report = spec.launch.and_then(|via| {
         tempfile::Builder::new()
@@ -185,16 +176,10 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
         let sink = spec.capture_stdout.then(|| captured.clone());
-        readers.push(spawn_reader(out, "stdout", spec.log.clone(), sink, None));
+        readers.push(spawn_reader(out, "stdout", sink, None));
     }
     if let Some(err) = child.stderr.take() {
-        readers.push(spawn_reader(
-            err,
-            "stderr",
-            spec.log.clone(),
-            None,
-            Some(stderr_tail.clone()),
-        ));
+        readers.push(spawn_reader(err, "stderr", None, Some(stderr_tail.clone())));
     }
     let waiter = leader.clone();
     let mut wait = tokio::task::spawn_blocking(move || waiter.wait(&mut child));
@@ -344,33 +329,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn spawn_reader<R>(
     pipe: R,
     stream: &'static str,
-    log: LogFields,
     capture: Option<Arc<Mutex<String>>>,
     tail: Option<Arc<Mutex<VecDeque<String>>>>,
 ) -> tokio::task::JoinHandle<()>
 where
     R: std::os::fd::AsFd + Into<std::os::fd::OwnedFd> + Send + 'static,
 {
-    tokio::spawn(async move {
+    // The reader logs in the run's span (hook, binding, queue, run_id).
+    let span = tracing::Span::current();
+    let task = async move {
         let Ok(reader) = async_pipe(pipe) else { return };
         // Raw lines, decoded lossily: a hook printing invalid UTF-8 must not stop the reader
         // (a full pipe would block the hook until its timeout).
         let mut reader = BufReader::new(reader);
         let mut buf = Vec::new();
         let mut output = OutputLog::new();
-        let mut emit = |e: Emit<'_>| {
-            let (hook, binding, queue) = (&log.hook, &log.binding, &log.queue);
-            match e {
-                Emit::Info(line) => {
-                    tracing::info!(hook = %hook, binding = %binding, queue = %queue, output = stream, "{line}");
-                }
-                Emit::Debug(line) => {
-                    tracing::debug!(hook = %hook, binding = %binding, queue = %queue, output = stream, "{line}");
-                }
-                Emit::Cut { lines, bytes } => {
-                    tracing::info!(hook = %hook, binding = %binding, queue = %queue, output = stream, cut_lines = lines, cut_bytes = bytes,
-                        "{stream}: {lines} lines ({bytes} bytes) not shown at info level; debug level shows them");
-                }
+        let mut emit = |e: Emit<'_>| match e {
+            Emit::Info(line) => {
+                tracing::info!(output = stream, "{line}");
+            }
+            Emit::Debug(line) => {
+                tracing::debug!(output = stream, "{line}");
+            }
+            Emit::Cut { lines, bytes } => {
+                tracing::info!(
+                    output = stream,
+                    cut_lines = lines,
+                    cut_bytes = bytes,
+                    "{stream}: {lines} lines ({bytes} bytes) not shown at info level; debug level shows them"
+                );
             }
         };
         loop {
@@ -400,7 +387,8 @@ where
         if capture.is_none() {
             output.finish(&mut emit);
         }
-    })
+    };
+    tokio::spawn(task.instrument(span))
 }
 
 /// The start of `line`, at most `max` bytes, marked when shortened.
@@ -436,19 +424,14 @@ mod tests {
         p
     }
 
-    fn spec<'a>(
-        p: &'a Path,
-        dir: &'a Path,
-        log: &'a LogFields,
-        timeout: Duration,
-    ) -> ProcessSpec<'a> {
+    fn spec<'a>(p: &'a Path, dir: &'a Path, timeout: Duration) -> ProcessSpec<'a> {
         ProcessSpec {
             program: p,
             args: &[],
             env: vec![("X", "42".into())],
             cwd: dir,
             timeout,
-            log,
+            hook: "hook.sh",
             capture_stdout: true,
             launch: None,
         }
@@ -461,8 +444,7 @@ mod tests {
             dir.path(),
             "echo $X; pwd; head -c 2000000 /dev/zero | tail -c 1 >/dev/null",
         );
-        let log = LogFields::default();
-        let out = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10)))
+        let out = run_process(spec(&p, dir.path(), Duration::from_secs(10)))
             .await
             .unwrap();
         let canon = dir.path().canonicalize().unwrap();
@@ -486,8 +468,7 @@ mod tests {
                 pids.display()
             ),
         );
-        let log = LogFields::default();
-        let run = run_process(spec(&p, dir.path(), &log, Duration::from_secs(60)));
+        let run = run_process(spec(&p, dir.path(), Duration::from_secs(60)));
         let both_started = async {
             while std::fs::read_to_string(&pids).map_or(0, |s| s.lines().count()) < 2 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -519,8 +500,7 @@ mod tests {
             dir.path(),
             "head -c 1048576 /dev/zero | tr '\\0' '\\377'; echo; echo done",
         );
-        let log = LogFields::default();
-        let out = run_process(spec(&p, dir.path(), &log, Duration::from_secs(20)))
+        let out = run_process(spec(&p, dir.path(), Duration::from_secs(20)))
             .await
             .unwrap();
         assert!(
@@ -537,8 +517,7 @@ mod tests {
             dir.path(),
             "for i in $(seq 1 30); do echo line$i >&2; done; exit 3",
         );
-        let log = LogFields::default();
-        let err = run_process(spec(&p, dir.path(), &log, Duration::from_secs(10)))
+        let err = run_process(spec(&p, dir.path(), Duration::from_secs(10)))
             .await
             .unwrap_err();
         let ExecError::Failed {

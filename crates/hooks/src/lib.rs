@@ -98,7 +98,7 @@ pub use crontab::CrontabError;
 pub use discovery::{DiscoveryError, LoadError, find_hook_files, load_config, load_hooks};
 pub use enabled::{EnabledError, EnabledResult, run_enabled_script};
 pub use engine::{EngineError, HookEngine, HookSet};
-pub use exec::{ExecError, LogFields, Usage};
+pub use exec::{ExecError, Usage};
 pub use exposition::{InvalidMetric, MetricRefusal};
 pub use hook::Hook;
 pub use host::{HookHost, PatchFile, ValuesPatchError, ValuesPatches};

@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
+use tracing::Instrument;
 
 /// Which snapshots a context wants filled in at run time.
 #[derive(Debug, Clone)]
@@ -263,66 +264,85 @@ async fn worker(queues: Arc<Queues>, name: String, q: Arc<Queue>) {
     }
 }
 
-async fn run_task(queues: &Arc<Queues>, queue: &str, task: Task) {
-    let runner = &queues.runner;
-    let hook = &task.hook;
-    let labels = RunLabels::new(hook, task.contexts.first().map(|(c, _)| c), queue);
+async fn run_task(queues: &Arc<Queues>, queue: &str, mut task: Task) {
+    let labels = RunLabels::new(&task.hook, task.contexts.first().map(|(c, _)| c), queue);
     let mut attempt = 0;
     loop {
-        if hook.stopped.load(Ordering::SeqCst) {
+        if task.hook.stopped.load(Ordering::SeqCst) {
             return;
         }
-        let contexts: Vec<BindingContext> = task
-            .contexts
-            .iter()
-            .map(|(c, req)| {
-                let mut c = c.clone();
-                c.snapshots = match req {
-                    SnapshotRequest::None => None,
-                    SnapshotRequest::Names(n) => Some(hook.snapshots(Some(n))),
-                };
-                c
-            })
-            .collect();
-        let result = runner
-            .run(hook, &contexts, &labels, task.queued_at)
-            .await
-            .map_err(Arc::new);
-        let _ = queues.events.send(RunEvent {
-            hook: hook.name.clone(),
-            module: hook.module.clone(),
-            queue: queue.to_string(),
-            result: result.clone(),
-        });
-        let err = match result {
-            Ok(report) => {
-                for d in task.done {
-                    let _ = d.send(Ok(report.clone()));
-                }
-                return;
-            }
-            Err(e) => e,
-        };
-        attempt += 1;
-        let binding = labels.binding();
-        runner.record_failure(&labels, task.allow_failure);
-        if task.allow_failure {
-            tracing::warn!(hook = %hook.name, binding, queue, error = %err, "hook failed; allowFailure set, not retried");
-            for d in task.done {
-                let _ = d.send(Err(err.to_string()));
-            }
-            return;
+        // Each attempt is a run of its own: a span with a new run_id.
+        let span = labels.span();
+        let retry = attempt_once(queues, queue, &mut task, &labels, &mut attempt)
+            .instrument(span)
+            .await;
+        match retry {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => return,
         }
-        let o = &runner.opts;
-        let policy = BackoffPolicy {
-            initial: o.retry_initial,
-            max: o.retry_max,
-            jitter: o.retry_jitter,
-        };
-        let delay = policy.delay(attempt, random_fraction());
-        tracing::error!(hook = %hook.name, binding, queue, attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
-        tokio::time::sleep(delay).await;
     }
+}
+
+/// One attempt of `task`: runs it, reports the outcome, and logs a failure; returns the
+/// delay before the next attempt, `None` when the task is done.
+async fn attempt_once(
+    queues: &Arc<Queues>,
+    queue: &str,
+    task: &mut Task,
+    labels: &RunLabels,
+    attempt: &mut u32,
+) -> Option<std::time::Duration> {
+    let runner = &queues.runner;
+    let hook = &task.hook;
+    let contexts: Vec<BindingContext> = task
+        .contexts
+        .iter()
+        .map(|(c, req)| {
+            let mut c = c.clone();
+            c.snapshots = match req {
+                SnapshotRequest::None => None,
+                SnapshotRequest::Names(n) => Some(hook.snapshots(Some(n))),
+            };
+            c
+        })
+        .collect();
+    let result = runner
+        .run(hook, &contexts, labels, task.queued_at)
+        .await
+        .map_err(Arc::new);
+    let _ = queues.events.send(RunEvent {
+        hook: hook.name.clone(),
+        module: hook.module.clone(),
+        queue: queue.to_string(),
+        result: result.clone(),
+    });
+    let err = match result {
+        Ok(report) => {
+            for d in task.done.drain(..) {
+                let _ = d.send(Ok(report.clone()));
+            }
+            return None;
+        }
+        Err(e) => e,
+    };
+    *attempt += 1;
+    runner.record_failure(labels, task.allow_failure);
+    if task.allow_failure {
+        tracing::warn!(error = %err, "hook failed; allowFailure set, not retried");
+        for d in task.done.drain(..) {
+            let _ = d.send(Err(err.to_string()));
+        }
+        return None;
+    }
+    let o = &runner.opts;
+    let policy = BackoffPolicy {
+        initial: o.retry_initial,
+        max: o.retry_max,
+        jitter: o.retry_jitter,
+    };
+    let delay = policy.delay(*attempt, random_fraction());
+    tracing::error!(attempt = *attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
+    Some(delay)
 }
 
 #[cfg(test)]

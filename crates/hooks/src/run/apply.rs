@@ -87,7 +87,7 @@ impl Runner {
         }
         let refused = self.metrics.apply_hook_ops(&hook.name, &outputs.metrics);
         for r in &refused {
-            tracing::warn!(hook = %hook.name, line = r.line, error = %r.reason, "hook metric refused: METRICS_PATH line {}", r.line);
+            tracing::warn!(line = r.line, error = %r.reason, "hook metric refused: METRICS_PATH line {}", r.line);
         }
         Ok(refused)
     }
@@ -95,7 +95,7 @@ impl Runner {
     /// shell-operator applies `status` patches marked `ignoreHookError` even when the hook
     /// failed (a hook reporting its failure in a custom resource's status). Problems are
     /// logged; the run's own error is what the caller sees.
-    pub(super) async fn apply_on_hook_error(&self, hook: &Hook, kubernetes_patch: &Path) {
+    pub(super) async fn apply_on_hook_error(&self, kubernetes_patch: &Path) {
         let text = std::fs::read_to_string(kubernetes_patch).unwrap_or_default();
         let ops: Vec<ObjectPatch> = match parse_object_patches(&text) {
             Ok(ops) => ops
@@ -103,7 +103,7 @@ impl Runner {
                 .filter(ObjectPatch::applies_on_hook_error)
                 .collect(),
             Err(e) => {
-                tracing::warn!(hook = %hook.name, error = %e, "failed hook: object patches unreadable, none applied");
+                tracing::warn!(error = %e, "failed hook: object patches unreadable, none applied");
                 return;
             }
         };
@@ -111,7 +111,7 @@ impl Runner {
             return;
         };
         if let Err(e) = patcher.apply_all(&ops).await {
-            tracing::warn!(hook = %hook.name, error = %e, "failed hook: ignoreHookError status patch failed");
+            tracing::warn!(error = %e, "failed hook: ignoreHookError status patch failed");
         }
     }
 }

@@ -11,6 +11,16 @@
 //!
 //! The metric labels of a run ([`RunLabels`]) are computed once, before the run, and used for
 //! every engine metric and log line of it, whether it succeeds, fails or is retried.
+//!
+//! # Traces
+//! Every run (each attempt of a retried task) is a `tracing` span named `hook` (at `error`
+//! level, so a filter that lets any of its lines through keeps it) with the
+//! fields `hook`, `binding`, `queue` and a `run_id` unique in the process
+//! ([`RunLabels::span`]); its callers (queue workers, lifecycle runs, webhooks) run it inside,
+//! so every line the run logs — its output, the values and object patches it causes, its
+//! failure — carries them, in text and JSON logs, from whichever crate logs it. A successful
+//! run of schedule bindings only is logged at `debug` (a hook ticking every second would fill
+//! the log); every other success at `info`, every failure at `warn` or `error`.
 
 mod apply;
 mod prepare;
@@ -20,7 +30,7 @@ pub use prepare::PrepareError;
 
 use crate::binding_context::BindingContext;
 use crate::config::HookScope;
-use crate::exec::{ExecError, LaunchVia, LogFields, ProcessSpec, Usage, run_process};
+use crate::exec::{ExecError, LaunchVia, ProcessSpec, Usage, run_process};
 use crate::exposition::MetricRefusal;
 use crate::hook::Hook;
 use crate::host::HookHost;
@@ -31,6 +41,7 @@ use prepare::{Inputs, prepare};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Errors of one hook run, by step.
@@ -185,17 +196,20 @@ impl RunLabels {
         ]
     }
 
-    /// The `binding` label.
-    pub(crate) fn binding(&self) -> &str {
-        &self.binding
-    }
-
-    fn log_fields(&self) -> LogFields {
-        LogFields {
-            hook: self.hook.clone(),
-            binding: self.binding.clone(),
-            queue: self.queue.clone(),
-        }
+    /// A new `hook` span for one run of these labels, with the next `run_id`.
+    ///
+    /// At `error` level, so it is enabled whenever any event of the run is: a span below the
+    /// log filter's level is disabled, and a run's warnings would lose its fields.
+    pub(crate) fn span(&self) -> tracing::Span {
+        static RUN_IDS: AtomicU64 = AtomicU64::new(1);
+        let run_id = RUN_IDS.fetch_add(1, Ordering::Relaxed);
+        tracing::error_span!(
+            "hook",
+            hook = %self.hook,
+            binding = %self.binding,
+            queue = %self.queue,
+            run_id
+        )
     }
 }
 
@@ -247,7 +261,6 @@ impl Runner {
             config_values: self.host.config_values(hook),
         };
         let files = prepare(&hook.name, inputs, &self.opts.tmp_dir)?;
-        let log = labels.log_fields();
         let mut env = self.opts.env.clone();
         env.extend(files.env.iter().cloned());
         let executed = run_process(ProcessSpec {
@@ -256,7 +269,7 @@ impl Runner {
             env,
             cwd: &hook.dir(),
             timeout,
-            log: &log,
+            hook: &hook.name,
             capture_stdout: false,
             launch: self.opts.launcher.as_deref().map(|launcher| LaunchVia {
                 launcher,
@@ -277,14 +290,14 @@ impl Runner {
                 .map(|outputs| (process, outputs))
                 .map_err(RunError::from),
             Err(e) => {
-                self.apply_on_hook_error(hook, &files.outputs.kubernetes_patch)
+                self.apply_on_hook_error(&files.outputs.kubernetes_patch)
                     .await;
                 Err(e.into())
             }
         };
         if self.opts.keep_tmp_files {
             let kept = files.keep();
-            tracing::info!(hook = %hook.name, dir = %kept.display(), "kept hook temp files");
+            tracing::info!(dir = %kept.display(), "kept hook temp files");
         } else {
             drop(files);
         }
@@ -292,7 +305,10 @@ impl Runner {
         let refused_metrics = self.apply(hook, contexts, outputs).await?;
         let usage = process.usage;
         let dispatch_latency = process.spawned_at.saturating_duration_since(queued_at);
-        self.record_success(labels, &usage, dispatch_latency);
+        let routine = contexts
+            .iter()
+            .all(|c| matches!(c.kind, crate::binding_context::ContextKind::Schedule));
+        self.record_success(labels, &usage, dispatch_latency, routine);
         let report = RunReport {
             hook: hook.name.clone(),
             binding: labels.binding.clone(),
@@ -307,8 +323,8 @@ impl Runner {
     }
 
     /// Engine metrics of a successful run: run time, CPU, RSS, the success counter and the
-    /// time it waited to start.
-    fn record_success(&self, labels: &RunLabels, usage: &Usage, waited: Duration) {
+    /// time it waited to start; and its log line (`debug` for a `routine` schedule run).
+    fn record_success(&self, labels: &RunLabels, usage: &Usage, waited: Duration, routine: bool) {
         let (p, scope) = (&self.opts.metric_prefix, labels.scope);
         let l = labels.pairs();
         for (name, action, value) in [
@@ -344,9 +360,16 @@ impl Runner {
             MetricAction::Add,
             waited.as_secs_f64(),
         );
-        tracing::info!(hook = %labels.hook, binding = %labels.binding, queue = %labels.queue,
-            wall_ms = usage.wall.as_millis() as u64, user_cpu_ms = usage.user_cpu.as_millis() as u64,
-            max_rss_bytes = usage.max_rss_bytes, "hook run succeeded");
+        let (wall_ms, user_cpu_ms, max_rss_bytes) = (
+            usage.wall.as_millis() as u64,
+            usage.user_cpu.as_millis() as u64,
+            usage.max_rss_bytes,
+        );
+        if routine {
+            tracing::debug!(wall_ms, user_cpu_ms, max_rss_bytes, "hook run succeeded");
+        } else {
+            tracing::info!(wall_ms, user_cpu_ms, max_rss_bytes, "hook run succeeded");
+        }
     }
 
     /// Counts a failed run: `…_hook_allowed_errors_total` with `allowFailure`, else

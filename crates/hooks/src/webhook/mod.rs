@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// How long a conversion step may run: kube-apiserver waits 30 s for a conversion webhook.
 const CONVERSION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -224,6 +225,7 @@ impl Webhooks {
         let runner = self.engine.runner();
         let (_, text) = runner
             .run_with(hook, &[ctx], &labels, Instant::now(), timeout, Some(file))
+            .instrument(labels.span())
             .await
             .inspect_err(|_| runner.record_failure(&labels, false))?;
         Ok(text.unwrap_or_default())

@@ -257,13 +257,28 @@ impl std::io::Write for LogBuffer {
 }
 
 impl LogBuffer {
-    /// The log events so far, as JSON objects (`fields.message`, `fields.<name>`).
+    /// The log events so far, as JSON objects (`fields.message`, `fields.<name>`). The fields
+    /// of the spans an event was logged in (`spans`: a run's `hook`, `binding`, `queue`,
+    /// `run_id`) are copied into `fields`, as a reader of the line sees them.
     pub fn lines(&self) -> Vec<Value> {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
+            .map(with_span_fields)
             .collect()
     }
+}
+
+fn with_span_fields(mut line: Value) -> Value {
+    let spans = line["spans"].as_array().cloned().unwrap_or_default();
+    for span in spans {
+        for (k, v) in span.as_object().into_iter().flatten() {
+            if k != "name" && line["fields"].get(k).is_none() {
+                line["fields"][k] = v.clone();
+            }
+        }
+    }
+    line
 }
 
 /// Captures the log events `filter` lets through (an `EnvFilter` directive) while the guard

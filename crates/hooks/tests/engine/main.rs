@@ -4,6 +4,7 @@
 mod common;
 mod execution;
 mod golden;
+mod logs;
 mod metrics;
 mod object_patches;
 mod outputs_and_config;
