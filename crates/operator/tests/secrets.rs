@@ -118,6 +118,42 @@ fn assert_no_marker(text: &str, what: &str) {
     );
 }
 
+/// The vault hook's run lines carry its `hook` span (`hook`, `binding`, `queue`, `run_id`):
+/// the spans are in the log the markers are searched in, and JSON shows their fields.
+fn assert_hook_lines_carry_their_span(logs: &str, log_type: &str) {
+    let spanned = logs
+        .lines()
+        .filter(|line| line.contains("hook run succeeded"));
+    let carried = if log_type == "json" {
+        spanned
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| {
+                line["spans"].as_array().into_iter().flatten().any(|span| {
+                    span["name"] == "hook"
+                        && span["hook"]
+                            .as_str()
+                            .is_some_and(|h| h.ends_with("token.sh"))
+                        && span["binding"] == "beforeHelm"
+                        && span["queue"].is_string()
+                        && span["run_id"].is_u64()
+                })
+            })
+            .count()
+    } else {
+        spanned
+            .filter(|line| {
+                line.contains("hook{hook=")
+                    && line.contains("token.sh binding=beforeHelm queue=")
+                    && line.contains(" run_id=")
+            })
+            .count()
+    };
+    assert!(
+        carried > 0,
+        "no {log_type} line of the token.sh run carries its span:\n{logs}"
+    );
+}
+
 fn assert_network_port_shows_nothing(op: &OperatorProcess) {
     for path in NETWORK_PATHS {
         let (_, body) = op.get(path);
@@ -184,6 +220,7 @@ async fn no_log_line_and_no_network_endpoint_shows_a_secret() {
     for log_type in ["text", "json"] {
         let logs = run_through_the_module_life(&c, log_type).await;
         assert!(logs.contains("module converged"), "{logs}");
+        assert_hook_lines_carry_their_span(&logs, log_type);
         assert_no_marker(&logs, &format!("the {log_type} log"));
     }
 }
