@@ -5,10 +5,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{Cluster, NS, OperatorProcess, eventually, repo_root, wait_within, write_hook};
+use common::{
+    Cluster, NS, OperatorProcess, eventually, output_with_input_within, output_within, repo_root,
+    write_hook,
+};
 
 /// Fails with an install hint when promtool is missing.
 fn require_promtool() {
@@ -26,36 +28,21 @@ fn require_promtool() {
 
 /// `promtool check metrics` of `text`: its exit status success and its output.
 fn promtool_check_metrics(text: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    // The metrics are small: written whole before promtool's output is read.
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write the metrics to promtool");
-    let out_file = child.stdout.take();
-    let err_file = child.stderr.take();
-    let read = |pipe: Option<std::process::ChildStdout>| {
-        let mut s = String::new();
-        if let Some(mut p) = pipe {
-            let _ = std::io::Read::read_to_string(&mut p, &mut s);
-        }
-        s
-    };
-    let stdout = read(out_file);
-    let mut stderr = String::new();
-    if let Some(mut e) = err_file {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
-    let status = wait_within(child, common::CHILD_TIMEOUT).expect("promtool finishes");
-    (status.success(), format!("{stdout}{stderr}"))
+    let out = output_with_input_within(
+        Command::new("promtool").args(["check", "metrics"]),
+        text.as_bytes(),
+        common::CHILD_TIMEOUT,
+    );
+    (out.status.success(), output_text(&out))
+}
+
+/// stdout then stderr of a finished command.
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The metric names docs/metrics.md allows promtool lint warnings for.
@@ -212,4 +199,43 @@ async fn a_trivial_hook_reports_its_own_max_rss_far_below_the_operators() {
         "a trivial bash hook reports {hook_rss} bytes, the operator holds {operator_rss}: the hook's figure must be its own"
     );
     assert_eq!(op.terminate(), Some(0), "{}", op.logs());
+}
+
+/// The shipped alert rules parse (`promtool check rules`), pass their unit tests (`promtool
+/// test rules`), and name only metrics docs/metrics.md documents.
+#[test]
+fn the_alert_rules_pass_promtool_and_name_only_documented_metrics() {
+    require_promtool();
+    let dir = repo_root().join("deploy/prometheus");
+    for args in [
+        ["check", "rules", "alerts.yaml"],
+        ["test", "rules", "alerts_test.yaml"],
+    ] {
+        let out = output_within(
+            Command::new("promtool").args(args).current_dir(&dir),
+            common::CHILD_TIMEOUT,
+        );
+        assert!(
+            out.status.success(),
+            "promtool {}: {}",
+            args.join(" "),
+            output_text(&out)
+        );
+    }
+    let rules = std::fs::read_to_string(dir.join("alerts.yaml")).expect("alerts.yaml");
+    let doc =
+        std::fs::read_to_string(repo_root().join("docs/metrics.md")).expect("docs/metrics.md");
+    let named: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("addon_operator_"))
+        .collect();
+    assert!(named.len() >= 10, "the rules name the metrics: {named:?}");
+    let undocumented: Vec<&&str> = named
+        .iter()
+        .filter(|m| !doc.contains(&format!("`{m}`")) && !doc.contains(&format!("`{m}{{")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "alerts.yaml names metrics docs/metrics.md does not list: {undocumented:?}"
+    );
 }
