@@ -10,7 +10,8 @@ command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 # htpasswd files for its basic auth.
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
-# promtool checks the prometheus module's rendered configuration (modules_shipped.rs).
+# promtool checks the prometheus module's rendered configuration (modules_shipped.rs), the
+# operator's /metrics and the alert rules in deploy/prometheus/ (metrics.rs).
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing test prerequisites: ${need_apt[*]}"
