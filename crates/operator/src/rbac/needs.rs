@@ -132,38 +132,28 @@ pub fn operator(s: &OperatorSettings) -> Vec<Need> {
         "validatingwebhookconfigurations",
         "mutatingwebhookconfigurations",
     ] {
-        needs.push(
+        let name = &s.webhook_configuration;
+        let configuration = |verbs: &[&str], why: String| {
             Need::resource(
                 Scope::Cluster,
                 "admissionregistration.k8s.io",
                 plural,
-                &["get"],
-                op(&format!(
-                    "checks its webhook configuration {} (deleted when no hook serves a webhook)",
-                    s.webhook_configuration
-                )),
+                verbs,
+                op(&why),
             )
-            .named(&[&s.webhook_configuration]),
-        );
-    }
-    if let Some(w) = &s.webhooks {
-        for plural in [
-            "validatingwebhookconfigurations",
-            "mutatingwebhookconfigurations",
-        ] {
-            needs.push(
-                Need::resource(
-                    Scope::Cluster,
-                    "admissionregistration.k8s.io",
-                    plural,
-                    &["get", "update", "delete"],
-                    op(&format!(
-                        "registers the hooks' admission webhooks in {}",
-                        s.webhook_configuration
-                    )),
-                )
-                .named(&[&s.webhook_configuration]),
-            );
+            .named(&[&s.webhook_configuration])
+        };
+        needs.push(configuration(
+            &["get"],
+            format!(
+                "checks its webhook configuration {name} (deleted when no hook serves a webhook)"
+            ),
+        ));
+        if s.webhooks.is_some() {
+            needs.push(configuration(
+                &["get", "update", "delete"],
+                format!("registers the hooks' admission webhooks in {name}"),
+            ));
             needs.push(Need::resource(
                 Scope::Cluster,
                 "admissionregistration.k8s.io",
@@ -172,6 +162,8 @@ pub fn operator(s: &OperatorSettings) -> Vec<Need> {
                 op("creates the webhook configurations"),
             ));
         }
+    }
+    if let Some(w) = &s.webhooks {
         needs.push(
             Need::resource(
                 ns(),
