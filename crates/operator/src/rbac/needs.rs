@@ -550,6 +550,51 @@ mod tests {
     }
 
     #[test]
+    fn declared_webhooks_add_registration_and_the_tls_secret_to_the_operators_needs() {
+        let settings = |webhooks| OperatorSettings {
+            namespace: "ops".into(),
+            config_map: "cm".into(),
+            deployment: "dep".into(),
+            webhook_configuration: "hooks".into(),
+            webhooks,
+        };
+        let verbs_on = |needs: &[Need], resource: &str| -> Vec<String> {
+            let mut verbs: Vec<String> = needs
+                .iter()
+                .filter(
+                    |n| matches!(&n.target, Target::Resource { resource: r, .. } if r == resource),
+                )
+                .flat_map(|n| n.verbs.iter().cloned())
+                .collect();
+            verbs.sort();
+            verbs.dedup();
+            verbs
+        };
+        let plain = operator(&settings(None));
+        assert_eq!(verbs_on(&plain, "mutatingwebhookconfigurations"), ["get"]);
+        assert!(!plain.iter().any(|n| n.who.contains("serving certificate")));
+        let with = operator(&settings(Some(WebhookSettings {
+            tls_secret: "tls".into(),
+            conversion: true,
+        })));
+        for plural in [
+            "validatingwebhookconfigurations",
+            "mutatingwebhookconfigurations",
+        ] {
+            assert_eq!(
+                verbs_on(&with, plural),
+                ["create", "delete", "get", "update"],
+                "{plural}"
+            );
+        }
+        assert!(
+            with.iter()
+                .any(|n| n.who.contains("serving certificate in Secret tls"))
+        );
+        assert!(verbs_on(&with, "customresourcedefinitions").contains(&"patch".to_string()));
+    }
+
+    #[test]
     fn extra_rules_must_name_a_hook_of_their_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
