@@ -334,6 +334,16 @@ impl HookEngine {
             .remove_tasks(|h| hooks.iter().any(|x| std::ptr::eq(x.as_ref(), h)));
     }
 
+    /// Ends the backoff of every failed task of `set`'s hooks: each runs again at once. For a
+    /// hook whose file was edited (`dev`): the fix is tried now, not at the next backoff tick.
+    /// A hook with no failed task is not run; its next failure waits out no backoff once.
+    pub fn retry_now(&self, set: &HookSet) {
+        for hook in self.hooks(set) {
+            hook.retry_now.store(true, Ordering::SeqCst);
+        }
+        self.queues.wake_retries();
+    }
+
     /// Tasks waiting in each queue (not counting running ones), for status pages.
     pub fn queue_lengths(&self) -> std::collections::BTreeMap<String, usize> {
         self.queues.lengths()

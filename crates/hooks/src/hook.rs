@@ -130,6 +130,9 @@ pub struct Hook {
     pub(crate) limiter: Option<tokio::sync::Mutex<RateLimiter>>,
     /// Set when the hook's set is disabled: queued and retried tasks stop.
     pub(crate) stopped: std::sync::atomic::AtomicBool,
+    /// Set by [`crate::HookEngine::retry_now`]: a failed task of this hook that waits out its
+    /// backoff runs again at once (its file was edited).
+    pub(crate) retry_now: std::sync::atomic::AtomicBool,
 }
 
 impl Hook {
@@ -160,6 +163,7 @@ impl Hook {
             stores,
             limiter,
             stopped: Default::default(),
+            retry_now: Default::default(),
         }
     }
 

@@ -79,6 +79,9 @@ struct Queue {
 pub(crate) struct Queues {
     runner: Arc<Runner>,
     events: tokio::sync::broadcast::Sender<RunEvent>,
+    /// Wakes every task waiting out a retry backoff, so it checks whether its hook was stopped
+    /// or asked to retry at once ([`Queues::wake_retries`]).
+    wake: Notify,
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -92,6 +95,7 @@ impl Queues {
         Self {
             runner,
             events: tokio::sync::broadcast::channel(256).0,
+            wake: Notify::new(),
             queues: Mutex::default(),
             workers: Mutex::default(),
         }
@@ -170,10 +174,41 @@ impl Queues {
         );
     }
 
-    /// Drops queued tasks of hooks matching `pred` (a disabled module's hooks).
+    /// Drops queued tasks of hooks matching `pred` (a disabled module's hooks), and ends the
+    /// backoff of their failed tasks, so their queues go on at once.
     pub(crate) fn remove_tasks(&self, pred: impl Fn(&Hook) -> bool) {
         for q in lock(&self.queues).values() {
             lock(&q.tasks).retain(|t| !pred(&t.hook));
+        }
+        self.wake_retries();
+    }
+
+    /// Wakes every task waiting out a retry backoff: a stopped hook's task ends, one whose hook
+    /// has `retry_now` set runs again at once, the others go on waiting.
+    pub(crate) fn wake_retries(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Waits out the backoff `delay` of a failed task of `hook`; returns false when the hook
+    /// was stopped meanwhile (the task is dropped), true when it is time to retry: the delay
+    /// passed, or the hook was asked to retry at once.
+    async fn backoff(&self, hook: &Hook, delay: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            // Registered before the flags are read, so a wake between the two is not lost.
+            let woken = self.wake.notified();
+            futures::pin_mut!(woken);
+            woken.as_mut().enable();
+            if hook.stopped.load(Ordering::SeqCst) {
+                return false;
+            }
+            if hook.retry_now.swap(false, Ordering::SeqCst) {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return true,
+                _ = woken => {}
+            }
         }
     }
 
@@ -277,7 +312,11 @@ async fn run_task(queues: &Arc<Queues>, queue: &str, mut task: Task) {
             .instrument(span)
             .await;
         match retry {
-            Some(delay) => tokio::time::sleep(delay).await,
+            Some(delay) => {
+                if !queues.backoff(&task.hook, delay).await {
+                    return;
+                }
+            }
             None => return,
         }
     }
@@ -313,7 +352,9 @@ async fn attempt_once(
     let _ = queues.events.send(RunEvent {
         hook: hook.name.clone(),
         module: hook.module.clone(),
+        binding: labels.binding().to_string(),
         queue: queue.to_string(),
+        allow_failure: task.allow_failure,
         result: result.clone(),
     });
     let err = match result {

@@ -92,8 +92,13 @@ pub struct RunEvent {
     pub hook: String,
     /// Module of the hook (`None` for global hooks).
     pub module: Option<String>,
+    /// The run's binding: the group for a group run, else the (first) context's binding
+    /// (the `binding` metric label).
+    pub binding: String,
     /// Queue the run came from.
     pub queue: String,
+    /// Every combined binding allows failure: a failure is not retried.
+    pub allow_failure: bool,
     /// The report, or the error; failures without `allowFailure` are retried after this.
     pub result: Result<RunReport, Arc<RunError>>,
 }

@@ -371,3 +371,88 @@ async fn a_group_runs_metrics_all_carry_the_same_labels() {
     );
     engine.shutdown();
 }
+
+/// Waits (up to 30 s) for the next run event of `hook`.
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<hooks::RunEvent>,
+    hook: &str,
+) -> hooks::RunEvent {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("a run event within 30 s")
+            .expect("the run event channel");
+        if ev.hook == hook {
+            return ev;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_task_skips_its_backoff_when_asked_and_ends_it_when_its_hook_is_disabled() {
+    let env = env().await;
+    let ok = env.out().join("ok");
+    let config = |wait: bool| {
+        format!(
+            "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  jqFilter: .metadata.name\n  queue: fixes\n  waitForSynchronization: {wait}"
+        )
+    };
+    let body = format!(
+        "[ -e {} ] || {{ echo 'not fixed yet' >&2; exit 1; }}",
+        ok.display()
+    );
+    write_hook(&env.hooks_dir(), "fixable.sh", &config(false), &body);
+    // A backoff far longer than any test wait: only a wake-up can make the task go on.
+    let engine = env.engine_with(EngineOptions {
+        retry_initial: Duration::from_secs(600),
+        retry_max: Duration::from_secs(600),
+        ..opts()
+    });
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    let mut events = engine.run_events();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        engine.enable_kubernetes(&HookSet::Global),
+    )
+    .await
+    .expect("a Synchronization not waited for")
+    .unwrap();
+    let failed = next_event(&mut events, "fixable.sh").await;
+    assert!(failed.result.is_err());
+    assert_eq!(
+        (failed.binding.as_str(), failed.allow_failure),
+        ("cms", false)
+    );
+
+    // Fixed on disk: asked to retry, the task runs at once instead of in 600 s.
+    std::fs::write(&ok, "").unwrap();
+    engine.retry_now(&HookSet::Global);
+    let retried = next_event(&mut events, "fixable.sh").await;
+    assert!(retried.result.is_ok(), "{:?}", retried.result.err());
+
+    // Broken again: the next event's task fails and waits out its backoff in its queue...
+    std::fs::remove_file(&ok).unwrap();
+    env.apply(configmap("default", "trigger", json!({}), json!({})))
+        .await;
+    assert!(next_event(&mut events, "fixable.sh").await.result.is_err());
+    // ...until its set is disabled: the reloaded hook's Synchronization, waited for, runs in
+    // the same queue at once.
+    engine.disable(&HookSet::Global);
+    std::fs::write(&ok, "").unwrap();
+    write_hook(&env.hooks_dir(), "fixable.sh", &config(true), &body);
+    engine
+        .load(HookSet::Global, &env.hooks_dir())
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        engine.enable_kubernetes(&HookSet::Global),
+    )
+    .await
+    .expect("the Synchronization does not wait behind the stopped task's backoff")
+    .unwrap();
+    engine.shutdown();
+}
