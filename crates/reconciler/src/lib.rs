@@ -6,7 +6,8 @@
 //!
 //! - [`Reconciler`]: [`apply_module`](Reconciler::apply_module) (staged server-side apply with
 //!   field manager `addon-operator`, unchanged objects not written, prune of what the module no
-//!   longer renders), [`delete_module`](Reconciler::delete_module),
+//!   longer renders), [`ensure_objects`](Reconciler::ensure_objects) (the same without prune,
+//!   for a module's CRDs before its hooks start), [`delete_module`](Reconciler::delete_module),
 //!   [`inventory`](Reconciler::inventory), [`drift_watch`](Reconciler::drift_watch).
 //! - [`Inventory`]: what a module applied, one Secret per module in the operator namespace; the
 //!   only thing pruning and deletion ever act on.

@@ -166,12 +166,55 @@ impl Reconciler {
         objects: Vec<Value>,
         opts: &ApplyOptions,
     ) -> Result<ApplyReport, ApplyError> {
+        self.apply_objects(module, objects, opts, Mode::Converge)
+            .await
+    }
+
+    /// Applies `objects` for `module` the way [`Reconciler::apply_module`] does — ownership
+    /// checks, staged apply, waiting for CRDs to be Established and Namespaces Active — but
+    /// prunes nothing: the module's other objects stay, and `objects` join its inventory.
+    ///
+    /// For what must exist before the rest of a module runs: its CRDs, before hooks bound to
+    /// its own kinds start (addon-operator's `ModuleEnsureCRDs`). The module's next
+    /// [`Reconciler::apply_module`] prunes as usual.
+    ///
+    /// # Guarantees
+    /// - Every guarantee of [`Reconciler::apply_module`] about ownership, adoption, refusals,
+    ///   unchanged objects, inventory fencing and crash safety.
+    /// - No object is deleted, and every entry of the inventory stays; its checksum stays the
+    ///   one of the module's last full apply, so that apply is not mistaken for this one.
+    ///
+    /// # Errors
+    /// As [`Reconciler::apply_module`], except [`ApplyError::EmptyRender`]: an empty `objects`
+    /// does nothing.
+    pub async fn ensure_objects(
+        &self,
+        module: &str,
+        objects: Vec<Value>,
+    ) -> Result<ApplyReport, ApplyError> {
+        if objects.is_empty() {
+            return Ok(ApplyReport {
+                module: module.to_string(),
+                ..ApplyReport::default()
+            });
+        }
+        self.apply_objects(module, objects, &ApplyOptions::default(), Mode::Ensure)
+            .await
+    }
+
+    async fn apply_objects(
+        &self,
+        module: &str,
+        objects: Vec<Value>,
+        opts: &ApplyOptions,
+        mode: Mode,
+    ) -> Result<ApplyReport, ApplyError> {
         let default_namespace = opts.default_namespace.as_deref().unwrap_or(&self.namespace);
         let prepared = self.prepare_all(module, objects, default_namespace).await?;
         let stored = self.store.read(module).await?;
         let old = stored.as_ref().map(|s| &s.inventory);
         let previous = old.map_or(0, |i| i.objects.len());
-        if prepared.is_empty() && previous > 0 && !opts.allow_empty {
+        if mode == Mode::Converge && prepared.is_empty() && previous > 0 && !opts.allow_empty {
             return Err(ApplyError::EmptyRender {
                 module: module.to_string(),
                 previous,
@@ -201,24 +244,32 @@ impl Reconciler {
             module: module.to_string(),
             ..ApplyReport::default()
         };
-        let entries = self
+        let mut objects = self
             .engine
             .apply_stages(module, &prepared, &recorded, &survey, &mut report)
             .await?;
-        let kept = self.prune(module, old, &new_refs, &mut report).await;
-        let (kept_entries, prune_errors): (Vec<_>, Vec<_>) = kept.into_iter().unzip();
-        let mut objects = entries;
-        objects.extend(kept_entries);
+        let (checksum, prune_errors) = match (mode, old) {
+            (Mode::Converge, _) => {
+                let kept = self.prune(module, old, &new_refs, &mut report).await;
+                let (kept_entries, prune_errors): (Vec<_>, Vec<_>) = kept.into_iter().unzip();
+                objects.extend(kept_entries);
+                (opts.checksum.as_str(), prune_errors)
+            }
+            (Mode::Ensure, Some(old)) => {
+                let applied: HashSet<_> = new_refs.iter().map(ObjectRef::key).collect();
+                objects.extend(
+                    old.objects
+                        .iter()
+                        .filter(|e| !applied.contains(&e.object.key()))
+                        .cloned(),
+                );
+                (old.checksum.as_str(), Vec::new())
+            }
+            (Mode::Ensure, None) => ("", Vec::new()),
+        };
         let changed = report.object_writes() > 0 || pending.is_some();
         let (revision, written) = self
-            .record(
-                module,
-                old,
-                objects,
-                &opts.checksum,
-                changed,
-                base.as_deref(),
-            )
+            .record(module, old, objects, checksum, changed, base.as_deref())
             .await?;
         report.revision = revision;
         report.inventory_written = written;
@@ -395,6 +446,15 @@ impl Reconciler {
         }
         failed
     }
+}
+
+/// What an apply does with the module's objects it was not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// They are no longer rendered: prune them.
+    Converge,
+    /// They are not part of this apply: keep them.
+    Ensure,
 }
 
 /// `Kind/namespace/name` of a rendered object, with whatever parts it has.

@@ -203,6 +203,70 @@ async fn crd_and_custom_resource_apply_in_one_go() {
 }
 
 #[tokio::test]
+async fn ensure_objects_applies_and_records_them_without_pruning_the_rest() {
+    let h = Harness::start().await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+          "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget", "listKind": "GadgetList"},
+          "versions": [{"name": "v1", "served": true, "storage": true,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    h.apply("mod-a", cms("a", 2)).await;
+    let report = h
+        .reconciler
+        .ensure_objects("mod-a", vec![crd.clone()])
+        .await
+        .unwrap();
+    assert_eq!(names(&report.created), ["gadgets.example.com"]);
+    assert!(report.pruned.is_empty());
+    assert!(
+        h.config_map("a-0").await.is_some() && h.config_map("a-1").await.is_some(),
+        "the module's other objects stay"
+    );
+    let inventory = h.reconciler.inventory("mod-a").await.unwrap().unwrap();
+    let mut recorded: Vec<&str> = inventory.refs().map(|r| r.name.as_str()).collect();
+    recorded.sort();
+    assert_eq!(recorded, ["a-0", "a-1", "gadgets.example.com"]);
+    assert_eq!(
+        inventory.checksum, "c1",
+        "the checksum stays the last full apply's"
+    );
+    // Established: a Gadget can be created right away.
+    let gvk = kube::api::GroupVersionKind::gvk("example.com", "v1", "Gadget");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "gadgets");
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(h.client.clone(), OPERATOR_NS, &ar);
+    let gadget: kube::api::DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}}),
+    )
+    .unwrap();
+    api.create(&PostParams::default(), &gadget).await.unwrap();
+
+    h.reset();
+    let again = h
+        .reconciler
+        .ensure_objects("mod-a", vec![crd.clone()])
+        .await
+        .unwrap();
+    assert_eq!(again.unchanged.len(), 1);
+    assert_eq!(h.writes(), 0, "an unchanged ensure writes nothing");
+
+    // The next full apply prunes as usual, the ensured object included if no longer rendered.
+    let mut objects = cms("a", 1);
+    objects.push(crd);
+    let report = h.apply("mod-a", objects).await;
+    assert_eq!(names(&report.pruned), ["a-1"]);
+    assert!(
+        h.reconciler
+            .ensure_objects("mod-a", Vec::new())
+            .await
+            .unwrap()
+            .created
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn a_render_with_zero_objects_is_refused_unless_allowed() {
     let h = Harness::start().await;
     h.apply("mod-a", cms("a", 2)).await;
