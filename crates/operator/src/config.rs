@@ -12,23 +12,64 @@
 //! - Each error state is logged, shown by `module list` and counted in a metric.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
 use values::ConfigValues;
 
 use crate::configmap;
-use crate::operator::{Operator, changed_or_never};
+use crate::control::{Control, changed_or_never};
+use crate::shared::Shared;
 
-impl Operator {
+/// The operator's ConfigMap: its last good data and whether it is missing.
+pub struct ConfigSource {
+    api: Api<ConfigMap>,
+    client: Client,
+    shared: Arc<Shared>,
+    /// Name and namespace of the ConfigMap; whether startup waits for a missing one.
+    name: String,
+    namespace: String,
+    wait_for_missing: bool,
+    /// ConfigMap data as last seen or written.
+    data: BTreeMap<String, String>,
+    /// The ConfigMap was deleted: the last good values stay until it is recreated.
+    missing: bool,
+}
+
+impl ConfigSource {
+    /// The ConfigMap `namespace/name`, read through `client`, applied to `shared`'s values;
+    /// `wait_for_missing`: startup waits for it while modules are installed (else that fails).
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        wait_for_missing: bool,
+        shared: Arc<Shared>,
+    ) -> Self {
+        ConfigSource {
+            api: Api::namespaced(client.clone(), namespace),
+            client,
+            shared,
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            wait_for_missing,
+            data: BTreeMap::new(),
+            missing: false,
+        }
+    }
+
+    /// The ConfigMap's data whenever it changes (`None`: deleted); see [`configmap::watch`].
+    pub fn watch(&self) -> impl futures::Stream<Item = configmap::ConfigData> + Send + 'static {
+        configmap::watch(self.api.clone(), &self.name)
+    }
+
     /// `namespace/name` of the ConfigMap, for messages.
     fn config_map_ref(&self) -> String {
-        format!(
-            "ConfigMap {}/{}",
-            self.settings.namespace, self.settings.config_map
-        )
+        format!("ConfigMap {}/{}", self.namespace, self.name)
     }
 
     /// The ConfigMap's data at startup; `None` if the operator was stopped while waiting for a
@@ -38,13 +79,14 @@ impl Operator {
     /// The API cannot be read, leadership was lost while waiting, or (with
     /// `Settings::wait_for_config_map` off) the ConfigMap is missing while modules are
     /// installed.
-    pub(crate) async fn startup_config(
+    pub async fn startup(
         &mut self,
+        control: &Control,
     ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
         let name = self.config_map_ref();
         if let Some(cm) = self
-            .cm_api
-            .get_opt(&self.settings.config_map)
+            .api
+            .get_opt(&self.name)
             .await
             .with_context(|| format!("reading {name}"))?
         {
@@ -60,21 +102,24 @@ impl Operator {
             "{name} not found, but modules are installed ({}): waiting for it; nothing is converged or deleted until it exists (an empty ConfigMap means an empty config)",
             installed.join(", ")
         );
-        if !self.settings.wait_for_config_map {
+        if !self.wait_for_missing {
             anyhow::bail!(message);
         }
         tracing::error!(configmap = %name, modules = ?installed, "ConfigMap missing while modules are installed; waiting for it");
         self.shared.status().config_error = Some(message);
         self.shared.metrics.config_map_missing.set(1);
-        self.wait_for_config_map().await
+        self.wait_for_config_map(control).await
     }
 
     /// Waits until the ConfigMap exists; `None` on shutdown.
-    async fn wait_for_config_map(&mut self) -> anyhow::Result<Option<BTreeMap<String, String>>> {
-        let stream = configmap::watch(self.cm_api.clone(), &self.settings.config_map);
+    async fn wait_for_config_map(
+        &mut self,
+        control: &Control,
+    ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+        let stream = self.watch();
         futures::pin_mut!(stream);
-        let mut shutdown = self.shutdown.clone();
-        let mut leading = self.leading.clone();
+        let mut shutdown = control.shutdown.clone();
+        let mut leading = control.leading.clone();
         loop {
             if *shutdown.borrow() {
                 return Ok(None);
@@ -98,9 +143,9 @@ impl Operator {
     }
 
     /// Modules that have an inventory in the operator namespace.
-    pub(crate) async fn installed_modules(&self) -> anyhow::Result<Vec<String>> {
+    pub async fn installed_modules(&self) -> anyhow::Result<Vec<String>> {
         let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
-            kube::Api::namespaced(self.client.clone(), &self.settings.namespace);
+            kube::Api::namespaced(self.client.clone(), &self.namespace);
         let list = secrets
             .list_metadata(&kube::api::ListParams::default().labels(reconciler::INVENTORY_LABEL))
             .await
@@ -115,12 +160,12 @@ impl Operator {
     async fn create_empty_config_map(&self) -> anyhow::Result<()> {
         let cm = ConfigMap {
             metadata: ObjectMeta {
-                name: Some(self.settings.config_map.clone()),
+                name: Some(self.name.clone()),
                 ..ObjectMeta::default()
             },
             ..ConfigMap::default()
         };
-        match self.cm_api.create(&PostParams::default(), &cm).await {
+        match self.api.create(&PostParams::default(), &cm).await {
             Ok(_) => Ok(()),
             // Someone created it meanwhile: the watch delivers its data.
             Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
@@ -129,11 +174,11 @@ impl Operator {
     }
 
     /// The ConfigMap watch saw it deleted: keep the last good values and say why.
-    pub(crate) fn config_map_deleted(&mut self) {
-        if self.config_map_missing {
+    pub fn deleted(&mut self) {
+        if self.missing {
             return;
         }
-        self.config_map_missing = true;
+        self.missing = true;
         let message = format!(
             "{} was deleted: the last good config values stay and nothing is disabled or deleted until it is recreated (an empty ConfigMap means an empty config)",
             self.config_map_ref()
@@ -148,12 +193,8 @@ impl Operator {
     ///
     /// # Errors
     /// The data is invalid as a whole (every problem listed); the last good values stay.
-    pub(crate) fn apply_config_data(
-        &mut self,
-        data: BTreeMap<String, String>,
-        startup: bool,
-    ) -> anyhow::Result<bool> {
-        self.config_map_missing = false;
+    pub fn apply(&mut self, data: BTreeMap<String, String>, startup: bool) -> anyhow::Result<bool> {
+        self.missing = false;
         self.shared.metrics.config_map_missing.set(0);
         let result = {
             let mut modules = self.shared.modules();
@@ -163,7 +204,7 @@ impl Operator {
         };
         match result {
             Ok(change) => {
-                self.cm_data = data;
+                self.data = data;
                 self.shared.status().config_error = None;
                 if !change.is_empty() {
                     tracing::info!(global = change.global, modules = ?change.modules, enabled = ?change.enabled, "config values changed");
@@ -183,8 +224,8 @@ impl Operator {
 
     /// Writes config values changed by hooks back to the ConfigMap. While the ConfigMap is
     /// deleted they stay in memory: recreating it is the user's decision.
-    pub(crate) async fn persist_config(&mut self) {
-        if self.config_map_missing {
+    pub async fn persist(&mut self) {
+        if self.missing {
             tracing::warn!(configmap = %self.config_map_ref(), "config values changed by a hook are kept in memory: the ConfigMap is deleted");
             return;
         }
@@ -196,15 +237,8 @@ impl Operator {
                 return;
             }
         };
-        match configmap::persist(
-            &self.cm_api,
-            &self.settings.config_map,
-            &self.cm_data,
-            &encoded,
-        )
-        .await
-        {
-            Ok(()) => self.cm_data = encoded,
+        match configmap::persist(&self.api, &self.name, &self.data, &encoded).await {
+            Ok(()) => self.data = encoded,
             Err(err) => {
                 tracing::error!(error = %format!("{err:#}"), "cannot persist config values")
             }

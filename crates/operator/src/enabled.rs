@@ -1,149 +1,279 @@
-//! Enabled-state resolution: flags, then `enabled` scripts, with the rule that a module whose
-//! state cannot be computed is never disabled.
+//! Enabled-state resolution: a pure function over a module's layers that returns the state and
+//! which layer decided it, for the loop, `module list` (`enabledSource`) and `module describe`.
+//!
+//! The layers, later wins: `<key>Enabled` in `modules/values.yaml`, in the module's
+//! `values.yaml`, a global hook's patch, the ConfigMap (all in [`values::EnabledLayers`]); then,
+//! if still enabled, the `enabled` script. When the script fails, the state the module had
+//! before decides, and never as "disabled": a module whose state cannot be computed is not
+//! deleted (`docs/operator.md`).
+//!
+//! Running the script and reading the inventory are the caller's (`converge.rs`); this module
+//! only decides.
 
-use std::time::Duration;
+use serde::{Deserialize, Serialize};
+use values::{EnabledLayers, EnabledSource};
 
-use tokio::time::Instant;
+/// A layer that can decide a module's enabled state, in the order they apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layer {
+    /// Nothing set a flag: modules are disabled by default.
+    Default,
+    /// `<key>Enabled` in the common `modules/values.yaml`.
+    CommonValues,
+    /// `<key>Enabled` in the module's own `values.yaml`.
+    ModuleValues,
+    /// A global hook's values patch on `/<key>Enabled`.
+    GlobalHook,
+    /// The ConfigMap key `<key>Enabled`.
+    ConfigMap,
+    /// The module's `enabled` script.
+    EnabledScript,
+    /// The `enabled` script failed: the state the module had before.
+    PreviousState,
+}
 
-use crate::converge::module_backoff;
-use crate::operator::Operator;
+/// What is known about a module's state before this resolution; asked for only when its
+/// `enabled` script failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous {
+    /// This process ran (`true`) or disabled (`false`) the module.
+    Known(bool),
+    /// Before the module's first run in this process, the cluster: an inventory means the
+    /// module was enabled.
+    Inventory(bool),
+    /// The inventory cannot be read.
+    Unknown,
+}
 
-impl Operator {
-    /// Enabled state of every module, in order: flags, then the `enabled` script of modules still
-    /// enabled (which sees `global.enabledModules` = modules enabled so far). `None`: the state
-    /// cannot be computed (a failing `enabled` script) and nothing is known that says the
-    /// module was enabled; such a module is left exactly as it is.
-    pub(crate) async fn resolve_enabled(&mut self) -> Vec<(String, Option<bool>)> {
-        let candidates: Vec<(String, String, bool, String, Option<std::path::PathBuf>)> = {
-            let modules = self.shared.modules();
-            modules
-                .store
-                .enabled_states()
-                .into_iter()
-                .filter_map(|(key, state)| {
-                    let module = modules.set.by_key(&key)?;
-                    let source = format!("{:?}", state.source);
-                    Some((
-                        key,
-                        module.name.clone(),
-                        state.enabled,
-                        source,
-                        module.enabled_script.clone(),
-                    ))
-                })
-                .collect()
-        };
-        let mut enabled_names: Vec<String> = Vec::new();
-        let mut result = Vec::new();
-        for (key, name, on, mut source, script) in candidates {
-            let mut on = Some(on);
-            self.runs.entry(key.clone()).or_default().script_retry_at = None;
-            if let (Some(true), Some(script)) = (on, script) {
-                match self
-                    .run_enabled_script(&key, &name, &script, &enabled_names)
-                    .await
-                {
-                    Ok((verdict, reason)) => {
-                        let run = self.runs.entry(key.clone()).or_default();
-                        if std::mem::take(&mut run.script_failures) > 0 {
-                            self.set_status(&key, |s| s.error = None);
-                        }
-                        on = Some(verdict);
-                        source = match reason {
-                            Some(reason) => format!("EnabledScript: {reason}"),
-                            None => "EnabledScript".into(),
-                        };
-                    }
-                    Err(err) => {
-                        on = self.enabled_script_failed(&key, &name, err).await;
-                        source = match on {
-                            Some(_) => "EnabledScript (failed; kept enabled)".into(),
-                            None => "EnabledScript (failed; left as it is)".into(),
-                        };
-                    }
-                }
+/// What the `enabled` script said this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptOutcome {
+    /// The module has no `enabled` script.
+    Absent,
+    /// Not run: the flags disabled the module.
+    NotRun,
+    /// It wrote `true` or `false` to `$MODULE_ENABLED_RESULT`.
+    Decided {
+        /// The verdict.
+        enabled: bool,
+        /// `$MODULE_ENABLED_REASON`, if written.
+        reason: Option<String>,
+    },
+    /// It failed or could not start.
+    Failed {
+        /// Why.
+        error: String,
+        /// The state before.
+        previous: Previous,
+    },
+}
+
+/// What one layer said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerVerdict {
+    /// The layer.
+    pub layer: Layer,
+    /// What it said, e.g. `true`, `false`, `not run (disabled by the flags)`, `failed: …`.
+    pub says: String,
+}
+
+/// A module's enabled state, the layer that decided it and what every layer said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnabledDecision {
+    /// `Some(state)`; `None` when it cannot be computed (a failing script) and nothing says
+    /// the module was enabled: the module is left exactly as it is.
+    pub enabled: Option<bool>,
+    /// The layer that decided.
+    pub decided_by: Layer,
+    /// The `enabled` script's reason, when the script decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Every layer that said something, in the order they apply.
+    pub layers: Vec<LayerVerdict>,
+}
+
+impl EnabledDecision {
+    /// The `enabledSource` of `module list`: the deciding layer (and the script's reason).
+    pub fn source(&self) -> String {
+        match (self.decided_by, &self.reason) {
+            (Layer::EnabledScript, Some(reason)) => format!("EnabledScript: {reason}"),
+            (Layer::PreviousState, _) if self.enabled == Some(true) => {
+                "EnabledScript (failed; kept enabled)".into()
             }
-            let shown = on.unwrap_or(false);
-            if shown {
-                enabled_names.push(name.clone());
-            }
-            self.shared
-                .metrics
-                .module_enabled
-                .with_label_values(&[name.as_str()])
-                .set(i64::from(shown));
-            self.set_status(&key, |s| {
-                s.enabled = shown;
-                s.enabled_source = source.clone();
-            });
-            result.push((key, on));
+            (Layer::PreviousState, _) => "EnabledScript (failed; left as it is)".into(),
+            (layer, _) => format!("{layer:?}"),
         }
-        self.shared
-            .modules()
-            .store
-            .set_enabled_modules(Some(enabled_names));
-        result
     }
 
-    /// A module's `enabled` script failed: its state is what it was before (`Some(true)`) or
-    /// unknown (`None`), never "disabled", so nothing is deleted because of the failure. Before
-    /// the first run of this process, "before" is what the cluster says: an inventory means the
-    /// module was enabled. The script is retried with the module's backoff.
-    async fn enabled_script_failed(
-        &mut self,
-        key: &str,
-        name: &str,
-        err: anyhow::Error,
-    ) -> Option<bool> {
-        let known = self.runs.get(key).and_then(|r| r.enabled);
-        let previous = match known {
-            Some(enabled) => Some(enabled),
-            None => match self.reconciler.inventory(name).await {
-                Ok(inventory) => Some(inventory.is_some()),
-                Err(err) => {
-                    tracing::error!(module = %name, error = %err, "cannot read the inventory");
-                    None
-                }
-            },
-        };
-        let run = self.runs.entry(key.to_string()).or_default();
-        run.script_failures += 1;
-        let delay = module_backoff(&self.settings)
-            .delay(run.script_failures, cluster_access::random_fraction());
-        run.script_retry_at = Some(Instant::now() + delay);
-        let message = format!("enabled script failed: {err:#}");
-        let kept = if previous == Some(true) {
-            "enabled"
-        } else {
-            "as it is"
-        };
-        tracing::error!(module = %name, error = %message, kept, retry_in_ms = delay.as_millis() as u64, "enabled script failed; the module keeps its previous state");
-        self.set_status(key, |s| s.error = Some(message));
-        previous.filter(|enabled| *enabled)
+    /// Enabled for `global.enabledModules` and the `module_enabled` metric (unknown is not).
+    pub fn shown(&self) -> bool {
+        self.enabled == Some(true)
+    }
+}
+
+/// Resolves a module's enabled state from its flag layers and its script's outcome.
+///
+/// # Guarantees
+/// - The last flag layer that says something wins; none says anything: disabled (`Default`).
+/// - The script decides only a module the flags enabled.
+/// - A failed script never yields `Some(false)`: the module stays enabled if it was enabled
+///   before, else it is left as it is (`None`).
+pub fn resolve(flags: &EnabledLayers, script: &ScriptOutcome) -> EnabledDecision {
+    let state = flags.resolve();
+    let mut layers: Vec<LayerVerdict> = [
+        (Layer::CommonValues, flags.common_values),
+        (Layer::ModuleValues, flags.module_values),
+        (Layer::GlobalHook, flags.global_hook),
+        (Layer::ConfigMap, flags.config_map),
+    ]
+    .into_iter()
+    .filter_map(|(layer, flag)| flag.map(|on| verdict(layer, on.to_string())))
+    .collect();
+    if layers.is_empty() {
+        layers.push(verdict(Layer::Default, "false".into()));
+    }
+    let mut decision = EnabledDecision {
+        enabled: Some(state.enabled),
+        decided_by: flag_layer(state.source),
+        reason: None,
+        layers,
+    };
+    match script {
+        ScriptOutcome::Absent => {}
+        ScriptOutcome::NotRun => decision.layers.push(verdict(
+            Layer::EnabledScript,
+            "not run (disabled by the flags)".into(),
+        )),
+        ScriptOutcome::Decided { enabled, reason } => {
+            let says = match reason {
+                Some(reason) => format!("{enabled} ({reason})"),
+                None => enabled.to_string(),
+            };
+            decision.layers.push(verdict(Layer::EnabledScript, says));
+            decision.enabled = Some(*enabled);
+            decision.decided_by = Layer::EnabledScript;
+            decision.reason = reason.clone();
+        }
+        ScriptOutcome::Failed { error, previous } => {
+            decision
+                .layers
+                .push(verdict(Layer::EnabledScript, format!("failed: {error}")));
+            let (before, says) = match previous {
+                Previous::Known(on) => (Some(*on), format!("{on} (in this process)")),
+                Previous::Inventory(on) => (
+                    Some(*on),
+                    if *on {
+                        "true (its inventory exists)".into()
+                    } else {
+                        "unknown (no inventory)".into()
+                    },
+                ),
+                Previous::Unknown => (None, "unknown (the inventory cannot be read)".into()),
+            };
+            decision.layers.push(verdict(Layer::PreviousState, says));
+            decision.enabled = before.filter(|on| *on);
+            decision.decided_by = Layer::PreviousState;
+        }
+    }
+    decision
+}
+
+fn verdict(layer: Layer, says: String) -> LayerVerdict {
+    LayerVerdict { layer, says }
+}
+
+fn flag_layer(source: EnabledSource) -> Layer {
+    match source {
+        EnabledSource::Default => Layer::Default,
+        EnabledSource::CommonValues => Layer::CommonValues,
+        EnabledSource::ModuleValues => Layer::ModuleValues,
+        EnabledSource::GlobalHook => Layer::GlobalHook,
+        EnabledSource::ConfigMap => Layer::ConfigMap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(common: Option<bool>, config_map: Option<bool>) -> EnabledLayers {
+        EnabledLayers {
+            common_values: common,
+            config_map,
+            ..EnabledLayers::default()
+        }
     }
 
-    async fn run_enabled_script(
-        &self,
-        key: &str,
-        name: &str,
-        script: &std::path::Path,
-        enabled_so_far: &[String],
-    ) -> anyhow::Result<(bool, Option<String>)> {
-        let (values, config) = {
-            let mut modules = self.shared.modules();
-            modules
-                .store
-                .set_enabled_modules(Some(enabled_so_far.to_vec()));
-            (
-                modules.store.module_values(key)?,
-                modules.store.module_config_values(key)?,
-            )
+    #[test]
+    fn the_last_flag_that_says_something_decides_and_nothing_means_disabled() {
+        let d = resolve(&flags(Some(true), Some(false)), &ScriptOutcome::Absent);
+        assert_eq!((d.enabled, d.decided_by), (Some(false), Layer::ConfigMap));
+        assert_eq!(d.source(), "ConfigMap");
+        let says: Vec<(Layer, &str)> = d.layers.iter().map(|l| (l.layer, &*l.says)).collect();
+        assert_eq!(
+            says,
+            [(Layer::CommonValues, "true"), (Layer::ConfigMap, "false")]
+        );
+        let d = resolve(&EnabledLayers::default(), &ScriptOutcome::Absent);
+        assert_eq!((d.enabled, d.decided_by), (Some(false), Layer::Default));
+        assert_eq!(d.source(), "Default");
+    }
+
+    #[test]
+    fn the_script_decides_only_what_the_flags_enabled() {
+        let script = ScriptOutcome::Decided {
+            enabled: false,
+            reason: Some("not on this cluster".into()),
         };
-        // The script runs in its own directory: a path relative to ours would not resolve.
-        let script = crate::operator::absolute(script);
-        let result =
-            hooks::run_enabled_script(&script, name, &values, &config, Duration::from_secs(60))
-                .await?;
-        Ok((result.enabled, result.reason))
+        let d = resolve(&flags(Some(true), None), &script);
+        assert_eq!(
+            (d.enabled, d.decided_by),
+            (Some(false), Layer::EnabledScript)
+        );
+        assert_eq!(d.source(), "EnabledScript: not on this cluster");
+        let d = resolve(&flags(Some(false), None), &ScriptOutcome::NotRun);
+        assert_eq!(
+            (d.enabled, d.decided_by),
+            (Some(false), Layer::CommonValues)
+        );
+        assert_eq!(
+            d.layers.last().map(|l| l.says.as_str()),
+            Some("not run (disabled by the flags)")
+        );
+        let silent = ScriptOutcome::Decided {
+            enabled: true,
+            reason: None,
+        };
+        assert_eq!(
+            resolve(&flags(Some(true), None), &silent).source(),
+            "EnabledScript"
+        );
+    }
+
+    #[test]
+    fn a_failed_script_never_disables_a_module() {
+        let failed = |previous| ScriptOutcome::Failed {
+            error: "exit status 1".into(),
+            previous,
+        };
+        let on = flags(Some(true), None);
+        for (previous, enabled, source) in [
+            (Previous::Known(true), Some(true), "kept enabled"),
+            (Previous::Inventory(true), Some(true), "kept enabled"),
+            (Previous::Known(false), None, "left as it is"),
+            (Previous::Inventory(false), None, "left as it is"),
+            (Previous::Unknown, None, "left as it is"),
+        ] {
+            let d = resolve(&on, &failed(previous));
+            assert_eq!(d.enabled, enabled, "{previous:?}");
+            assert_eq!(d.decided_by, Layer::PreviousState);
+            assert!(d.source().contains(source), "{previous:?}: {}", d.source());
+            assert!(
+                d.layers
+                    .iter()
+                    .any(|l| l.layer == Layer::EnabledScript && l.says == "failed: exit status 1")
+            );
+        }
     }
 }

@@ -20,6 +20,16 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
             if let Some(err) = &status.config_error {
                 writeln!(out, "ConfigMap: {err}")?;
             }
+            if let Some(err) = &status.files_error {
+                writeln!(out, "Module files: {err}")?;
+            }
+            for f in &status.failing_global_hooks {
+                writeln!(
+                    out,
+                    "Global hook {} (binding {}, queue {}) failing, retrying: {}",
+                    f.hook, f.binding, f.queue, f.error
+                )?;
+            }
             let mut rows: Vec<_> = status.modules.values().collect();
             rows.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
             writeln!(

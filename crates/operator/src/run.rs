@@ -10,13 +10,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::RunArgs;
 use crate::client::Clients;
+use crate::control::Control;
 use crate::fence::Fence;
 use crate::host::Host;
 use crate::http::{self, HttpState};
 use crate::leader::{self, LeaseTiming};
 use crate::metrics::Metrics;
 use crate::moduleset::LoadedModules;
-use crate::operator::{Control, Operator, Settings};
+use crate::operator::{Operator, Settings};
 use crate::shared::Shared;
 use crate::status::ModuleStatus;
 
@@ -56,6 +57,9 @@ pub async fn operate(
     };
     let clients = Clients::new(config, fence)?;
     let client = clients.main.clone();
+    // Taken before the modules are read, so an edit made while the operator starts is seen.
+    let watched = charts::parse_modules_dirs(&args.source.modules_dir);
+    let files_before = crate::filewatch::fingerprint(&watched);
     let modules = LoadedModules::load(&args.source)?;
     let metrics = Metrics::new("addon_operator_").context("registering metrics")?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -161,6 +165,16 @@ pub async fn operate(
             shutdown: shutdown_rx.clone(),
         },
     );
+    crate::hookfailures::spawn(shared.clone(), hooks.run_events(), shutdown_rx.clone());
+    if args.watch_files && mode == Mode::Serve {
+        crate::filewatch::spawn(
+            shared.clone(),
+            hooks.clone(),
+            watched,
+            files_before,
+            shutdown_rx.clone(),
+        );
+    }
     let result = async {
         operator.start().await?;
         if mode == Mode::Once || *shutdown_rx.borrow() {
@@ -171,9 +185,6 @@ pub async fn operate(
             "lost the leader lease; stopping all work"
         );
         operator.spawn_watches();
-        if args.watch_files {
-            crate::filewatch::spawn(shared.clone(), shutdown_rx.clone());
-        }
         operator.run_loop().await
     }
     .await;

@@ -1,0 +1,22 @@
+//! When the operator must stop working: leadership and shutdown, as watch channels every
+//! long wait selects on.
+
+use tokio::sync::watch;
+
+/// When the operator must stop working.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// Leadership (always true without `--ha`); checked before every module run so a lost
+    /// lease stops work between two applies, not only between two events.
+    pub leading: watch::Receiver<bool>,
+    /// Turns true on SIGTERM/SIGINT; checked before every module run.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Resolves when the value changes; never, once the sender is gone (leadership that cannot
+/// change any more, e.g. without `--ha`).
+pub async fn changed_or_never(rx: &mut watch::Receiver<bool>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
