@@ -257,6 +257,14 @@ pub struct HookArgs {
 pub enum ModuleCommand {
     /// One row per module: enabled, state, objects, last error.
     List(ModuleListArgs),
+    /// Why a module is enabled or disabled, its state, hooks, objects and last runs.
+    Describe {
+        /// The module's name or values key.
+        name: String,
+        /// Where and how.
+        #[command(flatten)]
+        args: ModuleListArgs,
+    },
     /// A module's effective values (`global` plus its own key), as its templates see them.
     Values {
         /// The module's name or values key.

@@ -1,6 +1,7 @@
-//! The debug API on a Unix socket, as addon-operator's debug socket: `/modules`, `/queues`,
-//! `/values/global`, `/values/module/<name>` and `/update`, what the client commands
-//! (`module list`, `module values`, `global values`, `queue list`, `update status`) print.
+//! The debug API on a Unix socket, as addon-operator's debug socket: `/modules`,
+//! `/modules/<name>`, `/queues`, `/values/global`, `/values/module/<name>` and `/update`, what
+//! the client commands (`module list`, `module describe`, `module values`, `global values`,
+//! `queue list`, `update status`) print.
 //!
 //! Values (passwords included) are served here only: the socket is a file readable and
 //! writable by the operator's user alone (mode 0600), never a network port.
@@ -22,6 +23,7 @@ use crate::http::{HttpState, stopped};
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/modules", get(modules))
+        .route("/modules/{name}", get(describe_module))
         .route("/queues", get(queues))
         .route("/values/global", get(global_values))
         .route("/values/module/{name}", get(module_values))
@@ -32,6 +34,17 @@ pub fn router(state: HttpState) -> Router {
 /// The operator's status, what `module list` prints.
 async fn modules(State(state): State<HttpState>) -> impl IntoResponse {
     Json(state.shared.status().clone())
+}
+
+/// One module, described (what `module describe` prints); its name or values key.
+async fn describe_module(
+    State(state): State<HttpState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match crate::describe::describe(&state.shared, &state.hooks, &name) {
+        Some(description) => Json(description).into_response(),
+        None => (StatusCode::NOT_FOUND, format!("no module named {name:?}\n")).into_response(),
+    }
 }
 
 /// Tasks waiting in each hook queue (`main` and named queues).

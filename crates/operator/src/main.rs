@@ -12,6 +12,7 @@ mod configmap;
 mod control;
 mod convert_chart;
 mod debugapi;
+mod describe;
 mod dev;
 mod enabled;
 mod fence;
@@ -82,6 +83,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Module {
             command: ModuleCommand::List(args),
         } => block_on(modulelist::run(&args)),
+        Command::Module {
+            command: ModuleCommand::Describe { name, args },
+        } => block_on(describe::run(&name, &args.socket, args.output)),
         Command::Update {
             command: UpdateCommand::Status(args),
         } => block_on(update::status(&args)),
