@@ -61,6 +61,7 @@ pub async fn operate(
     let watched = charts::parse_modules_dirs(&args.source.modules_dir);
     let files_before = crate::filewatch::fingerprint(&watched);
     let modules = LoadedModules::load(&args.source)?;
+    ensure_namespace(&client, &args.source.namespace).await?;
     let metrics = Metrics::new("addon_operator_").context("registering metrics")?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::new(modules, metrics, events_tx));
@@ -195,6 +196,24 @@ pub async fn operate(
     tracing::info!("stopped");
     let rows = shared.status().modules.values().cloned().collect();
     Ok(rows)
+}
+
+/// Fails with the command that creates the operator namespace when it does not exist: the
+/// operator creates nothing outside the inventories of its modules, and a mistyped
+/// `--namespace` must not quietly install every module into a new namespace.
+async fn ensure_namespace(client: &kube::Client, namespace: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let found = api
+        .get_opt(namespace)
+        .await
+        .with_context(|| format!("reading the operator namespace {namespace}"))?;
+    if found.is_none() {
+        anyhow::bail!(
+            "the operator namespace {namespace:?} does not exist; create it with `kubectl create namespace {namespace}`, or choose another with --namespace / ADDON_OPERATOR_NAMESPACE"
+        );
+    }
+    Ok(())
 }
 
 /// The settings every hook sees in its environment, whether they were given as flags or as
