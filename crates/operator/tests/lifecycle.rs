@@ -312,3 +312,29 @@ async fn run_without_the_operator_namespace_stops_and_names_the_command_that_cre
         "nothing was created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_hook_fixed_on_disk_is_retried_at_once_not_after_its_backoff() {
+    let c = Cluster::start("modules").await;
+    let hook = c.modules.join("020-echo-server/hooks/sync.sh");
+    let config = r#"{"configVersion": "v1", "kubernetes": [{"name": "cms", "kind": "ConfigMap"}]}"#;
+    // Its Synchronization fails, so echo-server's first run waits for it: only a retry of the
+    // queued task (not a reload by the loop) can get the operator past it.
+    write_hook(&hook, config, "echo 'sync handler is broken' >&2; exit 1");
+    let mut op = c.launch(common::Launch {
+        extra: &["--watch-files", "--hook-retry-delay", "3600"],
+        ..common::Launch::default()
+    });
+    eventually("the Synchronization failed once", || {
+        op.logs().contains("sync handler is broken")
+    })
+    .await;
+    write_hook(&hook, config, "true");
+    op.wait_converged().await;
+    let status = op.module_list().expect("module list");
+    assert_eq!(
+        module_row(&status, "echo-server")["state"],
+        "Ready",
+        "{status}"
+    );
+}

@@ -176,13 +176,12 @@ impl Cluster {
         } else {
             &["--module-retry-delay", "0.3"]
         };
-        let args = [
-            &["--namespace", NS][..],
-            retry,
-            &["--hook-retry-delay", "0.3"],
-            extra,
-        ]
-        .concat();
+        let hook_retry: &[&str] = if extra.contains(&"--hook-retry-delay") {
+            &[]
+        } else {
+            &["--hook-retry-delay", "0.3"]
+        };
+        let args = [&["--namespace", NS][..], retry, hook_retry, extra].concat();
         OperatorProcess::spawn_in(
             cwd.unwrap_or(self.dir.path()),
             kubeconfig.unwrap_or(&self.kubeconfig),
