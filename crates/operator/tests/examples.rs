@@ -144,16 +144,14 @@ async fn app_platform_turns_each_app_into_exactly_its_objects_and_reports_status
     let c = TestCluster::start().await;
     let mut op = c.operator("examples/app-platform/modules", None);
     op.wait_converged().await;
-    assert_eq!(
-        c.module_objects("app-platform-crds"),
-        sorted(&["CustomResourceDefinition apps.platform.example.com"])
-    );
-    assert!(c.module_objects("app-platform").is_empty());
+    // The CRD is the module's own (crds/), served before its hook's bindings start.
+    let crd = sorted(&["CustomResourceDefinition apps.platform.example.com"]);
+    assert_eq!(c.module_objects("app-platform"), crd);
     c.create_namespace("e2e-team-a");
 
     c.apply(&app("web", 2));
     wait_until("web's Deployment, Service and Ingress exist", &op, || {
-        c.module_objects("app-platform") == app_objects("web")
+        c.module_objects("app-platform") == sorted_union(&crd, &app_objects("web"))
     })
     .await;
     let deployment = c
@@ -200,7 +198,11 @@ async fn app_platform_turns_each_app_into_exactly_its_objects_and_reports_status
     let web_version = version(&c, "deployment", Some("e2e-team-a"), "web");
     c.apply(&app("api", 1));
     wait_until("api's objects join web's", &op, || {
-        c.module_objects("app-platform") == sorted_union(&app_objects("web"), &app_objects("api"))
+        c.module_objects("app-platform")
+            == sorted_union(
+                &crd,
+                &sorted_union(&app_objects("web"), &app_objects("api")),
+            )
     })
     .await;
     wait_until("api reports 1 ready replica", &op, || {
@@ -229,13 +231,15 @@ async fn app_platform_turns_each_app_into_exactly_its_objects_and_reports_status
 
     c.kubectl(&["delete", "app", "api", "-n", "e2e-team-a"]);
     wait_until("api's objects are pruned, web's stay", &op, || {
-        c.module_objects("app-platform") == app_objects("web")
+        c.module_objects("app-platform") == sorted_union(&crd, &app_objects("web"))
     })
     .await;
     c.kubectl(&["delete", "app", "web", "-n", "e2e-team-a"]);
-    wait_until("the last App's objects are pruned too", &op, || {
-        c.module_objects("app-platform").is_empty()
-    })
+    wait_until(
+        "the last App's objects are pruned too; the CRD stays",
+        &op,
+        || c.module_objects("app-platform") == crd,
+    )
     .await;
 }
 
