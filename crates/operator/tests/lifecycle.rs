@@ -195,6 +195,24 @@ async fn module_describe_says_which_layer_decided_and_shows_hooks_objects_and_ru
     assert_eq!(run["trigger"], "start", "{d}");
     assert!(run["error"].is_null(), "{d}");
     assert!(run["durationMs"].is_u64(), "{d}");
+    // A run's lines, from any crate, carry its module and run id.
+    let span = format!(
+        "module_run{{module=\"ingress-nginx\" run_id={}}}",
+        run["id"]
+    );
+    let logs = op.logs();
+    for line in ["module run", "module converged"] {
+        assert!(
+            logs.lines().any(|l| l.contains(&span) && l.contains(line)),
+            "no {line:?} line in {span}:\n{logs}"
+        );
+    }
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("module_run{module=\"prometheus\" run_id=")
+                && l.contains("hooks::run: hook run succeeded")),
+        "a hook run's line carries its module run's span:\n{logs}"
+    );
 
     let out = describe(&op, &["echo-server", "-o", "yaml"]);
     let y: serde_json::Value = serde_yaml::from_slice(&out.stdout).expect("yaml");
