@@ -13,6 +13,11 @@ fn module_row(status: &serde_json::Value, name: &str) -> serde_json::Value {
     status["modules"][name].clone()
 }
 
+fn assert_ready(op: &common::OperatorProcess, name: &str) {
+    let status = op.module_list().expect("module list");
+    assert_eq!(module_row(&status, name)["state"], "Ready", "{status}");
+}
+
 fn describe(op: &common::OperatorProcess, args: &[&str]) -> std::process::Output {
     let out = op.client(&[&["module", "describe"][..], args].concat());
     assert!(
@@ -58,12 +63,7 @@ async fn a_module_whose_hook_fails_and_retries_is_listed_as_failed_with_hook_bin
     add_poked_hook(&c, &breaker);
     let mut op = c.operator(&[]);
     op.wait_converged().await;
-    let status = op.module_list().expect("module list");
-    assert_eq!(
-        module_row(&status, "echo-server")["state"],
-        "Ready",
-        "{status}"
-    );
+    assert_ready(&op, "echo-server");
 
     poke(&c);
     eventually("module list shows the failing hook", || {
@@ -349,10 +349,5 @@ async fn a_failing_hook_fixed_on_disk_is_retried_at_once_not_after_its_backoff()
     .await;
     write_hook(&hook, config, "true");
     op.wait_converged().await;
-    let status = op.module_list().expect("module list");
-    assert_eq!(
-        module_row(&status, "echo-server")["state"],
-        "Ready",
-        "{status}"
-    );
+    assert_ready(&op, "echo-server");
 }
