@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{DebugSocket, ListFormat};
 use crate::enabled::EnabledDecision;
+use crate::modulelist::one_line;
 use crate::shared::Shared;
 use crate::status::{HookFailure, ModuleState, ObjectStatus, RunRecord};
 
@@ -216,7 +217,7 @@ pub fn text(d: &ModuleDescription) -> String {
         .map_or("<unknown>".to_string(), EnabledDecision::source);
     field("Enabled by", &decided);
     field("State", &format!("{:?}", d.state));
-    field("Error", d.error.as_deref().unwrap_or("<none>"));
+    field("Error", &one_line(d.error.as_deref().unwrap_or("<none>")));
     field("Maintenance", &d.maintenance.to_string());
     field("Checksum", or_none(&d.checksum));
     if let Some(decision) = &d.enabled_by {
@@ -270,7 +271,7 @@ pub fn text(d: &ModuleDescription) -> String {
                 f.queue.clone(),
                 f.failures.to_string(),
                 f.since.clone(),
-                f.error.clone(),
+                one_line(&f.error),
             ]
         })
         .collect();
@@ -311,7 +312,7 @@ pub fn text(d: &ModuleDescription) -> String {
                 format!("{}ms", r.duration_ms),
                 r.written.to_string(),
                 match &r.error {
-                    Some(e) => format!("Failed: {e}"),
+                    Some(e) => format!("Failed: {}", one_line(e)),
                     None => "Succeeded".into(),
                 },
             ]

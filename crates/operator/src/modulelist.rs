@@ -27,7 +27,10 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "Global hook {} (binding {}, queue {}) failing, retrying: {}",
-                    f.hook, f.binding, f.queue, f.error
+                    f.hook,
+                    f.binding,
+                    f.queue,
+                    one_line(&f.error)
                 )?;
             }
             let mut rows: Vec<_> = status.modules.values().collect();
@@ -38,7 +41,7 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
                 "MODULE", "ENABLED", "STATE", "OBJECTS"
             )?;
             for r in rows {
-                let err = r.error.as_deref().unwrap_or("");
+                let err = one_line(r.error.as_deref().unwrap_or(""));
                 // A trailing `*` marks maintenance (NoResourceReconciliation).
                 let state = format!("{:?}{}", r.state, if r.maintenance { "*" } else { "" });
                 writeln!(
@@ -56,6 +59,12 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An error on one line of a text table: a hook's stderr comes with line breaks, which would
+/// break the table (`-o json`/`yaml` keep them).
+pub fn one_line(error: &str) -> String {
+    error.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `queue list`: tasks waiting in each hook queue.

@@ -86,8 +86,9 @@ async fn a_module_whose_hook_fails_and_retries_is_listed_as_failed_with_hook_bin
     assert!(
         text.lines().any(|l| l.starts_with("echo-server")
             && l.contains("Failed")
-            && l.contains("poked.sh")),
-        "{text}"
+            && l.contains("poked.sh")
+            && l.ends_with("poke handler is broken")),
+        "the whole error on the module's row:\n{text}"
     );
 
     std::fs::remove_file(&breaker).expect("fix the hook");
@@ -350,4 +351,41 @@ async fn a_failing_hook_fixed_on_disk_is_retried_at_once_not_after_its_backoff()
     write_hook(&hook, config, "true");
     op.wait_converged().await;
     assert_ready(&op, "echo-server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_global_hook_is_listed_above_the_modules_until_it_succeeds() {
+    let c = Cluster::start("modules").await;
+    let breaker = c.dir.path().join("broken");
+    std::fs::write(&breaker, "").expect("breaker");
+    write_hook(
+        &c.global_hooks.join("pokes.sh"),
+        r#"{"configVersion": "v1", "kubernetes": [{"name": "pokes", "kind": "ConfigMap", "labelSelector": {"matchLabels": {"poke": "echo"}}, "executeHookOnSynchronization": false}]}"#,
+        &format!(
+            r#"if [[ -e {} ]]; then echo "global poke handler is broken" >&2; exit 1; fi"#,
+            breaker.display()
+        ),
+    );
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    poke(&c);
+    eventually("module list names the failing global hook", || {
+        let text = String::from_utf8_lossy(&op.client(&["module", "list"]).stdout).into_owned();
+        text.lines().any(|l| {
+            l.starts_with("Global hook pokes.sh (binding pokes, queue main) failing, retrying:")
+                && l.contains("global poke handler is broken")
+        })
+    })
+    .await;
+    let status = op.module_list().expect("module list");
+    assert_eq!(
+        status["failingGlobalHooks"][0]["binding"], "pokes",
+        "{status}"
+    );
+    std::fs::remove_file(&breaker).expect("fix the hook");
+    eventually("the hook's next success clears it", || {
+        op.module_list()
+            .is_some_and(|s| s.get("failingGlobalHooks").is_none())
+    })
+    .await;
 }
