@@ -192,6 +192,11 @@ impl RunLabels {
         }
     }
 
+    /// The binding (or group) label: what a run event names as the failing binding.
+    pub(crate) fn binding(&self) -> &str {
+        &self.binding
+    }
+
     fn pairs(&self) -> [(&'static str, &str); 4] {
         [
             ("hook", self.hook.as_str()),
