@@ -14,7 +14,7 @@ use crate::syntax::SyntaxProblem;
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryProblem {
     /// A directory or file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The path that failed.
         path: PathBuf,
@@ -23,7 +23,7 @@ pub enum DiscoveryProblem {
         source: std::io::Error,
     },
     /// A module directory name breaks the naming rules.
-    #[error("invalid module directory {path}: {reason}")]
+    #[error("invalid module directory {path}")]
     InvalidName {
         /// The module directory.
         path: PathBuf,
@@ -42,7 +42,7 @@ pub enum DiscoveryProblem {
         second: PathBuf,
     },
     /// A YAML file does not parse.
-    #[error("{path}: {source}")]
+    #[error("{path}: invalid YAML")]
     Yaml {
         /// The file.
         path: PathBuf,
@@ -175,13 +175,31 @@ impl fmt::Display for RenderErrors {
 impl std::error::Error for RenderErrors {}
 
 /// One problem: `what: problem`; several: a count and one problem per line.
-fn write_list<E: fmt::Display>(f: &mut fmt::Formatter<'_>, what: &str, items: &[E]) -> fmt::Result {
+/// Each problem is followed by its causes (`problem: cause`), said once.
+fn write_list<E: std::error::Error>(
+    f: &mut fmt::Formatter<'_>,
+    what: &str,
+    items: &[E],
+) -> fmt::Result {
+    let with_causes = |f: &mut fmt::Formatter<'_>, e: &E| {
+        write!(f, "{e}")?;
+        let mut cause = e.source();
+        while let Some(next) = cause {
+            write!(f, ": {next}")?;
+            cause = next.source();
+        }
+        Ok(())
+    };
     match items {
-        [one] => write!(f, "{what}: {one}"),
+        [one] => {
+            write!(f, "{what}: ")?;
+            with_causes(f, one)
+        }
         many => {
             write!(f, "{what}: {} problems", many.len())?;
             for e in many {
-                write!(f, "\n  - {e}")?;
+                write!(f, "\n  - ")?;
+                with_causes(f, e)?;
             }
             Ok(())
         }

@@ -22,7 +22,7 @@ pub enum DiscoveryError {
         api_version: Option<String>,
     },
     /// A discovery request failed.
-    #[error("API discovery failed: {0}")]
+    #[error("API discovery failed")]
     Request(#[source] kube::Error),
 }
 

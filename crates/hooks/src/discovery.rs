@@ -13,7 +13,7 @@ use tracing::Instrument;
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     /// A directory could not be read.
-    #[error("cannot read hooks directory {}: {source}", .path.display())]
+    #[error("cannot read hooks directory {}", .path.display())]
     Io {
         /// The directory or file.
         path: PathBuf,
@@ -29,10 +29,22 @@ pub enum DiscoveryError {
     Config(#[from] crate::config::ConfigError),
 }
 
-/// Every problem found while loading a hooks directory.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot load hooks: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+/// Every problem found while loading a hooks directory, each printed with its causes.
+#[derive(Debug)]
 pub struct LoadError(pub Vec<DiscoveryError>);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let errors: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| crate::errtext::with_causes(e))
+            .collect();
+        write!(f, "cannot load hooks: {}", errors.join("; "))
+    }
+}
+
+impl std::error::Error for LoadError {}
 
 /// Executables under `dir`, recursively, in path order. Directories named `lib` and hidden
 /// entries are skipped; non-executable files are skipped with a warning. A missing `dir` has no

@@ -11,7 +11,7 @@ use tracing::Instrument;
 #[derive(Debug, thiserror::Error)]
 pub enum EnabledError {
     /// The script failed, timed out or could not start.
-    #[error("module {module}: enabled script: {source}")]
+    #[error("module {module}: enabled script")]
     Exec {
         /// Module name.
         module: String,
@@ -20,7 +20,7 @@ pub enum EnabledError {
         source: ExecError,
     },
     /// Temp files could not be written or read.
-    #[error("module {module}: enabled script temp file {}: {source}", .path.display())]
+    #[error("module {module}: enabled script temp file {}", .path.display())]
     TempFile {
         /// Module name.
         module: String,

@@ -34,7 +34,7 @@ pub enum HookSet {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// A kubernetes binding names a kind the cluster does not serve.
-    #[error("hook {hook}, binding {binding}: {source}")]
+    #[error("hook {hook}, binding {binding}")]
     Resource {
         /// Hook name.
         hook: String,
@@ -347,6 +347,21 @@ impl HookEngine {
     /// Tasks waiting in each queue (not counting running ones), for status pages.
     pub fn queue_lengths(&self) -> std::collections::BTreeMap<String, usize> {
         self.queues.lengths()
+    }
+
+    /// What the kubernetes bindings of the hook named `name` hold now, by binding name (as
+    /// its next binding context's `snapshots` would carry them); `None` when no registered hook
+    /// has that name. Served by `addon-operator hook snapshots`.
+    pub fn snapshots(&self, name: &str) -> Option<crate::Snapshots> {
+        self.all_hooks()
+            .into_iter()
+            .find(|h| h.name == name)
+            .map(|h| h.snapshots(None))
+    }
+
+    /// Names of every registered hook, global ones first (see [`HookEngine::snapshots`]).
+    pub fn hook_names(&self) -> Vec<String> {
+        self.all_hooks().iter().map(|h| h.name.clone()).collect()
     }
 
     /// Tasks waiting in all queues (not counting running ones).

@@ -41,7 +41,7 @@ const STDERR_LINE_BYTES: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// The executable could not be started.
-    #[error("hook {hook}: cannot start {}: {source}", .path.display())]
+    #[error("hook {hook}: cannot start {}", .path.display())]
     Spawn {
         /// Hook name.
         hook: String,
@@ -52,7 +52,7 @@ pub enum ExecError {
         source: std::io::Error,
     },
     /// Waiting for the process failed.
-    #[error("hook {hook}: cannot wait for the process: {source}")]
+    #[error("hook {hook}: cannot wait for the process")]
     Wait {
         /// Hook name.
         hook: String,

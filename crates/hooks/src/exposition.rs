@@ -49,7 +49,7 @@ pub enum InvalidMetric {
 
 /// A metric operation of a run that was refused; the run's other outputs were kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("METRICS_PATH line {line}: {reason}")]
+#[error("METRICS_PATH line {line}")]
 pub struct MetricRefusal {
     /// 1-based line of `$METRICS_PATH` where the operation starts.
     pub line: usize,

@@ -44,7 +44,7 @@ pub enum ValuesPatchError {
     },
     /// The values rules (permissions, schema) refused the patch of one file; neither patch
     /// was kept.
-    #[error("{file} refused: {source}")]
+    #[error("{file} refused")]
     Refused {
         /// The refused file.
         file: PatchFile,

@@ -63,10 +63,11 @@ impl JqFilter {
             path: (),
         };
         let modules = loader.load(&arena, program).map_err(|errs| {
-            compile_err(format!(
-                "{:?}",
-                errs.into_iter().map(|(_, e)| e).collect::<Vec<_>>()
-            ))
+            let reasons: Vec<String> = errs
+                .into_iter()
+                .flat_map(|(_, e)| load_error_reasons(source, e))
+                .collect();
+            compile_err(reasons.join("; "))
         })?;
         let filter = Compiler::default()
             .with_funs(funs)
@@ -75,11 +76,12 @@ impl JqFilter {
                 let names: Vec<String> = errs
                     .into_iter()
                     .flat_map(|(_, es)| {
-                        es.into_iter()
-                            .map(|(name, undef)| format!("undefined {} {name}", undef.as_str()))
+                        es.into_iter().map(|(name, undef)| {
+                            format!("{}undefined {} {name}", at(source, name), undef.as_str())
+                        })
                     })
                     .collect();
-                compile_err(names.join(", "))
+                compile_err(names.join("; "))
             })?;
         Ok(Self {
             source: source.to_string(),
@@ -118,6 +120,58 @@ impl JqFilter {
             1 => all.remove(0),
             _ => Value::Array(all),
         })
+    }
+}
+
+/// What the parser or lexer reported, one reason per problem, each with its position in the
+/// filter and what was expected there.
+fn load_error_reasons(source: &str, err: jaq_core::load::Error<&str>) -> Vec<String> {
+    use jaq_core::load::Error;
+    match err {
+        Error::Io(errs) => errs.into_iter().map(|(_, e)| e).collect(),
+        Error::Lex(errs) => errs
+            .into_iter()
+            .map(|(expected, rest)| {
+                let found = rest.chars().next().map_or_else(
+                    || "the end of the filter".to_string(),
+                    |c| format!("{c:?}"),
+                );
+                format!("{}expected {}, found {found}", at(source, rest), expected.as_str())
+            })
+            .collect(),
+        Error::Parse(errs) => errs
+            .into_iter()
+            .map(|(expected, found)| {
+                let position = at(source, found);
+                let found = if found.is_empty() {
+                    "the end of the filter".to_string()
+                } else {
+                    format!("{found:?}")
+                };
+                let expected = match expected.as_str() {
+                    "term" => "a term (a value such as 1 or \"x\", a path such as .metadata.name, or a function call)",
+                    other => other,
+                };
+                format!("{position}expected {expected}, found {found}")
+            })
+            .collect(),
+    }
+}
+
+/// `line L, column C: ` of `part`, a slice of `source` the parser pointed at (columns count
+/// characters, 1-based); empty when `part` is not inside `source`.
+fn at(source: &str, part: &str) -> String {
+    let offset = (part.as_ptr() as usize).wrapping_sub(source.as_ptr() as usize);
+    if offset > source.len() || !source.is_char_boundary(offset) {
+        return String::new();
+    }
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    if line == 1 {
+        format!("column {column}: ")
+    } else {
+        format!("line {line}, column {column}: ")
     }
 }
 

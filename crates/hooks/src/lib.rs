@@ -74,6 +74,7 @@ mod crontab;
 mod discovery;
 mod enabled;
 mod engine;
+mod errtext;
 mod exec;
 mod exposition;
 mod hook;

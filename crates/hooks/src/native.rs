@@ -26,7 +26,7 @@ pub enum NativeError {
         var: &'static str,
     },
     /// `--config` could not be printed.
-    #[error("native hook {hook}: cannot print --config: {source}")]
+    #[error("native hook {hook}: cannot print --config")]
     PrintConfig {
         /// Hook name.
         hook: String,
@@ -35,7 +35,7 @@ pub enum NativeError {
         source: std::io::Error,
     },
     /// An input file could not be read or an output file written.
-    #[error("native hook {hook}: {}: {source}", .path.display())]
+    #[error("native hook {hook}: {}", .path.display())]
     Io {
         /// Hook name.
         hook: String,
@@ -46,7 +46,7 @@ pub enum NativeError {
         source: std::io::Error,
     },
     /// An input file is not JSON.
-    #[error("native hook {hook}: {}: {source}", .path.display())]
+    #[error("native hook {hook}: {}", .path.display())]
     Decode {
         /// Hook name.
         hook: String,
@@ -57,7 +57,7 @@ pub enum NativeError {
         source: serde_json::Error,
     },
     /// The hook returned an error.
-    #[error("native hook {hook}: {source}")]
+    #[error("native hook {hook} failed")]
     Hook {
         /// Hook name.
         hook: String,
@@ -66,7 +66,7 @@ pub enum NativeError {
         source: NativeHookError,
     },
     /// The hook produced an output the protocol rejects; nothing was written.
-    #[error("native hook {hook}: invalid output for {var}: {source}")]
+    #[error("native hook {hook}: invalid output for {var}")]
     Output {
         /// Hook name.
         hook: String,
@@ -324,8 +324,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let env = protocol_env(d.path(), ["", "", ""]);
         let err = run_native(&BadMetric, &[], &|v| env.get(v).cloned(), &mut Vec::new())
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errtext::with_causes(&e))
+            .unwrap_err();
         assert_eq!(
             err,
             "native hook bad-metric: invalid output for METRICS_PATH: line 1: value: required for set, add and observe"

@@ -14,16 +14,16 @@ const CONFLICT_RETRIES: usize = 5;
 /// How long a foreground `Delete` waits for the object to disappear.
 const FOREGROUND_DELETE_WAIT: Duration = Duration::from_secs(60);
 
-/// Every failed operation of one run, in file order.
+/// Every failed operation of one run, in file order, each with its cause.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+#[error("{}", .0.iter().map(|e| crate::errtext::with_causes(e)).collect::<Vec<_>>().join("; "))]
 pub struct PatchErrors(pub Vec<PatchError>);
 
 /// A failed object operation.
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     /// The kind could not be resolved.
-    #[error("object patch {index} ({op} {target}): {source}")]
+    #[error("object patch {index} ({op} {target})")]
     Resource {
         /// 1-based operation number in the file.
         index: usize,
@@ -36,7 +36,7 @@ pub enum PatchError {
         source: ResourceError,
     },
     /// The API server rejected the request.
-    #[error("object patch {index} ({op} {target}): {source}")]
+    #[error("object patch {index} ({op} {target})")]
     Api {
         /// 1-based operation number in the file.
         index: usize,
@@ -50,7 +50,7 @@ pub enum PatchError {
     },
     /// The patch could not be computed or did not complete (jq error, non-object result,
     /// object not gone after a foreground delete).
-    #[error("object patch {index} ({op} {target}): {source}")]
+    #[error("object patch {index} ({op} {target})")]
     Invalid {
         /// 1-based operation number in the file.
         index: usize,
@@ -80,7 +80,7 @@ pub enum InvalidPatch {
     #[error("result has no metadata")]
     NoMetadata,
     /// The object does not fit Kubernetes' object shape.
-    #[error("not a Kubernetes object: {0}")]
+    #[error("not a Kubernetes object")]
     Decode(#[source] serde_json::Error),
     /// A foreground `Delete` did not see the object disappear.
     #[error("still present {0:?} after a foreground delete")]

@@ -368,10 +368,11 @@ async fn attempt_once(
     };
     *attempt += 1;
     runner.record_failure(labels, task.allow_failure);
+    let error = crate::errtext::with_causes(&err);
     if task.allow_failure {
-        tracing::warn!(error = %err, "hook failed; allowFailure set, not retried");
+        tracing::warn!(error = %error, "hook failed; allowFailure set, not retried");
         for d in task.done.drain(..) {
-            let _ = d.send(Err(err.to_string()));
+            let _ = d.send(Err(error.clone()));
         }
         return None;
     }
@@ -382,7 +383,7 @@ async fn attempt_once(
         jitter: o.retry_jitter,
     };
     let delay = policy.delay(*attempt, random_fraction());
-    tracing::error!(attempt = *attempt, retry_in_ms = delay.as_millis() as u64, error = %err, "hook failed; will retry");
+    tracing::error!(attempt = *attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "hook failed; will retry");
     Some(delay)
 }
 

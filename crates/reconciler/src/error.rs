@@ -99,7 +99,7 @@ pub enum ApplyError {
         message: String,
     },
     /// A request about one object failed.
-    #[error("module {module}: {action} {object} failed: {source}")]
+    #[error("module {module}: {action} {object} failed")]
     Api {
         /// Module name.
         module: String,
@@ -132,7 +132,7 @@ pub enum ApplyError {
         seconds: u64,
     },
     /// Reading or writing the module's inventory Secret failed.
-    #[error("module {module}: inventory secret {namespace}/{name}: {action} failed: {source}")]
+    #[error("module {module}: inventory secret {namespace}/{name}: {action} failed")]
     Inventory {
         /// Module name.
         module: String,
@@ -164,7 +164,7 @@ pub enum ApplyError {
         source: kube::Error,
     },
     /// The inventory Secret exists but cannot be decoded; nothing is pruned or deleted.
-    #[error("module {module}: inventory secret {namespace}/{name} is corrupt: {source}")]
+    #[error("module {module}: inventory secret {namespace}/{name} is corrupt")]
     CorruptInventory {
         /// Module name.
         module: String,
@@ -178,10 +178,20 @@ pub enum ApplyError {
     },
 }
 
-fn join<T: ToString>(errors: &[T]) -> String {
+/// The errors separated by `; `, each with its causes (`error: cause: cause`).
+fn join<T: std::error::Error>(errors: &[T]) -> String {
     errors
         .iter()
-        .map(ToString::to_string)
+        .map(|e| {
+            let mut text = e.to_string();
+            let mut cause = e.source();
+            while let Some(next) = cause {
+                text.push_str(": ");
+                text.push_str(&next.to_string());
+                cause = next.source();
+            }
+            text
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -83,7 +83,7 @@ pub enum DecodeError {
     #[error("secret has no data key {INVENTORY_DATA_KEY:?}")]
     MissingKey,
     /// The key does not hold a valid inventory document.
-    #[error("data key {INVENTORY_DATA_KEY:?} is not a valid inventory: {0}")]
+    #[error("data key {INVENTORY_DATA_KEY:?} is not a valid inventory")]
     Json(#[source] serde_json::Error),
 }
 

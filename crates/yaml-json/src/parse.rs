@@ -10,9 +10,10 @@ use serde_json::{Map, Number, Value};
 /// Why a YAML document could not become JSON.
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
-    /// The text is not valid YAML (the message carries line and column).
-    #[error("invalid YAML: {0}")]
-    Syntax(#[source] serde_yaml::Error),
+    /// The text is not valid YAML: the parser's message, which carries line and column
+    /// (transparent, so it is printed once whether shown alone or in a chain).
+    #[error(transparent)]
+    Syntax(serde_yaml::Error),
     /// The YAML holds something JSON cannot (a mapping used as a key, NaN, infinity).
     #[error("YAML value cannot be represented as JSON: {0}")]
     NotJson(String),

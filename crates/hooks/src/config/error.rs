@@ -6,16 +6,16 @@ use crate::jq::JqError;
 /// Errors in a hook's `--config` output.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The output is neither YAML nor JSON of the expected shape (unknown field, wrong type).
-    #[error("hook {hook}: cannot parse --config output: {source}")]
+    /// The output is neither YAML nor JSON.
+    #[error("hook {hook}: --config printed neither YAML nor JSON")]
     Parse {
         /// Hook path relative to its hooks directory.
         hook: String,
-        /// The YAML/JSON decoder's message (it names the field and line).
+        /// The YAML/JSON decoder's message (it names the line and column).
         #[source]
         source: serde_yaml::Error,
     },
-    /// The config parsed but some bindings are invalid; every problem is listed.
+    /// Some fields have the wrong shape or are invalid; every problem is listed.
     #[error("hook {hook}: invalid config: {}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid {
         /// Hook path relative to its hooks directory.
@@ -31,8 +31,7 @@ pub enum ConfigError {
 pub struct FieldError {
     /// Field path, e.g. `kubernetes[0].jqFilter` or `settings.executionBurst`.
     pub field: String,
-    /// What is wrong with it.
-    #[source]
+    /// What is wrong with it (the message itself, not a cause: not a `#[source]`).
     pub problem: FieldProblem,
 }
 
@@ -48,6 +47,9 @@ impl FieldError {
 /// What is wrong with a field of a hook config.
 #[derive(Debug, thiserror::Error)]
 pub enum FieldProblem {
+    /// The field does not decode: unknown field, wrong type (the decoder's message).
+    #[error("{0}")]
+    Shape(String),
     /// The field is missing or empty.
     #[error("required")]
     Required,

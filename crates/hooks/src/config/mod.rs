@@ -195,19 +195,22 @@ impl HookConfig {
     /// Parses and validates `--config` output (YAML or JSON) of the hook named `hook`.
     ///
     /// # Errors
-    /// [`ConfigError::Parse`] for undecodable output or unknown fields, [`ConfigError::Invalid`]
-    /// listing every invalid binding field (bad crontab, jq filter, selector operator, binding not
+    /// [`ConfigError::Parse`] for output that is not YAML or JSON, [`ConfigError::Invalid`]
+    /// listing every field of the wrong shape (unknown field, wrong type) and every invalid
+    /// binding field (bad crontab, jq filter, selector operator, binding not
     /// allowed for the hook's scope, `includeSnapshotsFrom` naming no kubernetes binding, ...).
     pub fn parse(text: &str, hook: &str, scope: HookScope) -> Result<Self, ConfigError> {
-        let raw: RawConfig = if text.trim().is_empty() {
+        let mut errors = Vec::new();
+        let raw = if text.trim().is_empty() {
             RawConfig::default()
         } else {
-            serde_yaml::from_str(text).map_err(|source| ConfigError::Parse {
-                hook: hook.to_string(),
-                source,
-            })?
+            let document: serde_yaml::Value =
+                serde_yaml::from_str(text).map_err(|source| ConfigError::Parse {
+                    hook: hook.to_string(),
+                    source,
+                })?;
+            raw_config(document, &mut errors)
         };
-        let mut errors = Vec::new();
         let config = validate(raw, scope, &mut errors);
         if errors.is_empty() {
             Ok(config)
@@ -233,6 +236,80 @@ impl HookConfig {
     pub fn admission(&self) -> impl Iterator<Item = &AdmissionBinding> {
         self.validating.iter().chain(&self.mutating)
     }
+}
+
+/// Keys whose value is a list of bindings: a malformed binding is reported by its index and
+/// left out, so the others are still validated.
+const BINDING_LISTS: [&str; 6] = [
+    "schedule",
+    "kubernetes",
+    "onKubernetesEvent",
+    "kubernetesValidating",
+    "kubernetesMutating",
+    "kubernetesCustomResourceConversion",
+];
+
+/// Stage one: the declared shape. A document that decodes is taken as is; otherwise every
+/// top-level key (and every binding of a list) is decoded alone, each one that does not
+/// decode is reported with its path, and the rest is kept so that stage two can check it too:
+/// one run lists every problem.
+fn raw_config(document: serde_yaml::Value, errors: &mut Vec<FieldError>) -> RawConfig {
+    use serde_yaml::{Mapping, Value};
+    let whole = match serde_yaml::from_value::<RawConfig>(document.clone()) {
+        Ok(raw) => return raw,
+        Err(err) => err,
+    };
+    let Value::Mapping(map) = document else {
+        errors.push(FieldError::new(
+            "(root)",
+            FieldProblem::Shape(format!(
+                "{whole} (expected a map such as {{configVersion: v1, onStartup: 1}})"
+            )),
+        ));
+        return RawConfig::default();
+    };
+    let decodes = |key: &Value, value: Value| {
+        serde_yaml::from_value::<RawConfig>(Value::Mapping(Mapping::from_iter([(
+            key.clone(),
+            value,
+        )])))
+    };
+    let mut kept = Mapping::new();
+    for (key, value) in map {
+        let name = key
+            .as_str()
+            .map_or_else(|| format!("{key:?}"), str::to_string);
+        match value {
+            Value::Sequence(items) if BINDING_LISTS.contains(&name.as_str()) => {
+                let mut good = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    match decodes(&key, Value::Sequence(vec![item.clone()])) {
+                        Ok(_) => good.push(item),
+                        Err(err) => errors.push(FieldError::new(
+                            format!("{name}[{i}]"),
+                            FieldProblem::Shape(err.to_string()),
+                        )),
+                    }
+                }
+                kept.insert(key, Value::Sequence(good));
+            }
+            value => match decodes(&key, value.clone()) {
+                Ok(_) => {
+                    kept.insert(key, value);
+                }
+                Err(err) => {
+                    errors.push(FieldError::new(name, FieldProblem::Shape(err.to_string())))
+                }
+            },
+        }
+    }
+    serde_yaml::from_value(Value::Mapping(kept)).unwrap_or_else(|err| {
+        errors.push(FieldError::new(
+            "(root)",
+            FieldProblem::Shape(err.to_string()),
+        ));
+        RawConfig::default()
+    })
 }
 
 fn validate(raw: RawConfig, scope: HookScope, errors: &mut Vec<FieldError>) -> HookConfig {

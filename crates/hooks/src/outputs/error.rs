@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// A malformed output file.
 #[derive(Debug, thiserror::Error)]
-#[error("hook {hook}: malformed {var} ({}): {source}", .path.display())]
+#[error("hook {hook}: malformed {var} ({})", .path.display())]
 pub struct OutputError {
     /// Hook name.
     pub hook: String,
@@ -23,10 +23,10 @@ pub struct OutputError {
 #[derive(Debug, thiserror::Error)]
 pub enum OutputFileError {
     /// The file exists but cannot be read.
-    #[error("cannot read: {0}")]
+    #[error("cannot read")]
     Read(#[source] std::io::Error),
     /// A JSON document of the file does not parse (1-based document number).
-    #[error("document {document}: {source}")]
+    #[error("document {document}")]
     Json {
         /// 1-based document number.
         document: usize,
@@ -35,7 +35,7 @@ pub enum OutputFileError {
         source: serde_json::Error,
     },
     /// A YAML document of the file does not parse or is not representable as JSON.
-    #[error("document {document}: {source}")]
+    #[error("document {document}")]
     Yaml {
         /// 1-based document number.
         document: usize,
@@ -44,10 +44,10 @@ pub enum OutputFileError {
         source: yaml_json::YamlError,
     },
     /// A values patch holds something that is not an RFC 6902 operation.
-    #[error("invalid JSON patch operation: {0}")]
+    #[error("invalid JSON patch operation")]
     JsonPatch(#[source] serde_json::Error),
     /// An object patch operation is invalid (1-based operation number).
-    #[error("operation {index}: {source}")]
+    #[error("operation {index}")]
     Operation {
         /// 1-based operation number in the file.
         index: usize,
@@ -56,7 +56,7 @@ pub enum OutputFileError {
         source: OperationError,
     },
     /// A metric operation is invalid (1-based line of the file where it starts).
-    #[error("line {line}: {source}")]
+    #[error("line {line}")]
     Metric {
         /// 1-based line number.
         line: usize,
@@ -70,13 +70,13 @@ pub enum OutputFileError {
 #[derive(Debug, thiserror::Error)]
 pub enum OperationError {
     /// The operation has an unknown field or a field of the wrong type.
-    #[error("{0}")]
-    Shape(#[source] serde_json::Error),
+    #[error(transparent)]
+    Shape(serde_json::Error),
     /// A field the operation needs is missing or empty.
     #[error("{0}: required")]
     Required(&'static str),
     /// `object`/`mergePatch`/`jsonPatch` given as a string that is not YAML or JSON.
-    #[error("{field}: invalid YAML/JSON string: {source}")]
+    #[error("{field}: invalid YAML/JSON string")]
     InlineText {
         /// The field.
         field: &'static str,
@@ -88,10 +88,10 @@ pub enum OperationError {
     #[error("mergePatch: must be a map")]
     MergePatchNotAMap,
     /// `jsonPatch` is not a list of RFC 6902 operations.
-    #[error("jsonPatch: {0}")]
+    #[error("jsonPatch")]
     JsonPatch(#[source] serde_json::Error),
     /// `jqFilter` does not compile.
-    #[error("jqFilter: {0}")]
+    #[error("jqFilter")]
     JqFilter(#[source] JqError),
     /// `operation` names no known operation.
     #[error(
@@ -105,8 +105,8 @@ pub enum OperationError {
 #[derive(Debug, thiserror::Error)]
 pub enum MetricLineError {
     /// Not JSON, or a field is unknown or of the wrong type.
-    #[error("{0}")]
-    Json(#[source] serde_json::Error),
+    #[error(transparent)]
+    Json(serde_json::Error),
     /// `action` is not one of the four actions.
     #[error("action: unknown {0:?} (expected set, add, observe or expire)")]
     UnknownAction(String),

@@ -491,8 +491,8 @@ mod tests {
         assert!(parse_json_patch("").unwrap().0.is_empty());
         assert!(
             parse_json_patch("{\"op\":\"frob\"}")
+                .map_err(|e| crate::errtext::with_causes(&e))
                 .unwrap_err()
-                .to_string()
                 .contains("invalid JSON patch")
         );
     }
@@ -534,19 +534,19 @@ mod tests {
     #[test]
     fn malformed_object_patches_say_which_operation_and_field() {
         let err = parse_object_patches("operation: Create\nobject: {kind: X}\n")
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errtext::with_causes(&e))
+            .unwrap_err();
         assert!(
             err.contains("operation 1: object.apiVersion: required"),
             "{err}"
         );
         let err = parse_object_patches("{\"operation\":\"Delete\",\"kind\":\"Pod\"}")
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errtext::with_causes(&e))
+            .unwrap_err();
         assert!(err.contains("name: required"), "{err}");
         let err = parse_object_patches("operation: Explode\n")
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::errtext::with_causes(&e))
+            .unwrap_err();
         assert!(err.contains("unknown \"Explode\""), "{err}");
     }
 
@@ -570,8 +570,8 @@ mod tests {
         );
         assert!(
             parse_metrics("{\"name\":\"a\",\"action\":\"set\"}")
+                .map_err(|e| crate::errtext::with_causes(&e))
                 .unwrap_err()
-                .to_string()
                 .contains("line 1: value")
         );
         assert!(
@@ -581,12 +581,16 @@ mod tests {
         let no_buckets = parse_metrics("{\"name\":\"h\",\"action\":\"observe\",\"value\":1}");
         assert!(
             no_buckets
+                .map_err(|e| crate::errtext::with_causes(&e))
                 .unwrap_err()
-                .to_string()
                 .contains("buckets: required")
         );
         let both = parse_metrics("{\"name\":\"a\",\"set\":1,\"add\":1}");
-        assert!(both.unwrap_err().to_string().contains("exactly one of"));
+        assert!(
+            both.map_err(|e| crate::errtext::with_causes(&e))
+                .unwrap_err()
+                .contains("exactly one of")
+        );
     }
 
     #[test]
@@ -599,12 +603,11 @@ mod tests {
             .collect();
         assert_eq!(lines, [1, 3, 5]);
         let err = parse_metrics("{\"name\":\"a\",\"set\":1}\n\n{\"name\":\"b\"}\n").unwrap_err();
-        assert!(
-            err.to_string().starts_with("line 3: exactly one of"),
-            "{err}"
-        );
+        let err = crate::errtext::with_causes(&err);
+        assert!(err.starts_with("line 3: exactly one of"), "{err}");
         let err = parse_metrics("{\"name\":\"a\",\"set\":1}\nnot json\n").unwrap_err();
-        assert!(err.to_string().starts_with("line 2: "), "{err}");
+        let err = crate::errtext::with_causes(&err);
+        assert!(err.starts_with("line 2: expected"), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The host rejected the values patches; nothing else was applied.
-    #[error("hook {hook}: values patch rejected: {source}")]
+    #[error("hook {hook}: values patch rejected")]
     ValuesRejected {
         /// Hook name.
         hook: String,
@@ -24,7 +24,7 @@ pub enum ApplyError {
     },
     /// Object patches failed (the values patches and the other operations were applied;
     /// metrics were not).
-    #[error("hook {hook}: {source}")]
+    #[error("hook {hook}: object patches failed")]
     Patch {
         /// Hook name.
         hook: String,
@@ -103,7 +103,7 @@ impl Runner {
                 .filter(ObjectPatch::applies_on_hook_error)
                 .collect(),
             Err(e) => {
-                tracing::warn!(error = %e, "failed hook: object patches unreadable, none applied");
+                tracing::warn!(error = %crate::errtext::with_causes(&e), "failed hook: object patches unreadable, none applied");
                 return;
             }
         };
@@ -111,7 +111,7 @@ impl Runner {
             return;
         };
         if let Err(e) = patcher.apply_all(&ops).await {
-            tracing::warn!(error = %e, "failed hook: ignoreHookError status patch failed");
+            tracing::warn!(error = %crate::errtext::with_causes(&e), "failed hook: ignoreHookError status patch failed");
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
     /// A temp directory or file could not be created or written.
-    #[error("hook {hook}: temp file {}: {source}", .path.display())]
+    #[error("hook {hook}: temp file {}", .path.display())]
     TempFile {
         /// Hook name.
         hook: String,
@@ -22,7 +22,7 @@ pub enum PrepareError {
         source: std::io::Error,
     },
     /// An input could not be serialized to JSON.
-    #[error("hook {hook}: cannot serialize {what}: {source}")]
+    #[error("hook {hook}: cannot serialize {what}")]
     Serialize {
         /// Hook name.
         hook: String,

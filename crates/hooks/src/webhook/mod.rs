@@ -166,7 +166,7 @@ impl Webhooks {
         let response = match answer {
             Ok(a) => admission_response(uid, kind, binding, a),
             Err(err) => {
-                tracing::error!(hook = %hook.name, binding = %binding.name, failure_policy = binding.failure_policy.as_str(), error = %err, "admission hook gave no answer");
+                tracing::error!(hook = %hook.name, binding = %binding.name, failure_policy = binding.failure_policy.as_str(), error = %crate::errtext::with_causes(&err), "admission hook gave no answer");
                 failure_response(uid, binding, &err)
             }
         };
@@ -319,7 +319,7 @@ impl Webhooks {
                     .run(hook, ctx, CONVERSION_TIMEOUT, ResponseFile::Conversion)
                     .await
                     .map_err(|e| {
-                        tracing::error!(hook = %hook.name, error = %e, "conversion hook failed");
+                        tracing::error!(hook = %hook.name, error = %crate::errtext::with_causes(&e), "conversion hook failed");
                         format!("Hook failed to convert to {desired}")
                     })?;
                 match parse_conversion(&hook.name, &text).map_err(|e| e.to_string())? {

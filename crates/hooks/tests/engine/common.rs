@@ -301,3 +301,16 @@ pub fn lines(path: &Path) -> Vec<String> {
         .map(|s| s.lines().map(String::from).collect())
         .unwrap_or_default()
 }
+
+/// An error and its causes, `error: cause: cause`, as the operator prints it (messages hold no
+/// cause; causes are sources).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}

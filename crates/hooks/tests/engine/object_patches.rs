@@ -45,8 +45,7 @@ async fn create_variants_and_patch_variants_change_objects_as_documented() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("object patch 1 (Create ConfigMap default/p)"),
+        chain(&err).contains("object patch 1 (Create ConfigMap default/p): "),
         "{err}"
     );
     run_ops(&env, &engine, &create("CreateIfNotExists", "{a: '3'}"))
@@ -83,8 +82,7 @@ async fn create_variants_and_patch_variants_change_objects_as_documented() {
     let missing = "operation: MergePatch\nkind: ConfigMap\nnamespace: default\nname: nope\nmergePatch: {data: {x: y}}";
     let err = run_ops(&env, &engine, missing).await.unwrap_err();
     assert!(
-        err.to_string()
-            .contains("MergePatch ConfigMap default/nope"),
+        chain(&err).contains("MergePatch ConfigMap default/nope"),
         "{err}"
     );
     run_ops(
@@ -278,7 +276,7 @@ async fn a_failed_operation_does_not_stop_later_ones_and_every_failure_is_report
     )
     .await
     .unwrap_err();
-    let text = err.to_string();
+    let text = chain(&err);
     assert!(
         text.contains("object patch 1 (MergePatch ConfigMap default/missing-1)"),
         "{text}"

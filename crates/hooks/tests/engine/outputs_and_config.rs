@@ -28,16 +28,20 @@ async fn malformed_configs_are_reported_with_hook_and_field() {
     let text = err.to_string();
     assert_eq!(err.0.len(), 3, "{text}");
     assert!(
-        text.contains("hook a-typo.sh: cannot parse --config output") && text.contains("jqFiltr"),
+        text.contains("hook a-typo.sh: invalid config: kubernetes[0]: unknown field `jqFiltr`"),
         "{text}"
     );
     assert!(
-        text.contains("hook b-bad-cron.sh: invalid config: schedule[0].crontab"),
+        text.contains(
+            "hook b-bad-cron.sh: invalid config: schedule[0].crontab: crontab \"61 * * * *\": \
+             field 1 (minute) \"61\" is invalid"
+        ),
         "{text}"
     );
     assert!(
-        text.contains("hook c-not-yaml.sh: cannot parse --config output"),
-        "{text}"
+        text.contains("hook c-not-yaml.sh: --config printed neither YAML nor JSON: ")
+            && text.contains("at line 2 column 1"),
+        "the decoder's position follows once: {text}"
     );
 }
 
@@ -60,7 +64,7 @@ echo 'this is not json' >> "$METRICS_PATH""#,
         .await
         .unwrap_err();
     assert!(matches!(err, RunError::Output(_)), "{err}");
-    let text = err.to_string();
+    let text = chain(&err);
     assert!(
         text.starts_with("hook bad.sh: malformed METRICS_PATH (")
             && text.contains("metrics.json): line 2:"),
@@ -104,7 +108,7 @@ echo '{"name":"made_total","action":"add","value":1}' > "$METRICS_PATH""#,
         .await
         .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        chain(&err),
         "hook patcher.sh: values patch rejected: CONFIG_VALUES_JSON_PATCH_PATH refused: global.bad: not allowed by the test host"
     );
     assert!(

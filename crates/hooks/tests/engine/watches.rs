@@ -210,8 +210,7 @@ async fn unknown_kind_is_an_error_until_its_crd_exists() {
         "{err}"
     );
     assert!(
-        err.to_string()
-            .contains("hook crd.sh, binding widgets: unknown kind \"wdg\""),
+        chain(&err).contains("hook crd.sh, binding widgets: unknown kind \"wdg\""),
         "{err}"
     );
     env.apply(json!({

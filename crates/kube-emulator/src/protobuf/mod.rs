@@ -58,7 +58,7 @@ pub enum ProtoError {
     #[error("field {0} is not UTF-8")]
     NotUtf8(String),
     /// A `RawExtension`, `FieldsV1` or `JSON` field does not hold JSON.
-    #[error("field {field} does not hold JSON: {source}")]
+    #[error("field {field} does not hold JSON")]
     NotJson {
         /// The message type holding it.
         field: String,
@@ -90,7 +90,13 @@ pub type ProtoResult<T> = Result<T, ProtoError>;
 /// resources have no protobuf form).
 pub fn decode(body: &[u8]) -> ApiResult<Value> {
     let bad = |e: ProtoError| {
-        ApiError::bad_request(format!("failed to decode the protobuf request body: {e}"))
+        // The cause (a JSON decoder's message) is the error's source, not part of its text.
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        ApiError::bad_request(format!(
+            "failed to decode the protobuf request body: {e}{cause}"
+        ))
     };
     let schema = schema::get().map_err(|e| {
         ApiError::new(
