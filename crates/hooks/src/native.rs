@@ -1,5 +1,5 @@
 //! Native hooks: Rust hooks compiled into the operator binary, speaking the same file protocol
-//! as shell hooks, so a two-line script (`exec addon-operator hook self-update "$@"`) in
+//! as shell hooks, so a two-line script (`exec addon-operator hook run self-update "$@"`) in
 //! `global-hooks/` runs one, and the engine treats it like any other executable.
 
 use crate::outputs::{OutputFileError, parse_json_patch, parse_metrics, parse_object_patches};
@@ -104,7 +104,7 @@ pub struct NativeOutput {
 
 /// A hook compiled into the binary.
 pub trait NativeHook: Send + Sync {
-    /// Name used by `addon-operator hook <name>`.
+    /// Name used by `addon-operator hook run <name>`.
     fn name(&self) -> &str;
     /// The `--config` output (YAML or JSON), exactly what a shell hook would print.
     fn config(&self) -> String;
@@ -115,7 +115,7 @@ pub trait NativeHook: Send + Sync {
     fn run(&self, input: NativeInput) -> Result<NativeOutput, NativeHookError>;
 }
 
-/// Runs `hook` as the `addon-operator hook <name>` subcommand does: `--config` prints the
+/// Runs `hook` as the `addon-operator hook run <name>` subcommand does: `--config` prints the
 /// config to `stdout`; otherwise the input files named by `env` are read, the hook runs, its
 /// outputs are validated with the same parsers the engine uses and appended to the output files.
 pub fn run_native(

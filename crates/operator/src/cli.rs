@@ -6,9 +6,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::logging::LogType;
 
+mod authoring;
+
+pub use authoring::{DiffArgs, HookTestArgs, LintArgs, LintFormat, SnapshotsArgs, VersionArgs};
+
 /// addon-operator: installs and keeps alive a set of addon modules in a Kubernetes cluster.
 #[derive(Debug, Parser)]
-#[command(name = "addon-operator", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "addon-operator",
+    version = env!("ADDON_OPERATOR_BUILD_VERSION"),
+    propagate_version = true
+)]
 pub struct Cli {
     /// Log format: text, json or color.
     #[arg(
@@ -34,12 +42,23 @@ pub struct Cli {
 pub enum Command {
     /// Render the enabled modules offline, like `helm template`, without a cluster.
     Render(RenderArgs),
+    /// Check modules before they reach a cluster: names, Chart.yaml, schemas, templates
+    /// (with defaults and each `examples/*.yaml`), hook configs and `enabled` scripts.
+    Lint(LintArgs),
+    /// Show what applying a module would change in the cluster now, as a unified diff
+    /// (like `kubectl diff`): exit code 0 without differences, 1 with, 2 on error.
+    Diff(DiffArgs),
     /// Connect to a cluster and keep the module set converged.
     Run(RunArgs),
     /// Run the operator on an embedded API server: the module author's local loop.
     Dev(DevArgs),
-    /// Run a hook compiled into the binary through the hook protocol (no name: list them).
-    Hook(HookArgs),
+    /// Hooks: test one with a recorded binding context, show what its bindings hold, run a
+    /// hook built into the binary.
+    Hook {
+        /// What to do; without it, the built-in hooks are listed.
+        #[command(subcommand)]
+        command: Option<HookCommand>,
+    },
     /// Ask a running operator about its modules.
     Module {
         /// What to ask.
@@ -75,6 +94,38 @@ pub enum Command {
     /// Print the least-privilege ClusterRole (and Roles) this module set needs, each rule
     /// commented with who needs it (docs/operations.md).
     Rbac(RbacArgs),
+    /// Print the version, git commit, build date and Rust compiler of this binary.
+    Version(VersionArgs),
+    /// Print a shell completion script: `source <(addon-operator completion bash)`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `addon-operator hook ...`.
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Run one hook with a recorded binding context and print its outputs (values patches,
+    /// Kubernetes patches, metrics), without a cluster: a unit test for hooks.
+    Test(HookTestArgs),
+    /// What the Kubernetes bindings of a hook hold now, asked from the running operator.
+    Snapshots(SnapshotsArgs),
+    /// List the hooks built into the binary.
+    List,
+    /// Run a hook built into the binary through the hook protocol (what the scripts in
+    /// `global-hooks/` call).
+    Run {
+        /// The built-in hook (`addon-operator hook list`).
+        name: String,
+        /// Arguments passed to the hook, e.g. `--config`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// `addon-operator hook <name> [--config]`: the older form of `hook run`, kept so that
+    /// existing scripts keep working.
+    #[command(external_subcommand)]
+    Native(Vec<String>),
 }
 
 /// `addon-operator update ...`.
@@ -241,17 +292,6 @@ pub enum ValuesFormat {
     Json,
 }
 
-/// Arguments of `addon-operator hook`.
-#[derive(Debug, Args)]
-pub struct HookArgs {
-    /// The native hook; omit it to list them.
-    pub name: Option<String>,
-
-    /// Arguments passed to the hook, e.g. `--config`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
-}
-
 /// `addon-operator module ...`.
 #[derive(Debug, Subcommand)]
 pub enum ModuleCommand {
@@ -287,11 +327,13 @@ pub struct ModuleListArgs {
     pub output: ListFormat,
 }
 
-/// Output format of `module list`.
+/// Output format of `module list` and the other tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     /// A table.
     Text,
+    /// A table with more columns, where there are more to show.
+    Wide,
     /// JSON.
     Json,
     /// YAML.

@@ -1,7 +1,8 @@
 //! The debug API on a Unix socket, as addon-operator's debug socket: `/modules`,
-//! `/modules/<name>`, `/queues`, `/values/global`, `/values/module/<name>` and `/update`, what
-//! the client commands (`module list`, `module describe`, `module values`, `global values`,
-//! `queue list`, `update status`) print.
+//! `/modules/<name>`, `/queues`, `/values/global`, `/values/module/<name>`,
+//! `/hooks/snapshots?hook=<name>` and `/update`, what the client commands (`module list`,
+//! `module describe`, `module values`, `global values`, `queue list`, `hook snapshots`,
+//! `update status`) print.
 //!
 //! Values (passwords included) are served here only: the socket is a file readable and
 //! writable by the operator's user alone (mode 0600), never a network port.
@@ -27,6 +28,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/queues", get(queues))
         .route("/values/global", get(global_values))
         .route("/values/module/{name}", get(module_values))
+        .route("/hooks/snapshots", get(hook_snapshots))
         .route("/update", get(update_status))
         .with_state(state)
 }
@@ -61,6 +63,33 @@ async fn update_status(State(state): State<HttpState>) -> impl IntoResponse {
     Json(selfupdate::State::load(&path).status)
 }
 
+/// `?hook=<name>` of `/hooks/snapshots`.
+#[derive(serde::Deserialize)]
+struct HookQuery {
+    hook: String,
+}
+
+/// What the kubernetes bindings of a hook hold now, by binding name; 404 listing the hooks
+/// when none has that name.
+async fn hook_snapshots(
+    State(state): State<HttpState>,
+    axum::extract::Query(query): axum::extract::Query<HookQuery>,
+) -> axum::response::Response {
+    match state.hooks.snapshots(&query.hook) {
+        Some(snapshots) => Json(snapshots).into_response(),
+        None => {
+            let names = state.hooks.hook_names();
+            let known = if names.is_empty() {
+                "no hooks are loaded".to_string()
+            } else {
+                format!("hooks: {}", names.join(", "))
+            };
+            let message = format!("no hook named {:?} ({known})\n", query.hook);
+            (StatusCode::NOT_FOUND, message).into_response()
+        }
+    }
+}
+
 /// The effective global values (`{"global": ...}`), as global hooks see them.
 async fn global_values(State(state): State<HttpState>) -> impl IntoResponse {
     Json(state.shared.modules().store.global_values())
@@ -78,7 +107,10 @@ async fn module_values(
     };
     match modules.store.module_values(&key) {
         Ok(values) => Json(values).into_response(),
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response(),
+        Err(err) => {
+            let message = format!("{}\n", crate::errors::chain(&err));
+            (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+        }
     }
 }
 

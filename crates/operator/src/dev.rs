@@ -1,26 +1,69 @@
 //! `addon-operator dev`: the embedded default. An in-process API server (the kube-emulator)
 //! plus the operator running the local `modules/` and `global-hooks/`.
+//!
+//! Several `dev`s may run on one machine: unless told otherwise, `dev` listens on 127.0.0.1
+//! and free ports, keeps hook temp files beside its state, and `dev.json` (see
+//! [`crate::devlock`]) keeps a second `dev` out of a directory that one is using.
 
+use std::collections::HashSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use clap::ArgMatches;
+use clap::parser::ValueSource;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use kube_emulator::{Config, Emulator};
 
 use crate::cli::DevArgs;
+use crate::devlock::DevLock;
 use crate::run::{Mode, operate};
-use crate::status::ModuleStatus;
+use crate::status::{ModuleState, ModuleStatus};
 
-/// Runs the command.
-pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
+/// The `dev` arguments that were left at clap's default (neither flag nor environment
+/// variable): `dev` picks its own defaults for those.
+#[derive(Debug, Default)]
+pub struct Defaulted(HashSet<String>);
+
+impl Defaulted {
+    /// The defaulted argument ids of the `dev` subcommand in `matches` (empty for others).
+    pub fn from_matches(matches: &ArgMatches) -> Defaulted {
+        let Some(("dev", dev)) = matches.subcommand() else {
+            return Defaulted::default();
+        };
+        Defaulted(
+            dev.ids()
+                .map(|id| id.as_str())
+                .filter(|id| dev.value_source(id) == Some(ValueSource::DefaultValue))
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
+}
+
+/// Runs the command; with `--once`, exits non-zero when a module failed.
+pub async fn run(mut args: DevArgs, defaulted: Defaulted) -> anyhow::Result<ExitCode> {
     for file in [&args.state, &args.kubeconfig_out] {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
+    let dir = args
+        .state
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut lock = DevLock::acquire(&dir.join("dev.json"))?;
+    local_defaults(&mut args, &defaulted, &dir)?;
     // Workloads report ready, so `kubectl rollout status` works against the dev cluster.
     let config = Config {
         port: args.api_port,
@@ -37,12 +80,36 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
     emulator
         .write_kubeconfig(&args.kubeconfig_out)
         .with_context(|| format!("writing {}", args.kubeconfig_out.display()))?;
-    eprintln!(
-        "embedded API server at {} (state: {})\npoint kubectl at it:\n  export KUBECONFIG={}\n  kubectl get all -A",
-        emulator.url(),
-        args.state.display(),
-        args.kubeconfig_out.display()
+    let debug_socket = args.run.debug_socket.serve_at(crate::cli::DEV_DEBUG_SOCKET);
+    let http = format!(
+        "http://{}:{}",
+        args.run.listen_address, args.run.listen_port
     );
+    lock.update(|info| {
+        info.api_server = emulator.url();
+        info.kubeconfig = args.kubeconfig_out.display().to_string();
+        if !args.once {
+            info.http = http.clone();
+            info.debug_socket = debug_socket.display().to_string();
+        }
+    })?;
+    if args.once {
+        eprintln!(
+            "embedded API server at {} (state: {}): converging once",
+            emulator.url(),
+            args.state.display()
+        );
+    } else {
+        eprintln!(
+            "embedded API server at {url} (state: {state})\n\
+             point kubectl at it:\n  export KUBECONFIG={kubeconfig}\n  kubectl get all -A\n\
+             ask the operator from this directory: addon-operator module list\n\
+             metrics and probes: {http}/metrics, {http}/readyz",
+            url = emulator.url(),
+            state = args.state.display(),
+            kubeconfig = args.kubeconfig_out.display(),
+        );
+    }
     let config = kube::Config::new(emulator.url().parse().context("emulator URL")?);
     let client = kube::Client::try_from(config.clone())
         .context("building the client of the embedded API server")?;
@@ -68,11 +135,68 @@ pub async fn run(mut args: DevArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mode = if args.once { Mode::Once } else { Mode::Serve };
     let result = operate(config, &args.run, mode, crate::cli::DEV_DEBUG_SOCKET).await;
-    if let (true, Ok(rows)) = (args.once, &result) {
-        print_summary(rows, started.elapsed())?;
-    }
     emulator.shutdown().await;
-    result.map(|_| ())
+    let rows = result?;
+    if !args.once {
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_summary(&rows, started.elapsed())?;
+    eprintln!(
+        "the objects stay in {}: `addon-operator dev` continues from them",
+        args.state.display()
+    );
+    report_failures(&rows)
+}
+
+/// `dev`'s own defaults for what the user left unset: the network endpoints on 127.0.0.1 and
+/// free ports (no clash with another `dev` or a local `run`), hook temp files in `dir`.
+fn local_defaults(args: &mut DevArgs, defaulted: &Defaulted, dir: &Path) -> anyhow::Result<()> {
+    let run = &mut args.run;
+    let w = &mut run.webhooks;
+    for (id, address) in [
+        ("listen_address", &mut run.listen_address),
+        (
+            "validating_webhook_listen_address",
+            &mut w.validating_webhook_listen_address,
+        ),
+        (
+            "conversion_webhook_listen_address",
+            &mut w.conversion_webhook_listen_address,
+        ),
+    ] {
+        if defaulted.contains(id) {
+            *address = "127.0.0.1".into();
+        }
+    }
+    for (id, port) in [
+        ("listen_port", &mut run.listen_port),
+        (
+            "validating_webhook_listen_port",
+            &mut w.validating_webhook_listen_port,
+        ),
+        (
+            "conversion_webhook_listen_port",
+            &mut w.conversion_webhook_listen_port,
+        ),
+    ] {
+        if defaulted.contains(id) {
+            *port = free_port()?;
+        }
+    }
+    if defaulted.contains("tmp_dir") {
+        run.tmp_dir = PathBuf::from(dir).join("tmp");
+    }
+    Ok(())
+}
+
+/// A port no one listens on now on 127.0.0.1 (the kernel's pick, released at once).
+fn free_port() -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("finding a free local port")?;
+    Ok(listener
+        .local_addr()
+        .context("finding a free local port")?
+        .port())
 }
 
 async fn create_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
@@ -119,10 +243,34 @@ fn print_summary(rows: &[ModuleStatus], total: std::time::Duration) -> anyhow::R
             r.objects_applied,
             r.last_run_ms
         )?;
-        if let Some(err) = &r.error {
-            writeln!(out, "  error: {err}")?;
-        }
     }
     writeln!(out, "converged in {} ms", total.as_millis())?;
     Ok(())
+}
+
+/// Prints every failed module with its error to stderr; exit code 1 when there is one, so
+/// `dev --once` gates CI. A module whose `enabled` script failed counts too (it keeps its
+/// state, with an error).
+fn report_failures(rows: &[ModuleStatus]) -> anyhow::Result<ExitCode> {
+    let mut failed: Vec<&ModuleStatus> = rows
+        .iter()
+        .filter(|r| r.state == ModuleState::Failed || r.error.is_some())
+        .collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    failed.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+    let mut err = std::io::stderr().lock();
+    for r in &failed {
+        let error = r.error.as_deref().unwrap_or("failed (no error recorded)");
+        writeln!(err, "module {} failed: {error}", r.name)?;
+    }
+    let names: Vec<&str> = failed.iter().map(|r| r.name.as_str()).collect();
+    writeln!(
+        err,
+        "error: {} module(s) failed: {}",
+        failed.len(),
+        names.join(", ")
+    )?;
+    Ok(ExitCode::FAILURE)
 }

@@ -14,13 +14,18 @@ mod convert_chart;
 mod debugapi;
 mod describe;
 mod dev;
+mod devlock;
+mod diff;
 mod enabled;
+mod errors;
 mod fence;
 mod filewatch;
 mod hookfailures;
+mod hooktest;
 mod host;
 mod http;
 mod leader;
+mod lint;
 mod logging;
 mod metrics;
 mod modulelist;
@@ -37,72 +42,110 @@ mod scheduler;
 mod selfupdate_hook;
 mod shared;
 mod status;
+mod table;
 mod update;
+mod version;
 mod webhook;
 mod webhook_flags;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{
-    ChannelCommand, Cli, Command, GlobalCommand, ModuleCommand, QueueCommand, UpdateCommand,
+    ChannelCommand, Cli, Command, GlobalCommand, HookCommand, ModuleCommand, QueueCommand,
+    UpdateCommand,
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     if let Err(err) = logging::init(cli.log_type, &cli.log_level) {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);
     }
-    match dispatch(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+    // `diff` answers 1 for "differences found", so its errors exit 2, as kubectl diff's do.
+    let error_code = match cli.command {
+        Command::Diff(_) => 2,
+        _ => 1,
+    };
+    let defaulted = dev::Defaulted::from_matches(&matches);
+    match dispatch(cli.command, defaulted) {
+        Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", errors::chain_anyhow(&err));
+            ExitCode::from(error_code)
         }
     }
 }
 
-fn dispatch(command: Command) -> anyhow::Result<()> {
+/// Runs one command; `Ok` carries the exit code of a command that has more than one success.
+fn dispatch(command: Command, defaulted: dev::Defaulted) -> anyhow::Result<ExitCode> {
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match command {
-        Command::Render(args) => render::run(&args),
-        Command::ConvertChart(args) => convert_chart::run(&args),
-        Command::Run(args) => block_on(run::run(args)),
-        Command::Dev(args) => block_on(dev::run(args)),
-        Command::Hook(args) => native::run(args.name.as_deref(), &args.args),
+        Command::Render(args) => done(render::run(&args)),
+        Command::Lint(args) => lint::run(&args),
+        Command::Diff(args) => block_on(diff::run(args)),
+        Command::ConvertChart(args) => done(convert_chart::run(&args)),
+        Command::Run(args) => done(block_on(run::run(args))),
+        Command::Dev(args) => block_on(dev::run(args, defaulted)),
+        Command::Hook { command } => match command {
+            None | Some(HookCommand::List) => done(native::run(None, &[])),
+            Some(HookCommand::Run { name, args }) => done(native::run(Some(&name), &args)),
+            Some(HookCommand::Native(mut words)) => {
+                let name = if words.is_empty() {
+                    None
+                } else {
+                    Some(words.remove(0))
+                };
+                done(native::run(name.as_deref(), &words))
+            }
+            Some(HookCommand::Test(args)) => block_on(hooktest::test(args)),
+            Some(HookCommand::Snapshots(args)) => done(block_on(hooktest::snapshots(&args))),
+        },
         Command::Module {
             command: ModuleCommand::Values { name, args },
-        } => block_on(modulelist::values(Some(&name), &args)),
+        } => done(block_on(modulelist::values(Some(&name), &args))),
         Command::Queue {
             command: QueueCommand::List(args),
-        } => block_on(modulelist::queues(&args)),
+        } => done(block_on(modulelist::queues(&args))),
         Command::Global {
             command: GlobalCommand::Values(args),
-        } => block_on(modulelist::values(None, &args)),
+        } => done(block_on(modulelist::values(None, &args))),
         Command::Module {
             command: ModuleCommand::List(args),
-        } => block_on(modulelist::run(&args)),
+        } => done(block_on(modulelist::run(&args))),
         Command::Module {
             command: ModuleCommand::Describe { name, args },
-        } => block_on(describe::run(&name, &args.socket, args.output)),
+        } => done(block_on(describe::run(&name, &args.socket, args.output))),
         Command::Update {
             command: UpdateCommand::Status(args),
-        } => block_on(update::status(&args)),
+        } => done(block_on(update::status(&args))),
         Command::Channel {
             command: ChannelCommand::List { registry, output },
-        } => block_on(update::list(&registry, output)),
+        } => done(block_on(update::list(&registry, output))),
         Command::Channel {
             command: ChannelCommand::Promote { registry, from, to },
-        } => block_on(update::promote(&registry, from, to)),
-        Command::Rbac(args) => block_on(rbac::run(&args)),
+        } => done(block_on(update::promote(&registry, from, to))),
+        Command::Rbac(args) => done(block_on(rbac::run(&args))),
+        Command::Version(args) => done(version::run(&args)),
+        Command::Completion { shell } => {
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "addon-operator", &mut script);
+            std::io::stdout().write_all(&script)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// Runs `work` on a multi-threaded runtime, then shuts the runtime down giving spawned tasks
 /// at most [`SHUTDOWN_GRACE`]: a task that no longer yields (e.g. a watch retrying without
 /// pause against a client that is already gone) must not keep the process from exiting.
-fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(work: F) -> anyhow::Result<()> {
+fn block_on<T, F: std::future::Future<Output = anyhow::Result<T>>>(work: F) -> anyhow::Result<T> {
     use anyhow::Context;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -16,7 +16,8 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
     match args.output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&status)?)?,
-        ListFormat::Text => {
+        ListFormat::Text | ListFormat::Wide => {
+            let wide = args.output == ListFormat::Wide;
             if let Some(err) = &status.config_error {
                 writeln!(out, "ConfigMap: {err}")?;
             }
@@ -35,20 +36,28 @@ pub async fn run(args: &ModuleListArgs) -> anyhow::Result<()> {
             }
             let mut rows: Vec<_> = status.modules.values().collect();
             rows.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
-            writeln!(
+            write!(
                 out,
-                "{:<28} {:<8} {:<9} {:>8}  ERROR",
+                "{:<28} {:<8} {:<9} {:>8}  ",
                 "MODULE", "ENABLED", "STATE", "OBJECTS"
             )?;
+            if wide {
+                write!(out, "{}", crate::table::MODULE_WIDE_HEADER)?;
+            }
+            writeln!(out, "ERROR")?;
             for r in rows {
                 let err = one_line(r.error.as_deref().unwrap_or(""));
                 // A trailing `*` marks maintenance (NoResourceReconciliation).
                 let state = format!("{:?}{}", r.state, if r.maintenance { "*" } else { "" });
-                writeln!(
+                write!(
                     out,
-                    "{:<28} {:<8} {:<9} {:>8}  {err}",
+                    "{:<28} {:<8} {:<9} {:>8}  ",
                     r.name, r.enabled, state, r.objects
                 )?;
+                if wide {
+                    write!(out, "{}", crate::table::module_wide_columns(r))?;
+                }
+                writeln!(out, "{err}")?;
             }
             if status.modules.values().any(|r| r.maintenance) {
                 writeln!(
@@ -74,7 +83,7 @@ pub async fn queues(args: &ModuleListArgs) -> anyhow::Result<()> {
     match args.output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&queues)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&queues)?)?,
-        ListFormat::Text => {
+        ListFormat::Text | ListFormat::Wide => {
             writeln!(out, "{:<28} {:>7}", "QUEUE", "WAITING")?;
             for (queue, waiting) in &queues {
                 writeln!(out, "{queue:<28} {waiting:>7}")?;

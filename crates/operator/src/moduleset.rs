@@ -38,12 +38,7 @@ impl LoadedModules {
         }
         let set = charts::discover(&dirs)?;
         let store = values_store(&set, &source.global_hooks_dir)?;
-        let mut scopes = ResourceScopes::builtin();
-        scopes.add_crds(
-            set.modules
-                .iter()
-                .flat_map(|m| m.crds.iter().map(|crd| &crd.object)),
-        );
+        let scopes = resource_scopes(&set);
         let mut renderers = BTreeMap::new();
         let mut problems = Vec::new();
         for module in &set.modules {
@@ -72,9 +67,23 @@ impl LoadedModules {
     }
 }
 
+/// Which kinds are namespaced: the built-in kinds plus the CRDs the modules of `set` ship.
+pub(crate) fn resource_scopes(set: &ModuleSet) -> ResourceScopes {
+    let mut scopes = ResourceScopes::builtin();
+    scopes.add_crds(
+        set.modules
+            .iter()
+            .flat_map(|m| m.crds.iter().map(|crd| &crd.object)),
+    );
+    scopes
+}
+
 /// The values store of `set`: its static values files and schemas, handed to the values crate,
 /// which picks and layers the sections. Every invalid file, flag and schema is reported.
-fn values_store(set: &ModuleSet, global_hooks_dir: &Path) -> anyhow::Result<ValuesStore> {
+pub(crate) fn values_store(
+    set: &ModuleSet,
+    global_hooks_dir: &Path,
+) -> anyhow::Result<ValuesStore> {
     let common: Vec<ValuesFile> = set
         .common_values
         .iter()

@@ -1,5 +1,6 @@
 //! Hooks compiled into the binary, run through the hook protocol by
-//! `addon-operator hook <name>` (a two-line script in `global-hooks/` calls it).
+//! `addon-operator hook run <name>` (a two-line script in `global-hooks/` calls it; the older
+//! form `addon-operator hook <name>` still works).
 
 use std::io::Write;
 
@@ -14,8 +15,8 @@ pub fn registry() -> Vec<Box<dyn NativeHook>> {
     ]
 }
 
-/// `addon-operator hook <name> [--config]`: runs one native hook with the protocol's
-/// environment; `addon-operator hook` alone lists them.
+/// `addon-operator hook run <name> [--config]`: runs one native hook with the protocol's
+/// environment; without a name (`hook list`) the native hooks are listed.
 pub fn run(name: Option<&str>, args: &[String]) -> anyhow::Result<()> {
     let hooks = registry();
     let Some(name) = name else {

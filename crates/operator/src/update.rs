@@ -17,7 +17,7 @@ pub async fn status(args: &ModuleListArgs) -> anyhow::Result<()> {
     match args.output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&status)?)?,
-        ListFormat::Text => {
+        ListFormat::Text | ListFormat::Wide => {
             let or_dash = |s: &str| {
                 if s.is_empty() {
                     "-".to_string()
@@ -96,7 +96,7 @@ pub async fn list(args: &RegistryArgs, output: ListFormat) -> anyhow::Result<()>
     match output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&rows)?)?,
-        ListFormat::Text => {
+        ListFormat::Text | ListFormat::Wide => {
             writeln!(
                 out,
                 "{:<13} {:<72} {:<12} ERROR",

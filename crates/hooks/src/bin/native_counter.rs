@@ -1,5 +1,5 @@
 //! A native hook compiled into a binary, speaking the shell hook protocol through `run_native`:
-//! the same thing `addon-operator hook <name>` does for the operator's built-in hooks.
+//! the same thing `addon-operator hook run <name>` does for the operator's built-in hooks.
 //!
 //! It runs at `beforeAll`, counts the ConfigMaps in its snapshot, writes that count to
 //! `global.configMaps` and exports a metric. A two-line script makes it a hook:

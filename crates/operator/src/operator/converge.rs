@@ -71,7 +71,7 @@ impl Operator {
 
     async fn run_global(&self, binding: OrderBinding) {
         if let Err(err) = self.hooks.run_order(&HookSet::Global, binding).await {
-            tracing::error!(binding = binding.as_str(), error = %err, "global hook failed");
+            tracing::error!(binding = binding.as_str(), error = %crate::errors::chain(&err), "global hook failed");
         }
     }
 
@@ -139,7 +139,7 @@ impl Operator {
                     None => match self.runner.has_inventory(&c.name).await {
                         Ok(on) => Previous::Inventory(on),
                         Err(err) => {
-                            tracing::error!(module = %c.name, error = %format!("{err:#}"), "cannot read the inventory");
+                            tracing::error!(module = %c.name, error = %crate::errors::chain(&err), "cannot read the inventory");
                             Previous::Unknown
                         }
                     },
@@ -278,7 +278,7 @@ impl Operator {
                     tracing::info!(module = %module, deleted = report.deleted.len(), "module no longer exists; its objects were deleted")
                 }
                 Err(err) => {
-                    tracing::error!(module = %module, error = %err, "purging a removed module failed")
+                    tracing::error!(module = %module, error = %crate::errors::chain(&err), "purging a removed module failed")
                 }
             }
         }
