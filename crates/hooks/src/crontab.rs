@@ -27,7 +27,7 @@ const FIELDS: [(&str, &str); 6] = [
 #[derive(Debug, thiserror::Error)]
 pub enum CrontabError {
     /// Neither 5 nor 6 fields.
-    #[error("crontab {spec:?} has {fields} field(s); expected {ACCEPTED}")]
+    #[error("crontab {spec:?} has {fields} field(s) (expected {ACCEPTED})")]
     FieldCount {
         /// The crontab as written.
         spec: String,
@@ -35,15 +35,15 @@ pub enum CrontabError {
         fields: usize,
     },
     /// An `@` descriptor the schedule parser does not know.
-    #[error("crontab {spec:?}: unknown descriptor{}; expected {ACCEPTED}", every_hint(.spec))]
+    #[error("crontab {spec:?}: unknown descriptor{} (expected {ACCEPTED})", every_hint(.spec))]
     Descriptor {
         /// The crontab as written.
         spec: String,
     },
     /// One field holds a value out of its range or of the wrong form.
     #[error(
-        "crontab {spec:?}: field {position} ({name}) {value:?} is invalid; expected {range}, \
-         `*`, a list (1,5), a range (1-5) or a step (*/15)"
+        "crontab {spec:?}: field {position} ({name}) {value:?} is invalid (expected {range}, \
+         `*`, a list `1,5`, a range `1-5` or a step `*/15`)"
     )]
     Field {
         /// The crontab as written.
@@ -58,7 +58,7 @@ pub enum CrontabError {
         range: &'static str,
     },
     /// The schedule parser refused the crontab for a reason no single field explains.
-    #[error("crontab {spec:?} is not a valid schedule ({reason}); expected {ACCEPTED}")]
+    #[error("crontab {spec:?} is not a valid schedule: {reason} (expected {ACCEPTED})")]
     Invalid {
         /// The crontab as written.
         spec: String,
@@ -83,8 +83,8 @@ fn every_hint(spec: &str) -> String {
         _ => None,
     };
     match suggestion {
-        Some(crontab) => format!(" (@every is not supported: write {crontab:?} instead)"),
-        None => " (@every is not supported: write a crontab instead)".to_string(),
+        Some(crontab) => format!(": @every is not supported, write {crontab:?} instead"),
+        None => ": @every is not supported, write a crontab instead".to_string(),
     }
 }
 
@@ -230,10 +230,10 @@ mod tests {
     #[test]
     fn wrong_field_counts_are_rejected_with_the_expected_form() {
         let err = parse_crontab("* * *").unwrap_err().to_string();
-        assert!(err.contains("has 3 field(s); expected 5 fields"), "{err}");
+        assert!(err.contains("has 3 field(s) (expected 5 fields"), "{err}");
         let err = parse_crontab("0 0 * * 9").unwrap_err().to_string();
         assert!(
-            err.contains("field 5 (day-of-week) \"9\" is invalid; expected 0-7"),
+            err.contains("field 5 (day-of-week) \"9\" is invalid (expected 0-7"),
             "{err}"
         );
     }
@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(next("@annually").month(), 1);
         let err = parse_crontab("@every 1m").unwrap_err().to_string();
         assert!(
-            err.contains("@every is not supported: write \"*/1 * * * *\" instead"),
+            err.contains("@every is not supported, write \"*/1 * * * *\" instead"),
             "{err}"
         );
         assert!(!err.contains('\n'), "one line: {err}");

@@ -213,6 +213,29 @@ mod tests {
     }
 
     #[test]
+    fn parse_errors_give_the_column_and_what_was_expected() {
+        let err = JqFilter::compile(".metadata | ").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid jq filter \".metadata | \": column 13: expected a term")
+                && err.ends_with("found the end of the filter"),
+            "{err}"
+        );
+        assert!(!err.contains("Parse("), "no debug output: {err}");
+        let err = JqFilter::compile(".a | nosuchfn").unwrap_err().to_string();
+        assert!(
+            err.ends_with(": column 6: undefined filter nosuchfn"),
+            "{err}"
+        );
+        let err = JqFilter::compile(".a\n| (.b").unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "line 2, column 6: expected closing parenthesis, found the end of the filter"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn run_errors_are_reported() {
         let f = JqFilter::compile(r#"error("boom")"#).unwrap();
         assert!(f.run(&json!(1)).unwrap_err().to_string().contains("boom"));

@@ -56,12 +56,15 @@ pub async fn run(mut args: DevArgs, defaulted: Defaulted) -> anyhow::Result<Exit
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
-    let dir = args
-        .state
+    // The directory of the debug socket (`.addon-operator/`) is the dev's: the lock and the
+    // hook temp files live there, as they would clash between two devs sharing the socket.
+    let debug_socket = args.run.debug_socket.serve_at(crate::cli::DEV_DEBUG_SOCKET);
+    let dir = debug_socket
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut lock = DevLock::acquire(&dir.join("dev.json"))?;
     local_defaults(&mut args, &defaulted, &dir)?;
     // Workloads report ready, so `kubectl rollout status` works against the dev cluster.
@@ -80,7 +83,6 @@ pub async fn run(mut args: DevArgs, defaulted: Defaulted) -> anyhow::Result<Exit
     emulator
         .write_kubeconfig(&args.kubeconfig_out)
         .with_context(|| format!("writing {}", args.kubeconfig_out.display()))?;
-    let debug_socket = args.run.debug_socket.serve_at(crate::cli::DEV_DEBUG_SOCKET);
     let http = format!(
         "http://{}:{}",
         args.run.listen_address, args.run.listen_port

@@ -1,5 +1,5 @@
-//! One `addon-operator dev` per state directory: `dev.json` beside the state file names the
-//! running one (pid, API server, HTTP endpoint, debug socket), so a second `dev` or `dev --once`
+//! One `addon-operator dev` per directory: `dev.json` beside its debug socket (by default
+//! `.addon-operator/dev.json`) names the running one (pid, API server, HTTP endpoint, debug socket), so a second `dev` or `dev --once`
 //! says which process holds the directory instead of overwriting its kubeconfig and sharing its
 //! state file.
 
@@ -132,11 +132,10 @@ fn describe_holder(path: &Path, holder: &DevInfo) -> String {
     };
     format!(
         "another addon-operator dev is using {}/ ({}): use that one (`addon-operator module \
-         list` in this directory asks it{kubectl}), stop it first, or give this one its own \
-         --state and --kubeconfig-out outside {}/",
+         list` in this directory asks it{kubectl}), stop it first, or start this one in another \
+         directory",
         dir.display(),
         parts.join(", "),
-        dir.display()
     )
 }
 

@@ -345,20 +345,29 @@ fn lint_renders(
                     .unwrap_or(&example)
                     .display()
             );
-            let config = std::fs::File::open(&example)
-                .map_err(|e| format!("{}: {e}", example.display()))
+            // One problem per values error, each naming the example file.
+            let per_error = |errors: values::Errors| -> Vec<String> {
+                let at = example.display();
+                errors
+                    .0
+                    .iter()
+                    .map(|e| format!("{at}: {}", chain(e)))
+                    .collect()
+            };
+            let applied = std::fs::File::open(&example)
+                .map_err(|e| vec![format!("{}: {e}", example.display())])
                 .and_then(|file| {
                     ConfigValues::from_yaml_reader(std::io::BufReader::new(file), &known)
-                        .map_err(|e| format!("{}: {}", example.display(), chain(&e)))
-                });
-            let applied = config.and_then(|config| {
-                store
-                    .apply_config(config)
-                    .map_err(|e| format!("{}: {}", example.display(), chain(&e)))
-            });
+                        .map_err(per_error)
+                })
+                .and_then(|config| store.apply_config(config).map_err(per_error));
             match applied {
                 Ok(_) => render(report, store, &check),
-                Err(message) => report.error(name, &check, message),
+                Err(messages) => {
+                    for message in messages {
+                        report.error(name, &check, message);
+                    }
+                }
             }
             // Back to the defaults for the next file; an empty config always applies.
             let _ = store.apply_config(ConfigValues::default());

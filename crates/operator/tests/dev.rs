@@ -7,22 +7,22 @@ use std::time::{Duration, Instant};
 
 use common::{CHILD_TIMEOUT, copy_dir, output_within, repo_root, wait_within};
 
+/// `addon-operator dev` in `dir` with its own defaults: 127.0.0.1, free ports, hook temp files
+/// in `.addon-operator/tmp`.
 fn dev(dir: &std::path::Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_addon-operator"));
     cmd.current_dir(dir)
         .arg("dev")
-        .args([
-            "--listen-address",
-            "127.0.0.1",
-            "--listen-port",
-            "0",
-            "--tmp-dir",
-            "tmp",
-        ])
         .args(extra)
         .env("LOG_LEVEL", "info")
         .env_remove("KUBECONFIG")
-        .env_remove("ADDON_OPERATOR_MODULES_DIR");
+        .env_remove("ADDON_OPERATOR_MODULES_DIR")
+        .env_remove("ADDON_OPERATOR_LISTEN_ADDRESS")
+        .env_remove("ADDON_OPERATOR_LISTEN_PORT")
+        .env_remove("ADDON_OPERATOR_TMP_DIR")
+        .env_remove("VALIDATING_WEBHOOK_LISTEN_PORT")
+        .env_remove("CONVERSION_WEBHOOK_LISTEN_PORT")
+        .env_remove("DEBUG_UNIX_SOCKET");
     cmd
 }
 
@@ -48,6 +48,11 @@ fn dev_once_converges_prints_a_summary_and_keeps_state_across_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("MODULE"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("point kubectl at it") && !stderr.contains("export KUBECONFIG"),
+        "no kubectl hint for a server that has exited:\n{stderr}"
+    );
     let row = |name: &str| {
         stdout
             .lines()
@@ -280,4 +285,157 @@ fn dev_reloads_an_edited_module_hook() {
         message().as_deref() == Some("second edit")
     });
     dev.stop();
+}
+
+impl DevProcess {
+    /// `.addon-operator/dev.json` of this dev, once it is written with the HTTP endpoint.
+    fn info(&self) -> serde_json::Value {
+        let path = self.dir.join(".addon-operator/dev.json");
+        let read = || {
+            std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .filter(|info| info["http"].as_str().is_some_and(|h| !h.is_empty()))
+        };
+        self.wait("dev.json names the HTTP endpoint", || read().is_some());
+        read().unwrap_or_default()
+    }
+}
+
+/// `GET /readyz` on `http` (`http://address:port`): the status line.
+fn readyz(http: &str) -> String {
+    use std::io::{Read, Write};
+    let address = http.strip_prefix("http://").expect("an http:// URL");
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return String::new();
+    };
+    let _ = write!(stream, "GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn two_devs_in_two_directories_run_side_by_side_on_free_local_ports() {
+    let (a, b) = (workdir(), workdir());
+    let first = DevProcess::start(a.path());
+    let second = DevProcess::start(b.path());
+    let mut ports = Vec::new();
+    for dev in [&first, &second] {
+        let http = dev.info()["http"].as_str().unwrap_or_default().to_string();
+        assert!(
+            http.starts_with("http://127.0.0.1:"),
+            "dev listens on 127.0.0.1 by default: {http}"
+        );
+        dev.wait("dev answers /readyz", || readyz(&http).contains(" 200"));
+        ports.push(http);
+        let list = dev.client(&["module", "list"]);
+        assert!(
+            list.status.success(),
+            "module list finds its own dev: {}",
+            String::from_utf8_lossy(&list.stderr)
+        );
+    }
+    assert_ne!(ports[0], ports[1], "each dev picks its own free port");
+    assert!(
+        !ports.iter().any(|p| p.ends_with(":9650")),
+        "no fixed port: {ports:?}"
+    );
+    assert!(
+        a.path().join(".addon-operator/tmp").is_dir(),
+        "hook temp files stay in the dev's directory"
+    );
+    first.stop();
+    second.stop();
+}
+
+#[test]
+fn a_second_dev_in_the_same_directory_names_the_running_one_and_leaves_its_files_alone() {
+    let dir = workdir();
+    let running = DevProcess::start(dir.path());
+    running.wait("dev converged", || running.logs().contains("modules converged"));
+    let info = running.info();
+    let kubeconfig = std::fs::read(&running.kubeconfig).expect("kubeconfig");
+    for extra in [&["--once"][..], &[]] {
+        let out = output_within(&mut dev(dir.path(), extra), CHILD_TIMEOUT);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "dev {extra:?} must refuse:\n{stderr}"
+        );
+        let pid = format!("pid {}", info["pid"]);
+        let api = info["apiServer"].as_str().unwrap_or("?");
+        assert!(
+            stderr.contains("another addon-operator dev is using .addon-operator/")
+                && stderr.contains(&pid)
+                && stderr.contains(api),
+            "the error names the running dev ({pid}, {api}):\n{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&running.kubeconfig).expect("kubeconfig"),
+        kubeconfig,
+        "the running dev's kubeconfig is not overwritten"
+    );
+    let list = running.client(&["module", "list"]);
+    assert!(list.status.success(), "the running dev still answers");
+    running.stop();
+    assert!(
+        !dir.path().join(".addon-operator/dev.json").exists(),
+        "a stopped dev releases the directory"
+    );
+    let again = output_within(&mut dev(dir.path(), &["--once"]), CHILD_TIMEOUT);
+    assert!(
+        again.status.success(),
+        "the directory is free again: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn dev_once_exits_non_zero_and_prints_each_failed_module_with_its_hook() {
+    let dir = workdir();
+    let hook = dir.path().join("modules/020-echo-server/hooks/fail.sh");
+    std::fs::create_dir_all(hook.parent().expect("hooks dir")).expect("mkdir");
+    std::fs::write(
+        &hook,
+        "#!/usr/bin/env bash\nif [[ \"${1:-}\" == --config ]]; then echo '{\"configVersion\":\"v1\",\"beforeHelm\":1}'; exit 0; fi\necho 'no database here' >&2\nexit 3\n",
+    )
+    .expect("write hook");
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = output_within(&mut dev(dir.path(), &["--once"]), CHILD_TIMEOUT);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed module fails CI:\n{stderr}"
+    );
+    let failure = stderr
+        .lines()
+        .find(|l| l.starts_with("module echo-server failed: "))
+        .unwrap_or_else(|| panic!("the failure is printed:\n{stderr}"));
+    assert!(
+        failure.contains("beforeHelm") && failure.contains("echo-server/hooks/fail.sh"),
+        "the failure names the binding and the hook: {failure}"
+    );
+    assert!(
+        stderr.contains("error: 1 module(s) failed: echo-server"),
+        "{stderr}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("echo-server") && l.contains("Failed")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("prometheus") && l.contains("Ready")),
+        "one failing module does not stop the others:\n{stdout}"
+    );
 }

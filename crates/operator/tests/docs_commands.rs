@@ -15,14 +15,17 @@
 //!   the copy's root, keeping the working directory and exported variables of the blocks
 //!   before it. A block fails the suite when it exits non-zero (or runs over 5 minutes).
 //!   `addon-operator` is on `PATH` (the binary under test). `KUBECONFIG` is unset: a document
-//!   that uses kubectl exports it as `addon-operator dev` tells the reader to. The harness sets
-//!   `ADDON_OPERATOR_LISTEN_ADDRESS`, `ADDON_OPERATOR_LISTEN_PORT` and `ADDON_OPERATOR_URL`, so
-//!   `dev` listens on a free port and the client commands (`module list`, ...) reach it, and
-//!   `ADDON_OPERATOR_TMP_DIR` inside the copy.
-//! - **The README's first command** (the first `sh` block of `README.md`) starts
-//!   `addon-operator dev`; here it is replaced by the built binary's `dev` with the same
-//!   arguments. It runs before the document's first block (README included), unless that
-//!   block starts a `dev` of its own: one `dev` per document.
+//!   that uses kubectl exports it as `addon-operator dev` tells the reader to. Nothing else is
+//!   set: `dev` picks free local ports itself, and the client commands (`module list`, ...)
+//!   find it in `.addon-operator/`, as they do for a reader; the harness reads the port to wait
+//!   for from `.addon-operator/dev.json`.
+//! - **The README's first command** (the first `sh` block of `README.md`) installs the binary
+//!   and starts it: `cargo install --locked --path crates/operator && addon-operator dev ARGS`.
+//!   It is not run literally (a second release build per run): the harness checks that the
+//!   package it installs is the one that builds the `addon-operator` binary under test, and
+//!   runs that binary's `dev ARGS` before the document's first block (README included), unless
+//!   that block starts a `dev` of its own: one `dev` per document. Every later `addon-operator`
+//!   command then runs as written, as it does for a reader after the install.
 //! - **Long-running commands**: an `sh` block whose only command is `addon-operator dev …`
 //!   (without `--once`) is started in the background after the running `dev` is stopped, and
 //!   waited for until it answers `/readyz`; it runs until the next `dev` or the end of the
@@ -43,7 +46,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{free_port, repo_root, require_kubectl};
+use common::{repo_root, require_kubectl};
 
 /// How long one block may run.
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -138,30 +141,49 @@ fn dev_role(block: &str) -> Result<DevRole, String> {
     }
 }
 
-/// The arguments after `dev` in the README's first block (`… addon-operator dev ARGS` or
-/// `cargo run … --bin addon-operator -- dev ARGS`).
+/// The arguments after `dev` in the README's first block, `cargo install … --path PKG &&
+/// addon-operator dev ARGS`, after checking that PKG builds the `addon-operator` binary.
 fn readme_dev_args(readme: &str) -> String {
     let blocks = shell_blocks(readme).unwrap_or_else(|p| panic!("README.md: {p:?}"));
-    let first = blocks
-        .first()
-        .expect("README.md has an sh block: its first command starts addon-operator dev");
-    commands(&first.text)
+    let first = blocks.first().expect(
+        "README.md has an sh block: its first command installs and starts addon-operator dev",
+    );
+    let fail = |why: &str| -> ! {
+        panic!(
+            "README.md:{}: {why}; the README's first command must be `cargo install --locked \
+             --path crates/operator && addon-operator dev [ARGS]` (the docs test runs every \
+             document after it), found:\n{}",
+            first.line, first.text
+        )
+    };
+    let line = commands(&first.text)
+        .into_iter()
+        .find(|l| l.contains("addon-operator dev"))
+        .unwrap_or_else(|| fail("it does not start `addon-operator dev`"));
+    let (install, dev) = line
+        .split_once("&&")
+        .unwrap_or_else(|| fail("it does not install the binary first"));
+    let words: Vec<&str> = install.split_whitespace().collect();
+    if words.get(..2) != Some(&["cargo", "install"][..]) {
+        fail("it does not start with `cargo install`");
+    }
+    let package = words
         .iter()
-        .find_map(|l| {
-            l.contains("addon-operator")
-                .then(|| {
-                    l.split_once(" dev")
-                        .map(|(_, args)| args.trim().to_string())
-                })
-                .flatten()
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "README.md:{}: the README's first command must start addon-operator dev (the \
-                 docs test runs every document after it), found:\n{}",
-                first.line, first.text
-            )
-        })
+        .position(|w| *w == "--path")
+        .and_then(|i| words.get(i + 1))
+        .unwrap_or_else(|| fail("`cargo install` has no --path"));
+    let manifest = std::fs::read_to_string(repo_root().join(package).join("Cargo.toml"))
+        .unwrap_or_else(|_| fail(&format!("{package}/Cargo.toml cannot be read")));
+    if !manifest.contains("name = \"addon-operator\"") {
+        fail(&format!(
+            "{package} does not build the addon-operator binary"
+        ));
+    }
+    dev.trim()
+        .strip_prefix("addon-operator dev")
+        .unwrap_or_else(|| fail("`addon-operator dev` does not follow the install"))
+        .trim()
+        .to_string()
 }
 
 /// A fresh copy of the repository's tracked (and new, not ignored) files.
@@ -230,7 +252,6 @@ struct Session {
     root: PathBuf,
     state: PathBuf,
     bin: PathBuf,
-    port: u16,
     /// The `dev` command that should be running (the README's, or the last documented one).
     dev_command: String,
     dev: Option<Background>,
@@ -253,7 +274,6 @@ impl Session {
             root,
             state,
             bin,
-            port: free_port(),
             dev_command: format!("addon-operator dev {readme_dev}"),
             dev: None,
             runs: 0,
@@ -287,16 +307,10 @@ impl Session {
             .env_remove("ADDON_OPERATOR_MODULES_DIR")
             .env_remove("ADDON_OPERATOR_GLOBAL_HOOKS_DIR")
             .env_remove("ADDON_OPERATOR_NAMESPACE")
-            .env("ADDON_OPERATOR_LISTEN_ADDRESS", "127.0.0.1")
-            .env("ADDON_OPERATOR_LISTEN_PORT", self.port.to_string())
-            .env(
-                "ADDON_OPERATOR_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            )
-            .env(
-                "ADDON_OPERATOR_TMP_DIR",
-                self.root.join(".addon-operator/tmp"),
-            )
+            .env_remove("ADDON_OPERATOR_LISTEN_ADDRESS")
+            .env_remove("ADDON_OPERATOR_LISTEN_PORT")
+            .env_remove("ADDON_OPERATOR_TMP_DIR")
+            .env_remove("DEBUG_UNIX_SOCKET")
             .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
             .stdin(Stdio::null());
         cmd
@@ -305,6 +319,8 @@ impl Session {
     /// Starts `command` as the running `dev` and waits until it answers `/readyz`.
     fn start_dev(&mut self, command: &str) -> Result<(), String> {
         self.stop_dev();
+        // Left by a dev that had to be killed: a reader would see the stale pid taken over.
+        let _ = std::fs::remove_file(self.dev_json());
         self.runs += 1;
         let log = self.state.join(format!("dev-{}.log", self.runs));
         let file = std::fs::File::create(&log).expect("dev log");
@@ -317,7 +333,7 @@ impl Session {
             .expect("bash starts");
         let mut dev = Background { child, log };
         let deadline = Instant::now() + DEV_READY_TIMEOUT;
-        while !ready(self.port) {
+        while !self.dev_http().is_some_and(|http| ready(&http)) {
             if let Ok(Some(status)) = dev.child.try_wait() {
                 return Err(format!("`{command}` exited with {status}:\n{}", dev.log()));
             }
@@ -338,6 +354,25 @@ impl Session {
         if let Some(mut dev) = self.dev.take() {
             dev.stop();
         }
+    }
+
+    /// Where the running `dev` writes `dev.json`: `.addon-operator/` in the session's
+    /// working directory.
+    fn dev_json(&self) -> PathBuf {
+        let cwd = std::fs::read_to_string(self.state.join("cwd"))
+            .map(|c| PathBuf::from(c.trim()))
+            .unwrap_or_else(|_| self.root.clone());
+        cwd.join(".addon-operator/dev.json")
+    }
+
+    /// `http://address:port` of the running `dev`, from its `dev.json`.
+    fn dev_http(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.dev_json()).ok()?;
+        let info: serde_json::Value = serde_json::from_str(&text).ok()?;
+        info["http"]
+            .as_str()
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
     }
 
     fn dev_log(&self) -> String {
@@ -400,10 +435,13 @@ impl Session {
     }
 }
 
-/// Whether `GET /readyz` on 127.0.0.1:`port` answers 200.
-fn ready(port: u16) -> bool {
+/// Whether `GET /readyz` on `http` (`http://address:port`) answers 200.
+fn ready(http: &str) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Some(address) = http.strip_prefix("http://") else {
+        return false;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
@@ -543,8 +581,24 @@ fn the_convention_finds_sh_blocks_reasons_and_dev_roles() {
     assert_eq!(dev_role("kubectl get pods\n"), Ok(DevRole::None));
     assert!(dev_role("addon-operator dev\nkubectl get pods\n").is_err());
     assert_eq!(
-        readme_dev_args("x\n```sh\ncargo run --release --bin addon-operator -- dev --once\n```\n"),
+        readme_dev_args(
+            "x\n```sh\ncargo install --locked --path crates/operator && addon-operator dev --once\n```\n"
+        ),
         "--once"
+    );
+}
+
+#[test]
+#[should_panic(expected = "it does not install the binary first")]
+fn a_readme_whose_first_command_does_not_install_the_binary_is_refused() {
+    readme_dev_args("x\n```sh\naddon-operator dev\n```\n");
+}
+
+#[test]
+#[should_panic(expected = "does not build the addon-operator binary")]
+fn a_readme_that_installs_another_package_is_refused() {
+    readme_dev_args(
+        "x\n```sh\ncargo install --locked --path crates/values && addon-operator dev\n```\n",
     );
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Cluster, NS, eventually, repo_root};
+use common::{Cluster, NS, assert_golden, eventually, repo_root};
 
 /// Marker put into values that must never appear in an error message.
 const MARKER: &str = "SECRET-MARKER-9f3a";
@@ -52,33 +52,6 @@ fn stderr_err(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8(out.stderr).expect("errors are UTF-8")
-}
-
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("GOLDEN_OVERWRITE").is_some() {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("golden dir is writable");
-        }
-        std::fs::write(&path, actual).expect("golden file is writable");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err}; run with GOLDEN_OVERWRITE=1 to create it",
-            path.display()
-        )
-    });
-    if expected != actual {
-        pretty_assertions::assert_eq!(
-            expected,
-            actual,
-            "{} differs (GOLDEN_OVERWRITE=1 rewrites it)",
-            path.display()
-        );
-    }
 }
 
 /// [`assert_golden`] for an error text, which must never show the [`MARKER`] value.

@@ -840,3 +840,32 @@ impl Drop for DeletedEvents {
         }
     }
 }
+
+/// Compares `actual` with the golden file `tests/golden/<name>`; `GOLDEN_OVERWRITE=1` writes it
+/// instead (review the diff before committing it).
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("GOLDEN_OVERWRITE").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("golden dir is writable");
+        }
+        std::fs::write(&path, actual).expect("golden file is writable");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "{}: {err}; run with GOLDEN_OVERWRITE=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        pretty_assertions::assert_eq!(
+            expected,
+            actual,
+            "{} differs (GOLDEN_OVERWRITE=1 rewrites it)",
+            path.display()
+        );
+    }
+}
