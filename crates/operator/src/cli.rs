@@ -28,7 +28,7 @@ pub struct Cli {
     )]
     pub log_type: LogType,
 
-    /// Log level (debug, info, warn, error) or a tracing filter such as `info,hooks=debug`.
+    /// Log level (debug, info, warn, error), or levels per component such as `info,hooks=debug`.
     #[arg(long, global = true, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
@@ -51,6 +51,29 @@ pub enum Command {
     /// Connect to a cluster and keep the module set converged.
     Run(RunArgs),
     /// Run the operator on an embedded API server: the module author's local loop.
+    // `dev` takes `run`'s flags; those that mean nothing without a real cluster are hidden, and
+    // the network defaults shown are dev's own (see `dev::local_defaults`).
+    #[command(
+        mut_arg("kubeconfig", |a| a.hide(true)),
+        mut_arg("ha", |a| a.hide(true)),
+        mut_arg("pod_name", |a| a.hide(true)),
+        mut_arg("lease_duration", |a| a.hide(true)),
+        mut_arg("listen_address", |a| a.default_value("127.0.0.1")),
+        mut_arg("listen_port", |a| a
+            .hide_default_value(true)
+            .help("Port of the HTTP endpoint [default: a free one]")),
+        mut_arg("tmp_dir", |a| a
+            .hide_default_value(true)
+            .help("Directory for hook temp files [default: .addon-operator/tmp]")),
+        mut_arg("validating_webhook_listen_address", |a| a.default_value("127.0.0.1")),
+        mut_arg("conversion_webhook_listen_address", |a| a.default_value("127.0.0.1")),
+        mut_arg("validating_webhook_listen_port", |a| a
+            .hide_default_value(true)
+            .help("Port of the admission webhook HTTPS server [default: a free one]")),
+        mut_arg("conversion_webhook_listen_port", |a| a
+            .hide_default_value(true)
+            .help("Port of the conversion webhook HTTPS server [default: a free one]")),
+    )]
     Dev(DevArgs),
     /// Hooks: test one with a recorded binding context, show what its bindings hold, run a
     /// hook built into the binary.

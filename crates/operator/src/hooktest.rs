@@ -57,6 +57,14 @@ pub async fn test(args: HookTestArgs) -> anyhow::Result<ExitCode> {
     let config = hooks::load_config(&target.path, &target.name, target.scope, timeout, &[]).await?;
     let contexts = read_binding_context(&args.binding_context)?;
     check_bindings(&contexts, &config, &target.name);
+    if args.values.is_none() && target.scope == HookScope::Module && target.key.is_none() {
+        bail!(
+            "hook {} is not in a module of --modules-dir {}: give its values with --values FILE \
+             (or --modules-dir the modules directory that holds it)",
+            target.name,
+            args.source.modules_dir
+        );
+    }
     let (values, config_values) = match (&args.values, &loaded) {
         (Some(file), _) => (read_document(file, "--values")?, json!({})),
         (None, Ok(modules)) => inputs_from_modules(modules, target.key.as_deref())?,

@@ -353,7 +353,9 @@ fn two_devs_in_two_directories_run_side_by_side_on_free_local_ports() {
 fn a_second_dev_in_the_same_directory_names_the_running_one_and_leaves_its_files_alone() {
     let dir = workdir();
     let running = DevProcess::start(dir.path());
-    running.wait("dev converged", || running.logs().contains("modules converged"));
+    running.wait("dev converged", || {
+        running.logs().contains("modules converged")
+    });
     let info = running.info();
     let kubeconfig = std::fs::read(&running.kubeconfig).expect("kubeconfig");
     for extra in [&["--once"][..], &[]] {
