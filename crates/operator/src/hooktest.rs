@@ -326,33 +326,10 @@ impl Files {
     }
 }
 
-/// Every document of an output file, arrays flattened: a JSON stream when it starts with `{`
-/// or `[`, else YAML documents (the operator's rule).
+/// Every document of an output file, as the operator reads it.
 fn documents(path: &Path) -> anyhow::Result<Vec<Value>> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let trimmed = text.trim_start();
-    let docs: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        serde_json::Deserializer::from_str(&text)
-            .into_iter::<Value>()
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{}", path.display()))?
-    } else {
-        match yaml_json::parse_stream(&text) {
-            (docs, None) => docs,
-            (_, Some((index, err))) => {
-                return Err(err)
-                    .with_context(|| format!("{} document {}", path.display(), index + 1));
-            }
-        }
-    };
-    Ok(docs
-        .into_iter()
-        .flat_map(|doc| match doc {
-            Value::Array(items) => items,
-            Value::Null => Vec::new(),
-            other => vec![other],
-        })
-        .collect())
+    hooks::parse_documents(&text).with_context(|| format!("{}", path.display()))
 }
 
 /// Runs the hook in its own directory with the protocol's files; its stdout and stderr go to

@@ -200,8 +200,8 @@ fn lint_passes_the_shipped_modules_and_every_example() {
     }
 }
 
-#[test]
-fn hook_config_errors_name_the_field_say_what_is_accepted_and_say_it_once() {
+/// `dev --once` on a module set of one module, `foo`, enabled, holding the executable `rel`.
+fn dev_once_with_module_file(rel: &str, body: &str) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().expect("temp dir");
     write(
         dir.path(),
@@ -209,13 +209,14 @@ fn hook_config_errors_name_the_field_say_what_is_accepted_and_say_it_once() {
         "fooEnabled: true\n",
         false,
     );
-    write(
-        dir.path(),
-        "modules/010-foo/hooks/bad.sh",
-        &hook(BAD_CONFIG, ""),
-        true,
-    );
+    write(dir.path(), &format!("modules/010-foo/{rel}"), body, true);
     let out = addon_operator(dir.path(), &["dev", "--once"]);
+    (dir, out)
+}
+
+#[test]
+fn hook_config_errors_name_the_field_say_what_is_accepted_and_say_it_once() {
+    let (_dir, out) = dev_once_with_module_file("hooks/bad.sh", &hook(BAD_CONFIG, ""));
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     let error = stderr
@@ -234,20 +235,8 @@ fn hook_config_errors_name_the_field_say_what_is_accepted_and_say_it_once() {
 
 #[test]
 fn an_enabled_script_that_cannot_start_is_reported_with_its_cause_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    write(
-        dir.path(),
-        "modules/values.yaml",
-        "fooEnabled: true\n",
-        false,
-    );
-    write(
-        dir.path(),
-        "modules/010-foo/enabled",
-        "echo true >\"$MODULE_ENABLED_RESULT\"\n",
-        true,
-    );
-    let out = addon_operator(dir.path(), &["dev", "--once"]);
+    let (dir, out) =
+        dev_once_with_module_file("enabled", "echo true >\"$MODULE_ENABLED_RESULT\"\n");
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let failure = stderr

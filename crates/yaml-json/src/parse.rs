@@ -151,7 +151,11 @@ mod tests {
         assert_eq!(docs.len(), 1);
         let (idx, e) = err.unwrap();
         assert_eq!(idx, 1);
-        assert!(e.to_string().starts_with("invalid YAML"), "{e}");
+        assert!(e.to_string().contains("at line 4 column 1"), "{e}");
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "the parser's message is the error's text, not also its source: {e}"
+        );
     }
 
     #[test]

@@ -229,8 +229,13 @@ pub fn parse_json_patch(text: &str) -> Result<json_patch::Patch, OutputFileError
     serde_json::from_value(Value::Array(ops)).map_err(OutputFileError::JsonPatch)
 }
 
-/// Splits a YAML multi-document or JSON stream into values; top-level arrays are flattened.
-fn documents(text: &str) -> Result<Vec<Value>, OutputFileError> {
+/// Splits an output file into its values as the engine reads it: a JSON stream when it starts
+/// with `{` or `[`, else YAML documents; top-level arrays are flattened and empty documents
+/// dropped. (`addon-operator hook test` prints the files with it.)
+///
+/// # Errors
+/// The first document that does not parse, by its 1-based number.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, OutputFileError> {
     let trimmed = text.trim_start();
     let docs = if trimmed.starts_with('{') || trimmed.starts_with('[') {
         serde_json::Deserializer::from_str(text)
@@ -288,7 +293,7 @@ struct RawOperation {
 /// # Errors
 /// A document that does not parse, or the first invalid operation (1-based).
 pub fn parse_object_patches(text: &str) -> Result<Vec<ObjectPatch>, OutputFileError> {
-    documents(text)?
+    parse_documents(text)?
         .into_iter()
         .enumerate()
         .map(|(i, doc)| {

@@ -302,15 +302,5 @@ pub fn lines(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// An error and its causes, `error: cause: cause`, as the operator prints it (messages hold no
-/// cause; causes are sources).
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
-}
+/// An error and its causes, `error: cause: cause`, as the engine prints it.
+pub use hooks::with_causes as chain;
