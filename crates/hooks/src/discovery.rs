@@ -29,7 +29,9 @@ pub enum DiscoveryError {
     Config(#[from] crate::config::ConfigError),
 }
 
-/// Every problem found while loading a hooks directory, each printed with its causes.
+/// Every problem found while loading a hooks directory, each printed with its causes and
+/// naming its hook; callers say which directory or module was being loaded (the text does not
+/// repeat it).
 #[derive(Debug)]
 pub struct LoadError(pub Vec<DiscoveryError>);
 
@@ -40,7 +42,7 @@ impl std::fmt::Display for LoadError {
             .iter()
             .map(|e| crate::errtext::with_causes(e))
             .collect();
-        write!(f, "cannot load hooks: {}", errors.join("; "))
+        write!(f, "{}", errors.join("; "))
     }
 }
 

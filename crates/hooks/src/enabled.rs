@@ -10,15 +10,10 @@ use tracing::Instrument;
 /// Errors running an `enabled` script.
 #[derive(Debug, thiserror::Error)]
 pub enum EnabledError {
-    /// The script failed, timed out or could not start.
-    #[error("module {module}: enabled script")]
-    Exec {
-        /// Module name.
-        module: String,
-        /// Cause.
-        #[source]
-        source: ExecError,
-    },
+    /// The script failed, timed out or could not start: the execution error, which names the
+    /// script as hook `<module>/enabled` and its path (transparent, so that is said once).
+    #[error(transparent)]
+    Exec(ExecError),
     /// Temp files could not be written or read.
     #[error("module {module}: enabled script temp file {}", .path.display())]
     TempFile {
@@ -111,10 +106,7 @@ pub async fn run_enabled_script(
     })
     .instrument(span)
     .await
-    .map_err(|source| EnabledError::Exec {
-        module: module.into(),
-        source,
-    })?;
+    .map_err(EnabledError::Exec)?;
     let result = std::fs::read_to_string(file("result")).map_err(tmp(file("result")))?;
     let reason = std::fs::read_to_string(file("reason")).map_err(tmp(file("reason")))?;
     let enabled = match result.trim() {

@@ -246,8 +246,7 @@ fn an_enabled_script_that_cannot_start_is_reported_with_its_cause_once() {
         .replace(&dir.path().display().to_string(), "<dir>");
     assert_eq!(
         failure,
-        "module foo failed: enabled script failed: module foo: enabled script: hook foo/enabled: \
-         cannot start <dir>/modules/010-foo/enabled: Exec format error (os error 8)"
+        "module foo failed: enabled script failed: hook foo/enabled: cannot start <dir>/modules/010-foo/enabled: Exec format error (os error 8)"
     );
 }
 
