@@ -1,7 +1,7 @@
 //! One `addon-operator dev` per directory: `dev.json` beside its debug socket (by default
-//! `.addon-operator/dev.json`) names the running one (pid, API server, HTTP endpoint, debug socket), so a second `dev` or `dev --once`
-//! says which process holds the directory instead of overwriting its kubeconfig and sharing its
-//! state file.
+//! `.addon-operator/dev.json`) names the running one (pid, API server, HTTP endpoint, debug
+//! socket), so a second `dev` or `dev --once` says which process holds the directory instead of
+//! overwriting its kubeconfig and sharing its state file.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
