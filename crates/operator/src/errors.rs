@@ -23,6 +23,16 @@ pub fn chain_anyhow(err: &anyhow::Error) -> String {
     join(err.chain())
 }
 
+/// Whether `err` comes from writing to a pipe whose reader has gone (`render | head`): the
+/// reader has what it wanted, so the command stops quietly, like `ripgrep` and `kubectl` do.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn join<'a>(errors: impl Iterator<Item = &'a (dyn Error + 'static)>) -> String {
     let mut text = String::new();
     for err in errors {
@@ -67,5 +77,14 @@ mod tests {
         assert_eq!(chain(&Repeats { source: missing() }), expected);
         let err = anyhow::Error::new(Repeats { source: missing() }).context("loading modules");
         assert_eq!(chain_anyhow(&err), format!("loading modules: {expected}"));
+    }
+
+    #[test]
+    fn a_broken_pipe_is_recognised_under_context() {
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(
+            &anyhow::Error::new(pipe).context("writing the output")
+        ));
+        assert!(!is_broken_pipe(&anyhow::Error::new(missing())));
     }
 }

@@ -75,6 +75,7 @@ fn main() -> ExitCode {
     let defaulted = dev::Defaulted::from_matches(&matches);
     match dispatch(cli.command, defaulted) {
         Ok(code) => code,
+        Err(err) if errors::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", errors::chain_anyhow(&err));
             ExitCode::from(error_code)

@@ -409,6 +409,30 @@ fn version_names_the_build_and_completion_scripts_cover_every_command() {
     }
 }
 
+#[test]
+fn output_into_a_pipe_closed_by_its_reader_ends_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    // The reader has gone before the command writes, as with `addon-operator completion bash |
+    // head -1` once head has its line.
+    drop(reader);
+    let stderr = tempfile::NamedTempFile::new().expect("stderr file");
+    let child = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
+        .current_dir(dir.path())
+        .args(["completion", "bash"])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(stderr.reopen().expect("stderr file"))
+        .spawn()
+        .expect("start addon-operator");
+    let status = common::wait_within(child, CHILD_TIMEOUT).expect("addon-operator finishes");
+    let stderr = std::fs::read_to_string(stderr.path()).expect("read stderr");
+    assert!(
+        status.success() && stderr.is_empty(),
+        "{status}, stderr: {stderr}"
+    );
+}
+
 /// A module `demo` with a ConfigMap, a Secret holding [`MARKER`] and a ConfigMap `gone`.
 fn demo_module(modules: &Path) {
     write(modules, "values.yaml", "demoEnabled: true\n", false);
