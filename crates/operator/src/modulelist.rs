@@ -123,12 +123,16 @@ pub(crate) async fn ask<T: serde::de::DeserializeOwned>(
 async fn get(socket: &Path, path: &str) -> anyhow::Result<Vec<u8>> {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::rt::TokioIo;
-    let stream = tokio::net::UnixStream::connect(socket).await.with_context(|| {
-        format!(
-            "cannot reach the operator's debug socket {} (is it running? see --debug-unix-socket)",
-            socket.display()
-        )
-    })?;
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the operator's debug socket {} (is it running? `addon-operator dev` \
+             serves .addon-operator/debug.socket in its directory, where the client commands find \
+             it; --debug-unix-socket names another)",
+                socket.display()
+            )
+        })?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .with_context(|| format!("talking HTTP on {}", socket.display()))?;

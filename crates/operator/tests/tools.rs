@@ -433,6 +433,19 @@ fn output_into_a_pipe_closed_by_its_reader_ends_quietly() {
     );
 }
 
+#[test]
+fn a_client_command_without_an_operator_says_how_to_start_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = addon_operator(dir.path(), &["module", "list"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/var/run/addon-operator/debug.socket")
+            && stderr.contains("`addon-operator dev` serves .addon-operator/debug.socket"),
+        "names the socket it tried and how to get one: {stderr}"
+    );
+}
+
 /// A module `demo` with a ConfigMap, a Secret holding [`MARKER`] and a ConfigMap `gone`.
 fn demo_module(modules: &Path) {
     write(modules, "values.yaml", "demoEnabled: true\n", false);
