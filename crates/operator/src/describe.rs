@@ -185,7 +185,7 @@ pub async fn run(name: &str, socket: &DebugSocket, output: ListFormat) -> anyhow
     match output {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&description)?)?,
         ListFormat::Yaml => write!(out, "{}", serde_yaml::to_string(&description)?)?,
-        ListFormat::Text => write!(out, "{}", text(&description))?,
+        ListFormat::Text | ListFormat::Wide => write!(out, "{}", text(&description))?,
     }
     Ok(())
 }

@@ -139,7 +139,7 @@ impl Operator {
                     None => match self.runner.has_inventory(&c.name).await {
                         Ok(on) => Previous::Inventory(on),
                         Err(err) => {
-                            tracing::error!(module = %c.name, error = %crate::errors::chain(&err), "cannot read the inventory");
+                            tracing::error!(module = %c.name, error = %crate::errors::chain_anyhow(&err), "cannot read the inventory");
                             Previous::Unknown
                         }
                     },
