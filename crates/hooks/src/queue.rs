@@ -331,6 +331,8 @@ async fn attempt_once(
     labels: &RunLabels,
     attempt: &mut u32,
 ) -> Option<std::time::Duration> {
+    // At debug: the start of the run in its span, when the rate limit let it go.
+    tracing::debug!(attempt = *attempt, "hook run started");
     let runner = &queues.runner;
     let hook = &task.hook;
     let contexts: Vec<BindingContext> = task
