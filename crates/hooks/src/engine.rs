@@ -52,14 +52,15 @@ pub enum EngineError {
     },
     /// A Synchronization run that startup waits for failed (only with `allowFailure`) or was
     /// abandoned because the set was disabled.
-    #[error("hook {hook}: synchronization of binding {binding} did not complete: {reason}")]
+    #[error("hook {hook}: synchronization of binding {binding} did not complete")]
     Synchronization {
         /// Hook name.
         hook: String,
         /// Binding name.
         binding: String,
         /// Why.
-        reason: String,
+        #[source]
+        reason: SyncFailure,
     },
 }
 
@@ -379,6 +380,20 @@ impl HookEngine {
     }
 }
 
+/// Why a Synchronization that start-up waits for did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    /// The binding's watcher ended before it listed.
+    #[error("the watcher stopped")]
+    WatcherStopped,
+    /// The run was dropped because the hook's bindings were disabled meanwhile.
+    #[error("the run was abandoned (bindings disabled)")]
+    Abandoned,
+    /// The run failed (a hook with `allowFailure`, which is not retried).
+    #[error(transparent)]
+    Run(Arc<RunError>),
+}
+
 /// A kubernetes binding on its way through start-up: listed → Synchronization queued →
 /// released → (with `waitForSynchronization`) Synchronization run.
 struct Starting {
@@ -391,7 +406,7 @@ struct Starting {
     /// Lets the monitor pass its events on.
     release: Option<oneshot::Sender<()>>,
     /// The outcome of a Synchronization run startup waits for.
-    done: Option<oneshot::Receiver<Result<RunReport, String>>>,
+    done: Option<oneshot::Receiver<Result<RunReport, Arc<RunError>>>>,
 }
 
 impl Starting {
@@ -399,7 +414,7 @@ impl Starting {
         &self.hook.config.kubernetes[self.index]
     }
 
-    fn error(&self, reason: String) -> EngineError {
+    fn error(&self, reason: SyncFailure) -> EngineError {
         EngineError::Synchronization {
             hook: self.hook.name.clone(),
             binding: self.config().name.clone(),
@@ -414,7 +429,7 @@ impl Starting {
         };
         self.task = synced
             .await
-            .map_err(|_| self.error("the watcher stopped".into()))?;
+            .map_err(|_| self.error(SyncFailure::WatcherStopped))?;
         Ok(())
     }
 
@@ -444,8 +459,8 @@ impl Starting {
         };
         match done.await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(self.error(e)),
-            Err(_) => Err(self.error("the run was abandoned (bindings disabled)".into())),
+            Ok(Err(e)) => Err(self.error(SyncFailure::Run(e))),
+            Err(_) => Err(self.error(SyncFailure::Abandoned)),
         }
     }
 }

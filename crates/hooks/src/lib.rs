@@ -98,7 +98,7 @@ pub use config::*;
 pub use crontab::CrontabError;
 pub use discovery::{DiscoveryError, LoadError, find_hook_files, load_config, load_hooks};
 pub use enabled::{EnabledError, EnabledResult, run_enabled_script};
-pub use engine::{EngineError, HookEngine, HookSet};
+pub use engine::{EngineError, HookEngine, HookSet, SyncFailure};
 pub use errtext::with_causes;
 pub use exec::{ExecError, Usage};
 pub use exposition::{InvalidMetric, MetricRefusal};

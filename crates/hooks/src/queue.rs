@@ -13,7 +13,7 @@
 use crate::binding_context::BindingContext;
 use crate::hook::Hook;
 use crate::outputs::MetricAction;
-use crate::run::{RunEvent, RunLabels, RunReport, Runner};
+use crate::run::{RunError, RunEvent, RunLabels, RunReport, Runner};
 use cluster_access::{BackoffPolicy, random_fraction};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -57,7 +57,7 @@ impl SnapshotRequest {
 }
 
 /// Outcome sent to whoever waits for a task (Synchronization with `waitForSynchronization`).
-pub(crate) type Done = oneshot::Sender<Result<RunReport, String>>;
+pub(crate) type Done = oneshot::Sender<Result<RunReport, Arc<RunError>>>;
 
 /// One queued run request.
 pub(crate) struct Task {
@@ -374,7 +374,7 @@ async fn attempt_once(
     if task.allow_failure {
         tracing::warn!(error = %error, "hook failed; allowFailure set, not retried");
         for d in task.done.drain(..) {
-            let _ = d.send(Err(error.clone()));
+            let _ = d.send(Err(err.clone()));
         }
         return None;
     }

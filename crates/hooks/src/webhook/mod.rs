@@ -57,6 +57,43 @@ pub enum WebhookError {
     Response(#[from] ResponseError),
 }
 
+/// Why a conversion failed; its text is the `result.message` of the `ConversionReview` the API
+/// server receives, worded as shell-operator words it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConversionFailure {
+    /// The webhook server is shutting down.
+    #[error("the webhook server is shutting down")]
+    ShuttingDown,
+    /// A conversion hook failed (its error is logged, not sent).
+    #[error("Hook failed to convert to {desired}")]
+    HookFailed {
+        /// The desired `apiVersion`.
+        desired: String,
+    },
+    /// The hook's response file is empty or malformed.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// The hook answered `failedMessage`.
+    #[error("{0}")]
+    Refused(String),
+    /// The hook returned another number of objects than it was sent.
+    #[error("hook returned {got} objects instead of {sent}")]
+    Count {
+        /// Objects returned.
+        got: usize,
+        /// Objects sent.
+        sent: usize,
+    },
+    /// No chain of rules leads every object to the desired version.
+    #[error("Conversion {crd} to {desired} was not successful")]
+    Incomplete {
+        /// The CRD name.
+        crd: String,
+        /// The desired `apiVersion`.
+        desired: String,
+    },
+}
+
 /// One admission binding of a loaded hook.
 #[derive(Debug, Clone)]
 pub struct ServedAdmission {
@@ -259,8 +296,9 @@ impl Webhooks {
             Ok(objects) => {
                 json!({"uid": uid, "result": {"status": "Success"}, "convertedObjects": objects})
             }
-            Err(message) => {
-                tracing::error!(crd = crd_name, error = %message, "conversion failed");
+            Err(failure) => {
+                let message = failure.to_string();
+                tracing::error!(crd = crd_name, error = %crate::errtext::with_causes(&failure), "conversion failed");
                 json!({"uid": uid, "result": {"status": "Failure", "message": message}})
             }
         };
@@ -277,7 +315,7 @@ impl Webhooks {
         crd_name: &str,
         steps: &[(Arc<Hook>, ConversionBinding)],
         request: &Value,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, ConversionFailure> {
         let desired = request["desiredAPIVersion"].as_str().unwrap_or_default();
         let mut objects: Vec<Value> = request["objects"].as_array().cloned().unwrap_or_default();
         let rules: Vec<(usize, &crate::config::ConversionRule)> = steps
@@ -314,21 +352,28 @@ impl Webhooks {
                     &binding.include_snapshots_from,
                 );
                 let queue = self.queue(format!("Conversion:{crd_name}:{}", binding.name));
-                let _turn = queue.acquire_owned().await.map_err(|e| e.to_string())?;
+                let _turn = queue
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ConversionFailure::ShuttingDown)?;
                 let text = self
                     .run(hook, ctx, CONVERSION_TIMEOUT, ResponseFile::Conversion)
                     .await
                     .map_err(|e| {
                         tracing::error!(hook = %hook.name, error = %crate::errtext::with_causes(&e), "conversion hook failed");
-                        format!("Hook failed to convert to {desired}")
+                        ConversionFailure::HookFailed {
+                            desired: desired.to_string(),
+                        }
                     })?;
-                match parse_conversion(&hook.name, &text).map_err(|e| e.to_string())? {
-                    ConversionAnswer::Failed(message) => return Err(message),
+                match parse_conversion(&hook.name, &text)? {
+                    ConversionAnswer::Failed(message) => {
+                        return Err(ConversionFailure::Refused(message));
+                    }
                     ConversionAnswer::Converted(out) if out.len() != count => {
-                        return Err(format!(
-                            "hook returned {} objects instead of {count}",
-                            out.len()
-                        ));
+                        return Err(ConversionFailure::Count {
+                            got: out.len(),
+                            sent: count,
+                        });
                     }
                     ConversionAnswer::Converted(out) => objects = out,
                 }
@@ -340,9 +385,10 @@ impl Webhooks {
         if all_desired(&objects) {
             Ok(objects)
         } else {
-            Err(format!(
-                "Conversion {crd_name} to {desired} was not successful"
-            ))
+            Err(ConversionFailure::Incomplete {
+                crd: crd_name.to_string(),
+                desired: desired.to_string(),
+            })
         }
     }
 }

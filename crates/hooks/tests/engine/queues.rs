@@ -1,7 +1,7 @@
 //! Queues: combining, retries with backoff, allowFailure, isolation, timeouts, rate limits.
 
 use crate::common::*;
-use hooks::{EngineOptions, ExecError, HookSet, OrderBinding, RunError};
+use hooks::{EngineError, EngineOptions, ExecError, HookSet, OrderBinding, RunError, SyncFailure};
 use serde_json::json;
 use std::time::Duration;
 
@@ -465,5 +465,44 @@ async fn a_failed_task_skips_its_backoff_when_asked_and_ends_it_when_its_hook_is
     .await
     .expect("the Synchronization does not wait behind the stopped task's backoff")
     .unwrap();
+    engine.shutdown();
+}
+
+/// Issue 16 §5: a waited-for Synchronization that fails says which hook and binding, and keeps
+/// the run's own error as its typed cause instead of a flattened string.
+#[tokio::test]
+async fn a_failed_synchronization_that_startup_waits_for_names_hook_binding_and_cause() {
+    let env = env().await;
+    write_hook(
+        &env.hooks_dir(),
+        "sync-fails.sh",
+        "configVersion: v1\nkubernetes:\n- name: cms\n  kind: ConfigMap\n  allowFailure: true\n  waitForSynchronization: true",
+        "echo broken >&2; exit 3",
+    );
+    let engine = env.loaded_engine().await;
+    let err = engine
+        .enable_kubernetes(&HookSet::Global)
+        .await
+        .expect_err("a failed waited-for Synchronization fails start-up");
+    let EngineError::Synchronization {
+        hook,
+        binding,
+        reason,
+    } = &err
+    else {
+        panic!("not a Synchronization error: {err:?}");
+    };
+    assert_eq!((hook.as_str(), binding.as_str()), ("sync-fails.sh", "cms"));
+    let SyncFailure::Run(run) = reason else {
+        panic!("not the run's failure: {reason:?}");
+    };
+    assert!(
+        matches!(**run, RunError::Exec(_)),
+        "the process failed: {run:?}"
+    );
+    let text = chain(&err);
+    for part in ["binding cms did not complete", "exit status: 3"] {
+        assert_eq!(text.matches(part).count(), 1, "{part:?} once: {text}");
+    }
     engine.shutdown();
 }
