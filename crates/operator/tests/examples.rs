@@ -36,6 +36,12 @@ async fn basic_example_installs_follows_config_and_deletes_a_disabled_module() {
         c.module_objects("widgets"),
         sorted(&["CustomResourceDefinition widgets.example.com"])
     );
+    // A first run may fail while the new CRD is being served (then it is retried): converged
+    // means the first pass ended, not that every module succeeded in it.
+    wait_until("the Widget exists", &op, || {
+        c.get("widgets", None, "example-widget").is_some()
+    })
+    .await;
     let widget = c
         .get("widgets", None, "example-widget")
         .expect("the Widget");
