@@ -5,11 +5,15 @@
 //! - Dispatch: a trivial bash hook bound to ConfigMaps; for each of N ConfigMaps created through
 //!   the API, the engine's run report gives event observed → hook process spawned, and the whole
 //!   run (event observed → outputs applied). Baseline: the same script run directly with
-//!   `std::process::Command`, N times, in the same process.
+//!   `std::process::Command`, N times, in the same process: bare `status()`, with the
+//!   engine's spawn options (own process group, piped output: std's `posix_spawn` path), and
+//!   the same forced through fork + exec (what a `pre_exec` closure costs), also with 512 MiB
+//!   resident in the parent.
 //! - Memory: 10,000 ConfigMaps in the emulator (a separate process, so its memory is not counted);
 //!   a fresh child process per mode enables one kubernetes binding and reports its RSS after the
-//!   Synchronization list: `jqFilter` + `keepFullObjectsInMemory: false`, full objects, and a
-//!   binding that selects nothing (baseline).
+//!   Synchronization list: `jqFilter` + `keepFullObjectsInMemory: false`, full objects, a
+//!   `jqFilter` with full objects kept (the default), and a binding that selects nothing
+//!   (baseline).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use futures::future::BoxFuture;
@@ -104,6 +108,10 @@ fn memory_child() {
         "full" => {
             r#"{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"mem"}},"executeHookOnSynchronization":false}"#
         }
+        // Issue 14's case: a jqFilter with keepFullObjectsInMemory at its default (true).
+        "jq+full" => {
+            r#"{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"mem"}},"jqFilter":".metadata.name","executeHookOnSynchronization":false}"#
+        }
         _ => {
             r#"{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"none"}},"executeHookOnSynchronization":false}"#
         }
@@ -155,12 +163,12 @@ fn parent() {
     rt.block_on(dispatch(&url));
     rt.block_on(create_configmaps(&url));
     println!(
-        "\n| binding mode ({MEMORY_OBJECTS} ConfigMaps) | objects kept | RSS after list | per object (vs. empty binding) |"
+        "\n| binding mode ({MEMORY_OBJECTS} ConfigMaps) | objects kept | RSS after list | per object (vs. empty binding) | Synchronization list |"
     );
-    println!("| --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- |");
     let mut base = 0i64;
     let mut per = Vec::new();
-    for mode in ["none", "jq", "full"] {
+    for mode in ["none", "jq", "full", "jq+full"] {
         let out = Command::new(&exe)
             .env("HOOK_BENCH_ROLE", "memory")
             .env("HOOK_BENCH_MODE", mode)
@@ -180,10 +188,11 @@ fn parent() {
         let per_obj = (after - base) as f64 * 1024.0 / MEMORY_OBJECTS as f64;
         per.push(per_obj);
         println!(
-            "| {mode} | {} | {} MiB | {:.0} B |",
+            "| {mode} | {} | {:.1} MiB | {:.0} B | {} ms |",
             r["objects"],
-            after / 1024,
-            per_obj
+            after as f64 / 1024.0,
+            per_obj,
+            r["list_ms"]
         );
     }
     println!(
@@ -229,6 +238,7 @@ async fn dispatch(url: &str) {
         (Vec::new(), Vec::new(), Vec::new());
     let (mut order_call, mut spawn_to_exit, mut direct, mut direct_piped) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut direct_forked = Vec::new();
     // Each iteration measures every variant once, so load on the shared machine hits all alike.
     for i in 0..DISPATCH_RUNS {
         let cm: kube::api::DynamicObject =
@@ -256,12 +266,8 @@ async fn dispatch(url: &str) {
         direct.push(t0.elapsed());
 
         // Same spawn options as the engine (own process group, piped output read to the end, cwd).
-        let t0 = Instant::now();
-        let mut cmd = Command::new(&script);
-        cmd.current_dir(dir.path()).stdin(Stdio::null());
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        assert!(cmd.output().unwrap().status.success());
-        direct_piped.push(t0.elapsed());
+        direct_piped.push(spawn_piped(&script, dir.path(), false));
+        direct_forked.push(spawn_piped(&script, dir.path(), true));
     }
     for v in [
         &mut observed_to_spawn,
@@ -269,6 +275,7 @@ async fn dispatch(url: &str) {
         &mut write_to_spawn,
         &mut direct,
         &mut direct_piped,
+        &mut direct_forked,
         &mut order_call,
         &mut spawn_to_exit,
     ] {
@@ -302,6 +309,10 @@ async fn dispatch(url: &str) {
             "baseline with the engine's spawn options (process group, piped output)",
             &direct_piped,
         ),
+        (
+            "same, forced through fork + exec (as with a `pre_exec` closure)",
+            &direct_forked,
+        ),
     ] {
         println!(
             "| {name} | {} | {} |",
@@ -309,11 +320,57 @@ async fn dispatch(url: &str) {
             ms(percentile(v, 0.99))
         );
     }
+    let p50 = |v: &[Duration]| percentile(v, 0.5).as_secs_f64();
     println!(
-        "\nwhole engine run / direct run (p50): {:.2}x",
-        percentile(&whole, 0.5).as_secs_f64() / percentile(&direct, 0.5).as_secs_f64()
+        "\nwhole engine run / direct run (p50): {:.2}x against `status()`, {:.2}x against the same spawn options and output capture",
+        p50(&whole) / p50(&direct),
+        p50(&whole) / p50(&direct_piped)
+    );
+    println!(
+        "fork + exec / posix_spawn (p50): {:.2}x",
+        p50(&direct_forked) / p50(&direct_piped)
     );
     engine.shutdown();
+    spawn_paths_with_ballast(&script, dir.path());
+}
+
+/// Runs `script` as the engine does (own process group, piped output read to the end, cwd);
+/// with `forked`, also sets the process's own uid, which makes std fork and exec instead of
+/// `posix_spawn`, as a `pre_exec` closure would (the workspace forbids the `unsafe` a
+/// `pre_exec` closure needs, and the cost is the fork either way).
+fn spawn_piped(script: &Path, dir: &Path, forked: bool) -> Duration {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let t0 = Instant::now();
+    let mut cmd = Command::new(script);
+    cmd.current_dir(dir).stdin(Stdio::null()).process_group(0);
+    if forked {
+        cmd.uid(std::fs::metadata("/proc/self").unwrap().uid());
+    }
+    assert!(cmd.output().unwrap().status.success());
+    t0.elapsed()
+}
+
+/// posix_spawn against fork + exec when the parent holds BALLAST_MIB of memory, as an operator
+/// with large snapshots does: fork copies the page tables of everything resident.
+fn spawn_paths_with_ballast(script: &Path, dir: &Path) {
+    const BALLAST_MIB: usize = 512;
+    let ballast: Vec<u8> = vec![1; BALLAST_MIB << 20];
+    std::hint::black_box(&ballast);
+    let (mut spawned, mut forked) = (Vec::new(), Vec::new());
+    for _ in 0..DISPATCH_RUNS / 2 {
+        spawned.push(spawn_piped(script, dir, false));
+        forked.push(spawn_piped(script, dir, true));
+    }
+    spawned.sort();
+    forked.sort();
+    println!(
+        "\nwith {BALLAST_MIB} MiB resident in the parent ({} runs each): posix_spawn p50 {}, fork + exec p50 {} ({:.2}x)",
+        spawned.len(),
+        ms(percentile(&spawned, 0.5)),
+        ms(percentile(&forked, 0.5)),
+        percentile(&forked, 0.5).as_secs_f64() / percentile(&spawned, 0.5).as_secs_f64()
+    );
 }
 
 async fn create_configmaps(url: &str) {

