@@ -9,6 +9,10 @@
 //! - Writing ([`to_string`]): JSON becomes block YAML in which every string that a YAML 1.1
 //!   reader (kubectl, the API server) would take for a boolean, number or null is quoted.
 //!
+//! Reading goes through a fast reader for the plain block YAML that templates and tools write,
+//! which hands anything else (anchors, tags, folded blocks, exotic numbers, errors) to
+//! serde_yaml: the result is serde_yaml's either way, only faster.
+//!
 //! It deliberately holds no schema knowledge and no file-system access beyond a reader.
 //!
 //! ```
@@ -23,6 +27,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod emit;
+mod fast;
 mod parse;
 
 pub use emit::{EmitError, to_string};

@@ -34,6 +34,9 @@ impl YamlError {
 /// # Errors
 /// [`YamlError`] when the text is not YAML or not representable as JSON.
 pub fn parse_one(text: &str) -> Result<Value, YamlError> {
+    if let Some(v) = fast_one(text) {
+        return Ok(v);
+    }
     let v: serde_yaml::Value = serde_yaml::from_str(text).map_err(YamlError::Syntax)?;
     to_json(v)
 }
@@ -44,6 +47,9 @@ pub fn parse_one(text: &str) -> Result<Value, YamlError> {
 /// # Errors
 /// [`YamlError`] when the bytes are not YAML or not representable as JSON.
 pub fn from_slice(bytes: &[u8]) -> Result<Value, YamlError> {
+    if let Some(v) = std::str::from_utf8(bytes).ok().and_then(fast_one) {
+        return Ok(v);
+    }
     let v: serde_yaml::Value = serde_yaml::from_slice(bytes).map_err(YamlError::Syntax)?;
     to_json(v)
 }
@@ -62,6 +68,14 @@ pub fn from_reader(reader: impl std::io::Read) -> Result<Value, YamlError> {
 /// `Value::Null`, kept so that indices match the file). Parsing stops at the first broken
 /// document, whose error is returned with its zero-based index.
 pub fn parse_stream(text: &str) -> (Vec<Value>, Option<(usize, YamlError)>) {
+    match crate::fast::parse_stream(text) {
+        Some(docs) => (docs, None),
+        None => serde_stream(text),
+    }
+}
+
+/// [`parse_stream`] by serde_yaml alone: the authority the fast reader is tested against.
+pub(crate) fn serde_stream(text: &str) -> (Vec<Value>, Option<(usize, YamlError)>) {
     let mut docs = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         match serde_yaml::Value::deserialize(de)
@@ -73,6 +87,12 @@ pub fn parse_stream(text: &str) -> (Vec<Value>, Option<(usize, YamlError)>) {
         }
     }
     (docs, None)
+}
+
+/// The fast reader's answer for a text of exactly one document.
+fn fast_one(text: &str) -> Option<Value> {
+    let mut docs = crate::fast::parse_stream(text)?;
+    (docs.len() == 1).then(|| docs.pop()).flatten()
 }
 
 /// Converts a YAML value to JSON, stringifying scalar mapping keys and dropping tags.
