@@ -1,7 +1,7 @@
 //! Rendered objects: identity, the built-in scope table, namespace defaulting and duplicate
 //! detection.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -62,7 +62,8 @@ const BUILTIN_CLUSTER_SCOPED: &[(&str, &str)] = &[
 /// kinds are not given a namespace.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceScopes {
-    custom: HashMap<(String, String), bool>,
+    /// kind → group → namespaced (looked up by `&str`, without allocating, for every object).
+    custom: HashMap<String, HashMap<String, bool>>,
 }
 
 impl ResourceScopes {
@@ -83,9 +84,7 @@ impl ResourceScopes {
                 spec["group"].as_str(),
                 spec.pointer("/names/kind").and_then(Value::as_str),
             ) {
-                let namespaced = spec["scope"].as_str() != Some("Cluster");
-                self.custom
-                    .insert((group.to_owned(), kind.to_owned()), namespaced);
+                self.insert(group, kind, spec["scope"].as_str() != Some("Cluster"));
             }
         }
     }
@@ -93,16 +92,22 @@ impl ResourceScopes {
     /// Declares one custom kind's scope directly (e.g. from API discovery).
     pub fn insert(&mut self, group: &str, kind: &str, namespaced: bool) {
         self.custom
-            .insert((group.to_owned(), kind.to_owned()), namespaced);
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(group.to_owned(), namespaced);
     }
 
     /// Whether objects of `kind` in API group `group` (`""` for core) are namespaced.
     pub fn is_namespaced(&self, group: &str, kind: &str) -> bool {
-        if BUILTIN_CLUSTER_SCOPED.contains(&(group, kind)) {
+        if BUILTIN_CLUSTER_SCOPED
+            .iter()
+            .any(|(g, k)| *k == kind && *g == group)
+        {
             return false;
         }
         self.custom
-            .get(&(group.to_owned(), kind.to_owned()))
+            .get(kind)
+            .and_then(|groups| groups.get(group))
             .copied()
             .unwrap_or(true)
     }
@@ -132,66 +137,83 @@ pub(crate) fn normalize(
             "is not a YAML mapping (a Kubernetes object)".into(),
         ));
     };
-    let mut missing: Vec<&str> = Vec::new();
-    let api_version = text(obj.get("apiVersion"));
-    let kind = text(obj.get("kind"));
-    let name = text(obj.get("metadata").and_then(|m| m.get("name")));
-    if api_version.is_none() {
-        missing.push("apiVersion");
-    }
-    if kind.is_none() {
-        missing.push("kind");
-    }
-    if name.is_none() {
-        missing.push("metadata.name");
-    }
-    let (Some(api_version), Some(kind), Some(name)) = (api_version, kind, name) else {
-        return Err(invalid(format!("missing {}", missing.join(", "))));
-    };
-    let group = api_group(&api_version).to_owned();
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return Err(invalid("metadata is not a mapping".into()));
-    };
-    let ns = if scopes.is_namespaced(&group, &kind) {
-        match text(meta.get("namespace")) {
-            Some(ns) => ns,
-            None => {
-                meta.insert("namespace".into(), Value::String(namespace.to_owned()));
-                namespace.to_owned()
-            }
+    let (id, namespaced, has_namespace) = {
+        let api_version = text(obj.get("apiVersion"));
+        let kind = text(obj.get("kind"));
+        let meta = obj.get("metadata");
+        let name = text(meta.and_then(|m| m.get("name")));
+        let (Some(api_version), Some(kind), Some(name)) = (api_version, kind, name) else {
+            let missing: Vec<&str> = [
+                (api_version.is_none(), "apiVersion"),
+                (kind.is_none(), "kind"),
+                (name.is_none(), "metadata.name"),
+            ]
+            .into_iter()
+            .filter_map(|(missing, field)| missing.then_some(field))
+            .collect();
+            return Err(invalid(format!("missing {}", missing.join(", "))));
+        };
+        if !meta.is_some_and(Value::is_object) {
+            return Err(invalid("metadata is not a mapping".into()));
         }
-    } else {
-        // kubectl ignores a namespace on cluster-scoped objects; drop it so the apply
-        // path and inventory key are right.
-        meta.remove("namespace");
-        String::new()
+        let group = api_group(api_version);
+        let namespaced = scopes.is_namespaced(group, kind);
+        let own = text(meta.and_then(|m| m.get("namespace")));
+        // kubectl ignores a namespace on cluster-scoped objects; it is dropped below so the
+        // apply path and inventory key are right.
+        let ns = if namespaced {
+            own.unwrap_or(namespace)
+        } else {
+            ""
+        };
+        (
+            format!("{group}/{kind} {ns}/{name}"),
+            namespaced,
+            own.is_some(),
+        )
     };
-    Ok(format!("{group}/{kind} {ns}/{name}"))
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if !namespaced {
+            meta.remove("namespace");
+        } else if !has_namespace {
+            meta.insert("namespace".into(), Value::String(namespace.to_owned()));
+        }
+    }
+    Ok(id)
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+fn text(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Tracks identities seen so far and reports a second object with the same one.
 #[derive(Default)]
-pub(crate) struct DuplicateCheck {
-    seen: BTreeMap<String, String>,
+pub(crate) struct DuplicateCheck<'a> {
+    /// Identity → (file, document) that rendered it first.
+    seen: HashMap<String, (&'a str, usize)>,
 }
 
-impl DuplicateCheck {
-    pub(crate) fn check(&mut self, id: String, origin: String) -> Result<(), RenderError> {
-        if let Some(first) = self.seen.get(&id) {
-            return Err(RenderError::Duplicate {
-                object: id,
-                first: first.clone(),
-                second: origin,
-            });
+impl<'a> DuplicateCheck<'a> {
+    pub(crate) fn check(
+        &mut self,
+        id: String,
+        file: &'a str,
+        document: usize,
+    ) -> Result<(), RenderError> {
+        match self.seen.entry(id) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let (first_file, first_document) = *first.get();
+                Err(RenderError::Duplicate {
+                    object: first.key().clone(),
+                    first: format!("{first_file} document {first_document}"),
+                    second: format!("{file} document {document}"),
+                })
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((file, document));
+                Ok(())
+            }
         }
-        self.seen.insert(id, origin);
-        Ok(())
     }
 }
 
@@ -255,10 +277,10 @@ mod tests {
     #[test]
     fn duplicates_cite_both_origins() {
         let mut c = DuplicateCheck::default();
-        c.check("apps/Deployment ops/x".into(), "a.yaml document 1".into())
+        c.check("apps/Deployment ops/x".into(), "a.yaml", 1)
             .unwrap();
         let e = c
-            .check("apps/Deployment ops/x".into(), "b.yaml document 2".into())
+            .check("apps/Deployment ops/x".into(), "b.yaml", 2)
             .unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -157,7 +157,7 @@ impl ChartRenderer {
                     continue;
                 }
                 let checked = normalize(&mut doc, source, i + 1, namespace, scopes)
-                    .and_then(|id| dups.check(id, format!("{source} document {}", i + 1)));
+                    .and_then(|id| dups.check(id, source, i + 1));
                 match checked {
                     Ok(()) => objects.push(RenderedObject {
                         source: source.clone(),
