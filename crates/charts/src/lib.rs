@@ -50,6 +50,7 @@ mod error;
 mod helpers;
 mod names;
 mod objects;
+mod partials;
 mod renderer;
 mod syntax;
 

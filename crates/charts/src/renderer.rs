@@ -4,14 +4,17 @@
 use std::collections::HashMap;
 
 use handlebars::{Context, Handlebars, RenderErrorReason, TemplateError, no_escape};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::capabilities::capabilities;
 use crate::discovery::Module;
 use crate::error::{RenderError, RenderErrors};
 use crate::helpers::{self, HelperCallError};
 use crate::objects::{DuplicateCheck, RenderedObject, ResourceScopes, normalize};
-use crate::syntax;
+use crate::{partials, syntax};
+
+/// A compiled registry, its output templates and where each partial comes from.
+type Compiled = (Handlebars<'static>, Vec<String>, HashMap<String, String>);
 
 /// A module's templates compiled into a handlebars registry with the vetted helpers,
 /// HTML escaping off and strict mode on. Compile once, render many times; it is `Send` and
@@ -46,45 +49,80 @@ impl ChartRenderer {
     /// # Errors
     /// [`RenderErrors`] with one [`RenderError::Syntax`] per file that does not compile.
     pub fn new(module: &Module) -> Result<Self, RenderErrors> {
-        let mut hb = Handlebars::new();
-        hb.register_escape_fn(no_escape);
-        let helm = module.chart.helm_compatible;
-        hb.set_strict_mode(!helm);
-        helpers::register_all(&mut hb);
-        let mut errors = Vec::new();
-        let mut partial_sources = HashMap::new();
-        for p in &module.partials {
-            let name = Module::partial_name(&p.path).to_owned();
-            let source = format!("{}/{}", module.name, p.path);
-            if let Err(e) = hb.register_partial(&name, &p.content) {
-                errors.push(syntax_error(&source, &p.content, &e));
-            }
-            partial_sources.insert(name, source);
-        }
-        let mut templates = Vec::with_capacity(module.templates.len());
-        for t in &module.templates {
-            let source = format!("{}/{}", module.name, t.path);
-            match hb.register_template_string(&source, &t.content) {
-                Ok(()) => templates.push(source),
-                Err(e) => errors.push(syntax_error(&source, &t.content, &e)),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(RenderErrors {
-                module: module.name.clone(),
-                errors,
-            });
-        }
+        // Partial calls go through `partials::PartialCall` when the whole module allows it;
+        // compile errors are always reported against the files as written.
+        let fast_partials = module
+            .partials
+            .iter()
+            .all(|p| partials::eligible(&p.content));
+        let compiled = if fast_partials {
+            Self::compile(module, true).or_else(|_| Self::compile(module, false))
+        } else {
+            Self::compile(module, false)
+        };
+        let (hb, templates, partial_sources) = compiled.map_err(|errors| RenderErrors {
+            module: module.name.clone(),
+            errors,
+        })?;
         Ok(Self {
             module: module.name.clone(),
             key: module.key.clone(),
-            helm,
+            helm: module.chart.helm_compatible,
             chart: module.chart.template_context(&module.chart_raw),
             capabilities: capabilities(),
             hb,
             templates,
             partial_sources,
         })
+    }
+
+    /// Compiles every template and partial, with partial calls rewritten (`fast`) or not.
+    fn compile(module: &Module, fast: bool) -> Result<Compiled, Vec<RenderError>> {
+        let mut hb = Handlebars::new();
+        hb.register_escape_fn(no_escape);
+        hb.set_strict_mode(!module.chart.helm_compatible);
+        helpers::register_all(&mut hb);
+        if fast {
+            hb.register_helper(partials::HELPER, Box::new(partials::PartialCall));
+        }
+        let mut errors = Vec::new();
+        let mut partial_sources = HashMap::new();
+        let mut register =
+            |hb: &mut Handlebars<'static>, name: &str, source: &str, content: &str| {
+                match partials::compile(name, content, fast) {
+                    Ok(Some(template)) => {
+                        hb.register_template(name, template);
+                        true
+                    }
+                    // A partial call of another form: the caller compiles without `fast`.
+                    Ok(None) => false,
+                    Err(e) => {
+                        errors.push(syntax_error(source, content, &e));
+                        true
+                    }
+                }
+            };
+        for p in &module.partials {
+            let name = Module::partial_name(&p.path).to_owned();
+            let source = format!("{}/{}", module.name, p.path);
+            if !register(&mut hb, &name, &source, &p.content) {
+                return Err(Vec::new());
+            }
+            partial_sources.insert(name, source);
+        }
+        let mut templates = Vec::with_capacity(module.templates.len());
+        for t in &module.templates {
+            let source = format!("{}/{}", module.name, t.path);
+            if !register(&mut hb, &source, &source, &t.content) {
+                return Err(Vec::new());
+            }
+            templates.push(source);
+        }
+        if errors.is_empty() {
+            Ok((hb, templates, partial_sources))
+        } else {
+            Err(errors)
+        }
     }
 
     /// The module name.
@@ -117,29 +155,35 @@ impl ChartRenderer {
         // Helm mode says `Helm`, as addon-operator's Helm did: labels such as
         // `app.kubernetes.io/managed-by` and checksums over rendered text stay as they were.
         let service = if self.helm { "Helm" } else { "addon-operator" };
-        let release = json!({
-            "Name": self.module, "Namespace": namespace, "Service": service,
-            "IsInstall": true, "IsUpgrade": false, "Revision": 1,
-        });
-        let root = if self.helm {
-            let own = values.get(&self.key).cloned().unwrap_or_else(|| json!({}));
-            json!({
-                "Values": own,
-                "Release": release,
-                "Chart": self.chart,
-                "Capabilities": self.capabilities,
-                "Template": { "BasePath": format!("{}/templates", self.module) },
-            })
+        let mut release = Map::with_capacity(6);
+        for (key, value) in [
+            ("Name", Value::from(self.module.as_str())),
+            ("Namespace", Value::from(namespace)),
+            ("Service", Value::from(service)),
+            ("IsInstall", Value::Bool(true)),
+            ("IsUpgrade", Value::Bool(false)),
+            ("Revision", Value::from(1)),
+        ] {
+            release.insert(key.to_owned(), value);
+        }
+        // Built by cloning, not `json!` (which serializes every value it is given).
+        let mut root = Map::with_capacity(5);
+        let own_values = if self.helm {
+            values.get(&self.key).cloned().unwrap_or_else(|| json!({}))
         } else {
-            json!({
-                "Values": values,
-                "Release": release,
-                "Chart": self.chart,
-                "Capabilities": self.capabilities,
-            })
+            values.clone()
         };
-        let ctx =
-            Context::wraps(root).map_err(|e| self.fail(vec![self.template_error(None, &e)]))?;
+        root.insert("Values".to_owned(), own_values);
+        root.insert("Release".to_owned(), Value::Object(release));
+        root.insert("Chart".to_owned(), self.chart.clone());
+        root.insert("Capabilities".to_owned(), self.capabilities.clone());
+        if self.helm {
+            root.insert(
+                "Template".to_owned(),
+                json!({ "BasePath": format!("{}/templates", self.module) }),
+            );
+        }
+        let ctx = Context::from(Value::Object(root));
         let mut errors = Vec::new();
         let mut objects = Vec::new();
         let mut dups = DuplicateCheck::default();
