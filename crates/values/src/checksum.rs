@@ -42,6 +42,32 @@ pub fn checksum(values: &Value, files: &BTreeMap<String, Vec<u8>>) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// SHA-256 of `value` in canonical form (map keys sorted).
+pub(crate) fn value_digest(value: &Value) -> [u8; 32] {
+    Sha256::digest(canonical(value).to_string().as_bytes()).into()
+}
+
+/// SHA-256 (lower-case hex) of a module's inputs given as digests: of the global values
+/// (`enabledModules` included), of the module's own section, and its chart files. What
+/// [`crate::ValuesStore::module_checksum`] returns: computing it costs the module's files,
+/// not the size of the module set.
+pub(crate) fn module_digest(
+    global: &[u8; 32],
+    key: &str,
+    section: &[u8; 32],
+    files: &BTreeMap<String, Vec<u8>>,
+) -> String {
+    let mut hasher = Sha256::new();
+    write_framed(&mut hasher, b"global", global);
+    write_framed(&mut hasher, b"module", key.as_bytes());
+    write_framed(&mut hasher, b"values", section);
+    for (path, bytes) in files {
+        write_framed(&mut hasher, b"path", path.as_bytes());
+        write_framed(&mut hasher, b"file", bytes);
+    }
+    hex::encode(hasher.finalize())
+}
+
 fn write_framed(hasher: &mut Sha256, tag: &[u8], bytes: &[u8]) {
     hasher.update(tag);
     hasher.update((bytes.len() as u64).to_be_bytes());

@@ -22,6 +22,16 @@ pub(crate) struct Section {
     pub patches: Vec<PatchOperation>,
     /// Cached result of [`Section::layer`] for the current config.
     pub effective: Value,
+    /// SHA-256 of `effective` in canonical form, kept with it for module checksums.
+    pub digest: [u8; 32],
+}
+
+impl Section {
+    /// Replaces the effective values (and their digest).
+    pub fn set_effective(&mut self, effective: Value) {
+        self.digest = crate::checksum::value_digest(&effective);
+        self.effective = effective;
+    }
 }
 
 /// Returns `value` as a map section: `null` becomes `{}`, a non-map is an error.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use json_patch::{Patch, PatchOperation};
 use serde_json::{Map, Value};
 
-use crate::checksum::checksum;
+use crate::checksum::module_digest;
 use crate::configmap::{ConfigValues, GLOBAL_KEY};
 use crate::enabled::{EnabledLayers, EnabledState};
 use crate::error::{Error, Errors};
@@ -87,6 +87,9 @@ struct ModuleEntry {
 #[derive(Debug)]
 pub struct ValuesStore {
     global: Section,
+    /// Digest of [`ValuesStore::global_effective`] (`enabledModules` included), refreshed
+    /// whenever it changes, so module checksums do not re-hash the global values each time.
+    global_digest: [u8; 32],
     modules: BTreeMap<String, ModuleEntry>,
     order: Vec<String>,
     config: ConfigValues,
@@ -143,6 +146,7 @@ impl ValuesStore {
         }
         let mut store = ValuesStore {
             global,
+            global_digest: [0; 32],
             modules: entries,
             order,
             config: ConfigValues::default(),
@@ -150,7 +154,7 @@ impl ValuesStore {
             enabled_modules: None,
         };
         // Static values are validated even if other inputs failed, so one run lists everything.
-        match store.candidate(&store.config, None) {
+        match store.candidate(&store.config, None, None) {
             Ok(candidate) => store.commit(candidate, &mut ConfigChange::default()),
             Err(more) => errors.extend(more.0),
         }
@@ -178,7 +182,18 @@ impl ValuesStore {
     /// Every unknown module key, config section violating `config-values.yaml` and effective
     /// section violating `values.yaml`; the store is unchanged.
     pub fn apply_config(&mut self, config: ConfigValues) -> Result<ConfigChange, Errors> {
-        let candidate = self.candidate(&config, None)?;
+        // Only sections whose config changed can change (their other inputs stay), so an edit
+        // of one module's config re-layers and re-validates that module alone.
+        let changed: BTreeSet<&str> = std::iter::once(GLOBAL_KEY)
+            .filter(|_| config.global != self.config.global)
+            .chain(
+                self.order
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|k| config.modules.get(*k) != self.config.modules.get(*k)),
+            )
+            .collect();
+        let candidate = self.candidate(&config, None, Some(&changed))?;
         let enabled_before = self.enabled_states();
         let mut change = ConfigChange {
             config: self.config != config,
@@ -239,7 +254,7 @@ impl ValuesStore {
         apply_to_section(hook, name, &section.effective, &parts.section)?;
         let mut log = section.patches.clone();
         append_compacted(&mut log, &parts.section);
-        let candidate = self.candidate(&self.config, Some((name, &log)))?;
+        let candidate = self.candidate(&self.config, Some((name, &log)), None)?;
         let enabled_before = self.enabled_states();
         for (key, flag) in parts.enabled {
             match flag {
@@ -287,12 +302,14 @@ impl ValuesStore {
         self.apply_config(config)
     }
 
-    /// Computes and validates effective values for `config`: every section, or with `patched`
-    /// only that section, with its replacement patch log (other sections cannot change).
+    /// Computes and validates effective values for `config`: every section (or those named in
+    /// `only`), or with `patched` only that section, with its replacement patch log (other
+    /// sections cannot change).
     fn candidate(
         &self,
         config: &ConfigValues,
         patched: Option<(&str, &[PatchOperation])>,
+        only: Option<&BTreeSet<&str>>,
     ) -> Result<Candidate, Errors> {
         let mut errors = Errors::default();
         if patched.is_none() {
@@ -305,7 +322,8 @@ impl ValuesStore {
         }
         let sections = std::iter::once(&self.global)
             .chain(self.modules.values().map(|m| &m.section))
-            .filter(|s| patched.is_none_or(|(name, _)| name == s.name));
+            .filter(|s| patched.is_none_or(|(name, _)| name == s.name))
+            .filter(|s| only.is_none_or(|names| names.contains(s.name.as_str())));
         let mut candidate = Candidate::new();
         for section in sections {
             let patches = match patched {
@@ -340,7 +358,7 @@ impl ValuesStore {
                 continue;
             };
             if section.effective != effective {
-                section.effective = effective;
+                section.set_effective(effective);
                 if name == GLOBAL_KEY {
                     change.global = true;
                 } else {
@@ -348,6 +366,13 @@ impl ValuesStore {
                 }
             }
         }
+        if change.global || self.global_digest == [0; 32] {
+            self.refresh_global_digest();
+        }
+    }
+
+    fn refresh_global_digest(&mut self) {
+        self.global_digest = crate::checksum::value_digest(&self.global_effective());
     }
 
     fn keys_where(&self, changed: impl Fn(&str) -> bool) -> BTreeSet<String> {
@@ -405,7 +430,7 @@ impl ValuesStore {
             .map(|s| (s.name.clone(), s.patches.clone()))
             .collect();
         let saved = self.swap_patch_logs(logs);
-        match self.candidate(&self.config, None) {
+        match self.candidate(&self.config, None, None) {
             Ok(candidate) => {
                 let enabled_before = self.enabled_states();
                 self.enabled_patches = previous
@@ -417,6 +442,7 @@ impl ValuesStore {
                 self.enabled_modules = previous.enabled_modules.clone();
                 let mut change = ConfigChange::default();
                 self.commit(candidate, &mut change);
+                self.refresh_global_digest();
                 change.enabled = self.enabled_changes(&enabled_before);
                 Ok(change)
             }
@@ -444,7 +470,10 @@ impl ValuesStore {
     /// Sets the list published as `global.enabledModules` (the operator computes it after the
     /// `enabled` scripts); `None` removes it.
     pub fn set_enabled_modules(&mut self, modules: Option<Vec<String>>) {
-        self.enabled_modules = modules;
+        if self.enabled_modules != modules {
+            self.enabled_modules = modules;
+            self.refresh_global_digest();
+        }
     }
 
     fn global_effective(&self) -> Value {
@@ -530,6 +559,12 @@ impl ValuesStore {
 
     /// Checksum of the module's values (as [`ValuesStore::module_values`]) and chart files.
     ///
+    /// # Guarantees
+    /// Independent of map key order; changes with any value the module's templates see
+    /// (global ones and `enabledModules` included), a file path or a file's bytes. Its cost is
+    /// the module's files, not the size of the module set: the values' digests are kept with
+    /// them.
+    ///
     /// # Errors
     /// [`Error::UnknownModule`].
     pub fn module_checksum(
@@ -537,7 +572,13 @@ impl ValuesStore {
         key: &str,
         files: &BTreeMap<String, Vec<u8>>,
     ) -> Result<String, Error> {
-        Ok(checksum(&self.module_values(key)?, files))
+        let section = self.section_of_module(key)?;
+        Ok(module_digest(
+            &self.global_digest,
+            key,
+            &section.digest,
+            files,
+        ))
     }
 
     /// Every module's enabled state before its `enabled` script, in discovery order.
@@ -602,5 +643,6 @@ fn build_section(
         schemas,
         patches: Vec::new(),
         effective: Value::Null,
+        digest: [0; 32],
     }
 }

@@ -529,6 +529,13 @@ fn module_checksum_tracks_values_and_files_but_not_key_order() {
         store.module_checksum("other", &files).unwrap(),
         "global is part of every module's values"
     );
+    let before_enabled = store.module_checksum("other", &files).unwrap();
+    store.set_enabled_modules(Some(vec!["echoServer".to_string()]));
+    assert_ne!(
+        before_enabled,
+        store.module_checksum("other", &files).unwrap(),
+        "global.enabledModules is part of every module's values"
+    );
     assert!(matches!(
         store.module_checksum("ghost", &files),
         Err(Error::UnknownModule { .. })
