@@ -6,14 +6,60 @@
 use crate::config::{AdmissionKind, ConfigVersion, OrderBinding, WatchEvent};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A watched object as kept in a snapshot: its compact JSON text.
+///
+/// A decoded `serde_json::Value` of a ConfigMap costs several times its text (a map and a
+/// string allocation per key); the text is all a hook ever gets, so it is kept as written and
+/// copied verbatim into binding contexts. [`ObjectJson::to_value`] decodes it when a field is
+/// needed.
+#[derive(Debug, Clone)]
+pub struct ObjectJson(Box<RawValue>);
+
+impl ObjectJson {
+    /// The JSON text of `value`.
+    pub fn from_value(value: &Value) -> Self {
+        Self::from_json(value.to_string())
+    }
+
+    /// Keeps `json`, which must be the serialization of a JSON value (as `serde_json` writes
+    /// it); text that is not valid JSON is kept as `null`.
+    pub(crate) fn from_json(json: String) -> Self {
+        // `Box<RawValue>`'s default is `null`.
+        Self(RawValue::from_string(json).unwrap_or_default())
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The object decoded.
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for ObjectJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Serialize for ObjectJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
 
 /// An object with its jq filter result, as kept in snapshots and passed in contexts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectAndFilterResult {
     /// The full object; `None` when `keepFullObjectsInMemory: false` (the `object` key is omitted).
-    pub object: Option<Arc<Value>>,
+    pub object: Option<Arc<ObjectJson>>,
     /// The jq filter result; `None` when the binding has no `jqFilter` (the key is omitted).
     pub filter_result: Option<Arc<Value>>,
 }
@@ -187,6 +233,7 @@ impl BindingContext {
             };
             map.serialize_entry("resourceEvent", event)?;
             if let Some(o) = &object.object {
+                let o = o.to_value();
                 let field = |p: &str| {
                     o.pointer(p)
                         .and_then(Value::as_str)
@@ -287,9 +334,9 @@ mod tests {
     #[test]
     fn v0_events_name_the_object() {
         let o = ObjectAndFilterResult {
-            object: Some(Arc::new(
-                json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}),
-            )),
+            object: Some(Arc::new(ObjectJson::from_value(
+                &json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}),
+            ))),
             filter_result: None,
         };
         let mut c = ctx(ContextKind::Event {

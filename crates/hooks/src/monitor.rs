@@ -8,13 +8,15 @@
 //!   with the snapshot: objects that appeared give `Added`, changed ones `Modified`, vanished ones
 //!   `Deleted`, unchanged ones nothing — no event is lost or repeated.
 //! - `Modified` fires only when the filter result (or, without `jqFilter`, the object) changed.
-//! - With `keepFullObjectsInMemory: false` only filter results are kept, during a relist too.
+//! - With `keepFullObjectsInMemory: false` only filter results are kept, during a relist too;
+//!   with it (the default) each object is kept as its compact JSON text ([`ObjectJson`]), not
+//!   decoded, and written into binding contexts as it is.
 //! - Watches recover by themselves: `410 Gone` relists at once, other errors back off by
 //!   [`cluster_access::BackoffPolicy::WATCH`] and are logged once per interval with a count.
 //!
 //! Start-up is a small state machine, [`State`]: `Listing` → `Held` → `Running`.
 
-use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult};
+use crate::binding_context::{BindingContext, ContextKind, ObjectAndFilterResult, ObjectJson};
 use crate::config::KubernetesBinding;
 use crate::hook::{BindingStore, Change, Hook, ObjKey, StoredObject};
 use crate::queue::{Queues, SnapshotRequest, Task};
@@ -111,21 +113,29 @@ impl Projection {
                 kind: self.resource.kind.clone(),
             });
         }
-        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+        // The object's JSON text is what the snapshot keeps (`keepFullObjectsInMemory`) and,
+        // without a jqFilter, what the checksum covers; a jqFilter needs it decoded.
         let filter_result = b.jq_filter.as_ref().map(|f| {
+            let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
             f.run(&value).unwrap_or_else(|e| {
                 tracing::warn!(hook = %self.hook.name, binding = %b.name, error = %e, "jqFilter failed; filterResult is null");
                 Value::Null
             })
         });
+        let text = (b.keep_full_objects_in_memory || filter_result.is_none())
+            .then(|| serde_json::to_string(&obj).unwrap_or_else(|_| "null".to_owned()));
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        let hashed = filter_result.as_ref().unwrap_or(&value);
-        serde_json::to_string(hashed)
-            .unwrap_or_default()
-            .hash(&mut h);
+        match (&filter_result, &text) {
+            (Some(result), _) => result.to_string().hash(&mut h),
+            (None, Some(text)) => text.hash(&mut h),
+            (None, None) => {}
+        }
+        let object = text
+            .filter(|_| b.keep_full_objects_in_memory)
+            .map(|t| Arc::new(ObjectJson::from_json(t)));
         let stored = StoredObject {
             item: ObjectAndFilterResult {
-                object: b.keep_full_objects_in_memory.then(|| Arc::new(value)),
+                object,
                 filter_result: filter_result.map(Arc::new),
             },
             checksum: h.finish(),
