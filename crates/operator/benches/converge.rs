@@ -25,7 +25,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -45,21 +45,7 @@ const EDITS: usize = 30;
 const SETTLE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e).context("building the tokio runtime"),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("converge bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("converge", run)
 }
 
 async fn run() -> Result<()> {
@@ -184,10 +170,12 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
     tokio::time::sleep(SETTLE).await;
     let mut times = Vec::new();
     let mut requests = Vec::new();
+    let mut phases = Phases::default();
     for edit in edits {
         cluster.drain();
         cluster.controls.reset_counts();
         let patch = json!({"data": {&edit.key: format!("value: {}\n", edit.value)}});
+        let wall0 = SystemTime::now();
         let t0 = Instant::now();
         cluster
             .configmaps()
@@ -198,14 +186,17 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
             )
             .await
             .with_context(|| format!("editing the ConfigMap for {}", edit.key))?;
+        let patched = t0.elapsed();
         let last = cluster.wait_values(&edit.expected()).await?;
         times.push(last - t0);
         tokio::time::sleep(SETTLE).await;
         requests.push(cluster.requests(1));
+        phases.record(&op.log_lines(), wall0, patched, last - t0, &edit.key)?;
     }
     let note = format!(
-        "operator: `module list` said converged after {:.2} s",
-        converged.as_secs_f64()
+        "operator: `module list` said converged after {:.2} s\n\n{}",
+        converged.as_secs_f64(),
+        phases.table()
     );
     Ok(Outcome {
         cold,
@@ -437,4 +428,107 @@ fn summary(r: &Requests) -> String {
         .map(|((verb, res), v)| format!("{verb} {res} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Where an operator edit's time goes, from the bench's clock and the operator's JSON log
+/// (its `timestamp`s, microseconds): patch sent → the ConfigMap PATCH answered; → "config
+/// values changed" logged (the watch event reached the operator, which decoded and validated
+/// the ConfigMap); → the module run started (its "module converged" line minus `elapsed_ms`:
+/// queueing); the run itself (checksum, render, 20 SSA requests, inventory); and its end →
+/// the watcher saw the last object (negative when the objects arrive before the inventory
+/// write ends the run).
+#[derive(Default)]
+struct Phases {
+    patched: Vec<f64>,
+    config_changed: Vec<f64>,
+    queued: Vec<f64>,
+    run: Vec<f64>,
+    after_run: Vec<f64>,
+}
+
+impl Phases {
+    /// Adds one edit: `patched` and `seen` are the bench's times after `wall0`.
+    fn record(
+        &mut self,
+        lines: &[Value],
+        wall0: SystemTime,
+        patched: Duration,
+        seen: Duration,
+        key: &str,
+    ) -> Result<()> {
+        let t0 = wall0.duration_since(UNIX_EPOCH)?.as_secs_f64();
+        let after = |message: &str, module: Option<&str>| {
+            lines.iter().find_map(|l| {
+                let at = log_time(l)?;
+                (at >= t0 && l["message"] == message && module.is_none_or(|m| l["module"] == m))
+                    .then_some((at, l))
+            })
+        };
+        let (changed, _) = after("config values changed", None)
+            .context("no \"config values changed\" log line after the edit")?;
+        let (converged, line) = after("module converged", Some(key))
+            .with_context(|| format!("no \"module converged\" log line for {key}"))?;
+        let run = line["elapsed_ms"].as_f64().unwrap_or(0.0) / 1e3;
+        self.patched.push(patched.as_secs_f64());
+        self.config_changed.push(changed - t0);
+        self.queued.push(converged - run - changed);
+        self.run.push(run);
+        self.after_run.push(seen.as_secs_f64() - (converged - t0));
+        Ok(())
+    }
+
+    /// A Markdown table of the phases' medians.
+    fn table(&self) -> String {
+        let p50 = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or_default() * 1e3
+        };
+        let rows = [
+            ("edit sent → ConfigMap PATCH answered", p50(&self.patched)),
+            (
+                "edit sent → operator logged \"config values changed\" (watch event, decode, validate)",
+                p50(&self.config_changed),
+            ),
+            (
+                "\"config values changed\" → module run started (queueing)",
+                p50(&self.queued),
+            ),
+            (
+                "module run (checksum, render, 20 SSA requests 8 in flight, inventory; ms resolution)",
+                p50(&self.run),
+            ),
+            (
+                "module run ended → watcher saw the last object",
+                p50(&self.after_run),
+            ),
+        ];
+        let mut out = String::from("| operator edit phase | p50 |\n| --- | --- |\n");
+        for (name, ms) in rows {
+            out.push_str(&format!("| {name} | {ms:.2} ms |\n"));
+        }
+        out
+    }
+}
+
+/// The `timestamp` of a JSON log line (RFC 3339, UTC) in seconds since the epoch.
+fn log_time(line: &Value) -> Option<f64> {
+    let ts = line["timestamp"].as_str()?.strip_suffix('Z')?;
+    let (date, time) = ts.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    let sec = t.next()?.parse::<f64>().ok()?;
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3_600.0 + min * 60.0 + sec)
 }

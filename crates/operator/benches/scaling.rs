@@ -44,21 +44,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 const LOG_LEVEL: &str = "info,kube=warn,hyper=warn";
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e).context("building the tokio runtime"),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("scaling bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("scaling", run)
 }
 
 async fn run() -> Result<()> {

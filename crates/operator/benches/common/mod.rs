@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -19,6 +19,26 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
 pub const NS: &str = "addon-operator";
+
+/// Runs a bench's `run` on a two-thread tokio runtime; a failure is printed as
+/// "`name` bench failed: …" and makes the exit code non-zero.
+pub fn main_with<F: Future<Output = Result<()>>>(name: &str, run: impl FnOnce() -> F) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => Err(e).context("building the tokio runtime"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 /// Longest wait for any one step before the bench fails.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
