@@ -56,6 +56,7 @@ pub fn object_name(key: &str, o: usize) -> String {
 /// modules dir.
 pub fn generate_modules(root: &Path, modules: usize, objects: usize) -> Result<PathBuf> {
     let dir = root.join("modules");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut top = String::new();
     for m in 0..modules {
         let key = module_key(m);
