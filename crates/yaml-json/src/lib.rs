@@ -28,6 +28,8 @@
 
 mod emit;
 mod fast;
+#[cfg(test)]
+mod fast_tests;
 mod parse;
 
 pub use emit::{EmitError, to_string};
