@@ -174,18 +174,9 @@ async fn bench_operator(dir: &Path, modules: &Path, edits: &[Edit]) -> Result<Ou
     for edit in edits {
         cluster.drain();
         cluster.controls.reset_counts();
-        let patch = json!({"data": {&edit.key: format!("value: {}\n", edit.value)}});
         let wall0 = SystemTime::now();
         let t0 = Instant::now();
-        cluster
-            .configmaps()
-            .patch(
-                "addon-operator",
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .with_context(|| format!("editing the ConfigMap for {}", edit.key))?;
+        cluster.edit_module_value(&edit.key, &edit.value).await?;
         let patched = t0.elapsed();
         let last = cluster.wait_values(&edit.expected()).await?;
         times.push(last - t0);

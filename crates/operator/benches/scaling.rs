@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Map, Value, json};
 
 use common::{
@@ -150,17 +150,8 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         let value = format!("e{i}");
         cluster.drain();
         cluster.controls.reset_counts();
-        let patch = json!({"data": {&key: format!("value: {value}\n")}});
         let t0 = Instant::now();
-        cluster
-            .configmaps()
-            .patch(
-                "addon-operator",
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .with_context(|| format!("editing the ConfigMap for {key}"))?;
+        cluster.edit_module_value(&key, &value).await?;
         let expected = (0..OBJECTS)
             .map(|o| (object_name(&key, o), value.clone()))
             .collect();

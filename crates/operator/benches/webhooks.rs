@@ -19,6 +19,8 @@
 //! The operator's overhead over running the hook directly is
 //! `(operator p50 − none p50) / direct p50`; the issue bounds it by 1.2.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, ExitCode, Stdio};
 use std::sync::Arc;
@@ -36,21 +38,7 @@ const WARMUP: usize = 20;
 const NS: &str = "addon-operator";
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build();
-    let result = match runtime {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => Err(e).context("building the tokio runtime"),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("webhooks bench failed: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main_with("webhooks", run)
 }
 
 const HOOK: &str = r#"#!/usr/bin/env bash

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube_emulator::{Controls, Emulator};
 use serde_json::{Value, json};
@@ -152,6 +152,21 @@ impl Cluster {
 
     pub fn configmaps(&self) -> Api<ConfigMap> {
         Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// Sets module `key`'s `value` in the `addon-operator` ConfigMap (a merge patch of its
+    /// data key), as a user's edit would.
+    pub async fn edit_module_value(&self, key: &str, value: &str) -> Result<()> {
+        let patch = json!({"data": {key: format!("value: {value}\n")}});
+        self.configmaps()
+            .patch(
+                "addon-operator",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .with_context(|| format!("editing the ConfigMap for {key}"))?;
+        Ok(())
     }
 
     /// Forgets what the watcher saw so far.
