@@ -16,8 +16,8 @@
 
 use handlebars::template::{ExpressionSpecBuilder, Parameter, Template, TemplateElement};
 use handlebars::{
-    BlockParamHolder, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
-    RenderErrorReason, Renderable, StringOutput, TemplateError,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
+    Renderable, StringOutput, TemplateError,
 };
 use serde_json::Value;
 
@@ -149,10 +149,7 @@ impl HelperDef for PartialCall {
         if rc.is_current_template(name) {
             return Err(RenderErrorReason::CannotIncludeSelf.into());
         }
-        let mut block = rc.block().cloned().unwrap_or_default();
-        for (key, value) in h.hash() {
-            block.set_block_param(key, BlockParamHolder::value(value.value().clone()));
-        }
+        let block = crate::helpers::block_with_hash(h, rc);
         let caller = rc.get_current_template_name();
         let mut buffer = StringOutput::new();
         rc.push_block(block);

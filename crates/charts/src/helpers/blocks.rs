@@ -49,6 +49,19 @@ pub(crate) fn render_in_block<'reg: 'rc, 'rc>(
     result
 }
 
+/// The current block (same `this`, `@index` and outer parameters) with each `NAME=VALUE` of
+/// the helper's hash added as block parameter NAME.
+pub(crate) fn block_with_hash<'rc>(
+    h: &Helper<'rc>,
+    rc: &RenderContext<'_, 'rc>,
+) -> BlockContext<'rc> {
+    let mut block = rc.block().cloned().unwrap_or_default();
+    for (name, value) in h.hash() {
+        block.set_block_param(name, BlockParamHolder::value(value.value().clone()));
+    }
+    block
+}
+
 /// `{{#let NAME=VALUE…}}…{{/let}}`: the body sees each VALUE as block parameter NAME, with
 /// the same `this`, `@index` and outer parameters as around the block. This is how a
 /// converted Go variable (`$x := …`) lives until the end of its scope.
@@ -63,11 +76,7 @@ impl HelperDef for Let {
         rc: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
     ) -> HelperResult {
-        let mut block = rc.block().cloned().unwrap_or_default();
-        for (name, value) in h.hash() {
-            block.set_block_param(name, BlockParamHolder::value(value.value().clone()));
-        }
-        render_in_block(block, h, r, ctx, rc, out)
+        render_in_block(block_with_hash(h, rc), h, r, ctx, rc, out)
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use adapters::{GuardingWith, Simple};
 
+pub(crate) use blocks::block_with_hash;
 pub use error::{ArgumentProblem, HelperCallError, HelperError};
 pub use registry::HELPERS;
 
