@@ -19,6 +19,9 @@ pub struct LoadedModules {
     pub scopes: ResourceScopes,
     /// One compiled renderer per module, by values key.
     pub renderers: BTreeMap<String, ChartRenderer>,
+    /// The digest of each module's chart files, by values key: hashed once per load, as the
+    /// files only change with a reload, so a convergence's checksums cost no file hashing.
+    pub files_digests: BTreeMap<String, values::FilesDigest>,
     /// Where the modules were loaded from, to load them again.
     pub source: SourceArgs,
 }
@@ -40,6 +43,11 @@ impl LoadedModules {
         let store = values_store(&set, &source.global_hooks_dir)?;
         let scopes = resource_scopes(&set);
         let mut renderers = BTreeMap::new();
+        let files_digests = set
+            .modules
+            .iter()
+            .map(|m| (m.key.clone(), values::files_digest(m.chart_files())))
+            .collect();
         let mut problems = Vec::new();
         for module in &set.modules {
             match ChartRenderer::new(module) {
@@ -57,6 +65,7 @@ impl LoadedModules {
             store,
             scopes,
             renderers,
+            files_digests,
             source: source.clone(),
         })
     }

@@ -297,8 +297,8 @@ impl Runner {
 /// The module's checksum (values + chart files), marked when it is in maintenance so that
 /// entering or leaving maintenance counts as a change and re-runs the module.
 fn checksum_of(modules: &LoadedModules, key: &str) -> anyhow::Result<String> {
-    let module = modules.set.by_key(key).context("unknown module")?;
-    let checksum = modules.store.module_checksum(key, module.chart_files())?;
+    let files = modules.files_digests.get(key).context("unknown module")?;
+    let checksum = modules.store.module_checksum(key, files)?;
     Ok(if in_maintenance(modules, key) {
         format!("{checksum}+maintenance")
     } else {

@@ -115,8 +115,12 @@ fn bench(c: &mut Criterion) {
     let files: BTreeMap<String, Vec<u8>> = (0..20)
         .map(|i| (format!("templates/t{i}.yaml"), vec![b'x'; 2048]))
         .collect();
-    c.bench_function("module_checksum_20_files_of_2k", |b| {
-        b.iter(|| black_box(store.module_checksum(&key(7), &files).unwrap()))
+    c.bench_function("files_digest_20_files_of_2k", |b| {
+        b.iter(|| black_box(values::files_digest(&files)))
+    });
+    let digest = values::files_digest(&files);
+    c.bench_function("module_checksum", |b| {
+        b.iter(|| black_box(store.module_checksum(&key(7), &digest).unwrap()))
     });
 }
 

@@ -47,24 +47,36 @@ pub(crate) fn value_digest(value: &Value) -> [u8; 32] {
     Sha256::digest(canonical(value).to_string().as_bytes()).into()
 }
 
+/// The SHA-256 of a module's chart files, computed once when the module is loaded so that a
+/// convergence, which checks every module's checksum, does not hash every file again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilesDigest([u8; 32]);
+
+/// The digest of `files` (paths and bytes, length-prefixed, in path order).
+pub fn files_digest(files: &BTreeMap<String, Vec<u8>>) -> FilesDigest {
+    let mut hasher = Sha256::new();
+    for (path, bytes) in files {
+        write_framed(&mut hasher, b"path", path.as_bytes());
+        write_framed(&mut hasher, b"file", bytes);
+    }
+    FilesDigest(hasher.finalize().into())
+}
+
 /// SHA-256 (lower-case hex) of a module's inputs given as digests: of the global values
-/// (`enabledModules` included), of the module's own section, and its chart files. What
-/// [`crate::ValuesStore::module_checksum`] returns: computing it costs the module's files,
-/// not the size of the module set.
+/// (`enabledModules` included), of the module's own section, and of its chart files. What
+/// [`crate::ValuesStore::module_checksum`] returns: computing it costs a few hashes of 32
+/// bytes, neither the module's files nor the size of the module set.
 pub(crate) fn module_digest(
     global: &[u8; 32],
     key: &str,
     section: &[u8; 32],
-    files: &BTreeMap<String, Vec<u8>>,
+    files: &FilesDigest,
 ) -> String {
     let mut hasher = Sha256::new();
     write_framed(&mut hasher, b"global", global);
     write_framed(&mut hasher, b"module", key.as_bytes());
     write_framed(&mut hasher, b"values", section);
-    for (path, bytes) in files {
-        write_framed(&mut hasher, b"path", path.as_bytes());
-        write_framed(&mut hasher, b"file", bytes);
-    }
+    write_framed(&mut hasher, b"files", &files.0);
     hex::encode(hasher.finalize())
 }
 

@@ -91,7 +91,7 @@ mod set;
 mod store;
 mod violation;
 
-pub use checksum::{canonical, checksum};
+pub use checksum::{FilesDigest, canonical, checksum, files_digest};
 pub use configmap::{ConfigValues, Maintenance, is_camel_key};
 pub use enabled::{EnabledLayers, EnabledSource, EnabledState};
 pub use error::{Error, Errors, KeyProblem, PatchProblem, SetProblem};

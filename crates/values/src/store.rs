@@ -567,11 +567,7 @@ impl ValuesStore {
     ///
     /// # Errors
     /// [`Error::UnknownModule`].
-    pub fn module_checksum(
-        &self,
-        key: &str,
-        files: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<String, Error> {
+    pub fn module_checksum(&self, key: &str, files: &crate::FilesDigest) -> Result<String, Error> {
         let section = self.section_of_module(key)?;
         Ok(module_digest(
             &self.global_digest,

@@ -500,7 +500,10 @@ fn construction_reports_every_static_problem() {
 #[test]
 fn module_checksum_tracks_values_and_files_but_not_key_order() {
     let mut store = store();
-    let files = BTreeMap::from([("templates/d.yaml".to_string(), b"kind: X".to_vec())]);
+    let files = values::files_digest(&BTreeMap::from([(
+        "templates/d.yaml".to_string(),
+        b"kind: X".to_vec(),
+    )]));
     let initial = store.module_checksum("echoServer", &files).unwrap();
     let other_initial = store.module_checksum("other", &files).unwrap();
     store
