@@ -47,7 +47,8 @@ pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let namespace = args.source.namespace.clone();
     let (enabled, values) = match operator_values(&args.socket, &module.name).await {
         Ok(found) => found,
-        Err(reason) => {
+        Err(err) => {
+            let reason = crate::errors::chain_anyhow(&err);
             eprintln!(
                 "note: no running operator answers ({reason}); rendering with the module's \
                  files and ConfigMap {namespace}/{}, without what hooks set",
@@ -116,14 +117,10 @@ async fn cluster_config(flag: Option<&std::path::Path>) -> anyhow::Result<kube::
 }
 
 /// The module's enabled state and values as the running operator has them.
-async fn operator_values(socket: &DebugSocket, module: &str) -> Result<(bool, Value), String> {
-    let status: crate::status::OperatorStatus = crate::modulelist::ask(socket, "/modules")
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+async fn operator_values(socket: &DebugSocket, module: &str) -> anyhow::Result<(bool, Value)> {
+    let status: crate::status::OperatorStatus = crate::modulelist::ask(socket, "/modules").await?;
     let enabled = status.modules.get(module).is_some_and(|m| m.enabled);
-    let values = crate::modulelist::ask(socket, &format!("/values/module/{module}"))
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    let values = crate::modulelist::ask(socket, &format!("/values/module/{module}")).await?;
     Ok((enabled, values))
 }
 
