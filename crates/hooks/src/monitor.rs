@@ -9,8 +9,8 @@
 //!   `Deleted`, unchanged ones nothing — no event is lost or repeated.
 //! - `Modified` fires only when the filter result (or, without `jqFilter`, the object) changed.
 //! - With `keepFullObjectsInMemory: false` only filter results are kept, during a relist too;
-//!   with it (the default) each object is kept as its compact JSON text ([`ObjectJson`]), not
-//!   decoded, and written into binding contexts as it is.
+//!   with it (the default) each object is kept as its compact JSON text, LZ4-compressed
+//!   ([`ObjectJson`]), not decoded, and written into binding contexts as it is.
 //! - Watches recover by themselves: `410 Gone` relists at once, other errors back off by
 //!   [`cluster_access::BackoffPolicy::WATCH`] and are logged once per interval with a count.
 //!
