@@ -137,24 +137,21 @@ pub fn list_items(
     let store = st.store();
     check_list_version(params, store.current_rv())?;
     let rv = store.current_rv().to_string();
-    let matching = store
-        .list(&info.key(), ns)
-        .filter(|o| sel.matches(o))
-        .filter(|o| {
-            after.as_ref().is_none_or(|(ans, aname)| {
-                (meta::meta_str(o, "namespace"), meta::meta_str(o, "name"))
-                    > (ans.as_str(), aname.as_str())
-            })
-        });
-    let mut items: Vec<Value> = Vec::new();
-    let mut remaining = 0usize;
-    for o in matching {
-        if limit > 0 && items.len() >= limit {
-            remaining += 1;
+    let page = if limit > 0 { limit } else { usize::MAX };
+    let (items, remaining) = {
+        let mut rest = store
+            .list_after(&info.key(), ns, after.as_ref())
+            .filter(|o| sel.matches(o));
+        let items: Vec<Value> = rest.by_ref().take(page).cloned().collect();
+        // As kube-apiserver: a continue token when more objects match, and how many only for
+        // a list without selectors (with them, counting would mean matching the whole rest).
+        let remaining = if sel.is_empty() {
+            rest.count()
         } else {
-            items.push(o.clone());
-        }
-    }
+            usize::from(rest.next().is_some())
+        };
+        (items, remaining)
+    };
     drop(store);
     let mut metadata = json!({"resourceVersion": rv});
     if remaining > 0
@@ -164,7 +161,9 @@ pub fn list_items(
             meta::meta_str(last, "namespace"),
             meta::meta_str(last, "name")
         ));
-        metadata["remainingItemCount"] = json!(remaining);
+        if sel.is_empty() {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
     }
     Ok((items, metadata))
 }

@@ -205,6 +205,11 @@ pub struct Selectors {
 }
 
 impl Selectors {
+    /// Whether neither selector has a term (every object matches).
+    pub fn is_empty(&self) -> bool {
+        self.labels.0.is_empty() && self.fields.0.is_empty()
+    }
+
     /// Whether the object matches both selectors.
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)

@@ -8,6 +8,7 @@ use crate::meta;
 use crate::resources::{Registry, ResKey};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -124,11 +125,34 @@ impl Store {
         key: &ResKey,
         ns: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.list_after(key, ns, None)
+    }
+
+    /// [`Store::list`] from just after the key `after` (a page's last object).
+    ///
+    /// # Guarantees
+    /// The walk starts at the first object it yields, found by a range search: it never
+    /// visits the objects of other namespaces or those before `after`, so reading a list
+    /// page by page costs the size of the list once, not once per page.
+    pub fn list_after<'a>(
+        &'a self,
+        key: &ResKey,
+        ns: Option<&'a str>,
+        after: Option<&ObjKey>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        let first = ns.map(|n| (n.to_string(), String::new()));
+        let start = match (after, first) {
+            (Some(after), Some(first)) if *after < first => Bound::Included(first),
+            (Some(after), _) => Bound::Excluded(after.clone()),
+            (None, Some(first)) => Bound::Included(first),
+            (None, None) => Bound::Unbounded,
+        };
         self.objects
             .get(key)
+            .map(|m| m.range((start, Bound::Unbounded)))
             .into_iter()
-            .flat_map(|m| m.iter())
-            .filter(move |((ons, _), _)| ns.is_none_or(|n| n == ons))
+            .flatten()
+            .take_while(move |((ons, _), _)| ns.is_none_or(|n| n == ons))
             .map(|(_, v)| v.as_ref())
     }
 
@@ -325,6 +349,35 @@ mod tests {
         s.remove(&key(), "d", "a");
         assert!(s.dependents("u2").is_empty());
         assert_eq!(s.namespace_len("d"), 0);
+    }
+
+    #[test]
+    fn listing_after_a_key_should_start_there_and_stay_in_the_namespace() {
+        let mut s = Store::new(10);
+        for ns in ["a", "b", "c"] {
+            for name in ["x", "y", "z"] {
+                s.put(&key(), json!({"metadata": {"name": name, "namespace": ns}}));
+            }
+        }
+        let names = |ns: Option<&str>, after: Option<(&str, &str)>| -> Vec<String> {
+            let after = after.map(|(n, m)| (n.to_string(), m.to_string()));
+            s.list_after(&key(), ns, after.as_ref())
+                .map(|o| {
+                    format!(
+                        "{}/{}",
+                        meta::meta_str(o, "namespace"),
+                        meta::meta_str(o, "name")
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(names(Some("b"), None), ["b/x", "b/y", "b/z"]);
+        assert_eq!(names(Some("b"), Some(("b", "x"))), ["b/y", "b/z"]);
+        assert_eq!(names(Some("b"), Some(("a", "z"))), ["b/x", "b/y", "b/z"]);
+        assert!(names(Some("b"), Some(("c", "a"))).is_empty());
+        assert!(names(Some("d"), None).is_empty());
+        assert_eq!(names(None, Some(("b", "z"))), ["c/x", "c/y", "c/z"]);
+        assert_eq!(names(None, None).len(), 9);
     }
 
     #[test]

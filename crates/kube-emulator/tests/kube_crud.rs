@@ -507,6 +507,76 @@ async fn pagination_should_walk_every_object_once() {
     emu.shutdown().await;
 }
 
+/// Walks `api` page by page; returns the names and each page's `remainingItemCount`.
+async fn walk_pages(api: &Api<ConfigMap>, mut lp: ListParams) -> (Vec<String>, Vec<Option<i64>>) {
+    let (mut names, mut counts) = (Vec::new(), Vec::new());
+    loop {
+        let page = api.list(&lp).await.unwrap();
+        names.extend(page.items.into_iter().map(|c| {
+            format!(
+                "{}/{}",
+                c.metadata.namespace.unwrap(),
+                c.metadata.name.unwrap()
+            )
+        }));
+        counts.push(page.metadata.remaining_item_count);
+        match page.metadata.continue_ {
+            Some(tok) if !tok.is_empty() => lp = lp.continue_token(&tok),
+            _ => return (names, counts),
+        }
+    }
+}
+
+#[tokio::test]
+async fn paged_lists_should_stay_in_their_namespace_and_count_the_rest_only_without_a_selector() {
+    let emu = Emulator::start().await.unwrap();
+    let c = client(&emu);
+    for ns in ["a", "b", "c"] {
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+        Api::<Namespace>::all(c.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+        let cms: Api<ConfigMap> = Api::namespaced(c.clone(), ns);
+        for i in 0..7 {
+            let cm: ConfigMap = serde_json::from_value(json!({"metadata": {
+                "name": format!("cm-{i}"), "labels": {"paged": "yes", "half": (i % 2).to_string()}}}))
+            .unwrap();
+            cms.create(&PostParams::default(), &cm).await.unwrap();
+        }
+    }
+    let b: Api<ConfigMap> = Api::namespaced(c.clone(), "b");
+    let b_names =
+        |ids: &[usize]| -> Vec<String> { ids.iter().map(|i| format!("b/cm-{i}")).collect() };
+
+    let (names, counts) = walk_pages(&b, ListParams::default().limit(3)).await;
+    assert_eq!(names, b_names(&[0, 1, 2, 3, 4, 5, 6]));
+    assert_eq!(counts, [Some(4), Some(1), None]);
+
+    let (names, counts) = walk_pages(&b, ListParams::default().labels("half=0").limit(2)).await;
+    assert_eq!(names, b_names(&[0, 2, 4, 6]));
+    assert_eq!(
+        counts,
+        [None, None],
+        "no count with a selector, as kube-apiserver"
+    );
+
+    let all: Api<ConfigMap> = Api::all(c.clone());
+    let (names, counts) =
+        walk_pages(&all, ListParams::default().labels("paged=yes").limit(5)).await;
+    let expected: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|ns| (0..7).map(move |i| format!("{ns}/cm-{i}")))
+        .collect();
+    assert_eq!(
+        names, expected,
+        "every object once, in (namespace, name) order"
+    );
+    assert_eq!(counts.len(), 5);
+    emu.shutdown().await;
+}
+
 /// Sends a raw request and returns (HTTP code, Status reason).
 async fn raw(
     c: &kube::Client,
