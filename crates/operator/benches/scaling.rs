@@ -16,7 +16,9 @@
 //!   a namespace of their own, watched by one global hook binding with a `jqFilter` and
 //!   `keepFullObjectsInMemory` at its default (true), no modules. Synchronization = operator
 //!   start → its log says the binding synchronized; RSS after it. Baseline: the same operator
-//!   whose binding selects none of them.
+//!   whose binding selects none of them. Then, at 10,000, the other ways a binding keeps
+//!   objects: filter results only (`keepFullObjectsInMemory: false`), and full objects whose data
+//!   is random hex (what the snapshot's LZ4 compression cannot shrink).
 
 mod common;
 
@@ -87,11 +89,11 @@ async fn module_sets() -> Result<()> {
 }
 
 async fn watched_objects() -> Result<()> {
-    let base = watched(WATCHED[0], false).await?;
+    let base = watched(WATCHED[0], Watch::NONE).await?;
     let mut watch_rows = Vec::new();
     for objects in WATCHED {
         eprintln!("bench: {objects} watched objects ...");
-        watch_rows.push(watched(objects, true).await?);
+        watch_rows.push(watched(objects, Watch::DEFAULT).await?);
     }
     println!(
         "\n| watched ConfigMaps (jqFilter, full objects kept) | Synchronization (operator start → synchronized) | operator RSS | per object over a binding that selects none ({:.1} MiB) |",
@@ -106,6 +108,51 @@ async fn watched_objects() -> Result<()> {
             ms(w.sync),
             w.rss_kib as f64 / 1024.0,
             per
+        );
+    }
+    by_mode(&base, &watch_rows).await
+}
+
+/// The per-object cost of each way a binding can keep 10,000 objects (issue 14 §2: "show the
+/// per-object cost in each mode").
+async fn by_mode(base: &WatchRow, rows: &[WatchRow]) -> Result<()> {
+    let objects = 10_000;
+    let default = rows
+        .iter()
+        .find(|r| r.objects == objects)
+        .context("no 10,000 row")?;
+    let modes = [
+        (
+            "`keepFullObjectsInMemory: false` (filter results only)",
+            Watch {
+                full: false,
+                ..Watch::DEFAULT
+            },
+        ),
+        (
+            "full objects, data that does not compress (random hex)",
+            Watch {
+                random_data: true,
+                ..Watch::DEFAULT
+            },
+        ),
+    ];
+    let mut measured = Vec::new();
+    for (name, mode) in modes {
+        eprintln!("bench: {objects} watched objects, {name} ...");
+        measured.push((name, watched(objects, mode).await?));
+    }
+    println!(
+        "\n| 10,000 watched ConfigMaps, jqFilter, kept as | operator RSS | per object over a binding that selects none |"
+    );
+    println!("| --- | --- | --- |");
+    let rows = std::iter::once(("full objects (the default), the data above", default))
+        .chain(measured.iter().map(|(n, r)| (*n, r)));
+    for (name, r) in rows {
+        let per = (r.rss_kib as f64 - base.rss_kib as f64) * 1024.0 / objects as f64;
+        println!(
+            "| {name} | {:.1} MiB | {per:.0} B |",
+            r.rss_kib as f64 / 1024.0
         );
     }
     Ok(())
@@ -178,14 +225,40 @@ struct WatchRow {
     rss_kib: u64,
 }
 
+/// What the watched-objects operator's binding selects and keeps, and what the objects hold.
+#[derive(Clone, Copy)]
+struct Watch {
+    /// The binding selects the objects (else none of them: the baseline).
+    selected: bool,
+    /// `keepFullObjectsInMemory`.
+    full: bool,
+    /// Each data value is random hex instead of a repeated phrase: the case compression cannot
+    /// help.
+    random_data: bool,
+}
+
+impl Watch {
+    const NONE: Watch = Watch {
+        selected: false,
+        full: true,
+        random_data: false,
+    };
+    const DEFAULT: Watch = Watch {
+        selected: true,
+        full: true,
+        random_data: false,
+    };
+}
+
 /// `objects` ConfigMaps in their own namespace and an operator whose one global hook binding
-/// watches them (`selected`) or selects none of them.
-async fn watched(objects: usize, selected: bool) -> Result<WatchRow> {
+/// watches them or selects none of them, as `mode` says.
+async fn watched(objects: usize, mode: Watch) -> Result<WatchRow> {
+    let selected = mode.selected;
     let dir = tempfile::tempdir().context("creating the temp dir")?;
     let modules_dir = common::generate_modules(dir.path(), 0, 0)?;
     let mut cluster = Cluster::start(dir.path(), "watch").await?;
     cluster.create_operator_configmap().await?;
-    create_watched(&cluster.client, objects).await?;
+    create_watched(&cluster.client, objects, mode.random_data).await?;
     let hooks = dir.path().join("global-hooks");
     std::fs::create_dir_all(&hooks).context("creating the global hooks dir")?;
     let label = if selected { "watched" } else { "nothing" };
@@ -194,6 +267,7 @@ async fn watched(objects: usize, selected: bool) -> Result<WatchRow> {
         "namespace": {"nameSelector": {"matchNames": [WATCH_NS]}},
         "labelSelector": {"matchLabels": {"bench": label}},
         "jqFilter": ".metadata.name",
+        "keepFullObjectsInMemory": mode.full,
         "executeHookOnSynchronization": false
     }]});
     let hook = hooks.join("watch.sh");
@@ -232,8 +306,8 @@ async fn watched(objects: usize, selected: bool) -> Result<WatchRow> {
 }
 
 /// Creates `count` ConfigMaps (8 keys, ~1 KiB of data each) labelled `bench: watched` in
-/// [`WATCH_NS`].
-async fn create_watched(client: &kube::Client, count: usize) -> Result<()> {
+/// [`WATCH_NS`]; each value a repeated phrase, or with `random_data` 96 random hex digits.
+async fn create_watched(client: &kube::Client, count: usize, random_data: bool) -> Result<()> {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": WATCH_NS}}))?;
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
@@ -246,6 +320,12 @@ async fn create_watched(client: &kube::Client, count: usize) -> Result<()> {
     let results: Vec<Result<()>> = futures::stream::iter(0..count)
         .map(|i| {
             let api = api.clone();
+            let data = match random_data {
+                false => data.clone(),
+                true => (0..8u64)
+                    .map(|k| (format!("key-{k}"), json!(random_hex(i as u64 * 8 + k))))
+                    .collect(),
+            };
             let cm = json!({"metadata": {"name": format!("w{i}"),
                 "labels": {"bench": "watched", "app": "scaling-benchmark"},
                 "annotations": {"note": "a typical small ConfigMap"}},
@@ -263,4 +343,19 @@ async fn create_watched(client: &kube::Client, count: usize) -> Result<()> {
         .await;
     results.into_iter().collect::<Result<Vec<()>>>()?;
     Ok(())
+}
+
+/// 96 hex digits that look random and differ for every `seed` (splitmix64), so nothing repeats
+/// within or across objects.
+fn random_hex(seed: u64) -> String {
+    let mut state = seed;
+    (0..6)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            format!("{:016x}", z ^ (z >> 31))
+        })
+        .collect()
 }
