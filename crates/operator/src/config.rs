@@ -136,7 +136,7 @@ impl ConfigSource {
                     Some(None) => {}
                     None => anyhow::bail!("the ConfigMap watch ended"),
                 },
-                _ = shutdown.changed() => {}
+                _ = changed_or_never(&mut shutdown) => {}
                 _ = changed_or_never(&mut leading) => {}
             }
         }

@@ -14,8 +14,9 @@ pub struct Control {
 }
 
 /// Resolves when the value changes; never, once the sender is gone (leadership that cannot
-/// change any more, e.g. without `--ha`).
-pub async fn changed_or_never(rx: &mut watch::Receiver<bool>) {
+/// change any more, e.g. without `--ha`; a CA no webhook binding asks for). A closed channel
+/// must not resolve at once: in a `select!` loop that would spin a core.
+pub async fn changed_or_never<T>(rx: &mut watch::Receiver<T>) {
     if rx.changed().await.is_err() {
         std::future::pending::<()>().await;
     }

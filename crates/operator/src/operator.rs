@@ -190,7 +190,7 @@ impl Operator {
                 anyhow::bail!("lost the leader lease; stopping all work");
             }
             tokio::select! {
-                _ = shutdown.changed() => {}
+                _ = changed_or_never(&mut shutdown) => {}
                 _ = changed_or_never(&mut leading) => {}
                 event = self.events.recv() => match event {
                     Some(event) => self.handle(event).await,

@@ -144,6 +144,25 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
     );
 }
 
+/// A converged operator with nothing to do must sleep. Without webhook bindings the
+/// webhook registration loop's CA channel is closed, and a `select!` on it once spun a whole
+/// core (and slowed every edit of a large module set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converged_operator_with_nothing_to_do_uses_no_cpu() {
+    let c = Cluster::start("modules").await;
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let before = op.cpu_seconds();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let used = op.cpu_seconds() - before;
+    assert!(
+        used < 0.3,
+        "the idle operator used {used:.2} s of CPU in 3 s (a busy loop?):\n{}",
+        op.logs()
+    );
+}
+
 /// A barrier: the operator handles events one at a time, in order, so once it has rejected an
 /// invalid ConfigMap edit made now, it has handled every event queued before it. (The
 /// reconciler's own writes cause no drift events, so nothing can arrive later because of

@@ -34,6 +34,7 @@ use kube::{Api, Client};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::control::changed_or_never;
 use crate::shared::Shared;
 use crate::webhook_flags::WebhookArgs;
 
@@ -363,8 +364,8 @@ impl Certs {
                         tokio::time::sleep(Duration::from_secs(5)).await;
                     }
                 },
-                _ = leading.changed() => {}
-                _ = shutdown.changed() => if *shutdown.borrow() { return },
+                _ = changed_or_never(&mut leading) => {}
+                _ = changed_or_never(&mut shutdown) => if *shutdown.borrow() { return },
             }
         }
     }
@@ -434,9 +435,10 @@ async fn register_loop(
                 Some(_) => {}
                 None => crd_events = futures::stream::pending().boxed(),
             },
-            _ = ca.changed() => {}
-            _ = leading.changed() => {}
-            _ = shutdown.changed() => if *shutdown.borrow() { return },
+            // Without webhook bindings nothing sends a CA: its sender is gone.
+            _ = changed_or_never(&mut ca) => {}
+            _ = changed_or_never(&mut leading) => {}
+            _ = changed_or_never(&mut shutdown) => if *shutdown.borrow() { return },
         }
         // Until the first convergence resolved which modules are enabled, the served set is
         // unknown: writing then would drop the webhooks of every module for a while.

@@ -86,7 +86,7 @@ pub async fn serve(
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                _ = shutdown.changed() => {
+                _ = crate::control::changed_or_never(&mut shutdown) => {
                     if *shutdown.borrow() { return; }
                     continue;
                 }

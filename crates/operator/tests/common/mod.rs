@@ -372,6 +372,28 @@ impl OperatorProcess {
         }
     }
 
+    /// CPU time (user + system) the operator process has used so far, from `/proc/<pid>/stat`.
+    #[allow(dead_code)]
+    pub fn cpu_seconds(&self) -> f64 {
+        let child = self.child.as_ref().expect("the operator is running");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+            .expect("reading the operator's /proc stat");
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').expect("a /proc stat line").1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        let out = Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf runs");
+        let per_second: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("CLK_TCK");
+        ticks as f64 / per_second
+    }
+
     /// SIGKILL.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
