@@ -3,7 +3,9 @@
 //!
 //! Run: `bench/scaling.sh` (= `cargo bench -p operator --bench scaling`; release build, then
 //! about 3 minutes of measuring on 2 cores). It prints two Markdown tables;
-//! `SCALING_PART=modules` or `SCALING_PART=watched` runs only one of them.
+//! `SCALING_PART=modules` or `SCALING_PART=watched` runs only one of them;
+//! `SCALING_SIZES=500 SCALING_EDITS=200` measures one module set with more edits (for a
+//! profiler attached to the operator pid the bench prints once it converged).
 //!
 //! - Module sets of 10, 50, 200 and 500 modules × 20 ConfigMaps (as `converge.rs` writes them):
 //!   each in a fresh in-process emulator with the `addon-operator run` binary as a child
@@ -64,7 +66,7 @@ async fn run() -> Result<()> {
 
 async fn module_sets() -> Result<()> {
     let mut rows = Vec::new();
-    for modules in SIZES {
+    for modules in env_list("SCALING_SIZES", &SIZES)? {
         eprintln!("bench: {modules} modules × {OBJECTS} objects ...");
         rows.push(module_set(modules).await?);
     }
@@ -158,6 +160,21 @@ async fn by_mode(base: &WatchRow, rows: &[WatchRow]) -> Result<()> {
     Ok(())
 }
 
+/// A comma-separated list of numbers from environment variable `name`, or `default` when it
+/// is unset (for profiling one size: `SCALING_SIZES=500 SCALING_EDITS=200`).
+fn env_list(name: &str, default: &[usize]) -> Result<Vec<usize>> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(default.to_vec());
+    };
+    text.split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .with_context(|| format!("{name}={text}: not a list of numbers"))
+        })
+        .collect()
+}
+
 /// What one module set measured.
 struct ModuleRow {
     modules: usize,
@@ -192,7 +209,12 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
     let rss_kib = op.rss_kib()?;
     let mut edits = Vec::new();
     let mut requests = Vec::new();
-    for i in 0..EDITS {
+    let count = env_list("SCALING_EDITS", &[EDITS])?[0];
+    eprintln!(
+        "bench: converged; {count} edits (operator pid {}) ...",
+        op.child.id()
+    );
+    for i in 0..count {
         let key = module_key((i * 7) % modules);
         let value = format!("e{i}");
         cluster.drain();
