@@ -253,7 +253,7 @@ fn store_with_config(set: &ModuleSet, config: &[(&str, &str)]) -> Result<ValuesS
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    store.apply_config(ConfigValues::decode(&data, &store.known_keys())?)?;
+    store.apply_config(ConfigValues::decode(&data, store.known_keys())?)?;
     Ok(store)
 }
 

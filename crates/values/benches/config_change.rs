@@ -85,7 +85,7 @@ fn data(replicas: u32) -> BTreeMap<String, String> {
 
 fn bench(c: &mut Criterion) {
     let mut store = store();
-    let known = store.known_keys();
+    let known = store.known_keys().clone();
     let edits = [data(3), data(4)];
     let mut group = c.benchmark_group("configmap_edit_50_modules");
     group.bench_function("baseline_yaml_and_merge_only", |b| {

@@ -61,7 +61,7 @@
 //!
 //! // The ConfigMap's data, decoded and applied atomically.
 //! let data = BTreeMap::from([("echoServer".to_string(), "replicas: 3\n".to_string())]);
-//! let config = ConfigValues::decode(&data, &store.known_keys()).unwrap();
+//! let config = ConfigValues::decode(&data, store.known_keys()).unwrap();
 //! let change = store.apply_config(config).unwrap();
 //! assert!(change.modules.contains("echoServer"));
 //! assert_eq!(
@@ -72,7 +72,7 @@
 //! // A schema violation rejects the change and keeps the last good values.
 //! let bad = BTreeMap::from([("echoServer".to_string(), "replicas: many\n".to_string())]);
 //! let errors = store
-//!     .apply_config(ConfigValues::decode(&bad, &store.known_keys()).unwrap())
+//!     .apply_config(ConfigValues::decode(&bad, store.known_keys()).unwrap())
 //!     .unwrap_err();
 //! assert!(errors.to_string().contains("echoServer: /replicas:"));
 //! assert_eq!(store.module_values("echoServer").unwrap()["echoServer"]["replicas"], 3);
@@ -92,7 +92,7 @@ mod store;
 mod violation;
 
 pub use checksum::{FilesDigest, canonical, checksum, files_digest};
-pub use configmap::{ConfigValues, Maintenance, is_camel_key};
+pub use configmap::{ConfigDecoder, ConfigValues, Maintenance, is_camel_key};
 pub use enabled::{EnabledLayers, EnabledSource, EnabledState};
 pub use error::{Error, Errors, KeyProblem, PatchProblem, SetProblem};
 pub use files::ValuesFile;

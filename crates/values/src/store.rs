@@ -92,6 +92,8 @@ pub struct ValuesStore {
     global_digest: [u8; 32],
     modules: BTreeMap<String, ModuleEntry>,
     order: Vec<String>,
+    /// The keys of `order` as a set, built once: every ConfigMap change is decoded against it.
+    known: BTreeSet<String>,
     config: ConfigValues,
     enabled_patches: BTreeMap<String, bool>,
     enabled_modules: Option<Vec<String>>,
@@ -148,6 +150,7 @@ impl ValuesStore {
             global,
             global_digest: [0; 32],
             modules: entries,
+            known: order.iter().cloned().collect(),
             order,
             config: ConfigValues::default(),
             enabled_patches: BTreeMap::new(),
@@ -167,8 +170,8 @@ impl ValuesStore {
     }
 
     /// The set of module values keys, as [`ConfigValues::decode`] wants it.
-    pub fn known_keys(&self) -> BTreeSet<String> {
-        self.order.iter().cloned().collect()
+    pub fn known_keys(&self) -> &BTreeSet<String> {
+        &self.known
     }
 
     /// The module name for a values key.
@@ -194,7 +197,7 @@ impl ValuesStore {
             )
             .collect();
         let candidate = self.candidate(&config, None, Some(&changed))?;
-        let enabled_before = self.enabled_states();
+        let enabled_before = self.enabled_flags();
         let mut change = ConfigChange {
             config: self.config != config,
             maintenance: self
@@ -255,7 +258,7 @@ impl ValuesStore {
         let mut log = section.patches.clone();
         append_compacted(&mut log, &parts.section);
         let candidate = self.candidate(&self.config, Some((name, &log)), None)?;
-        let enabled_before = self.enabled_states();
+        let enabled_before = self.enabled_flags();
         for (key, flag) in parts.enabled {
             match flag {
                 Some(flag) => self.enabled_patches.insert(key, flag),
@@ -379,13 +382,28 @@ impl ValuesStore {
         self.order.iter().filter(|k| changed(k)).cloned().collect()
     }
 
-    fn enabled_changes(&self, before: &[(String, EnabledState)]) -> BTreeSet<String> {
-        let after = self.enabled_states();
-        before
+    /// Every module's enabled flag before its `enabled` script, in discovery order (what
+    /// [`Self::enabled_changes`] compares; no key is copied, as this runs on every change).
+    fn enabled_flags(&self) -> Vec<bool> {
+        self.order
             .iter()
-            .zip(after)
-            .filter(|((_, old), (_, new))| old.enabled != new.enabled)
-            .map(|((key, _), _)| key.clone())
+            .map(|key| {
+                self.enabled_layers(key)
+                    .is_some_and(|l| l.resolve().enabled)
+            })
+            .collect()
+    }
+
+    fn enabled_changes(&self, before: &[bool]) -> BTreeSet<String> {
+        self.order
+            .iter()
+            .zip(before)
+            .filter(|(key, old)| {
+                self.enabled_layers(key)
+                    .is_some_and(|l| l.resolve().enabled)
+                    != **old
+            })
+            .map(|(key, _)| key.clone())
             .collect()
     }
 
@@ -432,7 +450,7 @@ impl ValuesStore {
         let saved = self.swap_patch_logs(logs);
         match self.candidate(&self.config, None, None) {
             Ok(candidate) => {
-                let enabled_before = self.enabled_states();
+                let enabled_before = self.enabled_flags();
                 self.enabled_patches = previous
                     .enabled_patches
                     .iter()

@@ -124,7 +124,7 @@ fn schema_errors_name_path_and_constraint_but_never_the_value() {
         &format!(
             "m:\n  password: {MARKER}-\n  mode: {MARKER}\n  replicas: {MARKER}\n  name: {MARKER}\n  address: {MARKER}\n  extraKey: {MARKER}\n"
         ),
-        &store.known_keys(),
+        store.known_keys(),
     )
     .unwrap();
     let errors = store.apply_config(config).unwrap_err();
@@ -393,7 +393,7 @@ fn sections_without_a_schema_accept_any_values_like_addon_operator() {
         "m".to_string(),
         "unknownField: 1\nnested: {x: [true]}\n".to_string(),
     )]);
-    let config = values::ConfigValues::decode(&data, &store.known_keys()).unwrap();
+    let config = values::ConfigValues::decode(&data, store.known_keys()).unwrap();
     store.apply_config(config).unwrap();
     assert_eq!(
         store.module_values("m").unwrap()["m"],

@@ -74,7 +74,7 @@ fn store() -> ValuesStore {
 }
 
 fn config(yaml: &str, store: &ValuesStore) -> ConfigValues {
-    ConfigValues::from_yaml_str(yaml, &store.known_keys()).unwrap()
+    ConfigValues::from_yaml_str(yaml, store.known_keys()).unwrap()
 }
 
 fn patch(ops: Value) -> Patch {
