@@ -41,7 +41,7 @@ use common::{
 
 const SIZES: [usize; 4] = [10, 50, 200, 500];
 const OBJECTS: usize = 20;
-const EDITS: usize = 20;
+const EDITS: usize = 50;
 const WATCHED: [usize; 3] = [1_000, 10_000, 50_000];
 const WATCH_NS: &str = "bench-watch";
 /// Quiet time after a step, so late requests (the inventory) are counted and RSS settles.

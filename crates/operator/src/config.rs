@@ -19,7 +19,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
-use values::ConfigValues;
+use values::ConfigDecoder;
 
 use crate::configmap;
 use crate::control::{Control, changed_or_never};
@@ -36,6 +36,8 @@ pub struct ConfigSource {
     wait_for_missing: bool,
     /// ConfigMap data as last seen or written.
     data: BTreeMap<String, String>,
+    /// Parses only the keys an edit changed.
+    decoder: ConfigDecoder,
     /// The ConfigMap was deleted: the last good values stay until it is recreated.
     missing: bool,
 }
@@ -58,6 +60,7 @@ impl ConfigSource {
             namespace: namespace.to_string(),
             wait_for_missing,
             data: BTreeMap::new(),
+            decoder: ConfigDecoder::default(),
             missing: false,
         }
     }
@@ -198,9 +201,8 @@ impl ConfigSource {
         self.shared.metrics.config_map_missing.set(0);
         let result = {
             let mut modules = self.shared.modules();
-            let known = modules.store.known_keys();
-            ConfigValues::decode(&data, &known)
-                .and_then(|config| modules.store.apply_config(config))
+            let decoded = self.decoder.decode(&data, modules.store.known_keys());
+            decoded.and_then(|config| modules.store.apply_config(config))
         };
         match result {
             Ok(change) => {

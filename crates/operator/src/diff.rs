@@ -145,7 +145,7 @@ async fn offline_values(
         .and_then(|cm| cm.data)
         .unwrap_or_default();
     let known = loaded.store.known_keys();
-    let config = ConfigValues::decode(&data, &known).context("invalid ConfigMap")?;
+    let config = ConfigValues::decode(&data, known).context("invalid ConfigMap")?;
     loaded
         .store
         .apply_config(config)

@@ -42,7 +42,7 @@ pub async fn test(args: HookTestArgs) -> anyhow::Result<ExitCode> {
         let known = modules.store.known_keys();
         let reader = std::fs::File::open(file)
             .with_context(|| format!("cannot open --config-values {}", file.display()))?;
-        let config = ConfigValues::from_yaml_reader(std::io::BufReader::new(reader), &known)
+        let config = ConfigValues::from_yaml_reader(std::io::BufReader::new(reader), known)
             .with_context(|| format!("invalid --config-values {}", file.display()))?;
         modules
             .store

@@ -312,7 +312,7 @@ fn lint_renders(
 ) {
     let scopes = crate::moduleset::resource_scopes(set);
     store.set_enabled_modules(Some(set.modules.iter().map(|m| m.name.clone()).collect()));
-    let known = store.known_keys();
+    let known = store.known_keys().clone();
     for (module, renderer) in renderers {
         let name = module.name.as_str();
         let render = |report: &mut Report, store: &ValuesStore, check: &str| {

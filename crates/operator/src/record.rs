@@ -95,8 +95,17 @@ pub fn row(shared: &Shared, key: &str, update: impl FnOnce(&mut ModuleStatus)) {
     entry.settle();
 }
 
-/// A module's enabled state was resolved.
+/// A module's enabled state was resolved. Every convergence pass resolves every module, so an
+/// unchanged decision returns after one lookup: a pass costs the same whatever the module count.
 pub fn enabled(shared: &Shared, key: &str, name: &str, decision: EnabledDecision) {
+    let unchanged = shared
+        .status()
+        .modules
+        .get(name)
+        .is_some_and(|s| s.detail.enabled.as_ref() == Some(&decision));
+    if unchanged {
+        return;
+    }
     shared
         .metrics
         .module_enabled

@@ -55,13 +55,13 @@ fn config_values(args: &RenderArgs, loaded: &LoadedModules) -> anyhow::Result<Co
         Some(path) => {
             let file = File::open(path)
                 .with_context(|| format!("cannot open --config-values {}", path.display()))?;
-            ConfigValues::from_yaml_reader(BufReader::new(file), &known)
+            ConfigValues::from_yaml_reader(BufReader::new(file), known)
                 .with_context(|| format!("invalid --config-values {}", path.display()))?
         }
         None => ConfigValues::default(),
     };
     config
-        .apply_set_args(&args.set, &known)
+        .apply_set_args(&args.set, known)
         .context("invalid --set")?;
     Ok(config)
 }

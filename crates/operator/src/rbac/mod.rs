@@ -208,7 +208,7 @@ async fn render_needs(
     args: &RbacArgs,
     resolver: &Resolver,
 ) -> anyhow::Result<Vec<Need>> {
-    let known = loaded.store.known_keys();
+    let known = loaded.store.known_keys().clone();
     let modules: Vec<(String, String, Vec<Variant>)> = loaded
         .set
         .modules
