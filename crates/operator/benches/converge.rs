@@ -421,6 +421,15 @@ fn summary(r: &Requests) -> String {
         .join(", ")
 }
 
+/// The module a JSON log line is about: its own `module` field, or its span's (a run's lines
+/// carry it in the `module_run` span).
+fn module_of(line: &Value) -> &Value {
+    match &line["module"] {
+        Value::Null => &line["span"]["module"],
+        module => module,
+    }
+}
+
 /// Where an operator edit's time goes, from the bench's clock and the operator's JSON log
 /// (its `timestamp`s, microseconds): patch sent → the ConfigMap PATCH answered; → "config
 /// values changed" logged (the watch event reached the operator, which decoded and validated
@@ -451,14 +460,19 @@ impl Phases {
         let after = |message: &str, module: Option<&str>| {
             lines.iter().find_map(|l| {
                 let at = log_time(l)?;
-                (at >= t0 && l["message"] == message && module.is_none_or(|m| l["module"] == m))
+                (at >= t0 && l["message"] == message && module.is_none_or(|m| module_of(l) == m))
                     .then_some((at, l))
             })
         };
         let (changed, _) = after("config values changed", None)
             .context("no \"config values changed\" log line after the edit")?;
-        let (converged, line) = after("module converged", Some(key))
-            .with_context(|| format!("no \"module converged\" log line for {key}"))?;
+        let (converged, line) = after("module converged", Some(key)).with_context(|| {
+            let tail: Vec<String> = lines.iter().rev().take(8).map(Value::to_string).collect();
+            format!(
+                "no \"module converged\" log line for {key}; the log's last lines, newest first:\n{}",
+                tail.join("\n")
+            )
+        })?;
         let run = line["elapsed_ms"].as_f64().unwrap_or(0.0) / 1e3;
         self.patched.push(patched.as_secs_f64());
         self.config_changed.push(changed - t0);
