@@ -451,3 +451,46 @@ kubernetes:
     }
     engine.shutdown();
 }
+
+#[tokio::test]
+async fn a_synchronization_over_several_list_pages_has_every_object_once() {
+    // Bindings list in pages (100 objects each, to keep memory low): 250 selected objects
+    // take three pages, and 30 not selected ones sit between them.
+    let env = env().await;
+    let out = write_recorder(&env);
+    for i in 0..280 {
+        let watched = if i % 9 == 4 { "no" } else { "yes" };
+        env.apply(configmap(
+            "default",
+            &format!("cm-{i:03}"),
+            json!({"watched": watched}),
+            json!({"v": "1"}),
+        ))
+        .await;
+    }
+    let (logs, guard) = capture_logs("kube_emulator=debug");
+    let engine = env.watching_engine().await;
+    drop(guard);
+    let synced = lines(&out);
+    let expected: Vec<String> = (0..280)
+        .filter(|i| i % 9 != 4)
+        .map(|i| format!("Synchronization - cm-{i:03}"))
+        .collect();
+    assert_eq!(synced.len(), expected.len(), "{synced:?}");
+    let mut sorted = synced.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "every selected object once");
+    let pages = logs
+        .lines()
+        .iter()
+        .filter_map(|l| l["fields"]["uri"].as_str().map(String::from))
+        .filter(|uri| {
+            uri.starts_with("/api/v1/namespaces/default/configmaps?") && !uri.contains("watch=true")
+        })
+        .count();
+    assert!(
+        pages >= 3,
+        "the list took {pages} requests; expected pages of 100"
+    );
+    engine.shutdown();
+}
