@@ -91,6 +91,7 @@ impl HookEngine {
             catalog: client.clone().map(ResourceCatalog::new),
             client,
             metrics: Arc::new(MetricsStorage::with_engine_prefix(&opts.metric_prefix)),
+            dirs: crate::run::RunDirs::new(opts.tmp_dir.clone()),
             opts,
         });
         Self {

@@ -172,10 +172,14 @@ pub fn read_outputs(paths: &OutputPaths, hook: &str) -> Result<HookOutputs, Outp
         path: &Path,
         parse: impl FnOnce(&str) -> Result<T, OutputFileError>,
     ) -> Result<T, OutputError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(s) => Ok(s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(OutputFileError::Read(e)),
+        // Most runs leave most outputs empty: a `stat` answers for them.
+        let text = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() && m.len() == 0 => Ok(String::new()),
+            _ => match std::fs::read_to_string(path) {
+                Ok(s) => Ok(s),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                Err(e) => Err(OutputFileError::Read(e)),
+            },
         };
         text.and_then(|t| parse(&t)).map_err(|source| OutputError {
             hook: hook.into(),

@@ -37,6 +37,7 @@ use crate::host::HookHost;
 use crate::metrics::MetricsStorage;
 use crate::outputs::{MetricAction, OutputError, read_outputs};
 use crate::resources::ResourceCatalog;
+pub(crate) use prepare::RunDirs;
 use prepare::{Inputs, prepare};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -230,6 +231,8 @@ pub(crate) struct Runner {
     pub catalog: Option<ResourceCatalog>,
     pub metrics: Arc<MetricsStorage>,
     pub opts: EngineOptions,
+    /// The runs' temp directories (under `opts.tmp_dir`).
+    pub dirs: RunDirs,
 }
 
 impl Runner {
@@ -270,7 +273,7 @@ impl Runner {
             values: self.host.values(hook),
             config_values: self.host.config_values(hook),
         };
-        let files = prepare(&hook.name, inputs, &self.opts.tmp_dir)?;
+        let files = prepare(&hook.name, inputs, &self.dirs)?;
         let mut env = self.opts.env.clone();
         env.extend(files.env.iter().cloned());
         let executed = run_process(ProcessSpec {
@@ -309,7 +312,7 @@ impl Runner {
             let kept = files.keep();
             tracing::info!(dir = %kept.display(), "kept hook temp files");
         } else {
-            drop(files);
+            self.dirs.recycle(files);
         }
         let (process, outputs) = read?;
         let refused_metrics = self.apply(hook, contexts, outputs).await?;
