@@ -8,6 +8,9 @@
 //! - stdout and stderr are read concurrently, line by line, so a noisy hook cannot deadlock on a
 //!   full pipe; each line is logged with the hook, binding and queue: the head and tail of
 //!   each stream at `info`, the rest at `debug` ([`crate::output_log`]).
+//! - A run needs no thread of its own: the pipes and the hook's exit (a pidfd) are awaited on
+//!   the runtime; only kernels without pidfd (before Linux 5.3) get a thread blocked in
+//!   `waitid` per running hook.
 //! - CPU time and max RSS come from `wait4(2)` on the hook process (children it waited for are
 //!   included, as in `getrusage(RUSAGE_CHILDREN)`). Started through the launcher
 //!   ([`crate::launcher`], [`LaunchVia`]), the figures are the hook's own; started directly,
@@ -16,20 +19,19 @@
 //!   `CommandExt::process_group`), so std uses `posix_spawn`: no copy of the operator's
 //!   address space is made for each hook.
 
+mod supervise;
+
 use crate::launcher::{self, Report};
-use crate::output_log::{Emit, OutputLog};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tracing::Instrument;
+use supervise::{ExitWatch, Stream, Supervised, supervise};
 use wait4::Wait4;
 
 /// Lines of stderr kept for the error message of a failed run.
@@ -171,37 +173,26 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
     });
     // Dropping this future (engine shutdown) kills the group too.
     let _guard = KillOnDrop(leader.clone());
-    let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-    let captured = Arc::new(Mutex::new(String::new()));
-    let mut readers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        let sink = spec.capture_stdout.then(|| captured.clone());
-        readers.push(spawn_reader(out, "stdout", sink, None));
-    }
-    if let Some(err) = child.stderr.take() {
-        readers.push(spawn_reader(err, "stderr", None, Some(stderr_tail.clone())));
-    }
-    let waiter = leader.clone();
-    let mut wait = tokio::task::spawn_blocking(move || waiter.wait(&mut child));
-    let (result, timed_out) = match tokio::time::timeout(spec.timeout, &mut wait).await {
-        Ok(r) => (r, false),
-        Err(_) => {
-            leader.kill_group();
-            (wait.await, true)
-        }
-    };
-    for r in readers {
-        let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
-    }
+    let out = child
+        .stdout
+        .take()
+        .and_then(|out| Stream::new(out, "stdout", spec.capture_stdout));
+    let err = child
+        .stderr
+        .take()
+        .and_then(|err| Stream::new(err, "stderr", false));
+    let exit = ExitWatch::new(&leader);
+    let (supervised, timed_out) = supervise(&leader, child, exit, [out, err], spec.timeout).await;
     let wall = spawned_at.elapsed();
-    let res = result
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|r| r)
-        .map_err(|source| ExecError::Wait {
-            hook: hook.clone(),
-            source,
-        })?;
-    let stderr_tail: Vec<String> = lock(&stderr_tail).iter().cloned().collect();
+    let Supervised {
+        waited,
+        stdout,
+        stderr_tail,
+    } = supervised;
+    let res = waited.map_err(|source| ExecError::Wait {
+        hook: hook.clone(),
+        source,
+    })?;
     let (status, usage) = match report
         .as_ref()
         .and_then(|(_, file)| launcher::read_report(file.path()))
@@ -251,7 +242,6 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
             stderr_tail,
         });
     }
-    let stdout = std::mem::take(&mut *lock(&captured));
     Ok(ProcessOutcome {
         stdout,
         usage,
@@ -270,6 +260,13 @@ struct Leader {
 }
 
 impl Leader {
+    /// Blocking: returns once the leader has exited (it is not reaped: its pid stays
+    /// reserved).
+    fn wait_exit(&self) {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        while let Err(nix::errno::Errno::EINTR) = waitid(Id::Pid(self.pgid), flags) {}
+    }
+
     /// `SIGKILL` to the whole group, unless the leader was already reaped.
     fn kill_group(&self) {
         let reaped = lock(&self.reaped);
@@ -324,92 +321,6 @@ async fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process:
 /// Poisoning only happens if a reader panicked mid-push; the data is still usable.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn spawn_reader<R>(
-    pipe: R,
-    stream: &'static str,
-    capture: Option<Arc<Mutex<String>>>,
-    tail: Option<Arc<Mutex<VecDeque<String>>>>,
-) -> tokio::task::JoinHandle<()>
-where
-    R: std::os::fd::AsFd + Into<std::os::fd::OwnedFd> + Send + 'static,
-{
-    // The reader logs in the run's span (hook, binding, queue, run_id).
-    let span = tracing::Span::current();
-    let task = async move {
-        let Ok(reader) = async_pipe(pipe) else { return };
-        // Raw lines, decoded lossily: a hook printing invalid UTF-8 must not stop the reader
-        // (a full pipe would block the hook until its timeout).
-        let mut reader = BufReader::new(reader);
-        let mut buf = Vec::new();
-        let mut output = OutputLog::new();
-        let mut emit = |e: Emit<'_>| match e {
-            Emit::Info(line) => {
-                tracing::info!(output = stream, "{line}");
-            }
-            Emit::Debug(line) => {
-                tracing::debug!(output = stream, "{line}");
-            }
-            Emit::Cut { lines, bytes } => {
-                tracing::info!(
-                    output = stream,
-                    cut_lines = lines,
-                    cut_bytes = bytes,
-                    "{stream}: {lines} lines ({bytes} bytes) not shown at info level; debug level shows them"
-                );
-            }
-        };
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let line = String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\n', '\r'])
-                .to_string();
-            if let Some(c) = &capture {
-                let mut c = lock(c);
-                c.push_str(&line);
-                c.push('\n');
-                continue;
-            }
-            if let Some(t) = &tail {
-                let mut t = lock(t);
-                if t.len() == STDERR_TAIL_LINES {
-                    t.pop_front();
-                }
-                t.push_back(truncate(&line, STDERR_LINE_BYTES));
-            }
-            output.line(line, &mut emit);
-        }
-        if capture.is_none() {
-            output.finish(&mut emit);
-        }
-    };
-    tokio::spawn(task.instrument(span))
-}
-
-/// The start of `line`, at most `max` bytes, marked when shortened.
-fn truncate(line: &str, max: usize) -> String {
-    if line.len() <= max {
-        return line.to_string();
-    }
-    let mut end = max;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes cut)", &line[..end], line.len() - end)
-}
-
-/// Wraps a std pipe end for tokio (non-blocking reads on the runtime's reactor).
-fn async_pipe<R>(pipe: R) -> std::io::Result<impl AsyncRead + Unpin + Send>
-where
-    R: Into<std::os::fd::OwnedFd>,
-{
-    let fd: std::os::fd::OwnedFd = pipe.into();
-    tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
 }
 
 #[cfg(test)]
