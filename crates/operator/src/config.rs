@@ -34,9 +34,7 @@ pub struct ConfigSource {
     name: String,
     namespace: String,
     wait_for_missing: bool,
-    /// ConfigMap data as last seen or written.
-    data: BTreeMap<String, String>,
-    /// Parses only the keys an edit changed.
+    /// The ConfigMap data as last accepted or written; parses only the keys an edit changed.
     decoder: ConfigDecoder,
     /// The ConfigMap was deleted: the last good values stay until it is recreated.
     missing: bool,
@@ -59,7 +57,6 @@ impl ConfigSource {
             name: name.to_string(),
             namespace: namespace.to_string(),
             wait_for_missing,
-            data: BTreeMap::new(),
             decoder: ConfigDecoder::default(),
             missing: false,
         }
@@ -199,14 +196,9 @@ impl ConfigSource {
     pub fn apply(&mut self, data: BTreeMap<String, String>, startup: bool) -> anyhow::Result<bool> {
         self.missing = false;
         self.shared.metrics.config_map_missing.set(0);
-        let result = {
-            let mut modules = self.shared.modules();
-            let decoded = self.decoder.decode(&data, modules.store.known_keys());
-            decoded.and_then(|config| modules.store.apply_config(config))
-        };
+        let result = self.decoder.apply(&mut self.shared.modules().store, data);
         match result {
             Ok(change) => {
-                self.data = data;
                 self.shared.status().config_error = None;
                 if !change.is_empty() {
                     tracing::info!(global = change.global, modules = ?change.modules, enabled = ?change.enabled, "config values changed");
@@ -231,7 +223,11 @@ impl ConfigSource {
             tracing::warn!(configmap = %self.config_map_ref(), "config values changed by a hook are kept in memory: the ConfigMap is deleted");
             return;
         }
-        let encoded = self.shared.modules().store.config_values().encode();
+        let (encoded, generation) = {
+            let modules = self.shared.modules();
+            let store = &modules.store;
+            (store.config_values().encode(), store.config_generation())
+        };
         let encoded = match encoded {
             Ok(data) => data,
             Err(err) => {
@@ -239,8 +235,8 @@ impl ConfigSource {
                 return;
             }
         };
-        match configmap::persist(&self.api, &self.name, &self.data, &encoded).await {
-            Ok(()) => self.data = encoded,
+        match configmap::persist(&self.api, &self.name, self.decoder.data(), &encoded).await {
+            Ok(()) => self.decoder.written(generation, encoded),
             Err(err) => {
                 tracing::error!(error = %format!("{err:#}"), "cannot persist config values")
             }

@@ -84,7 +84,8 @@ pub fn is_camel_key(key: &str) -> bool {
 }
 
 /// Which data key a name is, given the known module keys.
-enum KeyKind<'a> {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyKind<'a> {
     Global,
     Section(&'a str),
     Enabled(&'a str),
@@ -92,7 +93,7 @@ enum KeyKind<'a> {
 }
 
 /// What `key` names, or an error naming the key when it is not camelCase or names no module.
-fn classify<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, Error> {
+pub(crate) fn classify<'a>(key: &'a str, known: &BTreeSet<String>) -> Result<KeyKind<'a>, Error> {
     classify_key(key, known).map_err(|problem| key_error(key, problem))
 }
 
@@ -196,29 +197,12 @@ impl ConfigValues {
         self.decode_kind(kind, key, raw)
     }
 
-    /// Copies the decoded entry `kind` from `previous` (decoded from the same text).
-    fn copy_kind(&mut self, kind: KeyKind<'_>, previous: &ConfigValues) {
-        match kind {
-            KeyKind::Global => self.global = previous.global.clone(),
-            KeyKind::Section(module) => {
-                if let Some(section) = previous.modules.get(module) {
-                    self.modules.insert(module.to_owned(), section.clone());
-                }
-            }
-            KeyKind::Enabled(module) => {
-                if let Some(flag) = previous.enabled.get(module) {
-                    self.enabled.insert(module.to_owned(), *flag);
-                }
-            }
-            KeyKind::Maintenance(module) => {
-                if let Some(mode) = previous.maintenance.get(module) {
-                    self.maintenance.insert(module.to_owned(), *mode);
-                }
-            }
-        }
-    }
-
-    fn decode_kind(&mut self, kind: KeyKind<'_>, key: &str, raw: &str) -> Result<(), Error> {
+    pub(crate) fn decode_kind(
+        &mut self,
+        kind: KeyKind<'_>,
+        key: &str,
+        raw: &str,
+    ) -> Result<(), Error> {
         match kind {
             KeyKind::Global => self.global = parse_section(key, raw)?,
             KeyKind::Section(module) => {
@@ -378,57 +362,5 @@ impl ConfigValues {
             }
         }
         Ok(())
-    }
-}
-
-/// Decodes successive versions of the ConfigMap, parsing only the keys whose text changed since
-/// the last successful decode: an edit of one module in a ConfigMap of 500 parses one section,
-/// not 500. The result is always what [`ConfigValues::decode`] returns for the same data.
-#[derive(Debug, Default)]
-pub struct ConfigDecoder {
-    /// The last successful decode: its module keys, data and result.
-    last: Option<Decoded>,
-}
-
-#[derive(Debug)]
-struct Decoded {
-    known: BTreeSet<String>,
-    data: BTreeMap<String, String>,
-    config: ConfigValues,
-}
-
-impl ConfigDecoder {
-    /// [`ConfigValues::decode`] of `data`, reusing the entries whose text is unchanged (all
-    /// are parsed again when the module keys changed: a key may mean another thing now).
-    ///
-    /// # Errors
-    /// As [`ConfigValues::decode`]; the remembered decode is then kept.
-    pub fn decode(
-        &mut self,
-        data: &BTreeMap<String, String>,
-        known: &BTreeSet<String>,
-    ) -> Result<ConfigValues, Errors> {
-        let last = self.last.as_ref().filter(|l| &l.known == known);
-        let mut config = ConfigValues::default();
-        let mut errors = Errors::default();
-        for (key, raw) in data {
-            let entry = classify(key, known).and_then(|kind| match last {
-                Some(last) if last.data.get(key) == Some(raw) => {
-                    config.copy_kind(kind, &last.config);
-                    Ok(())
-                }
-                _ => config.decode_kind(kind, key, raw),
-            });
-            if let Err(error) = entry {
-                errors.push(error);
-            }
-        }
-        let config = errors.into_result(config)?;
-        self.last = Some(Decoded {
-            known: known.clone(),
-            data: data.clone(),
-            config: config.clone(),
-        });
-        Ok(config)
     }
 }

@@ -80,6 +80,7 @@
 
 mod checksum;
 mod configmap;
+mod decoder;
 mod enabled;
 mod error;
 mod files;
@@ -92,7 +93,8 @@ mod store;
 mod violation;
 
 pub use checksum::{FilesDigest, canonical, checksum, files_digest};
-pub use configmap::{ConfigDecoder, ConfigValues, Maintenance, is_camel_key};
+pub use configmap::{ConfigValues, Maintenance, is_camel_key};
+pub use decoder::{ConfigDecoder, ConfigEdit};
 pub use enabled::{EnabledLayers, EnabledSource, EnabledState};
 pub use error::{Error, Errors, KeyProblem, PatchProblem, SetProblem};
 pub use files::ValuesFile;

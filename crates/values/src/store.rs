@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::checksum::module_digest;
 use crate::configmap::{ConfigValues, GLOBAL_KEY};
+use crate::decoder::ConfigEdit;
 use crate::enabled::{EnabledLayers, EnabledState};
 use crate::error::{Error, Errors};
 use crate::merge::merge_into;
@@ -95,8 +96,16 @@ pub struct ValuesStore {
     /// The keys of `order` as a set, built once: every ConfigMap change is decoded against it.
     known: BTreeSet<String>,
     config: ConfigValues,
+    /// Changes whenever `config` does, unique across stores (see [`Self::config_generation`]).
+    config_generation: u64,
     enabled_patches: BTreeMap<String, bool>,
     enabled_modules: Option<Vec<String>>,
+}
+
+/// A config generation no store has had yet.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// New effective values (section name → values) of the sections a change touches, computed
@@ -153,6 +162,7 @@ impl ValuesStore {
             known: order.iter().cloned().collect(),
             order,
             config: ConfigValues::default(),
+            config_generation: next_generation(),
             enabled_patches: BTreeMap::new(),
             enabled_modules: None,
         };
@@ -205,9 +215,103 @@ impl ValuesStore {
             ..ConfigChange::default()
         };
         self.config = config;
+        self.config_generation = next_generation();
         self.commit(candidate, &mut change);
         change.enabled = self.enabled_changes(&enabled_before);
         Ok(change)
+    }
+
+    /// Applies an edit of the config values: what [`Self::apply_config`] does with the config
+    /// values edited, touching only the sections, flags and modes the edit names.
+    ///
+    /// # Errors
+    /// As [`Self::apply_config`], for the edited entries; the store is unchanged.
+    pub fn apply_config_edit(&mut self, edit: &ConfigEdit) -> Result<ConfigChange, Errors> {
+        let edited = edit.modules.keys().chain(edit.enabled.keys());
+        let unknown: Vec<Error> = edited
+            .chain(edit.maintenance.keys())
+            .filter(|key| !self.modules.contains_key(*key))
+            .map(|key| Error::UnknownModule { key: key.clone() })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Errors(unknown));
+        }
+        let only: BTreeSet<&str> = edit
+            .global
+            .iter()
+            .map(|_| GLOBAL_KEY)
+            .chain(edit.modules.keys().map(String::as_str))
+            .collect();
+        let view = ConfigValues {
+            global: match &edit.global {
+                Some(global) => global.clone(),
+                None => self.config.global.clone(),
+            },
+            modules: edit
+                .modules
+                .iter()
+                .filter_map(|(key, section)| Some((key.clone(), section.clone()?)))
+                .collect(),
+            ..ConfigValues::default()
+        };
+        let candidate = self.candidate(&view, None, Some(&only))?;
+        let flags = |store: &Self| -> Vec<bool> {
+            edit.enabled
+                .keys()
+                .map(|key| {
+                    store
+                        .enabled_layers(key)
+                        .is_some_and(|l| l.resolve().enabled)
+                })
+                .collect()
+        };
+        let enabled_before = flags(self);
+        let mut change = ConfigChange {
+            config: self.edit_changes_config(edit),
+            maintenance: edit
+                .maintenance
+                .iter()
+                .filter(|(key, mode)| self.config.maintenance.get(*key) != mode.as_ref())
+                .map(|(key, _)| key.clone())
+                .collect(),
+            ..ConfigChange::default()
+        };
+        edit.apply_to(&mut self.config);
+        self.config_generation = next_generation();
+        self.commit(candidate, &mut change);
+        change.enabled = edit
+            .enabled
+            .keys()
+            .zip(enabled_before.iter().zip(flags(self)))
+            .filter(|(_, (before, after))| *before != after)
+            .map(|(key, _)| key.clone())
+            .collect();
+        Ok(change)
+    }
+
+    /// Whether applying `edit` would change the config values.
+    fn edit_changes_config(&self, edit: &ConfigEdit) -> bool {
+        let config = &self.config;
+        edit.global.as_ref().is_some_and(|g| *g != config.global)
+            || edit
+                .modules
+                .iter()
+                .any(|(k, v)| config.modules.get(k) != v.as_ref())
+            || edit
+                .enabled
+                .iter()
+                .any(|(k, v)| config.enabled.get(k) != v.as_ref())
+            || edit
+                .maintenance
+                .iter()
+                .any(|(k, v)| config.maintenance.get(k) != v.as_ref())
+    }
+
+    /// Identifies the config values' state: equal generations mean the same store with the same
+    /// config values, so a [`ConfigDecoder`](crate::ConfigDecoder) can tell whether the data it
+    /// last applied still describes them.
+    pub fn config_generation(&self) -> u64 {
+        self.config_generation
     }
 
     /// Applies a hook's JSON patch to the in-memory values or to the config values.

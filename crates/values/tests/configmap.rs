@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pretty_assertions::assert_eq;
 use serde_json::{Map, Value, json};
-use values::{ConfigDecoder, ConfigValues, Maintenance, is_camel_key};
+use values::{ConfigValues, Maintenance, is_camel_key};
 
 fn known() -> BTreeSet<String> {
     ["echoServer", "certManager", "ingressNginx"]
@@ -393,60 +393,4 @@ fn set_arguments_layer_over_a_config_file_and_reject_bad_input_atomically() {
         assert!(text.contains(needle), "{needle} in {text}");
     }
     assert_eq!(config, before, "a rejected --set changes nothing");
-}
-
-#[test]
-fn the_decoder_gives_what_decode_gives_for_every_version_of_the_configmap() {
-    let versions = [
-        data(&[
-            ("global", "clusterName: prod\n"),
-            ("echoServer", "replicas: 3\n"),
-            ("echoServerEnabled", "false"),
-            ("certManagerMaintenance", "NoResourceReconciliation"),
-        ]),
-        // One section edited, one flag flipped, one key removed, one added.
-        data(&[
-            ("global", "clusterName: prod\n"),
-            ("echoServer", "replicas: 4\n"),
-            ("echoServerEnabled", "true"),
-            ("ingressNginx", "replicas: 1\n"),
-        ]),
-        // Invalid: rejected as decode rejects it.
-        data(&[("global", "clusterName: prod\n"), ("echoServer", "[1, 2]")]),
-        data(&[
-            ("global", "clusterName: test\n"),
-            ("echoServer", "replicas: 4\n"),
-        ]),
-    ];
-    let mut decoder = ConfigDecoder::default();
-    for version in &versions {
-        let expected = ConfigValues::decode(version, &known());
-        let got = decoder.decode(version, &known());
-        assert_eq!(
-            got.map_err(|e| e.to_string()),
-            expected.map_err(|e| e.to_string())
-        );
-    }
-}
-
-#[test]
-fn the_decoder_reads_a_key_again_when_the_module_keys_changed() {
-    // `fooEnabled` is a module's section first; after the module set changed it is the
-    // enabled flag of module `foo`, and its text is no flag: the remembered section must not
-    // stand in for it.
-    let first: BTreeSet<String> = ["fooEnabled".to_string()].into();
-    let second: BTreeSet<String> = ["foo".to_string()].into();
-    let text = data(&[("fooEnabled", "replicas: 1\n")]);
-    let mut decoder = ConfigDecoder::default();
-    let as_section = decoder.decode(&text, &first).unwrap();
-    assert_eq!(
-        as_section.modules.get("fooEnabled"),
-        Some(&json!({"replicas": 1}))
-    );
-    let as_flag = decoder.decode(&text, &second).map_err(|e| e.to_string());
-    assert!(as_flag.is_err(), "{as_flag:?}");
-    assert_eq!(
-        as_flag,
-        ConfigValues::decode(&text, &second).map_err(|e| e.to_string())
-    );
 }
