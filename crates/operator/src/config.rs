@@ -188,12 +188,16 @@ impl ConfigSource {
         self.shared.status().config_error = Some(message);
     }
 
-    /// Decodes and applies ConfigMap data. Returns whether `global` or enabled flags changed
-    /// (a full convergence with `beforeAll`/`afterAll`).
+    /// Decodes and applies ConfigMap data. Returns what changed: the operator converges every
+    /// module when `global` or an enabled flag changed, else runs the changed modules.
     ///
     /// # Errors
     /// The data is invalid as a whole (every problem listed); the last good values stay.
-    pub fn apply(&mut self, data: BTreeMap<String, String>, startup: bool) -> anyhow::Result<bool> {
+    pub fn apply(
+        &mut self,
+        data: BTreeMap<String, String>,
+        startup: bool,
+    ) -> anyhow::Result<values::ConfigChange> {
         self.missing = false;
         self.shared.metrics.config_map_missing.set(0);
         let result = self.decoder.apply(&mut self.shared.modules().store, data);
@@ -203,7 +207,7 @@ impl ConfigSource {
                 if !change.is_empty() {
                     tracing::info!(global = change.global, modules = ?change.modules, enabled = ?change.enabled, "config values changed");
                 }
-                Ok(change.global || !change.enabled.is_empty())
+                Ok(change)
             }
             Err(errors) => {
                 let message = format!("{} is invalid: {errors}", self.config_map_ref());

@@ -67,6 +67,9 @@ pub struct Operator {
     runner: Runner,
     /// Id of the last module run, disable or repair (the `run_id` of their spans).
     last_run_id: u64,
+    /// Keys of the modules the last convergence pass found enabled: a change of their
+    /// sections alone runs them without another pass.
+    enabled: std::collections::BTreeSet<String>,
     /// Fingerprints of the module hooks as loaded, so `dev` reloads edited ones.
     hook_files: reload::HookFiles,
     /// The ConfigMap and drift watch tasks, aborted on drop so nothing keeps watching a
@@ -119,6 +122,7 @@ impl Operator {
             settings,
             control,
             last_run_id: 0,
+            enabled: std::collections::BTreeSet::new(),
             hook_files: reload::HookFiles::default(),
             watches: Vec::new(),
         }
@@ -205,7 +209,16 @@ impl Operator {
         match event {
             Event::ConfigMap(None) => self.config.deleted(),
             Event::ConfigMap(Some(data)) => match self.config.apply(data, false) {
-                Ok(full) => self.converge(full).await,
+                // As addon-operator: the global section or an enabled flag changed ⇒ converge
+                // every module; only module sections (or maintenance modes) ⇒ run those.
+                Ok(change) if change.global || !change.enabled.is_empty() => {
+                    self.converge(true).await
+                }
+                Ok(change) => {
+                    let mut keys = change.modules;
+                    keys.extend(change.maintenance);
+                    self.run_changed(&keys).await
+                }
                 Err(err) => {
                     tracing::error!(error = %format!("{err:#}"), "ConfigMap change rejected; keeping the last good values")
                 }

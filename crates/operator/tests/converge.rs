@@ -144,6 +144,64 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
     );
 }
 
+/// As addon-operator: an edit of one module's section runs that module alone (`ModuleRun`), with
+/// no `enabled` scripts and no pass over the other modules; a `global` edit converges every
+/// module, `enabled` scripts included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_section_edit_runs_no_enabled_script_and_a_global_edit_does() {
+    let c = Cluster::start("modules").await;
+    let calls = c.dir.path().join("enabled-script-calls");
+    common::write_hook(
+        &c.modules.join("010-ingress-nginx/enabled"),
+        "",
+        &format!(
+            "echo called >> '{}'\necho true > \"$MODULE_ENABLED_RESULT\"",
+            calls.display()
+        ),
+    );
+    let called = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    let at_start = called();
+    assert!(at_start >= 1, "the enabled script ran at startup");
+    let runs = |op: &common::OperatorProcess| op.logs().matches("module converged").count();
+    let converged = runs(&op);
+
+    c.set_config(&[("echoServer", "replicas: 3\n")]);
+    eventually("replicas becomes 3", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("3")
+    })
+    .await;
+    processed_every_event_so_far(&c, &op).await;
+    assert_eq!(
+        called(),
+        at_start,
+        "a module section edit ran an enabled script"
+    );
+    assert_eq!(
+        runs(&op),
+        converged + 1,
+        "only echo-server ran:\n{}",
+        op.logs()
+    );
+
+    c.set_config(&[
+        ("echoServer", "replicas: 3\n"),
+        ("global", "clusterName: e2e\n"),
+    ]);
+    eventually("the global edit re-ran the enabled script", || {
+        called() > at_start
+    })
+    .await;
+}
+
 /// A converged operator with nothing to do must sleep. Without webhook bindings the
 /// webhook registration loop's CA channel is closed, and a `select!` on it once spun a whole
 /// core (and slowed every edit of a large module set).

@@ -1,5 +1,8 @@
 //! One convergence pass: resolve every module's enabled state, disable what became disabled,
-//! run what the scheduler says is due; plus drift repairs and the orphan purge.
+//! run what the scheduler says is due; runs of changed modules alone; plus drift repairs and
+//! the orphan purge.
+
+use std::collections::BTreeSet;
 
 use hooks::{HookSet, OrderBinding};
 use tokio::time::Instant;
@@ -95,22 +98,50 @@ impl Operator {
                 })
                 .collect()
         };
-        let mut enabled_names: Vec<String> = Vec::new();
-        let mut result = Vec::new();
+        let mut enabled_names: Vec<String> = Vec::with_capacity(candidates.len());
+        let mut result = Vec::with_capacity(candidates.len());
         for c in candidates {
             let outcome = self.enabled_script(&c, &enabled_names).await;
             let decision: EnabledDecision = enabled::resolve(&c.flags, &outcome);
             if decision.shown() {
                 enabled_names.push(c.name.clone());
             }
-            result.push((c.key.clone(), c.name.clone(), decision.enabled));
+            let enabled = decision.enabled;
             record::enabled(&self.shared, &c.key, &c.name, decision);
+            result.push((c.key, c.name, enabled));
         }
         self.shared
             .modules()
             .store
             .set_enabled_modules(Some(enabled_names));
+        self.enabled = result
+            .iter()
+            .filter(|(_, _, on)| *on == Some(true))
+            .map(|(key, _, _)| key.clone())
+            .collect();
         result
+    }
+
+    /// Runs, in module order, those of the modules `keys` that the last pass found enabled and
+    /// whose turn it is: what a change of module sections alone asks (addon-operator's
+    /// `ModuleRun`), without `enabled` scripts or a pass over every module.
+    pub(super) async fn run_changed(&mut self, keys: &BTreeSet<String>) {
+        let due: Vec<(String, String)> = {
+            let modules = self.shared.modules();
+            modules
+                .set
+                .modules
+                .iter()
+                .filter(|m| keys.contains(&m.key) && self.enabled.contains(&m.key))
+                .map(|m| (m.key.clone(), m.name.clone()))
+                .collect()
+        };
+        for (key, name) in due {
+            if !self.may_continue() {
+                return;
+            }
+            self.run_if_due(&key, &name).await;
+        }
     }
 
     /// Runs a module's `enabled` script if its flags enable it; on failure, finds out what the
