@@ -15,15 +15,17 @@ use serde_json::{Map, Value, json};
 /// The ConfigMap's `data`, or `None` when it does not exist (treated as empty config).
 pub type ConfigData = Option<BTreeMap<String, String>>;
 
-/// Watches one ConfigMap and yields its data whenever it changes (including the first
-/// state). Identical states are dropped, so the operator's own writes echo back at most once.
+/// Watches one ConfigMap and yields its data on every event (including the first state), and
+/// `None` once when it is deleted. Repeated data is not filtered here: the consumer's
+/// [`values::ConfigDecoder`] finds an unchanged version by comparing the texts, which costs
+/// less than keeping a copy of a 500-key ConfigMap to compare against.
 ///
 /// The watch is a [`ListWatch`]: watch errors are retried with the shared capped backoff (a
 /// `410 Gone` relists at once) and logged once per interval with a count, so an API outage
 /// neither floods the log nor delays recovery.
 pub fn watch(api: Api<ConfigMap>, name: &str) -> impl Stream<Item = ConfigData> + Send + 'static {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut last: Option<ConfigData> = None;
+    let mut deleted = false;
     ListWatch::new(format!("ConfigMap {name}"))
         .stream(api, config, |cm: ConfigMap| {
             Some(cm.data.unwrap_or_default())
@@ -37,11 +39,12 @@ pub fn watch(api: Api<ConfigMap>, name: &str) -> impl Stream<Item = ConfigData> 
                 Err(_) => None,
             };
             let out = match state {
-                Some(data) if last.as_ref() != Some(&data) => {
-                    last = Some(data.clone());
+                Some(None) if deleted => None,
+                Some(data) => {
+                    deleted = data.is_none();
                     Some(data)
                 }
-                _ => None,
+                None => None,
             };
             futures::future::ready(out)
         })
