@@ -71,12 +71,12 @@ async fn module_sets() -> Result<()> {
         rows.push(module_set(modules).await?);
     }
     println!(
-        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit |"
+        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit | operator CPU / edit |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} |",
+            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} | {:.2} ms |",
             r.modules,
             r.modules * OBJECTS,
             r.cold.as_secs_f64(),
@@ -85,6 +85,7 @@ async fn module_sets() -> Result<()> {
             ms(percentile(&r.edits, 50)),
             ms(percentile(&r.edits, 99)),
             r.requests_per_edit,
+            r.cpu_per_edit.as_secs_f64() * 1000.0,
         );
     }
     Ok(())
@@ -183,6 +184,9 @@ struct ModuleRow {
     rss_kib: u64,
     edits: Vec<Duration>,
     requests_per_edit: f64,
+    /// The operator's CPU time (user + system, all threads) over the edits, per edit: what an
+    /// edit costs the operator whatever else the 2 cores are doing.
+    cpu_per_edit: Duration,
 }
 
 async fn module_set(modules: usize) -> Result<ModuleRow> {
@@ -214,6 +218,7 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         "bench: converged; {count} edits (operator pid {}) ...",
         op.child.id()
     );
+    let cpu_before = op.cpu_time()?;
     for i in 0..count {
         let key = module_key((i * 7) % modules);
         let value = format!("e{i}");
@@ -230,6 +235,7 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         requests.push(cluster.requests(1).total);
     }
     op.check_alive()?;
+    let cpu = op.cpu_time()?.saturating_sub(cpu_before);
     Ok(ModuleRow {
         modules,
         cold,
@@ -237,6 +243,7 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         rss_kib,
         edits,
         requests_per_edit: mean(requests.into_iter()),
+        cpu_per_edit: cpu / u32::try_from(count.max(1)).unwrap_or(u32::MAX),
     })
 }
 

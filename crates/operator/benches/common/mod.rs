@@ -355,6 +355,24 @@ impl OperatorProcess {
             .context("no VmRSS in the operator's /proc status")
     }
 
+    /// CPU time the process used so far (user + system, every thread), from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .context("reading the operator's /proc stat")?;
+        // Fields after the command name (which may hold spaces) start after the last ')';
+        // utime and stime are fields 14 and 15, in clock ticks.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+            bail!("no utime/stime in the operator's /proc stat: {stat}");
+        };
+        // Linux reports these in USER_HZ, 100 on every architecture it supports.
+        Ok(Duration::from_millis((user + system) * 10))
+    }
+
     /// The operator's JSON log lines so far.
     pub fn log_lines(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
