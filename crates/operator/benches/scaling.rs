@@ -13,7 +13,9 @@
 //!   seen every object; RSS of the operator after it; API requests of the cold start; then
 //!   EDITS edits of one module's value in the `addon-operator` ConfigMap (rotating over the
 //!   modules), each timed until the watcher saw the last of that module's 20 objects with the
-//!   new value, with the requests each caused.
+//!   new value, with the requests each caused; the operator's CPU time while idle for 3 s
+//!   after converging and over the edits (from `/proc/<pid>/stat`, so other load on the
+//!   machine does not count).
 //! - Watched objects: 1,000, 10,000 and 50,000 ConfigMaps (8 data keys, ~1 KiB of data each) in
 //!   a namespace of their own, watched by one global hook binding with a `jqFilter` and
 //!   `keepFullObjectsInMemory` at its default (true), no modules. Synchronization = operator
@@ -44,6 +46,8 @@ const OBJECTS: usize = 20;
 const EDITS: usize = 50;
 const WATCHED: [usize; 3] = [1_000, 10_000, 50_000];
 const WATCH_NS: &str = "bench-watch";
+/// How long the idle operator's CPU use is measured before the edits.
+const IDLE: Duration = Duration::from_secs(3);
 /// Quiet time after a step, so late requests (the inventory) are counted and RSS settles.
 const SETTLE: Duration = Duration::from_millis(300);
 const LOG_LEVEL: &str = "info,kube=warn,hyper=warn";
@@ -71,12 +75,12 @@ async fn module_sets() -> Result<()> {
         rows.push(module_set(modules).await?);
     }
     println!(
-        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit | operator CPU / edit |"
+        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit | operator CPU / edit | operator CPU, idle |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} | {:.2} ms |",
+            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} | {:.2} ms | {:.1} % |",
             r.modules,
             r.modules * OBJECTS,
             r.cold.as_secs_f64(),
@@ -86,6 +90,7 @@ async fn module_sets() -> Result<()> {
             ms(percentile(&r.edits, 99)),
             r.requests_per_edit,
             r.cpu_per_edit.as_secs_f64() * 1000.0,
+            r.idle_cpu * 100.0,
         );
     }
     Ok(())
@@ -187,6 +192,8 @@ struct ModuleRow {
     /// The operator's CPU time (user + system, all threads) over the edits, per edit: what an
     /// edit costs the operator whatever else the 2 cores are doing.
     cpu_per_edit: Duration,
+    /// The operator's CPU use while idle after converging, in cores (0.01 = 1 % of one).
+    idle_cpu: f64,
 }
 
 async fn module_set(modules: usize) -> Result<ModuleRow> {
@@ -218,6 +225,10 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         "bench: converged; {count} edits (operator pid {}) ...",
         op.child.id()
     );
+    let idle_start = (Instant::now(), op.cpu_time()?);
+    tokio::time::sleep(IDLE).await;
+    let idle = (op.cpu_time()?.saturating_sub(idle_start.1)).as_secs_f64()
+        / idle_start.0.elapsed().as_secs_f64();
     let cpu_before = op.cpu_time()?;
     for i in 0..count {
         let key = module_key((i * 7) % modules);
@@ -244,6 +255,7 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         edits,
         requests_per_edit: mean(requests.into_iter()),
         cpu_per_edit: cpu / u32::try_from(count.max(1)).unwrap_or(u32::MAX),
+        idle_cpu: idle,
     })
 }
 
