@@ -364,3 +364,67 @@ impl ConfigValues {
         Ok(())
     }
 }
+
+/// The entries of the ConfigMap keys whose text changed between two versions, decoded
+/// (`None`: the key was removed or is empty, i.e. not set).
+///
+/// What [`ValuesStore::apply_config_edit`] applies; built by [`ConfigDecoder`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigEdit {
+    /// The `global` section, if its key changed.
+    pub global: Option<Option<Value>>,
+    /// Module sections by values key.
+    pub modules: BTreeMap<String, Option<Value>>,
+    /// `<key>Enabled` flags by values key.
+    pub enabled: BTreeMap<String, Option<bool>>,
+    /// `<key>Maintenance` modes by values key.
+    pub maintenance: BTreeMap<String, Option<Maintenance>>,
+}
+
+impl ConfigEdit {
+    /// Records the entry of `key` (of kind `kind`) with its new text, `None` if removed.
+    pub(crate) fn record(
+        &mut self,
+        kind: KeyKind<'_>,
+        key: &str,
+        raw: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut decoded = ConfigValues::default();
+        if let Some(raw) = raw {
+            decoded.decode_kind(kind, key, raw)?;
+        }
+        match kind {
+            KeyKind::Global => self.global = Some(decoded.global),
+            KeyKind::Section(m) => {
+                self.modules.insert(m.to_owned(), decoded.modules.remove(m));
+            }
+            KeyKind::Enabled(m) => {
+                self.enabled.insert(m.to_owned(), decoded.enabled.remove(m));
+            }
+            KeyKind::Maintenance(m) => {
+                self.maintenance
+                    .insert(m.to_owned(), decoded.maintenance.remove(m));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the edit to `config`.
+    pub fn apply_to(&self, config: &mut ConfigValues) {
+        if let Some(global) = &self.global {
+            config.global.clone_from(global);
+        }
+        set_entries(&mut config.modules, &self.modules);
+        set_entries(&mut config.enabled, &self.enabled);
+        set_entries(&mut config.maintenance, &self.maintenance);
+    }
+}
+
+fn set_entries<V: Clone>(map: &mut BTreeMap<String, V>, edit: &BTreeMap<String, Option<V>>) {
+    for (key, value) in edit {
+        match value {
+            Some(value) => map.insert(key.clone(), value.clone()),
+            None => map.remove(key),
+        };
+    }
+}

@@ -93,8 +93,8 @@ mod store;
 mod violation;
 
 pub use checksum::{FilesDigest, canonical, checksum, files_digest};
-pub use configmap::{ConfigValues, Maintenance, is_camel_key};
-pub use decoder::{ConfigDecoder, ConfigEdit};
+pub use configmap::{ConfigEdit, ConfigValues, Maintenance, is_camel_key};
+pub use decoder::ConfigDecoder;
 pub use enabled::{EnabledLayers, EnabledSource, EnabledState};
 pub use error::{Error, Errors, KeyProblem, PatchProblem, SetProblem};
 pub use files::ValuesFile;

@@ -7,8 +7,7 @@ use json_patch::{Patch, PatchOperation};
 use serde_json::{Map, Value};
 
 use crate::checksum::module_digest;
-use crate::configmap::{ConfigValues, GLOBAL_KEY};
-use crate::decoder::ConfigEdit;
+use crate::configmap::{ConfigEdit, ConfigValues, GLOBAL_KEY};
 use crate::enabled::{EnabledLayers, EnabledState};
 use crate::error::{Error, Errors};
 use crate::merge::merge_into;
