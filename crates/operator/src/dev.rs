@@ -170,35 +170,28 @@ fn local_defaults(args: &mut DevArgs, defaulted: &Defaulted, dir: &Path) -> anyh
             *address = "127.0.0.1".into();
         }
     }
-    for (id, port) in [
-        ("listen_port", &mut run.listen_port),
+    // Each defaulted port is bound now and held until its server listens on it.
+    for (id, address, port) in [
+        ("listen_port", &run.listen_address, &mut run.listen_port),
         (
             "validating_webhook_listen_port",
+            &w.validating_webhook_listen_address,
             &mut w.validating_webhook_listen_port,
         ),
         (
             "conversion_webhook_listen_port",
+            &w.conversion_webhook_listen_address,
             &mut w.conversion_webhook_listen_port,
         ),
     ] {
         if defaulted.contains(id) {
-            *port = free_port()?;
+            *port = crate::listeners::reserve(address)?;
         }
     }
     if defaulted.contains("tmp_dir") {
         run.tmp_dir = PathBuf::from(dir).join("tmp");
     }
     Ok(())
-}
-
-/// A port no one listens on now on 127.0.0.1 (the kernel's pick, released at once).
-fn free_port() -> anyhow::Result<u16> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").context("finding a free local port")?;
-    Ok(listener
-        .local_addr()
-        .context("finding a free local port")?
-        .port())
 }
 
 async fn create_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {

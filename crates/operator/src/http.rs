@@ -72,7 +72,7 @@ pub async fn serve(
     state: HttpState,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = crate::listeners::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (ADDON_OPERATOR_LISTEN_ADDRESS/PORT)"))?;
     let bound = listener.local_addr().context("reading the bound address")?;

@@ -26,6 +26,7 @@ mod host;
 mod http;
 mod leader;
 mod lint;
+mod listeners;
 mod logging;
 mod metrics;
 mod modulelist;

@@ -78,7 +78,7 @@ pub async fn serve(
         .with_cert_resolver(certs);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = crate::listeners::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for webhooks"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
