@@ -95,7 +95,6 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
     op.wait_converged().await;
     // The shipped set: ingress-nginx, echo-server and prometheus.
     const SHIPPED: usize = 3;
-    let runs = |op: &common::OperatorProcess| op.logs().matches("module converged").count();
     assert_eq!(runs(&op), SHIPPED, "{}", op.logs());
     c.set_config(&[("global", "clusterName: e2e\n")]);
     eventually("every module ran again for the global change", || {
@@ -103,14 +102,7 @@ async fn configmap_edit_changes_replicas_and_writes_nothing_else() {
     })
     .await;
     c.emu.controls().reset_counts();
-    c.set_config(&[("echoServer", "replicas: 3\n")]);
-    eventually("replicas becomes 3", || {
-        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
-            .as_deref()
-            == Some("3")
-    })
-    .await;
-    processed_every_event_so_far(&c, &op).await;
+    edit_echo_replicas_and_settle(&c, &op).await;
     let writes = writes_except_configmap_edits(&c);
     let unexpected: Vec<_> = writes
         .iter()
@@ -169,17 +161,9 @@ async fn a_module_section_edit_runs_no_enabled_script_and_a_global_edit_does() {
     op.wait_converged().await;
     let at_start = called();
     assert!(at_start >= 1, "the enabled script ran at startup");
-    let runs = |op: &common::OperatorProcess| op.logs().matches("module converged").count();
     let converged = runs(&op);
 
-    c.set_config(&[("echoServer", "replicas: 3\n")]);
-    eventually("replicas becomes 3", || {
-        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
-            .as_deref()
-            == Some("3")
-    })
-    .await;
-    processed_every_event_so_far(&c, &op).await;
+    edit_echo_replicas_and_settle(&c, &op).await;
     assert_eq!(
         called(),
         at_start,
@@ -219,6 +203,24 @@ async fn a_converged_operator_with_nothing_to_do_uses_no_cpu() {
         "the idle operator used {used:.2} s of CPU in 3 s (a busy loop?):\n{}",
         op.logs()
     );
+}
+
+/// How many module runs the operator has finished.
+fn runs(op: &common::OperatorProcess) -> usize {
+    op.logs().matches("module converged").count()
+}
+
+/// Sets echo-server's replicas to 3 in the ConfigMap, waits for the Deployment to show it and
+/// for the operator to have handled every event so far.
+async fn edit_echo_replicas_and_settle(c: &Cluster, op: &common::OperatorProcess) {
+    c.set_config(&[("echoServer", "replicas: 3\n")]);
+    eventually("replicas becomes 3", || {
+        c.jsonpath("deployment", "echo-server", "{.spec.replicas}")
+            .as_deref()
+            == Some("3")
+    })
+    .await;
+    processed_every_event_so_far(c, op).await;
 }
 
 /// A barrier: the operator handles events one at a time, in order, so once it has rejected an

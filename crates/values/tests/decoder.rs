@@ -123,23 +123,28 @@ fn every_version_applied_as_an_edit_ends_as_a_whole_apply() {
     }
 }
 
+/// A module hook of echoServer patches its config values: `replicas` = `n`.
+fn hook_sets_replicas(store: &mut ValuesStore, n: u64) {
+    let hook = PatchSource::ModuleHook {
+        hook: "echoServer/hooks/scale".into(),
+        key: "echoServer".into(),
+    };
+    let patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/echoServer/replicas", "value": n}
+    ]))
+    .unwrap();
+    store
+        .apply_patch(&hook, PatchTarget::ConfigValues, &patch)
+        .unwrap();
+}
+
 #[test]
 fn a_hook_that_changed_the_config_values_makes_the_next_version_apply_whole() {
     let text = data(&[("echoServer", "replicas: 3\n")]);
     let mut decoder = ConfigDecoder::default();
     let mut store = modules();
     decoder.apply(&mut store, text.clone()).unwrap();
-    let hook = PatchSource::ModuleHook {
-        hook: "echoServer/hooks/scale".into(),
-        key: "echoServer".into(),
-    };
-    let patch = serde_json::from_value(json!([
-        {"op": "add", "path": "/echoServer/replicas", "value": 5}
-    ]))
-    .unwrap();
-    store
-        .apply_patch(&hook, PatchTarget::ConfigValues, &patch)
-        .unwrap();
+    hook_sets_replicas(&mut store, 5);
     // The same text again: the ConfigMap says 3, whatever the hook set in memory.
     let change = decoder.apply(&mut store, text).unwrap();
     assert!(change.modules.contains("echoServer"), "{change:?}");
@@ -156,17 +161,7 @@ fn data_written_from_the_store_is_the_base_of_the_next_edit() {
     decoder
         .apply(&mut store, data(&[("echoServer", "replicas: 3\n")]))
         .unwrap();
-    let hook = PatchSource::ModuleHook {
-        hook: "echoServer/hooks/scale".into(),
-        key: "echoServer".into(),
-    };
-    let patch = serde_json::from_value(json!([
-        {"op": "add", "path": "/echoServer/replicas", "value": 5}
-    ]))
-    .unwrap();
-    store
-        .apply_patch(&hook, PatchTarget::ConfigValues, &patch)
-        .unwrap();
+    hook_sets_replicas(&mut store, 5);
     let encoded = store.config_values().encode().unwrap();
     decoder.written(store.config_generation(), encoded.clone());
     // The watch brings the written data back: nothing changes.
