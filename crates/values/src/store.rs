@@ -254,17 +254,7 @@ impl ValuesStore {
             ..ConfigValues::default()
         };
         let candidate = self.candidate(&view, None, Some(&only))?;
-        let flags = |store: &Self| -> Vec<bool> {
-            edit.enabled
-                .keys()
-                .map(|key| {
-                    store
-                        .enabled_layers(key)
-                        .is_some_and(|l| l.resolve().enabled)
-                })
-                .collect()
-        };
-        let enabled_before = flags(self);
+        let enabled_before: Vec<bool> = edit.enabled.keys().map(|k| self.flags_enable(k)).collect();
         let mut change = ConfigChange {
             config: self.edit_changes_config(edit),
             maintenance: edit
@@ -281,8 +271,8 @@ impl ValuesStore {
         change.enabled = edit
             .enabled
             .keys()
-            .zip(enabled_before.iter().zip(flags(self)))
-            .filter(|(_, (before, after))| *before != after)
+            .zip(enabled_before)
+            .filter(|(key, before)| self.flags_enable(key) != *before)
             .map(|(key, _)| key.clone())
             .collect();
         Ok(change)
@@ -490,22 +480,21 @@ impl ValuesStore {
     fn enabled_flags(&self) -> Vec<bool> {
         self.order
             .iter()
-            .map(|key| {
-                self.enabled_layers(key)
-                    .is_some_and(|l| l.resolve().enabled)
-            })
+            .map(|key| self.flags_enable(key))
             .collect()
+    }
+
+    /// Whether module `key`'s enabled flags (before its `enabled` script) enable it.
+    fn flags_enable(&self, key: &str) -> bool {
+        self.enabled_layers(key)
+            .is_some_and(|l| l.resolve().enabled)
     }
 
     fn enabled_changes(&self, before: &[bool]) -> BTreeSet<String> {
         self.order
             .iter()
             .zip(before)
-            .filter(|(key, old)| {
-                self.enabled_layers(key)
-                    .is_some_and(|l| l.resolve().enabled)
-                    != **old
-            })
+            .filter(|(key, old)| self.flags_enable(key) != **old)
             .map(|(key, _)| key.clone())
             .collect()
     }
