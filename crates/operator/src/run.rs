@@ -85,6 +85,11 @@ pub async fn operate(
         engine_opts,
     ));
     hooks.metrics().reserve(shared.metrics.family_names());
+    // Without --ha this replica is the leader from the start. Set before `/readyz` is served:
+    // it must say "converging" (not "standby", which is 200) until the first convergence.
+    if !args.ha {
+        shared.status().leader = true;
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     if mode == Mode::Serve {
         spawn_signal_handler(shutdown_tx.clone());
@@ -115,11 +120,6 @@ pub async fn operate(
         Duration::from_secs_f64(args.api_probe_interval.max(0.05)),
         shutdown_rx.clone(),
     );
-    // Without --ha this replica is the leader from the start: `/readyz` must say "converging"
-    // (not "standby") while the webhook server and the first convergence get ready.
-    if !args.ha {
-        shared.status().leader = true;
-    }
     // Webhooks are served by every replica, before and without the lease. Their certificate
     // Secret is written through the unfenced client (a create that loses a race reads the
     // winner's; a renewal carries the resourceVersion it replaces); webhook configurations go
