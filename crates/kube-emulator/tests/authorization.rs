@@ -24,9 +24,13 @@ fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> Output {
     input.rewind().unwrap();
     let mut out = tempfile::tempfile().unwrap();
     let mut err = tempfile::tempfile().unwrap();
+    // A discovery cache of its own: the shared one is keyed by host_port, which other tests'
+    // emulators reuse.
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_extension("kubectl-cache"))
         .args(args)
         .stdin(input)
         .stdout(Stdio::from(out.try_clone().unwrap()))

@@ -152,9 +152,15 @@ impl Cluster {
         wait_bounded(child, &format!("kubectl {args:?}"))
     }
 
+    /// kubectl with a discovery cache of its own: the shared `~/.kube/cache` is keyed by
+    /// `host_port`, and another test's emulator on a reused port would answer from it.
     fn kubectl_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.kubeconfig.with_extension("kubectl-cache"))
+            .args(args);
         cmd
     }
 

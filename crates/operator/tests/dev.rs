@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CHILD_TIMEOUT, copy_dir, output_within, repo_root, wait_within};
+use common::{CHILD_TIMEOUT, copy_dir, kubectl_for, output_within, repo_root, wait_within};
 
 /// `addon-operator dev` in `dir` with its own defaults: 127.0.0.1, free ports, hook temp files
 /// in `.addon-operator/tmp`.
@@ -122,18 +122,15 @@ impl DevProcess {
     /// A jsonpath of a ConfigMap in the operator namespace, or None while it does not exist.
     fn configmap(&self, name: &str, jsonpath: &str) -> Option<String> {
         let out = output_within(
-            Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&self.kubeconfig)
-                .args([
-                    "get",
-                    "configmap",
-                    name,
-                    "-n",
-                    "addon-operator",
-                    "-o",
-                    &format!("jsonpath={jsonpath}"),
-                ]),
+            kubectl_for(&self.kubeconfig).args([
+                "get",
+                "configmap",
+                name,
+                "-n",
+                "addon-operator",
+                "-o",
+                &format!("jsonpath={jsonpath}"),
+            ]),
             CHILD_TIMEOUT,
         );
         out.status
@@ -211,17 +208,14 @@ fn dev_rerenders_a_module_when_its_template_changes() {
         "hook values survive a reload, got {uuid:?}"
     );
     let rollout = output_within(
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&dev.kubeconfig)
-            .args([
-                "rollout",
-                "status",
-                "deployment/echo-server",
-                "-n",
-                "addon-operator",
-                "--timeout=20s",
-            ]),
+        kubectl_for(&dev.kubeconfig).args([
+            "rollout",
+            "status",
+            "deployment/echo-server",
+            "-n",
+            "addon-operator",
+            "--timeout=20s",
+        ]),
         CHILD_TIMEOUT,
     );
     assert!(

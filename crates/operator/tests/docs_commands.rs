@@ -252,6 +252,8 @@ struct Session {
     root: PathBuf,
     state: PathBuf,
     bin: PathBuf,
+    /// kubectl's discovery cache, this session's own.
+    kube_cache: PathBuf,
     /// The `dev` command that should be running (the README's, or the last documented one).
     dev_command: String,
     dev: Option<Background>,
@@ -274,6 +276,7 @@ impl Session {
             root,
             state,
             bin,
+            kube_cache: dir.join("kube-cache"),
             dev_command: format!("addon-operator dev {readme_dev}"),
             dev: None,
             runs: 0,
@@ -312,6 +315,9 @@ impl Session {
             .env_remove("ADDON_OPERATOR_TMP_DIR")
             .env_remove("DEBUG_UNIX_SOCKET")
             .env("LOG_LEVEL", "info,kube=warn,hyper=warn")
+            // kubectl's discovery cache is keyed by host_port and kept for hours; other
+            // tests' emulators reuse ports, so a shared cache could name another CRD's scope.
+            .env("KUBECACHEDIR", &self.kube_cache)
             .stdin(Stdio::null());
         cmd
     }

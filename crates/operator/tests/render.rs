@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Cluster, NS, assert_golden, eventually, repo_root};
+use common::{Cluster, NS, assert_golden, eventually, kubectl_for, repo_root};
 
 /// Marker put into values that must never appear in an error message.
 const MARKER: &str = "SECRET-MARKER-9f3a";
@@ -349,10 +349,14 @@ async fn rendered_yaml_reads_back_in_kubectl_as_the_operator_applies_it() {
     }
 
     let out = run_with_timeout(
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&cluster.kubeconfig)
-            .args(["apply", "--dry-run=server", "-o", "json", "-f", "-"]),
+        kubectl_for(&cluster.kubeconfig).args([
+            "apply",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-f",
+            "-",
+        ]),
         yaml.as_bytes(),
     );
     assert!(

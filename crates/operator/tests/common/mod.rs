@@ -60,13 +60,7 @@ impl Cluster {
 
     /// Runs kubectl and returns the whole output, failing or not.
     pub fn kubectl_raw(&self, args: &[&str]) -> std::process::Output {
-        output_within(
-            Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&self.kubeconfig)
-                .args(args),
-            CHILD_TIMEOUT,
-        )
+        output_within(kubectl_for(&self.kubeconfig).args(args), CHILD_TIMEOUT)
     }
 
     /// `kubectl scale deployment <name> --replicas <n>` in the operator namespace: drift.
@@ -207,6 +201,20 @@ pub struct Launch<'a> {
     pub extra: &'a [&'a str],
     /// Extra environment variables.
     pub env: &'a [(&'a str, &'a str)],
+}
+
+/// kubectl pointed at `kubeconfig`, with its discovery cache next to it.
+///
+/// kubectl caches discovery per `host_port` under `~/.kube/cache` for hours; tests start many
+/// emulators on ephemeral ports, so a shared cache can hand one test another's CRD scope (a
+/// cluster-scoped `widgets` listed under a namespace: 404). A cache per kubeconfig cannot.
+pub fn kubectl_for(kubeconfig: &Path) -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_extension("kubectl-cache"));
+    cmd
 }
 
 /// The stdout of a kubectl run with `args`; panics with its stderr when it failed.

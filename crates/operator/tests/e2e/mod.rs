@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use kube_emulator::{Config, Emulator};
 use serde_json::Value;
 
-use crate::common::{OperatorProcess, copy_dir, kubectl_stdout, repo_root, require_kubectl};
+use crate::common::{
+    OperatorProcess, copy_dir, kubectl_for, kubectl_stdout, repo_root, require_kubectl,
+};
 
 /// The operator namespace of every test (not `addon-operator`, so a real cluster's own
 /// installation is left alone).
@@ -99,9 +101,7 @@ impl TestCluster {
 
     fn kubectl_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+        let mut child = kubectl_for(&self.kubeconfig)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
