@@ -27,7 +27,7 @@ use serde_json::Value;
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let set = discover(&[chart200::write_module(dir.path())]).unwrap();
-    let module = &set.modules[0];
+    let module = &set.modules()[0];
     let renderer = ChartRenderer::new(module).unwrap();
     let (values, scopes) = (chart200::values(), ResourceScopes::builtin());
     let objects = renderer.render(&values, "ops", &scopes).unwrap();

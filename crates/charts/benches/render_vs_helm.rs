@@ -190,7 +190,7 @@ fn main() {
     let modules = chart200::write_module(dir.path());
     let chart = chart200::write_helm_chart(dir.path());
     let set = discover(std::slice::from_ref(&modules)).unwrap();
-    let module = &set.modules[0];
+    let module = &set.modules()[0];
     let renderer = ChartRenderer::new(module).unwrap();
     let scopes = ResourceScopes::builtin();
     let values = chart200::values();

@@ -1,7 +1,7 @@
 //! Module discovery: finds `NNN-name` directories under one or more modules dirs and loads
 //! each module's chart files into a [`Module`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -107,26 +107,70 @@ pub struct CommonValuesFile {
 }
 
 /// All modules found in the modules dirs, sorted by order then name.
+///
+/// Read-only once discovered: lookups by name or key go through an index, so finding one
+/// module costs the same among 500 as among 10 (an edit of one module looks it up several
+/// times).
 #[derive(Debug, Clone, Default)]
 pub struct ModuleSet {
     /// The directories that were searched, in the order given.
     pub dirs: Vec<PathBuf>,
     /// The modules, sorted by (order, name).
-    pub modules: Vec<Module>,
+    modules: Vec<Module>,
     /// The `<dir>/values.yaml` files that exist, in dir order (later dirs win when the values
     /// crate layers them).
     pub common_values: Vec<CommonValuesFile>,
+    /// Position in `modules` by kebab-case name.
+    by_name: HashMap<String, usize>,
+    /// Position in `modules` by values key.
+    by_key: HashMap<String, usize>,
 }
 
 impl ModuleSet {
+    /// A set of `modules` (sorted here by order, then name) found in `dirs`.
+    pub fn new(
+        dirs: Vec<PathBuf>,
+        mut modules: Vec<Module>,
+        common_values: Vec<CommonValuesFile>,
+    ) -> ModuleSet {
+        modules.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+        let by_name = modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        let by_key = modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.key.clone(), i))
+            .collect();
+        ModuleSet {
+            dirs,
+            modules,
+            common_values,
+            by_name,
+            by_key,
+        }
+    }
+
+    /// The modules, sorted by (order, name).
+    pub fn modules(&self) -> &[Module] {
+        &self.modules
+    }
+
     /// The module with kebab-case name `name`.
     pub fn get(&self, name: &str) -> Option<&Module> {
-        self.modules.iter().find(|m| m.name == name)
+        self.by_name.get(name).map(|&i| &self.modules[i])
     }
 
     /// The module whose values key is `key` (`ingressNginx`).
     pub fn by_key(&self, key: &str) -> Option<&Module> {
-        self.modules.iter().find(|m| m.key == key)
+        self.position(key).map(|i| &self.modules[i])
+    }
+
+    /// The place of the module with values key `key` in [`Self::modules`]: its run order.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).copied()
     }
 
     /// The built-in scope table plus the scopes of every CRD in the modules' `crds/`, for
@@ -154,6 +198,8 @@ impl ModuleSet {
 pub fn discover(dirs: &[PathBuf]) -> Result<ModuleSet, DiscoveryError> {
     let mut problems = Vec::new();
     let mut modules: Vec<Module> = Vec::new();
+    // Position of each name in `modules`: a duplicate is found without a walk per module.
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut common_values = Vec::new();
     for dir in dirs {
         let entries = match list_dir(dir) {
@@ -174,13 +220,14 @@ pub fn discover(dirs: &[PathBuf]) -> Result<ModuleSet, DiscoveryError> {
         }
         for path in entries {
             if let Some(m) = load_module(&path, &mut problems) {
-                if let Some(prev) = modules.iter().find(|p| p.name == m.name) {
+                if let Some(&prev) = seen.get(&m.name) {
                     problems.push(DiscoveryProblem::DuplicateModule {
                         name: m.name.clone(),
-                        first: prev.path.clone(),
+                        first: modules[prev].path.clone(),
                         second: m.path.clone(),
                     });
                 } else {
+                    seen.insert(m.name.clone(), modules.len());
                     modules.push(m);
                 }
             }
@@ -189,16 +236,12 @@ pub fn discover(dirs: &[PathBuf]) -> Result<ModuleSet, DiscoveryError> {
     if !problems.is_empty() {
         return Err(DiscoveryError { problems });
     }
-    modules.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
-    for m in &modules {
+    let set = ModuleSet::new(dirs.to_vec(), modules, common_values);
+    for m in set.modules() {
         tracing::debug!(module = %m.name, order = m.order, path = %m.path.display(),
             templates = m.templates.len(), crds = m.crds.len(), "discovered module");
     }
-    Ok(ModuleSet {
-        dirs: dirs.to_vec(),
-        modules,
-        common_values,
-    })
+    Ok(set)
 }
 
 /// Loads `config-values.yaml` and `values.yaml` from an `openapi/` directory (a module's, or

@@ -34,6 +34,13 @@ fn modules_are_sorted_by_order_then_name() {
         .map(|m| (m.order, m.name.as_str()))
         .collect();
     assert_eq!(names, vec![(1, "a"), (10, "c"), (10, "z"), (20, "b")]);
+    // Lookups by name and by key find each module at its sorted place.
+    for (at, m) in set.modules().iter().enumerate() {
+        assert_eq!(set.get(&m.name).map(|found| &found.path), Some(&m.path));
+        assert_eq!(set.by_key(&m.key).map(|found| &found.path), Some(&m.path));
+        assert_eq!(set.position(&m.key), Some(at));
+    }
+    assert!(set.get("missing").is_none() && set.by_key("missing").is_none());
 }
 
 #[test]
@@ -145,7 +152,8 @@ fn the_same_module_name_in_two_dirs_is_an_error() {
     fs::create_dir(b.path().join("050-echo")).unwrap();
     let err = discover(&[a.path().to_path_buf(), b.path().to_path_buf()]).unwrap_err();
     assert!(
-        matches!(&err.problems[..], [DiscoveryProblem::DuplicateModule { name, .. }] if name == "echo")
+        matches!(&err.problems[..], [DiscoveryProblem::DuplicateModule { name, first, second }]
+            if name == "echo" && first.ends_with("010-echo") && second.ends_with("050-echo"))
     );
 }
 

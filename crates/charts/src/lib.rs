@@ -28,7 +28,7 @@
 //!     metadata:\n  name: {{Release.Name}}\ndata:\n  replicas: {{quote Values.echoServer.replicas}}\n").unwrap();
 //!
 //! let set = discover(&[dir.path().to_path_buf()]).unwrap();
-//! let module = &set.modules[0];
+//! let module = &set.modules()[0];
 //! assert_eq!((module.name.as_str(), module.key.as_str(), module.order), ("echo-server", "echoServer", 10));
 //!
 //! let renderer = ChartRenderer::new(module).unwrap();

@@ -18,7 +18,7 @@ fn module(files: &[(&str, &str)]) -> (tempfile::TempDir, Module) {
     }
     fs::create_dir_all(d.path().join("010-demo")).unwrap();
     let set = discover(&[d.path().to_path_buf()]).unwrap();
-    let m = set.modules[0].clone();
+    let m = set.modules()[0].clone();
     (d, m)
 }
 

@@ -124,7 +124,7 @@ fn kinds(objs: &[RenderedObject]) -> Vec<String> {
 fn shipped_module_set_enables_every_module_in_order() {
     let set = load("modules");
     let names: Vec<_> = set
-        .modules
+        .modules()
         .iter()
         .map(|m| (m.order, m.name.as_str()))
         .collect();
@@ -243,7 +243,7 @@ fn ingress_nginx_values_drive_replicas_image_scheduling_and_service() {
 /// both schemas), with `config` (a ConfigMap's data: key → YAML) applied.
 fn store_with_config(set: &ModuleSet, config: &[(&str, &str)]) -> Result<ValuesStore, Errors> {
     let specs = set
-        .modules
+        .modules()
         .iter()
         .map(|m| module_spec(set, &m.key))
         .collect();
@@ -382,7 +382,7 @@ fn module_values_yaml_matches_config_values_schema_defaults() {
         .filter(|p| p.is_dir());
     for dir in std::iter::once(workspace_dir("modules")).chain(examples) {
         let set = discover(&[dir]).unwrap_or_else(|e| panic!("{e}"));
-        for m in &set.modules {
+        for m in set.modules() {
             let Some(schema) = &m.openapi.config_values else {
                 continue;
             };

@@ -193,7 +193,7 @@ fn run() -> Result<()> {
             std::fs::write(path, content)?;
         }
         let set = charts::discover(&[modules]).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let module = &set.modules[0];
+        let module = &set.modules()[0];
         let mut cases = Vec::new();
         for entry in std::fs::read_dir(fixture.join("golden"))? {
             let path = entry?.path();

@@ -35,7 +35,12 @@ struct Change {
 pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let mut loaded = LoadedModules::load(&args.source)?;
     let Some(module) = loaded.find(&args.module).cloned() else {
-        let names: Vec<&str> = loaded.set.modules.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = loaded
+            .set
+            .modules()
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         bail!(
             "module {:?} not found (modules: {})",
             args.module,

@@ -69,7 +69,7 @@ fn retry_edited_hooks(
     let edited: Vec<String> = shared
         .modules()
         .set
-        .modules
+        .modules()
         .iter()
         .filter(|m| {
             m.hooks_dir.as_deref().is_some_and(|dir| {
@@ -91,7 +91,7 @@ pub fn module_hook_dirs(shared: &Shared) -> Vec<(String, PathBuf)> {
     let modules = shared.modules();
     modules
         .set
-        .modules
+        .modules()
         .iter()
         .filter_map(|m| {
             m.hooks_dir

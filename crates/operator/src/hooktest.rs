@@ -101,7 +101,7 @@ pub async fn test(args: HookTestArgs) -> anyhow::Result<ExitCode> {
 fn resolve(args: &HookTestArgs, loaded: Option<&LoadedModules>) -> anyhow::Result<Target> {
     let given = Path::new(&args.hook);
     let global_dir = &args.source.global_hooks_dir;
-    let modules = loaded.map(|l| l.set.modules.as_slice()).unwrap_or_default();
+    let modules = loaded.map(|l| l.set.modules()).unwrap_or_default();
     if given.is_file() {
         let path = given.to_path_buf();
         let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());

@@ -119,9 +119,9 @@ async fn lint(args: &LintArgs) -> Report {
             return report;
         }
     };
-    report.modules = set.modules.len();
+    report.modules = set.modules().len();
     let mut renderers = Vec::new();
-    for module in &set.modules {
+    for module in set.modules() {
         lint_chart(&mut report, module);
         lint_enabled_script(&mut report, module);
         if let Some(dir) = &module.hooks_dir {
@@ -311,7 +311,7 @@ fn lint_renders(
     namespace: &str,
 ) {
     let scopes = crate::moduleset::resource_scopes(set);
-    store.set_enabled_modules(Some(set.modules.iter().map(|m| m.name.clone()).collect()));
+    store.set_enabled_modules(Some(set.modules().iter().map(|m| m.name.clone()).collect()));
     let known = store.known_keys().clone();
     for (module, renderer) in renderers {
         let name = module.name.as_str();

@@ -44,12 +44,12 @@ impl LoadedModules {
         let scopes = resource_scopes(&set);
         let mut renderers = BTreeMap::new();
         let files_digests = set
-            .modules
+            .modules()
             .iter()
             .map(|m| (m.key.clone(), values::files_digest(m.chart_files())))
             .collect();
         let mut problems = Vec::new();
-        for module in &set.modules {
+        for module in set.modules() {
             match ChartRenderer::new(module) {
                 Ok(renderer) => {
                     renderers.insert(module.key.clone(), renderer);
@@ -80,7 +80,7 @@ impl LoadedModules {
 pub(crate) fn resource_scopes(set: &ModuleSet) -> ResourceScopes {
     let mut scopes = ResourceScopes::builtin();
     scopes.add_crds(
-        set.modules
+        set.modules()
             .iter()
             .flat_map(|m| m.crds.iter().map(|crd| &crd.object)),
     );
@@ -108,7 +108,7 @@ pub(crate) fn values_store(
         GlobalSpec::default()
     });
     let mut specs = Vec::new();
-    for module in &set.modules {
+    for module in set.modules() {
         match module_spec(&common, module) {
             Ok(spec) => specs.push(spec),
             Err(e) => errors.extend(e.0),

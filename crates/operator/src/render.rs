@@ -144,7 +144,7 @@ fn modules_named<'a>(
 ) -> impl Iterator<Item = &'a charts::Module> {
     loaded
         .set
-        .modules
+        .modules()
         .iter()
         .filter(|m| names.contains(&m.name))
 }
@@ -170,7 +170,12 @@ fn select_modules(
         return Ok(enabled.to_vec());
     };
     let Some(module) = loaded.find(wanted) else {
-        let names: Vec<&str> = loaded.set.modules.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = loaded
+            .set
+            .modules()
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         bail!(
             "module {wanted:?} not found (modules: {})",
             names.join(", ")

@@ -117,7 +117,7 @@ impl Resolver {
                 "customresourcedefinitions",
             ),
         );
-        for module in &loaded.set.modules {
+        for module in loaded.set.modules() {
             for crd in &module.crds {
                 let object: DynamicObject = serde_json::from_value(crd.object.clone())
                     .with_context(|| format!("{}: not an object", crd.source))?;
@@ -211,7 +211,7 @@ async fn render_needs(
     let known = loaded.store.known_keys().clone();
     let modules: Vec<(String, String, Vec<Variant>)> = loaded
         .set
-        .modules
+        .modules()
         .iter()
         .map(|m| (m.name.clone(), m.key.clone(), variants(m)))
         .collect();
@@ -265,7 +265,7 @@ async fn hook_needs(
         args.source.global_hooks_dir.clone(),
         args.source.global_hooks_dir.clone(),
     )];
-    for module in &loaded.set.modules {
+    for module in loaded.set.modules() {
         if let Some(hooks_dir) = &module.hooks_dir {
             dirs.push((
                 Some(module.name.clone()),

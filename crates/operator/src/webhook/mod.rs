@@ -142,7 +142,7 @@ async fn load_hooks(engine: &HookEngine, shared: &Shared) -> anyhow::Result<()> 
         let m = shared.modules();
         let modules: Vec<(String, std::path::PathBuf)> = m
             .set
-            .modules
+            .modules()
             .iter()
             .filter_map(|m| m.hooks_dir.clone().map(|d| (m.name.clone(), d)))
             .collect();
@@ -172,7 +172,7 @@ fn all_sets(shared: &Shared) -> Vec<HookSet> {
         shared
             .modules()
             .set
-            .modules
+            .modules()
             .iter()
             .map(|m| HookSet::Module(m.name.clone())),
     );
