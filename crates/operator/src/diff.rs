@@ -34,19 +34,7 @@ struct Change {
 /// Runs the command: exit code 0 without differences, 1 with.
 pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let mut loaded = LoadedModules::load(&args.source)?;
-    let Some(module) = loaded.find(&args.module).cloned() else {
-        let names: Vec<&str> = loaded
-            .set
-            .modules()
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        bail!(
-            "module {:?} not found (modules: {})",
-            args.module,
-            names.join(", ")
-        );
-    };
+    let module = loaded.find_or_list(&args.module)?.clone();
     let client = Client::try_from(cluster_config(args.kubeconfig.as_deref()).await?)
         .context("building the Kubernetes client")?;
     let namespace = args.source.namespace.clone();

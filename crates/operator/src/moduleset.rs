@@ -74,6 +74,17 @@ impl LoadedModules {
     pub fn find(&self, name: &str) -> Option<&Module> {
         self.set.get(name).or_else(|| self.set.by_key(name))
     }
+
+    /// [`Self::find`], or an error naming `name` and every module there is.
+    ///
+    /// # Errors
+    /// No module has that name or key.
+    pub fn find_or_list(&self, name: &str) -> anyhow::Result<&Module> {
+        self.find(name).with_context(|| {
+            let names: Vec<&str> = self.set.modules().iter().map(|m| m.name.as_str()).collect();
+            format!("module {name:?} not found (modules: {})", names.join(", "))
+        })
+    }
 }
 
 /// Which kinds are namespaced: the built-in kinds plus the CRDs the modules of `set` ship.

@@ -169,18 +169,7 @@ fn select_modules(
     let Some(wanted) = &args.module else {
         return Ok(enabled.to_vec());
     };
-    let Some(module) = loaded.find(wanted) else {
-        let names: Vec<&str> = loaded
-            .set
-            .modules()
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        bail!(
-            "module {wanted:?} not found (modules: {})",
-            names.join(", ")
-        );
-    };
+    let module = loaded.find_or_list(wanted)?;
     if !enabled.contains(&module.name) {
         bail!(
             "module {} is disabled; enable it with --set {}Enabled=true",
