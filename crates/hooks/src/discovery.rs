@@ -172,7 +172,7 @@ pub async fn load_config(
         timeout,
         hook: name,
         capture_stdout: true,
-        launch: None,
+        spawner: None,
     })
     .instrument(span)
     .await?;

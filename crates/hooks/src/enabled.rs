@@ -102,7 +102,7 @@ pub async fn run_enabled_script(
         timeout,
         hook: &name,
         capture_stdout: false,
-        launch: None,
+        spawner: None,
     })
     .instrument(span)
     .await

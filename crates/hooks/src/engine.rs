@@ -92,6 +92,7 @@ impl HookEngine {
             client,
             metrics: Arc::new(MetricsStorage::with_engine_prefix(&opts.metric_prefix)),
             dirs: crate::run::RunDirs::new(opts.tmp_dir.clone()),
+            spawner: crate::spawner::SpawnerSlot::new(opts.launcher.clone()),
             opts,
         });
         Self {

@@ -12,27 +12,24 @@
 //!   the runtime; only kernels without pidfd (before Linux 5.3) get a thread blocked in
 //!   `waitid` per running hook.
 //! - CPU time and max RSS come from `wait4(2)` on the hook process (children it waited for are
-//!   included, as in `getrusage(RUSAGE_CHILDREN)`). Started through the launcher
-//!   ([`crate::launcher`], [`LaunchVia`]), the figures are the hook's own; started directly,
-//!   max RSS is at least the operator's (what the child inherited before `exec`).
+//!   included, as in `getrusage(RUSAGE_CHILDREN)`). Started by the spawner
+//!   ([`crate::spawner`]), the figures are the hook's own; started directly, max RSS is at
+//!   least the operator's (what the child inherited before `exec`).
 //! - Hooks are spawned without a `pre_exec` closure (the group is set with
-//!   `CommandExt::process_group`), so std uses `posix_spawn`: no copy of the operator's
-//!   address space is made for each hook.
+//!   `CommandExt::process_group`), so std uses `posix_spawn`: no copy of the spawning
+//!   process's address space is made for each hook.
 
 mod supervise;
 
-use crate::launcher::{self, Report};
-use nix::sys::signal::{Signal, killpg};
-use nix::sys::wait::{Id, WaitPidFlag, waitid};
-use nix::unistd::Pid;
+use crate::group_leader::Leader;
+use crate::spawner::{SpawnError, SpawnerSlot};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use supervise::{ExitWatch, Stream, Supervised, supervise};
-use wait4::Wait4;
+use supervise::{ExitWatch, Running, Stream, Supervised, supervise};
 
 /// Lines of stderr kept for the error message of a failed run.
 const STDERR_TAIL_LINES: usize = 20;
@@ -105,14 +102,6 @@ pub struct Usage {
     pub max_rss_bytes: u64,
 }
 
-/// Run the process through the launcher `launcher` (a binary that answers
-/// [`launcher::LAUNCH_ARG`]), its report file in `report_dir`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LaunchVia<'a> {
-    pub launcher: &'a Path,
-    pub report_dir: &'a Path,
-}
-
 /// What to run.
 #[derive(Debug)]
 pub(crate) struct ProcessSpec<'a> {
@@ -125,8 +114,9 @@ pub(crate) struct ProcessSpec<'a> {
     pub hook: &'a str,
     /// Capture stdout instead of logging it (`--config`).
     pub capture_stdout: bool,
-    /// Start it through the launcher, for its own resource usage.
-    pub launch: Option<LaunchVia<'a>>,
+    /// Start it through the spawner, for its own resource usage (`None`, or a slot without
+    /// a launcher: directly).
+    pub spawner: Option<&'a SpawnerSlot>,
 }
 
 /// A finished process.
@@ -140,94 +130,21 @@ pub(crate) struct ProcessOutcome {
 
 /// Runs a process to completion; non-zero exit and timeout are errors carrying the stderr tail.
 pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome, ExecError> {
-    let hook = spec.hook.to_string();
-    // The launcher's report; without a writable report file the hook starts directly.
-    let report = spec.launch.and_then(|via| {
-        tempfile::Builder::new()
-            .prefix(".hook-usage-")
-            .tempfile_in(via.report_dir)
-            .map_err(|e| tracing::debug!(error = %e, "no launcher report file; starting the hook directly"))
-            .ok()
-            .map(|file| (via.launcher, file))
-    });
-    let mut cmd = match &report {
-        Some((via, file)) => launcher::command(via, file.path(), spec.program),
-        None => std::process::Command::new(spec.program),
-    };
-    cmd.args(spec.args)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
     let spawned_at = Instant::now();
-    let mut child = spawn(&mut cmd).await.map_err(|source| ExecError::Spawn {
-        hook: hook.clone(),
-        path: spec.program.to_path_buf(),
-        source,
-    })?;
-    let leader = Arc::new(Leader {
-        pgid: Pid::from_raw(child.id() as i32),
-        reaped: Mutex::new(false),
-    });
-    // Dropping this future (engine shutdown) kills the group too.
-    let _guard = KillOnDrop(leader.clone());
-    let out = child
-        .stdout
-        .take()
-        .and_then(|out| Stream::new(out, "stdout", spec.capture_stdout));
-    let err = child
-        .stderr
-        .take()
-        .and_then(|err| Stream::new(err, "stderr", false));
-    let exit = ExitWatch::new(&leader);
-    let (supervised, timed_out) = supervise(&leader, child, exit, [out, err], spec.timeout).await;
+    // Dropping this future (engine shutdown) drops `running`, which kills the group.
+    let (mut running, streams) = start(&spec).await?;
+    let (supervised, timed_out) = supervise(&mut running, streams, spec.timeout).await;
     let wall = spawned_at.elapsed();
     let Supervised {
-        waited,
+        reaped,
         stdout,
         stderr_tail,
     } = supervised;
-    let res = waited.map_err(|source| ExecError::Wait {
+    let hook = spec.hook.to_string();
+    let reaped = reaped.map_err(|source| ExecError::Wait {
         hook: hook.clone(),
         source,
     })?;
-    let (status, usage) = match report
-        .as_ref()
-        .and_then(|(_, file)| launcher::read_report(file.path()))
-    {
-        Some(Report::SpawnFailed(source)) if !timed_out => {
-            return Err(ExecError::Spawn {
-                hook,
-                path: spec.program.to_path_buf(),
-                source,
-            });
-        }
-        Some(Report::Exited {
-            status,
-            user_cpu,
-            sys_cpu,
-            max_rss_bytes,
-        }) => (
-            status,
-            Usage {
-                wall,
-                user_cpu,
-                sys_cpu,
-                max_rss_bytes,
-            },
-        ),
-        _ => (
-            res.status,
-            Usage {
-                wall,
-                user_cpu: res.rusage.utime,
-                sys_cpu: res.rusage.stime,
-                max_rss_bytes: res.rusage.maxrss,
-            },
-        ),
-    };
     if timed_out {
         return Err(ExecError::Timeout {
             hook,
@@ -235,72 +152,87 @@ pub(crate) async fn run_process(spec: ProcessSpec<'_>) -> Result<ProcessOutcome,
             stderr_tail,
         });
     }
-    if !status.success() {
+    if !reaped.status.success() {
         return Err(ExecError::Failed {
             hook,
-            status,
+            status: reaped.status,
             stderr_tail,
         });
     }
     Ok(ProcessOutcome {
         stdout,
-        usage,
+        usage: Usage {
+            wall,
+            user_cpu: reaped.user_cpu,
+            sys_cpu: reaped.sys_cpu,
+            max_rss_bytes: reaped.max_rss_bytes,
+        },
         spawned_at,
     })
 }
 
-/// The hook process, leader of its own process group.
-///
-/// The group is only signalled while the leader is not reaped: an exited but unreaped leader
-/// (a zombie) keeps its pid — and so the group id — reserved, so `killpg` can never hit an
-/// unrelated group that reused the number.
-struct Leader {
-    pgid: Pid,
-    reaped: Mutex<bool>,
-}
-
-impl Leader {
-    /// Blocking: returns once the leader has exited (it is not reaped: its pid stays
-    /// reserved).
-    fn wait_exit(&self) {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
-        while let Err(nix::errno::Errno::EINTR) = waitid(Id::Pid(self.pgid), flags) {}
-    }
-
-    /// `SIGKILL` to the whole group, unless the leader was already reaped.
-    fn kill_group(&self) {
-        let reaped = lock(&self.reaped);
-        if !*reaped {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-        }
-    }
-
-    /// Blocking: waits for the leader to exit, kills whatever it left running in its group
-    /// (which also releases our pipes), then reaps it with `wait4` for its resource usage.
-    fn wait(&self, child: &mut std::process::Child) -> std::io::Result<wait4::ResUse> {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
-        loop {
-            match waitid(Id::Pid(self.pgid), flags) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(std::io::Error::from(e)),
-                Ok(_) => break,
+/// Starts the process, through the spawner when there is one, and opens its output streams.
+async fn start(spec: &ProcessSpec<'_>) -> Result<(Running, [Option<Stream>; 2]), ExecError> {
+    let spawn_error = |source| ExecError::Spawn {
+        hook: spec.hook.to_string(),
+        path: spec.program.to_path_buf(),
+        source,
+    };
+    if let Some(spawner) = spec.spawner.and_then(SpawnerSlot::get) {
+        let (out, out_w) = std::io::pipe().map_err(spawn_error)?;
+        let (err, err_w) = std::io::pipe().map_err(spawn_error)?;
+        let outputs = [out_w.into(), err_w.into()];
+        match spawner
+            .spawn(spec.program, spec.args, &spec.env, spec.cwd, outputs)
+            .await
+        {
+            Ok(run) => return Ok((Running::Spawned(run), streams(spec, out, err))),
+            Err(SpawnError::Refused(source)) => return Err(spawn_error(source)),
+            Err(SpawnError::Lost) => {
+                return Err(ExecError::Wait {
+                    hook: spec.hook.to_string(),
+                    source: std::io::Error::other("the hook spawner exited while starting it"),
+                });
+            }
+            Err(SpawnError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "the hook spawner is gone; starting the hook directly");
             }
         }
-        let mut reaped = lock(&self.reaped);
-        let _ = killpg(self.pgid, Signal::SIGKILL);
-        let res = child.wait4();
-        *reaped = true;
-        res
     }
+    let mut cmd = std::process::Command::new(spec.program);
+    cmd.args(spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = spawn(&mut cmd).await.map_err(spawn_error)?;
+    let leader = Arc::new(Leader::new(child.id()));
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let exit = ExitWatch::new(&leader);
+    let running = Running::Direct {
+        child,
+        leader,
+        exit,
+    };
+    let streams = [
+        out.and_then(|o| Stream::new(o, "stdout", spec.capture_stdout)),
+        err.and_then(|e| Stream::new(e, "stderr", false)),
+    ];
+    Ok((running, streams))
 }
 
-/// Kills the process group when a run is abandoned (its future dropped).
-struct KillOnDrop(Arc<Leader>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.0.kill_group();
-    }
+/// The two output streams of a spawned process, from the read ends of its pipes.
+fn streams(
+    spec: &ProcessSpec<'_>,
+    out: std::io::PipeReader,
+    err: std::io::PipeReader,
+) -> [Option<Stream>; 2] {
+    [
+        Stream::new(out, "stdout", spec.capture_stdout),
+        Stream::new(err, "stderr", false),
+    ]
 }
 
 /// Spawns, retrying briefly on `ETXTBSY`: a script written just before (a freshly installed
@@ -316,11 +248,6 @@ async fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process:
             other => return other,
         }
     }
-}
-
-/// Poisoning only happens if a reader panicked mid-push; the data is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -344,7 +271,7 @@ mod tests {
             timeout,
             hook: "hook.sh",
             capture_stdout: true,
-            launch: None,
+            spawner: None,
         }
     }
 

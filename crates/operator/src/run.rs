@@ -73,7 +73,7 @@ pub async fn operate(
         retry_jitter: Duration::from_secs_f64(args.hook_retry_delay.clamp(0.0, 1.0)),
         tmp_dir: args.tmp_dir.clone(),
         env: hook_env(args),
-        // Hooks start from a small launcher, so their max RSS is their own.
+        // Hooks start from a small spawner process (started once), so their max RSS is their own.
         launcher: hooks::launcher_beside_current_exe("addon-operator-hook-launcher"),
         ..EngineOptions::default()
     };
@@ -226,7 +226,7 @@ fn hook_env(args: &RunArgs) -> Vec<(&'static str, std::ffi::OsString)> {
         ),
         ("ADDON_OPERATOR_CONFIG_MAP", args.config_map.clone().into()),
         ("ADDON_OPERATOR_DEPLOYMENT", args.deployment.clone().into()),
-        // Native hooks' scripts find the operator here (their parent is the hook launcher).
+        // Native hooks' scripts find the operator here (their parent is the hook spawner).
         (
             "ADDON_OPERATOR_BIN",
             std::env::current_exe().unwrap_or_default().into(),

@@ -1,8 +1,10 @@
 //! Supervising a running hook: its two output streams, read line by line, and its exit,
 //! awaited on the runtime (see [`supervise`]).
 
-use super::{Leader, STDERR_LINE_BYTES, STDERR_TAIL_LINES};
+use super::{STDERR_LINE_BYTES, STDERR_TAIL_LINES};
+use crate::group_leader::{Leader, Reaped};
 use crate::output_log::{Emit, OutputLog};
+use crate::spawner::SpawnedRun;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,7 +136,7 @@ pub(super) enum ExitWatch {
 
 impl ExitWatch {
     pub(super) fn new(leader: &Arc<Leader>) -> Self {
-        let pidfd = rustix::process::Pid::from_raw(leader.pgid.as_raw())
+        let pidfd = rustix::process::Pid::from_raw(leader.pid())
             .ok_or_else(|| std::io::Error::other("no pid"))
             .and_then(|pid| {
                 rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK)
@@ -173,9 +175,54 @@ fn register_owned(
     tokio::io::unix::AsyncFd::new(fd)
 }
 
+/// A running hook process: started by the engine itself, or by the spawner.
+pub(super) enum Running {
+    /// Our child: its exit is watched here, it is reaped here.
+    Direct {
+        child: std::process::Child,
+        leader: Arc<Leader>,
+        exit: ExitWatch,
+    },
+    /// The spawner's child: the spawner reports its exit and reaps it.
+    Spawned(SpawnedRun),
+}
+
+impl Running {
+    /// Resolves once the process has exited (the spawner's: and been reaped).
+    async fn exited(&mut self) {
+        match self {
+            Running::Direct { exit, .. } => exit.exited().await,
+            Running::Spawned(run) => run.exited().await,
+        }
+    }
+
+    /// `SIGKILL` to the process group, unless the leader was already reaped.
+    fn kill_group(&self) {
+        match self {
+            Running::Direct { leader, .. } => leader.kill_group(),
+            Running::Spawned(run) => run.kill_group(),
+        }
+    }
+
+    /// How it ended, once it has exited: reaps our own child at once.
+    async fn reap(&mut self) -> std::io::Result<Reaped> {
+        match self {
+            Running::Direct { child, leader, .. } => leader.wait(child),
+            Running::Spawned(run) => run.reap().await,
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A run abandoned before its process was reaped (engine shutdown) kills the group.
+    fn drop(&mut self) {
+        self.kill_group();
+    }
+}
+
 /// What [`supervise`] saw.
 pub(super) struct Supervised {
-    pub waited: std::io::Result<wait4::ResUse>,
+    pub reaped: std::io::Result<Reaped>,
     pub stdout: String,
     pub stderr_tail: Vec<String>,
 }
@@ -186,9 +233,7 @@ pub(super) struct Supervised {
 /// group gets [`DRAIN_AFTER_EXIT`], then its pipes are abandoned. After `timeout` the whole
 /// group is killed. Returns what was read and whether the timeout struck.
 pub(super) async fn supervise(
-    leader: &Leader,
-    mut child: std::process::Child,
-    mut exit: ExitWatch,
+    running: &mut Running,
     streams: [Option<Stream>; 2],
     timeout: Duration,
 ) -> (Supervised, bool) {
@@ -209,12 +254,12 @@ pub(super) async fn supervise(
             read = read_from(&mut err, &mut err_buf), if Stream::is_open(&err) => {
                 if let Some(s) = err.as_mut() { s.took(read, &err_buf) }
             }
-            () = exit.exited(), if drain_until.is_none() => {
-                leader.kill_group();
+            () = running.exited(), if drain_until.is_none() => {
+                running.kill_group();
                 drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
             }
             () = tokio::time::sleep_until(deadline), if !timed_out && drain_until.is_none() => {
-                leader.kill_group();
+                running.kill_group();
                 timed_out = true;
             }
             () = sleep_until_opt(drain_until), if open => {
@@ -223,7 +268,7 @@ pub(super) async fn supervise(
         }
     }
     // The leader has exited: this reaps it at once.
-    let waited = leader.wait(&mut child);
+    let reaped = running.reap().await;
     let mut stdout = String::new();
     let mut stderr_tail = Vec::new();
     for stream in [out, err].into_iter().flatten() {
@@ -232,7 +277,7 @@ pub(super) async fn supervise(
         stderr_tail.extend(tail.unwrap_or_default());
     }
     let supervised = Supervised {
-        waited,
+        reaped,
         stdout,
         stderr_tail,
     };
@@ -263,7 +308,6 @@ mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
-    use std::sync::Mutex;
 
     /// A `bash -c` process in its own group with piped output, its leader and its streams.
     fn start(body: &str) -> (std::process::Child, Arc<Leader>, [Option<Stream>; 2]) {
@@ -275,10 +319,7 @@ mod tests {
             .process_group(0)
             .spawn()
             .unwrap();
-        let leader = Arc::new(Leader {
-            pgid: nix::unistd::Pid::from_raw(child.id() as i32),
-            reaped: Mutex::new(false),
-        });
+        let leader = Arc::new(Leader::new(child.id()));
         let streams = [
             child
                 .stdout
@@ -298,10 +339,14 @@ mod tests {
         let (child, leader, streams) = start("echo out; echo err >&2; echo -n last");
         let waiter = leader.clone();
         let exit = ExitWatch::Thread(tokio::task::spawn_blocking(move || waiter.wait_exit()));
-        let (seen, timed_out) =
-            supervise(&leader, child, exit, streams, Duration::from_secs(30)).await;
+        let mut running = Running::Direct {
+            child,
+            leader,
+            exit,
+        };
+        let (seen, timed_out) = supervise(&mut running, streams, Duration::from_secs(30)).await;
         assert!(!timed_out);
-        assert!(seen.waited.unwrap().status.success());
+        assert!(seen.reaped.unwrap().status.success());
         assert_eq!(
             seen.stdout, "out\nlast\n",
             "lines, the unfinished last one too"
@@ -314,7 +359,12 @@ mod tests {
         // The hook exits at once; its background child would keep stdout open for 10 min.
         let (child, leader, streams) = start("sleep 600 & echo $!");
         let exit = ExitWatch::new(&leader);
-        let run = supervise(&leader, child, exit, streams, Duration::from_secs(900));
+        let mut running = Running::Direct {
+            child,
+            leader,
+            exit,
+        };
+        let run = supervise(&mut running, streams, Duration::from_secs(900));
         let (seen, timed_out) = tokio::time::timeout(Duration::from_secs(30), run)
             .await
             .expect("the run ended");

@@ -30,13 +30,14 @@ pub use prepare::PrepareError;
 
 use crate::binding_context::BindingContext;
 use crate::config::HookScope;
-use crate::exec::{ExecError, LaunchVia, ProcessSpec, Usage, run_process};
+use crate::exec::{ExecError, ProcessSpec, Usage, run_process};
 use crate::exposition::MetricRefusal;
 use crate::hook::Hook;
 use crate::host::HookHost;
 use crate::metrics::MetricsStorage;
 use crate::outputs::{MetricAction, OutputError, read_outputs};
 use crate::resources::ResourceCatalog;
+use crate::spawner::SpawnerSlot;
 pub(crate) use prepare::RunDirs;
 use prepare::{Inputs, prepare};
 use std::ffi::OsString;
@@ -134,10 +135,11 @@ pub struct EngineOptions {
     pub field_manager: String,
     /// Prefix of engine metric names (default `addon_operator_`); hook metrics may not use it.
     pub metric_prefix: String,
-    /// A binary that runs each hook for the engine when called with
-    /// [`crate::LAUNCH_ARG`] (the operator's own binary, see [`crate::launch_if_asked`]), so
-    /// the resource usage recorded is the hook's own; `None` starts hooks directly, and their
-    /// max RSS then includes what they inherited from this process.
+    /// A small binary that serves as the engine's hook spawner when called with
+    /// [`crate::SPAWNER_ARG`] (the operator's `addon-operator-hook-launcher`, whose `main` is
+    /// [`crate::serve_if_asked`]), so the resource usage recorded is the hook's own; `None`
+    /// starts hooks directly, and their max RSS then includes what they inherited from this
+    /// process.
     pub launcher: Option<PathBuf>,
     /// Extra environment of every hook process, `--config` runs included: the operator's
     /// settings (`ADDON_OPERATOR_NAMESPACE`, ...), so a hook sees values given as flags as if
@@ -233,6 +235,8 @@ pub(crate) struct Runner {
     pub opts: EngineOptions,
     /// The runs' temp directories (under `opts.tmp_dir`).
     pub dirs: RunDirs,
+    /// Starts the hooks (from `opts.launcher`).
+    pub spawner: SpawnerSlot,
 }
 
 impl Runner {
@@ -284,10 +288,7 @@ impl Runner {
             timeout,
             hook: &hook.name,
             capture_stdout: false,
-            launch: self.opts.launcher.as_deref().map(|launcher| LaunchVia {
-                launcher,
-                report_dir: &self.opts.tmp_dir,
-            }),
+            spawner: Some(&self.spawner),
         })
         .await;
         // Outputs are read (and validated in full) before the temp files go away.
