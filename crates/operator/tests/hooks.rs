@@ -350,3 +350,68 @@ async fn module_list_and_values_print_text_yaml_and_json() {
         "module values prints YAML by default: {default}"
     );
 }
+
+/// The state letter of process `pid` (`R`, `S`, `Z`, ...), `None` once it is gone.
+fn process_state(pid: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Gone, or a zombie nobody reaped yet: not running.
+fn not_running(pid: &str) -> bool {
+    matches!(process_state(pid), None | Some('Z'))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hook_run_starts_from_one_spawner_that_goes_with_the_operator() {
+    let c = Cluster::start("modules").await;
+    let runs = c.dir.path().join("runs");
+    let sleeper = c.dir.path().join("sleeper");
+    write_hook(
+        &c.global_hooks.join("ppid.sh"),
+        r#"{"configVersion":"v1","schedule":[{"name":"tick","crontab":"* * * * * *","queue":"ticks"}]}"#,
+        &format!(r#"echo "$PPID" >> {}"#, runs.display()),
+    );
+    write_hook(
+        &c.global_hooks.join("sleeper.sh"),
+        r#"{"configVersion":"v1","schedule":[{"name":"once","crontab":"* * * * * *","queue":"sleeper"}]}"#,
+        &format!(r#"echo "$$" >> {}; sleep 300"#, sleeper.display()),
+    );
+    let mut op = c.operator(&[]);
+    op.wait_converged().await;
+    let lines = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    eventually("three scheduled runs", || lines(&runs).len() >= 3).await;
+    eventually("the sleeper runs", || !lines(&sleeper).is_empty()).await;
+    let parents = lines(&runs);
+    assert!(
+        parents.iter().all(|p| *p == parents[0]),
+        "every run has the same parent, the spawner: {parents:?}"
+    );
+    let spawner = parents[0].clone();
+    let operator = op.child.as_ref().expect("running").id().to_string();
+    assert_ne!(
+        spawner, operator,
+        "hooks do not start from the operator itself"
+    );
+    let cmdline = std::fs::read(format!("/proc/{spawner}/cmdline")).expect("spawner cmdline");
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(
+        cmdline.contains("addon-operator-hook-launcher") && cmdline.contains("__hook-spawner"),
+        "the parent is the shipped launcher serving as spawner: {cmdline}"
+    );
+    // The operator is killed outright: the spawner sees its socket end, kills the running
+    // hook's group and exits.
+    let hook = lines(&sleeper)[0].clone();
+    op.kill();
+    eventually("the spawner exits with the operator", || {
+        not_running(&spawner)
+    })
+    .await;
+    eventually("the running hook is killed", || not_running(&hook)).await;
+}
