@@ -4,7 +4,8 @@
 //!
 //! - Dispatch: a trivial bash hook bound to ConfigMaps; for each of N ConfigMaps created through
 //!   the API, the engine's run report gives event observed → hook process spawned, and the whole
-//!   run (event observed → outputs applied). Baseline: the same script run directly with
+//!   run (event observed → outputs applied); the same for an engine that starts its hooks
+//!   through a spawner, as the operator does (this binary serves as the spawner). Baseline: the same script run directly with
 //!   `std::process::Command`, N times, in the same process: bare `status()`, with the
 //!   engine's spawn options (own process group, piped output: std's `posix_spawn` path), and
 //!   the same forced through fork + exec (what a `pre_exec` closure costs), also with 512 MiB
@@ -48,12 +49,17 @@ impl HookHost for NoValues {
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    // The bench binary is also the spawner of the engine that runs hooks through one.
+    if let Some(code) = hooks::serve_if_asked() {
+        return code;
+    }
     match std::env::var("HOOK_BENCH_ROLE").as_deref() {
         Ok("emulator") => emulator_child(),
         Ok("memory") => memory_child(),
         _ => parent(),
     }
+    std::process::ExitCode::SUCCESS
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -203,21 +209,38 @@ fn parent() {
     let _ = emu.wait();
 }
 
-async fn dispatch(url: &str) {
+/// A hook bound to ConfigMaps labelled `bench: <label>`, in a fresh directory.
+fn watching_hook(label: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let script = write_hook(
         dir.path(),
-        r#"{"configVersion":"v1","kubernetes":[{"name":"cms","kind":"ConfigMap","labelSelector":{"matchLabels":{"bench":"dispatch"}},"executeHookOnSynchronization":false,"executeHookOnEvent":["Added"],"jqFilter":".metadata.name","keepFullObjectsInMemory":false}]}"#,
+        &format!(
+            r#"{{"configVersion":"v1","kubernetes":[{{"name":"cms","kind":"ConfigMap","labelSelector":{{"matchLabels":{{"bench":"{label}"}}}},"executeHookOnSynchronization":false,"executeHookOnEvent":["Added"],"jqFilter":".metadata.name","keepFullObjectsInMemory":false}}]}}"#
+        ),
     );
-    let client = client(url);
-    let engine = HookEngine::new(
-        Arc::new(NoValues),
-        Some(client.clone()),
-        EngineOptions::default(),
-    );
-    engine.load(HookSet::Global, dir.path()).await.unwrap();
+    (dir, script)
+}
+
+/// An engine running the hook in `dir`, its hooks started by a spawner when `spawner`.
+async fn watching_engine(client: &kube::Client, dir: &Path, spawner: bool) -> HookEngine {
+    let opts = EngineOptions {
+        launcher: spawner.then(|| std::env::current_exe().unwrap()),
+        ..EngineOptions::default()
+    };
+    let engine = HookEngine::new(Arc::new(NoValues), Some(client.clone()), opts);
+    engine.load(HookSet::Global, dir).await.unwrap();
     engine.enable_kubernetes(&HookSet::Global).await.unwrap();
+    engine
+}
+
+async fn dispatch(url: &str) {
+    let (dir, script) = watching_hook("dispatch");
+    let (spawned_dir, _) = watching_hook("spawned");
+    let client = client(url);
+    let engine = watching_engine(&client, dir.path(), false).await;
+    let spawning = watching_engine(&client, spawned_dir.path(), true).await;
     let mut events = engine.run_events();
+    let mut spawned_events = spawning.run_events();
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
         client,
         "default",
@@ -239,6 +262,7 @@ async fn dispatch(url: &str) {
     let (mut order_call, mut spawn_to_exit, mut direct, mut direct_piped) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut direct_forked = Vec::new();
+    let (mut spawned_whole, mut spawned_to_exit) = (Vec::new(), Vec::new());
     // Each iteration measures every variant once, so load on the shared machine hits all alike.
     for i in 0..DISPATCH_RUNS {
         let cm: kube::api::DynamicObject =
@@ -252,6 +276,16 @@ async fn dispatch(url: &str) {
         observed_to_spawn.push(r.dispatch_latency);
         whole.push(r.total);
         write_to_spawn.push(r.spawned_at.saturating_duration_since(t0));
+
+        // The same hook in an engine that starts hooks through its spawner (as the operator).
+        let cm: kube::api::DynamicObject =
+            serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("s{i}"), "labels": {"bench": "spawned"}}}))
+            .unwrap();
+        api.create(&Default::default(), &cm).await.unwrap();
+        let r = spawned_events.recv().await.unwrap().result.unwrap();
+        spawned_whole.push(r.total);
+        spawned_to_exit.push(r.usage.wall);
 
         let t0 = Instant::now();
         let r = offline
@@ -278,6 +312,8 @@ async fn dispatch(url: &str) {
         &mut direct_forked,
         &mut order_call,
         &mut spawn_to_exit,
+        &mut spawned_whole,
+        &mut spawned_to_exit,
     ] {
         v.sort();
     }
@@ -304,6 +340,14 @@ async fn dispatch(url: &str) {
             "engine: hook process spawned → exited, pipes drained",
             &spawn_to_exit,
         ),
+        (
+            "engine with its spawner (the operator's way): event observed → outputs applied",
+            &spawned_whole,
+        ),
+        (
+            "engine with its spawner: spawn requested → exit reported, pipes drained",
+            &spawned_to_exit,
+        ),
         ("baseline: same script via std::process::Command", &direct),
         (
             "baseline with the engine's spawn options (process group, piped output)",
@@ -327,10 +371,15 @@ async fn dispatch(url: &str) {
         p50(&whole) / p50(&direct_piped)
     );
     println!(
+        "engine with its spawner / direct run with the same spawn options and output capture (p50): {:.2}x",
+        p50(&spawned_whole) / p50(&direct_piped)
+    );
+    println!(
         "fork + exec / posix_spawn (p50): {:.2}x",
         p50(&direct_forked) / p50(&direct_piped)
     );
     engine.shutdown();
+    spawning.shutdown();
     spawn_paths_with_ballast(&script, dir.path());
 }
 
