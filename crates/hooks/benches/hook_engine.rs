@@ -9,7 +9,8 @@
 //!   `std::process::Command`, N times, in the same process: bare `status()`, with the
 //!   engine's spawn options (own process group, piped output: std's `posix_spawn` path), and
 //!   the same forced through fork + exec (what a `pre_exec` closure costs), also with 512 MiB
-//!   resident in the parent.
+//!   resident in the parent; and the same spawn options through `tokio::process` in a task,
+//!   the floor for any engine that runs processes on an async runtime.
 //! - Memory: 10,000 ConfigMaps in the emulator (a separate process, so its memory is not counted);
 //!   a fresh child process per mode enables one kubernetes binding and reports its RSS after the
 //!   Synchronization list: `jqFilter` + `keepFullObjectsInMemory: false`, full objects, a
@@ -262,6 +263,7 @@ async fn dispatch(url: &str) {
     let (mut order_call, mut spawn_to_exit, mut direct, mut direct_piped) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut direct_forked = Vec::new();
+    let mut direct_async = Vec::new();
     let (mut spawned_whole, mut spawned_to_exit) = (Vec::new(), Vec::new());
     // Each iteration measures every variant once, so load on the shared machine hits all alike.
     for i in 0..DISPATCH_RUNS {
@@ -302,6 +304,7 @@ async fn dispatch(url: &str) {
         // Same spawn options as the engine (own process group, piped output read to the end, cwd).
         direct_piped.push(spawn_piped(&script, dir.path(), false));
         direct_forked.push(spawn_piped(&script, dir.path(), true));
+        direct_async.push(spawn_on_runtime(&script, dir.path()).await);
     }
     for v in [
         &mut observed_to_spawn,
@@ -314,6 +317,7 @@ async fn dispatch(url: &str) {
         &mut spawn_to_exit,
         &mut spawned_whole,
         &mut spawned_to_exit,
+        &mut direct_async,
     ] {
         v.sort();
     }
@@ -357,6 +361,10 @@ async fn dispatch(url: &str) {
             "same, forced through fork + exec (as with a `pre_exec` closure)",
             &direct_forked,
         ),
+        (
+            "same spawn options, run on the runtime: `tokio::process::Command::output()` in a task",
+            &direct_async,
+        ),
     ] {
         println!(
             "| {name} | {} | {} |",
@@ -373,6 +381,10 @@ async fn dispatch(url: &str) {
     println!(
         "engine with its spawner / direct run with the same spawn options and output capture (p50): {:.2}x",
         p50(&spawned_whole) / p50(&direct_piped)
+    );
+    println!(
+        "tokio::process on the runtime / the same run blocking (p50): {:.2}x",
+        p50(&direct_async) / p50(&direct_piped)
     );
     println!(
         "fork + exec / posix_spawn (p50): {:.2}x",
@@ -397,6 +409,26 @@ fn spawn_piped(script: &Path, dir: &Path, forked: bool) -> Duration {
         cmd.uid(std::fs::metadata("/proc/self").unwrap().uid());
     }
     assert!(cmd.output().unwrap().status.success());
+    t0.elapsed()
+}
+
+/// Runs `script` as [`spawn_piped`] does, but in a task on the runtime with tokio's own process
+/// API: what any async engine pays to run a process, before any hook protocol.
+async fn spawn_on_runtime(script: &Path, dir: &Path) -> Duration {
+    let (script, dir) = (script.to_path_buf(), dir.to_path_buf());
+    let t0 = Instant::now();
+    let out = tokio::spawn(async move {
+        tokio::process::Command::new(&script)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .process_group(0)
+            .output()
+            .await
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
     t0.elapsed()
 }
 
