@@ -152,6 +152,21 @@ impl ChartRenderer {
         namespace: &str,
         scopes: &ResourceScopes,
     ) -> Result<Vec<RenderedObject>, RenderErrors> {
+        self.render_owned(values.clone(), namespace, scopes)
+    }
+
+    /// [`ChartRenderer::render`] taking the values by value: a caller that built them for
+    /// this render (the operator's reconcile loop) saves a deep copy, which grows with
+    /// `global.enabledModules`.
+    ///
+    /// # Errors
+    /// As [`ChartRenderer::render`].
+    pub fn render_owned(
+        &self,
+        mut values: Value,
+        namespace: &str,
+        scopes: &ResourceScopes,
+    ) -> Result<Vec<RenderedObject>, RenderErrors> {
         // Helm mode says `Helm`, as addon-operator's Helm did: labels such as
         // `app.kubernetes.io/managed-by` and checksums over rendered text stay as they were.
         let service = if self.helm { "Helm" } else { "addon-operator" };
@@ -169,9 +184,12 @@ impl ChartRenderer {
         // Built by cloning, not `json!` (which serializes every value it is given).
         let mut root = Map::with_capacity(5);
         let own_values = if self.helm {
-            values.get(&self.key).cloned().unwrap_or_else(|| json!({}))
+            values
+                .get_mut(&self.key)
+                .map(Value::take)
+                .unwrap_or_else(|| json!({}))
         } else {
-            values.clone()
+            values
         };
         root.insert("Values".to_owned(), own_values);
         root.insert("Release".to_owned(), Value::Object(release));

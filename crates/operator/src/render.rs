@@ -224,16 +224,17 @@ pub fn render_module(
         .module_values(key)
         .with_context(|| format!("module {}", module.name))?;
     let rendered = renderer
-        .render(&values, namespace, &loaded.scopes)
+        .render_owned(values, namespace, &loaded.scopes)
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    let mut objects: Vec<SourcedObject> = module
-        .crds
-        .iter()
-        .chain(rendered.iter())
-        .map(|o| SourcedObject {
-            source: o.source.clone(),
-            object: o.object.clone(),
-        })
+    let crds = module.crds.iter().map(|o| SourcedObject {
+        source: o.source.clone(),
+        object: o.object.clone(),
+    });
+    let mut objects: Vec<SourcedObject> = crds
+        .chain(rendered.into_iter().map(|o| SourcedObject {
+            source: o.source,
+            object: o.object,
+        }))
         .collect();
     objects.sort_by_key(|o| reconciler::object_rank(&o.object));
     Ok(objects)

@@ -98,7 +98,8 @@ pub struct ValuesStore {
     /// Changes whenever `config` does, unique across stores (see [`Self::config_generation`]).
     config_generation: u64,
     enabled_patches: BTreeMap<String, bool>,
-    enabled_modules: Option<Vec<String>>,
+    /// `global.enabledModules`, kept as the JSON array every render and hook run copies.
+    enabled_modules: Option<Value>,
 }
 
 /// A config generation no store has had yet.
@@ -580,6 +581,7 @@ impl ValuesStore {
     /// Sets the list published as `global.enabledModules` (the operator computes it after the
     /// `enabled` scripts); `None` removes it.
     pub fn set_enabled_modules(&mut self, modules: Option<Vec<String>>) {
+        let modules = modules.map(Value::from);
         if self.enabled_modules != modules {
             self.enabled_modules = modules;
             self.refresh_global_digest();
@@ -589,7 +591,7 @@ impl ValuesStore {
     fn global_effective(&self) -> Value {
         let mut global = self.global.effective.clone();
         if let (Some(list), Value::Object(map)) = (&self.enabled_modules, &mut global) {
-            map.insert("enabledModules".into(), Value::from(list.clone()));
+            map.insert("enabledModules".into(), list.clone());
         }
         global
     }
