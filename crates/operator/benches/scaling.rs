@@ -15,7 +15,8 @@
 //!   modules), each timed until the watcher saw the last of that module's 20 objects with the
 //!   new value, with the requests each caused; the operator's CPU time while idle for 3 s
 //!   after converging and over the edits (from `/proc/<pid>/stat`, so other load on the
-//!   machine does not count).
+//!   machine does not count); then its CPU time per edit that changes the last edited
+//!   section's text but not its value (a comment): what the ConfigMap alone costs an edit.
 //! - Watched objects: 1,000, 10,000 and 50,000 ConfigMaps (8 data keys, ~1 KiB of data each) in
 //!   a namespace of their own, watched by one global hook binding with a `jqFilter` and
 //!   `keepFullObjectsInMemory` at its default (true), no modules. Synchronization = operator
@@ -44,6 +45,11 @@ use common::{
 const SIZES: [usize; 4] = [10, 50, 200, 500];
 const OBJECTS: usize = 20;
 const EDITS: usize = 50;
+/// Edits of a module section's text that change no value (a comment), per module set.
+const SAME_VALUE_EDITS: usize = 100;
+/// Quiet time after an edit that changes no value (nothing is applied; the CPU clock ticks
+/// at 10 ms, so many such edits are needed).
+const SAME_VALUE_SETTLE: Duration = Duration::from_millis(100);
 const WATCHED: [usize; 3] = [1_000, 10_000, 50_000];
 const WATCH_NS: &str = "bench-watch";
 /// How long the idle operator's CPU use is measured before the edits.
@@ -75,12 +81,12 @@ async fn module_sets() -> Result<()> {
         rows.push(module_set(modules).await?);
     }
     println!(
-        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit | operator CPU / edit | operator CPU, idle |"
+        "\n| modules × {OBJECTS} objects | cold converge | requests, cold | operator RSS | edit p50 | edit p99 | requests / edit | operator CPU / edit | operator CPU / edit changing no value | operator CPU, idle |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} | {:.2} ms | {:.1} % |",
+            "| {} × {OBJECTS} = {} | {:.2} s | {} | {:.1} MiB | {} | {} | {:.1} | {:.2} ms | {:.2} ms | {:.1} % |",
             r.modules,
             r.modules * OBJECTS,
             r.cold.as_secs_f64(),
@@ -90,6 +96,7 @@ async fn module_sets() -> Result<()> {
             ms(percentile(&r.edits, 99)),
             r.requests_per_edit,
             r.cpu_per_edit.as_secs_f64() * 1000.0,
+            r.same_value_cpu.as_secs_f64() * 1000.0,
             r.idle_cpu * 100.0,
         );
     }
@@ -194,6 +201,8 @@ struct ModuleRow {
     cpu_per_edit: Duration,
     /// The operator's CPU use while idle after converging, in cores (0.01 = 1 % of one).
     idle_cpu: f64,
+    /// The operator's CPU time per edit that changes a section's text but no value.
+    same_value_cpu: Duration,
 }
 
 async fn module_set(modules: usize) -> Result<ModuleRow> {
@@ -245,8 +254,9 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         tokio::time::sleep(SETTLE).await;
         requests.push(cluster.requests(1).total);
     }
-    op.check_alive()?;
     let cpu = op.cpu_time()?.saturating_sub(cpu_before);
+    let same_value_cpu = same_value_edits(&mut cluster, &op, modules, count).await?;
+    op.check_alive()?;
     Ok(ModuleRow {
         modules,
         cold,
@@ -256,7 +266,45 @@ async fn module_set(modules: usize) -> Result<ModuleRow> {
         requests_per_edit: mean(requests.into_iter()),
         cpu_per_edit: cpu / u32::try_from(count.max(1)).unwrap_or(u32::MAX),
         idle_cpu: idle,
+        same_value_cpu,
     })
+}
+
+/// The operator's CPU time per ConfigMap edit that changes the text of the last edited
+/// module's section but not its value (a comment line): what the ConfigMap alone costs an
+/// edit (watch event, decoding, the diff against the last data), with no module run. Checks
+/// that such an edit causes no write (the operator's periodic reads may fall in the window).
+async fn same_value_edits(
+    cluster: &mut Cluster,
+    op: &OperatorProcess,
+    modules: usize,
+    edits: usize,
+) -> Result<Duration> {
+    let last = edits.checked_sub(1).context("no edits")?;
+    let key = module_key((last * 7) % modules);
+    let cpu_before = op.cpu_time()?;
+    let mut writes = 0;
+    let mut kinds: Vec<String> = Vec::new();
+    for i in 0..SAME_VALUE_EDITS {
+        cluster.controls.reset_counts();
+        let text = format!("value: e{last}\n# unchanged value, edit {i}\n");
+        cluster.set_module_section(&key, &text).await?;
+        tokio::time::sleep(SAME_VALUE_SETTLE).await;
+        let seen = cluster.requests(1);
+        writes += seen.writes;
+        kinds.extend(
+            seen.by_kind
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|((verb, resource), n)| format!("edit {i}: {n} {verb} {resource}")),
+        );
+    }
+    let cpu = op.cpu_time()?.saturating_sub(cpu_before);
+    ensure!(
+        writes == 0,
+        "{SAME_VALUE_EDITS} edits that change no value caused {writes} writes; requests: {kinds:?}"
+    );
+    Ok(cpu / SAME_VALUE_EDITS as u32)
 }
 
 /// What one watch size measured.

@@ -157,7 +157,13 @@ impl Cluster {
     /// Sets module `key`'s `value` in the `addon-operator` ConfigMap (a merge patch of its
     /// data key), as a user's edit would.
     pub async fn edit_module_value(&self, key: &str, value: &str) -> Result<()> {
-        let patch = json!({"data": {key: format!("value: {value}\n")}});
+        self.set_module_section(key, &format!("value: {value}\n"))
+            .await
+    }
+
+    /// Sets the text of the module section `key` in the `addon-operator` ConfigMap.
+    pub async fn set_module_section(&self, key: &str, text: &str) -> Result<()> {
+        let patch = json!({"data": {key: text}});
         self.configmaps()
             .patch(
                 "addon-operator",
