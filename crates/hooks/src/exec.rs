@@ -331,6 +331,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn through_the_spawner_a_hook_runs_as_directly_and_a_huge_environment_starts_it_directly()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "echo \"$X\" \"${#HUGE3}\"; echo $PPID; exit 0");
+        let (spawner, _server) = crate::spawner::connected();
+        let slot = SpawnerSlot::with(spawner);
+        let run = |env: Vec<(&'static str, OsString)>| {
+            let spec = ProcessSpec {
+                env,
+                spawner: Some(&slot),
+                ..spec(&p, dir.path(), Duration::from_secs(10))
+            };
+            run_process(spec)
+        };
+        // Served on a thread of this process: the hook's parent is this process either way,
+        // so the output tells the paths apart only by what reached the hook.
+        let out = run(vec![("X", "42".into())]).await.unwrap();
+        assert_eq!(out.stdout, format!("42 0\n{}\n", std::process::id()));
+        assert!(out.usage.max_rss_bytes > 0);
+        // 300 KiB: more than one socket message holds, less than `execve` takes.
+        let huge = || OsString::from("h".repeat(100 << 10));
+        let env = vec![
+            ("X", "big".into()),
+            ("HUGE1", huge()),
+            ("HUGE2", huge()),
+            ("HUGE3", huge()),
+        ];
+        let out = run(env).await.unwrap();
+        assert!(
+            out.stdout.starts_with(&format!("big {}\n", 100 << 10)),
+            "{}",
+            out.stdout
+        );
+        // A hook that cannot start is an error naming it, as when started directly.
+        let missing = dir.path().join("missing.sh");
+        let err = run_process(ProcessSpec {
+            spawner: Some(&slot),
+            ..spec(&missing, dir.path(), Duration::from_secs(10))
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ExecError::Spawn { .. }), "{err}");
+    }
+
+    #[tokio::test]
     async fn invalid_utf8_output_is_logged_lossily_and_does_not_block_the_hook() {
         let dir = tempfile::tempdir().unwrap();
         // 1 MiB of invalid UTF-8 (more than a pipe buffer) followed by a marker line.

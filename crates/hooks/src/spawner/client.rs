@@ -127,15 +127,8 @@ impl Spawner {
                 pid: None,
             },
         );
-        let sent = self.send_with_fds(&bytes, &outputs).await;
-        // The spawner holds its own copies now; ours must close so the pipes end with the hook.
-        drop(outputs);
-        if let Err(e) = sent {
-            lock(&self.pending).remove(&id);
-            self.alive.store(false, Ordering::Release);
-            return Err(SpawnError::Unavailable(e));
-        }
-        // Built before the answer is awaited: a run dropped meanwhile still kills its group.
+        // Built before anything is awaited: a run dropped meanwhile (engine shutdown) still
+        // forgets its entry and kills its group.
         let mut run = SpawnedRun {
             id,
             spawner: self.clone(),
@@ -143,8 +136,23 @@ impl Spawner {
             outcome: None,
             done: false,
         };
+        let sent = self.send_with_fds(&bytes, &outputs).await;
+        // The spawner holds its own copies now; ours must close so the pipes end with the hook.
+        drop(outputs);
+        if let Err(e) = sent {
+            run.done = true;
+            if is_gone(&e) {
+                self.alive.store(false, Ordering::Release);
+            }
+            return Err(SpawnError::Unavailable(e));
+        }
         match started.await {
             Ok(Ok(_pid)) => Ok(run),
+            // The spawner could not take a request that large whole: nothing started.
+            Ok(Err(e)) if e.raw_os_error() == Some(nix::libc::EMSGSIZE) => {
+                run.done = true;
+                Err(SpawnError::Unavailable(e))
+            }
             Ok(Err(e)) => {
                 run.done = true;
                 Err(SpawnError::Refused(e))
@@ -211,8 +219,8 @@ impl Drop for Spawner {
 /// Why a hook could not be started through the spawner.
 #[derive(Debug)]
 pub(crate) enum SpawnError {
-    /// The request did not reach the spawner (it is gone or its socket broke): start the
-    /// hook some other way.
+    /// The request did not reach the spawner (it is gone, its socket broke, or the request
+    /// is too large for one message): start the hook some other way.
     Unavailable(std::io::Error),
     /// The spawner exited after the request reached it: the hook may have started, so the
     /// run fails rather than starting it twice.
@@ -262,10 +270,16 @@ impl Drop for SpawnedRun {
     /// An abandoned run (engine shutdown) kills its hook's group.
     fn drop(&mut self) {
         self.kill_group();
-        if !self.done {
-            lock(&self.spawner.pending).remove(&self.id);
-        }
+        lock(&self.spawner.pending).remove(&self.id);
     }
+}
+
+/// A send error that means the spawner is gone (not, say, a request too large to send).
+fn is_gone(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    let gone = [Errno::PIPE, Errno::CONNRESET, Errno::NOTCONN, Errno::BADF];
+    e.raw_os_error()
+        .is_some_and(|code| gone.iter().any(|g| g.raw_os_error() == code))
 }
 
 /// Routes the spawner's replies to the runs until its socket ends; then fails the runs still
@@ -382,6 +396,16 @@ impl SpawnerSlot {
         SpawnerSlot {
             launcher,
             live: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// A slot holding `spawner`, already running (tests serve one on a thread).
+    #[cfg(test)]
+    pub(crate) fn with(spawner: Arc<Spawner>) -> Self {
+        SpawnerSlot {
+            launcher: Some(PathBuf::from("/nonexistent/launcher")),
+            live: Mutex::new(Some(spawner)),
             failed: AtomicBool::new(false),
         }
     }

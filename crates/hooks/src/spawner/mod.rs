@@ -35,6 +35,8 @@ mod server;
 mod wire;
 
 pub(crate) use client::{SpawnError, SpawnedRun, SpawnerSlot};
+#[cfg(test)]
+pub(crate) use tests::connected;
 
 use std::process::ExitCode;
 

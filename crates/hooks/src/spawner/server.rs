@@ -50,9 +50,19 @@ pub(crate) fn serve(socket: OwnedFd) {
             })
             .collect();
         if msg.flags.contains(ReturnFlags::TRUNC) {
-            eprintln!(
-                "addon-operator hook spawner: a request over {MAX_REQUEST} bytes was dropped"
-            );
+            // The engine waits for an answer: refuse the run if its id survived the cut.
+            match super::wire::request_id(&buf) {
+                Some(id) => reply(
+                    &socket,
+                    &Reply::Failed {
+                        id,
+                        errno: nix::libc::EMSGSIZE,
+                    },
+                ),
+                None => eprintln!(
+                    "addon-operator hook spawner: a request over {MAX_REQUEST} bytes was dropped"
+                ),
+            }
             continue;
         }
         match Request::decode(&buf[..msg.bytes]) {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn connected() -> (Arc<Spawner>, std::thread::JoinHandle<()>) {
+/// A spawner served on a thread of this process, and that thread.
+pub(crate) fn connected() -> (Arc<Spawner>, std::thread::JoinHandle<()>) {
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -172,4 +173,25 @@ async fn when_the_engine_goes_the_spawner_kills_running_hooks_and_stops() {
         .expect("the run ends");
     assert!(lost.is_err(), "{lost:?}");
     assert!(!spawner.is_alive());
+}
+
+#[tokio::test]
+async fn a_request_too_large_for_one_message_is_not_sent_and_the_spawner_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = script(dir.path(), "exit 0");
+    let (spawner, _server) = connected();
+    let (_, outputs) = pipes();
+    let env = [("HUGE", "x".repeat(4 << 20).into())];
+    match spawner.spawn(&hook, &[], &env, dir.path(), outputs).await {
+        Err(SpawnError::Unavailable(_)) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("a 4 MiB request went through"),
+    }
+    assert!(spawner.is_alive());
+    let (_, outputs) = pipes();
+    let mut run = spawner
+        .spawn(&hook, &[], &[], dir.path(), outputs)
+        .await
+        .unwrap();
+    assert!(run.reap().await.unwrap().status.success());
 }

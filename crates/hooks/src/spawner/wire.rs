@@ -121,6 +121,15 @@ impl Request {
     }
 }
 
+/// The run id of a request whose end was cut off (too large to receive whole).
+pub(crate) fn request_id(data: &[u8]) -> Option<u64> {
+    let mut fields = data.splitn(3, |b| *b == 0);
+    let _kind = fields.next()?;
+    let id = fields.next()?;
+    fields.next()?;
+    std::str::from_utf8(id).ok()?.parse().ok()
+}
+
 impl Reply {
     /// The datagram.
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -236,6 +245,13 @@ mod tests {
             cwd: PathBuf::from("/hooks/a b"),
         };
         assert_eq!(Request::decode(&spawn.encode().unwrap()).unwrap(), spawn);
+        let cut = spawn.encode().unwrap();
+        assert_eq!(
+            request_id(&cut[..12]),
+            Some(7),
+            "the id survives a cut after it"
+        );
+        assert_eq!(request_id(b"spawn\x001"), None, "a cut inside the id");
         let kill = Request::Kill { id: u64::MAX };
         assert_eq!(Request::decode(&kill.encode().unwrap()).unwrap(), kill);
         for reply in [
