@@ -7,7 +7,7 @@
 //! parent's address space (`fork`), or in the parent's itself (`vfork`, `posix_spawn`). So a
 //! hook the operator started itself would report at least the operator's RSS (a trivial bash
 //! hook showed ~33 MB). The spawner is a small binary (the operator ships
-//! `addon-operator-hook-launcher`, whose `main` calls [`serve_if_asked`]) holding ~3 MB: hooks
+//! `addon-operator-hook-launcher`, whose `main` calls [`serve_if_asked`]) holding ~2 MB: hooks
 //! it starts report their own peak. It is started once, on the first run, not per run: an
 //! `execve` of a launcher for every run doubled the cost of a trivial hook
 //! (docs/benchmarks.md).
