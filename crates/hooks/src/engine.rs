@@ -12,6 +12,7 @@ use crate::queue::{Queues, Task};
 use crate::resources::{ResourceCatalog, ResourceError};
 use crate::run::{EngineOptions, RunError, RunEvent, RunLabels, RunReport, Runner};
 use crate::schedule::run_schedule;
+use crate::sync::lock;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -76,10 +77,6 @@ pub struct HookEngine {
     tasks: Mutex<HashMap<HookSet, Vec<JoinHandle<()>>>>,
     /// (set, "kubernetes" | "schedule") currently enabled: enabling twice is a no-op.
     enabled: Mutex<HashSet<(HookSet, &'static str)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl HookEngine {

@@ -2,6 +2,7 @@
 //! reaping it. Used by the engine for hooks it starts itself ([`crate::exec`]) and by the
 //! spawner process ([`crate::spawner`]) for the hooks it starts for the engine.
 
+use crate::sync::lock;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
@@ -82,9 +83,4 @@ impl Leader {
             max_rss_bytes: r.rusage.maxrss,
         })
     }
-}
-
-/// Poisoning only happens if a thread panicked mid-update; the flag is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -92,6 +92,7 @@ mod resources;
 mod run;
 mod schedule;
 mod spawner;
+mod sync;
 mod webhook;
 
 pub use binding_context::*;

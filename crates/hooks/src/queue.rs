@@ -14,6 +14,7 @@ use crate::binding_context::BindingContext;
 use crate::hook::Hook;
 use crate::outputs::MetricAction;
 use crate::run::{RunError, RunEvent, RunLabels, RunReport, Runner};
+use crate::sync::lock;
 use cluster_access::{BackoffPolicy, random_fraction};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -84,10 +85,6 @@ pub(crate) struct Queues {
     wake: Notify,
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Queues {

@@ -4,6 +4,7 @@
 
 use crate::binding_context::{BindingContext, to_json};
 use crate::outputs::OutputPaths;
+use crate::sync::lock;
 use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -119,10 +120,6 @@ impl RunDirs {
             Err(_) => work(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The output and response files of a run directory, empty until the hook writes them.

@@ -3,6 +3,7 @@
 use super::SPAWNER_ARG;
 use super::wire::{Reply, Request};
 use crate::group_leader::Reaped;
+use crate::sync::lock;
 use rustix::net::{
     AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
@@ -373,11 +374,6 @@ fn route(pending: &PendingRuns, reply: Reply) {
             }
         }
     }
-}
-
-/// Poisoning only happens if a thread panicked mid-update; the map is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The engine's spawner: started on the first run from the launcher binary, replaced when it

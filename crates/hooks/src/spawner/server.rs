@@ -3,6 +3,7 @@
 
 use super::wire::{Reply, Request};
 use crate::group_leader::Leader;
+use crate::sync::lock;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendFlags};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -213,9 +214,4 @@ fn reply(socket: &OwnedFd, reply: &Reply) {
             _ => return,
         }
     }
-}
-
-/// Poisoning only happens if a thread panicked mid-update; the map is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -27,6 +27,7 @@ use crate::engine::{HookEngine, HookSet};
 use crate::hook::Hook;
 use crate::queue::SnapshotRequest;
 use crate::run::{ResponseFile, RunError, RunLabels};
+use crate::sync::lock;
 use response::{AdmissionAnswer, ConversionAnswer, parse_admission, parse_conversion};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -121,10 +122,6 @@ pub struct Webhooks {
     engine: Arc<HookEngine>,
     /// One queue (a fair one-permit semaphore) per binding.
     queues: Mutex<HashMap<String, Arc<Semaphore>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Webhooks {
