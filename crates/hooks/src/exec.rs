@@ -376,6 +376,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_launcher_that_is_no_spawner_costs_no_run_and_is_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = script(dir.path(), "echo ran");
+        // Exits at once, as a launcher of another version that does not know the argument.
+        let slot = SpawnerSlot::new(Some(PathBuf::from("/bin/true")));
+        for _ in 0..3 {
+            let out = run_process(ProcessSpec {
+                spawner: Some(&slot),
+                ..spec(&p, dir.path(), Duration::from_secs(10))
+            })
+            .await
+            .unwrap();
+            assert_eq!(out.stdout, "ran\n");
+        }
+        assert!(slot.get().is_none(), "the slot gave the launcher up");
+    }
+
+    #[tokio::test]
     async fn invalid_utf8_output_is_logged_lossily_and_does_not_block_the_hook() {
         let dir = tempfile::tempdir().unwrap();
         // 1 MiB of invalid UTF-8 (more than a pipe buffer) followed by a marker line.

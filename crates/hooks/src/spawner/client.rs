@@ -45,6 +45,8 @@ pub(crate) struct Spawner {
     pending: PendingRuns,
     next_id: AtomicU64,
     alive: Arc<AtomicBool>,
+    /// It answered at least once: it is a spawner (a binary that is not exits unheard).
+    answered: Arc<AtomicBool>,
 }
 
 impl Spawner {
@@ -80,11 +82,15 @@ impl Spawner {
             pending: Arc::default(),
             next_id: AtomicU64::new(1),
             alive: Arc::new(AtomicBool::new(true)),
+            answered: Arc::new(AtomicBool::new(false)),
         });
         tokio::spawn(read_replies(
             socket,
             spawner.pending.clone(),
-            spawner.alive.clone(),
+            Flags {
+                alive: spawner.alive.clone(),
+                answered: spawner.answered.clone(),
+            },
             process,
         ));
         Ok(spawner)
@@ -93,6 +99,12 @@ impl Spawner {
     /// Whether the spawner still answers (a dead one is replaced by the next run).
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Whether it ever answered: one that died unheard is not a spawner at all (say, a
+    /// launcher of another version), and another one would not be either.
+    fn ever_answered(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
     }
 
     /// Starts a hook in its own process group with `stdout` and `stderr` (write ends of
@@ -157,6 +169,11 @@ impl Spawner {
             Ok(Err(e)) => {
                 run.done = true;
                 Err(SpawnError::Refused(e))
+            }
+            // Gone without a word ever: it started nothing.
+            Err(_) if !self.ever_answered() => {
+                run.done = true;
+                Err(SpawnError::Unavailable(spawner_lost()))
             }
             Err(_) => {
                 run.done = true;
@@ -286,10 +303,16 @@ fn is_gone(e: &std::io::Error) -> bool {
 /// Routes the spawner's replies to the runs until its socket ends; then fails the runs still
 /// waiting, kills their groups (their parent is gone, so nothing else will), and reaps the
 /// spawner process.
+/// What the reply task tells the engine about the spawner.
+struct Flags {
+    alive: Arc<AtomicBool>,
+    answered: Arc<AtomicBool>,
+}
+
 async fn read_replies(
     socket: Arc<UnixDatagram>,
     pending: PendingRuns,
-    alive: Arc<AtomicBool>,
+    flags: Flags,
     process: Option<std::process::Child>,
 ) {
     let mut buf = vec![0u8; 512];
@@ -300,11 +323,14 @@ async fn read_replies(
             _ => break,
         };
         match Reply::decode(&buf[..n]) {
-            Ok(reply) => route(&pending, reply),
+            Ok(reply) => {
+                flags.answered.store(true, Ordering::Release);
+                route(&pending, reply);
+            }
             Err(e) => tracing::warn!(error = %e, "ignoring a hook spawner reply"),
         }
     }
-    alive.store(false, Ordering::Release);
+    flags.alive.store(false, Ordering::Release);
     let left: Vec<Pending> = lock(&pending).drain().map(|(_, p)| p).collect();
     for p in left {
         if let Some(pid) = p.pid {
@@ -313,9 +339,9 @@ async fn read_replies(
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-        if let Some(tx) = p.started {
-            let _ = tx.send(Err(spawner_lost()));
-        }
+        // A run still waiting to hear that its hook started learns the spawner is gone from
+        // its dropped sender (`SpawnError::Lost`, or `Unavailable` if it never answered).
+        drop(p.started);
         if let Some(tx) = p.exited {
             let _ = tx.send(Err(spawner_lost()));
         }
@@ -413,8 +439,18 @@ impl SpawnerSlot {
             return None;
         }
         let mut live = lock(&self.live);
-        if let Some(spawner) = live.as_ref().filter(|s| s.is_alive()) {
-            return Some(spawner.clone());
+        match live.as_ref() {
+            Some(spawner) if spawner.is_alive() => return Some(spawner.clone()),
+            Some(spawner) if !spawner.ever_answered() => {
+                self.failed.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    launcher = %launcher.display(),
+                    "the hook launcher exited without serving as the hook spawner (is it of another version?); hooks start directly (their max RSS includes the operator's)"
+                );
+                *live = None;
+                return None;
+            }
+            _ => {}
         }
         match Spawner::start(launcher) {
             Ok(spawner) => {
