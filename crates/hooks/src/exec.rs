@@ -253,14 +253,7 @@ async fn spawn(cmd: &mut std::process::Command) -> std::io::Result<std::process:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn script(dir: &Path, body: &str) -> PathBuf {
-        let p = dir.join("hook.sh");
-        std::fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
+    use crate::test_support::{running, script, sleeper_script};
 
     fn spec<'a>(p: &'a Path, dir: &'a Path, timeout: Duration) -> ProcessSpec<'a> {
         ProcessSpec {
@@ -290,22 +283,10 @@ mod tests {
         assert!(out.usage.max_rss_bytes > 0);
     }
 
-    fn running(pid: &str) -> bool {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        !stat.is_empty() && !stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
-    }
-
     #[tokio::test]
     async fn an_abandoned_run_kills_its_process_group() {
         let dir = tempfile::tempdir().unwrap();
-        let pids = dir.path().join("pids");
-        let p = script(
-            dir.path(),
-            &format!(
-                "sleep 300 & echo $! >> {0}; echo $$ >> {0}; sleep 300",
-                pids.display()
-            ),
-        );
+        let (p, pids) = sleeper_script(dir.path());
         let run = run_process(spec(&p, dir.path(), Duration::from_secs(60)));
         let both_started = async {
             while std::fs::read_to_string(&pids).map_or(0, |s| s.lines().count()) < 2 {

@@ -93,6 +93,8 @@ mod run;
 mod schedule;
 mod spawner;
 mod sync;
+#[cfg(test)]
+mod test_support;
 mod webhook;
 
 pub use binding_context::*;

@@ -1,7 +1,7 @@
 //! The engine's side: starts the spawner process, sends it runs, routes its replies to them.
 
 use super::SPAWNER_ARG;
-use super::wire::{Reply, Request};
+use super::wire::{Reply, Request, SpawnCommand};
 use crate::group_leader::Reaped;
 use crate::sync::lock;
 use rustix::net::{
@@ -121,13 +121,15 @@ impl Spawner {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let request = Request::Spawn {
             id,
-            program: program.to_path_buf(),
-            args: args.iter().map(OsString::from).collect(),
-            env: env
-                .iter()
-                .map(|(k, v)| (OsString::from(k), v.clone()))
-                .collect(),
-            cwd: PathBuf::from(cwd),
+            command: SpawnCommand {
+                program: program.to_path_buf(),
+                args: args.iter().map(OsString::from).collect(),
+                env: env
+                    .iter()
+                    .map(|(k, v)| (OsString::from(k), v.clone()))
+                    .collect(),
+                cwd: PathBuf::from(cwd),
+            },
         };
         let bytes = request.encode().map_err(SpawnError::Refused)?;
         let (started_tx, started) = oneshot::channel();

@@ -1,17 +1,15 @@
 //! The spawner process's side: reads requests from its socket, starts each hook in its own
 //! process group with the pipes the engine sent, and reports each hook's exit and usage.
 
-use super::wire::{Reply, Request};
+use super::wire::{Reply, Request, SpawnCommand};
 use crate::group_leader::Leader;
 use crate::sync::lock;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendFlags};
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -67,24 +65,7 @@ pub(crate) fn serve(socket: OwnedFd) {
             continue;
         }
         match Request::decode(&buf[..msg.bytes]) {
-            Ok(Request::Spawn {
-                id,
-                program,
-                args,
-                env,
-                cwd,
-            }) => start(
-                &socket,
-                &runs,
-                id,
-                Start {
-                    program,
-                    args,
-                    env,
-                    cwd,
-                },
-                fds,
-            ),
+            Ok(Request::Spawn { id, command }) => start(&socket, &runs, id, command, fds),
             Ok(Request::Kill { id }) => {
                 let leader = lock(&runs).get(&id).cloned();
                 if let Some(leader) = leader {
@@ -99,16 +80,8 @@ pub(crate) fn serve(socket: OwnedFd) {
     }
 }
 
-/// What to start (a [`Request::Spawn`]).
-struct Start {
-    program: PathBuf,
-    args: Vec<OsString>,
-    env: Vec<(OsString, OsString)>,
-    cwd: PathBuf,
-}
-
 /// Starts one hook with `fds` as its stdout and stderr; a thread waits for it and reports.
-fn start(socket: &Arc<OwnedFd>, runs: &Runs, id: u64, what: Start, fds: Vec<OwnedFd>) {
+fn start(socket: &Arc<OwnedFd>, runs: &Runs, id: u64, what: SpawnCommand, fds: Vec<OwnedFd>) {
     let Ok([stdout, stderr]) = <[OwnedFd; 2]>::try_from(fds) else {
         reply(
             socket,

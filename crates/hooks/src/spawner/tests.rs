@@ -1,13 +1,14 @@
 //! The spawner served on a thread of the test process, driven through the engine's client.
 
+use super::client::SpawnedRun;
 use super::client::{SpawnError, Spawner};
 use super::server::serve;
+use crate::test_support::{running, script, sleeper_script};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,13 +25,6 @@ pub(crate) fn connected() -> (Arc<Spawner>, std::thread::JoinHandle<()>) {
     (Spawner::connect(ours, None).unwrap(), server)
 }
 
-fn script(dir: &Path, body: &str) -> PathBuf {
-    let p = dir.join("hook.sh");
-    std::fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
-}
-
 /// Two pipes: the read ends, and the write ends for the hook.
 fn pipes() -> ([std::io::PipeReader; 2], [OwnedFd; 2]) {
     let (out, out_w) = std::io::pipe().unwrap();
@@ -45,11 +39,6 @@ fn read_to_end(mut pipe: std::io::PipeReader) -> tokio::task::JoinHandle<String>
         pipe.read_to_string(&mut text).unwrap();
         text
     })
-}
-
-fn running(pid: &str) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'))
 }
 
 async fn wait_for_lines(path: &Path, n: usize) -> Vec<String> {
@@ -71,6 +60,27 @@ async fn gone(pids: &[String]) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("processes {pids:?} still run after 30 s");
+}
+
+/// A hook started through a fresh spawner that leaves a background `sleep` in its group and
+/// sleeps itself: its directory, the spawner and its thread, the run, and both pids.
+async fn sleeper() -> (
+    tempfile::TempDir,
+    Arc<Spawner>,
+    std::thread::JoinHandle<()>,
+    SpawnedRun,
+    Vec<String>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, pids) = sleeper_script(dir.path());
+    let (spawner, server) = connected();
+    let (_, outputs) = pipes();
+    let run = spawner
+        .spawn(&hook, &[], &[], dir.path(), outputs)
+        .await
+        .unwrap();
+    let pids = wait_for_lines(&pids, 2).await;
+    (dir, spawner, server, run, pids)
 }
 
 #[tokio::test]
@@ -121,22 +131,7 @@ async fn a_program_that_cannot_start_is_refused_with_its_os_error() {
 
 #[tokio::test]
 async fn a_killed_run_takes_its_whole_group_and_is_reported_killed() {
-    let dir = tempfile::tempdir().unwrap();
-    let pids = dir.path().join("pids");
-    let hook = script(
-        dir.path(),
-        &format!(
-            "sleep 300 & echo $! >> {0}; echo $$ >> {0}; sleep 300",
-            pids.display()
-        ),
-    );
-    let (spawner, _server) = connected();
-    let (_, outputs) = pipes();
-    let mut run = spawner
-        .spawn(&hook, &[], &[], dir.path(), outputs)
-        .await
-        .unwrap();
-    let pids = wait_for_lines(&pids, 2).await;
+    let (_dir, _spawner, _server, mut run, pids) = sleeper().await;
     run.kill_group();
     let reaped = tokio::time::timeout(Duration::from_secs(30), run.reap())
         .await
@@ -148,22 +143,7 @@ async fn a_killed_run_takes_its_whole_group_and_is_reported_killed() {
 
 #[tokio::test]
 async fn when_the_engine_goes_the_spawner_kills_running_hooks_and_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let pids = dir.path().join("pids");
-    let hook = script(
-        dir.path(),
-        &format!(
-            "sleep 300 & echo $! >> {0}; echo $$ >> {0}; sleep 300",
-            pids.display()
-        ),
-    );
-    let (spawner, server) = connected();
-    let (_, outputs) = pipes();
-    let mut run = spawner
-        .spawn(&hook, &[], &[], dir.path(), outputs)
-        .await
-        .unwrap();
-    let pids = wait_for_lines(&pids, 2).await;
+    let (_dir, spawner, server, mut run, pids) = sleeper().await;
     spawner.close();
     server.join().unwrap();
     gone(&pids).await;

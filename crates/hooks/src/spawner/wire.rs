@@ -12,18 +12,21 @@ use std::time::Duration;
 #[error("malformed hook spawner message: {0}")]
 pub(crate) struct WireError(pub &'static str);
 
+/// A hook's command line, added environment and working directory.
+#[derive(Debug, PartialEq)]
+pub(crate) struct SpawnCommand {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: PathBuf,
+}
+
 /// What the engine asks for.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Request {
-    /// Start `program` in its own process group; the hook's stdout and stderr are the two
+    /// Start `command` in its own process group; the hook's stdout and stderr are the two
     /// descriptors sent with the message.
-    Spawn {
-        id: u64,
-        program: PathBuf,
-        args: Vec<OsString>,
-        env: Vec<(OsString, OsString)>,
-        cwd: PathBuf,
-    },
+    Spawn { id: u64, command: SpawnCommand },
     /// Kill the process group of run `id`, unless its leader was already reaped.
     Kill { id: u64 },
 }
@@ -65,10 +68,13 @@ impl Request {
         match self {
             Request::Spawn {
                 id,
-                program,
-                args,
-                env,
-                cwd,
+                command:
+                    SpawnCommand {
+                        program,
+                        args,
+                        env,
+                        cwd,
+                    },
             } => {
                 push(&mut buf, b"spawn")?;
                 push(&mut buf, id.to_string().as_bytes())?;
@@ -107,10 +113,12 @@ impl Request {
                 }
                 Ok(Request::Spawn {
                     id,
-                    program,
-                    args,
-                    env,
-                    cwd,
+                    command: SpawnCommand {
+                        program,
+                        args,
+                        env,
+                        cwd,
+                    },
                 })
             }
             b"kill" => Ok(Request::Kill {
@@ -232,17 +240,19 @@ mod tests {
     fn requests_and_replies_pass_byte_for_byte() {
         let spawn = Request::Spawn {
             id: 7,
-            program: PathBuf::from("/hooks/a b/hook.sh"),
-            args: vec![
-                "--config".into(),
-                OsStr::from_bytes(b"\xff=x").into(),
-                "".into(),
-            ],
-            env: vec![
-                ("BINDING_CONTEXT_PATH".into(), "/tmp/x=y".into()),
-                ("EMPTY".into(), "".into()),
-            ],
-            cwd: PathBuf::from("/hooks/a b"),
+            command: SpawnCommand {
+                program: PathBuf::from("/hooks/a b/hook.sh"),
+                args: vec![
+                    "--config".into(),
+                    OsStr::from_bytes(b"\xff=x").into(),
+                    "".into(),
+                ],
+                env: vec![
+                    ("BINDING_CONTEXT_PATH".into(), "/tmp/x=y".into()),
+                    ("EMPTY".into(), "".into()),
+                ],
+                cwd: PathBuf::from("/hooks/a b"),
+            },
         };
         assert_eq!(Request::decode(&spawn.encode().unwrap()).unwrap(), spawn);
         let cut = spawn.encode().unwrap();
@@ -273,10 +283,12 @@ mod tests {
     fn a_nul_byte_is_refused_and_garbage_is_an_error() {
         let spawn = Request::Spawn {
             id: 1,
-            program: PathBuf::from("hook"),
-            args: vec![OsStr::from_bytes(b"a\0b").into()],
-            env: vec![],
-            cwd: PathBuf::from("/"),
+            command: SpawnCommand {
+                program: PathBuf::from("hook"),
+                args: vec![OsStr::from_bytes(b"a\0b").into()],
+                env: vec![],
+                cwd: PathBuf::from("/"),
+            },
         };
         assert_eq!(
             spawn.encode().unwrap_err().kind(),
